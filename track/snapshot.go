@@ -1,0 +1,138 @@
+package track
+
+import (
+	"strconv"
+	"strings"
+	"time"
+)
+
+// SourceKind says where a snapshot came from.
+type SourceKind uint8
+
+// Kinds of sources.
+const (
+	SourceUnknown SourceKind = iota
+	SourceFile               // a captured text dump or bundle
+	SourceNetlink            // live ctnetlink
+	SourceProcfs             // live /proc files
+	SourceEngine             // ctdiag's reference engine (a replayed capture)
+)
+
+func (k SourceKind) String() string {
+	switch k {
+	case SourceFile:
+		return "file"
+	case SourceNetlink:
+		return "netlink"
+	case SourceProcfs:
+		return "procfs"
+	case SourceEngine:
+		return "engine"
+	}
+	return "unknown"
+}
+
+// Source describes where a snapshot's data came from.
+type Source struct {
+	Kind   SourceKind
+	Name   string // file path, "-" for stdin, or a description of the live source
+	Format string // detected text format, when read from text
+	Host   string
+	Kernel string
+	Netns  string
+}
+
+// Sysctls holds sysctl values by their dotted name
+// ("net.netfilter.nf_conntrack_max"), as `sysctl -a` prints them.
+type Sysctls map[string]string
+
+// netfilterPrefix is where conntrack's per-netns sysctls live.
+const netfilterPrefix = "net.netfilter."
+
+// Get returns a value by full dotted name, or by the bare name under
+// net.netfilter ("nf_conntrack_max").
+func (s Sysctls) Get(name string) (string, bool) {
+	if v, ok := s[name]; ok {
+		return v, true
+	}
+	if !strings.Contains(name, ".") {
+		v, ok := s[netfilterPrefix+name]
+		return v, ok
+	}
+	return "", false
+}
+
+// Int returns a value as an integer; ok is false if absent or not a number.
+func (s Sysctls) Int(name string) (int64, bool) {
+	v, ok := s.Get(name)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	return n, err == nil
+}
+
+// KernelLogKind classifies a kernel-log line about conntrack (spec §4.4).
+type KernelLogKind uint8
+
+// Kernel-log line kinds.
+const (
+	KernelLogOther           KernelLogKind = iota // any other line mentioning conntrack
+	KernelLogTableFull                            // "table full, dropping packet" (init netns or "in netns N")
+	KernelLogExpectTableFull                      // "expectation table full"
+	KernelLogRateLimited                          // "net_ratelimit: N callbacks suppressed"
+	KernelLogAteMyIP                              // MASQUERADE: "<if> ate my IP address"
+	KernelLogInvalid                              // nf_ct_proto_N: ... (nf_conntrack_log_invalid)
+)
+
+func (k KernelLogKind) String() string {
+	switch k {
+	case KernelLogTableFull:
+		return "table-full"
+	case KernelLogExpectTableFull:
+		return "expect-table-full"
+	case KernelLogRateLimited:
+		return "ratelimited"
+	case KernelLogAteMyIP:
+		return "ate-my-ip"
+	case KernelLogInvalid:
+		return "invalid-packet"
+	}
+	return "other"
+}
+
+// KernelLogLine is one kernel-log line relevant to conntrack.
+type KernelLogLine struct {
+	Kind KernelLogKind
+	Raw  string // the line as read, for writing it back unchanged
+	Text string // the message without timestamp or syslog prefix
+
+	// Since is the time since boot from a dmesg "[  12.345678]" stamp or
+	// /dev/kmsg; HasSince says whether the line had one.
+	Since    time.Duration
+	HasSince bool
+	// Time is the wall-clock time when the source gave one (journalctl,
+	// dmesg -T); zero otherwise.
+	Time time.Time
+
+	Netns      uint64 // "table full in netns N": the netns inode number
+	Suppressed int    // "net_ratelimit: N callbacks suppressed"
+}
+
+// Snapshot is one reading of a conntrack table with what was read alongside.
+type Snapshot struct {
+	Time   time.Time
+	Source Source
+
+	Flows []Flow
+	Stats Stats
+
+	// Count is nf_conntrack_count (the netns's entries, which may include
+	// entries /proc does not list yet or any more); Max is nf_conntrack_max.
+	Count, Max       uint64
+	HasCount, HasMax bool
+
+	Sysctls   Sysctls
+	KernelLog []KernelLogLine
+	Events    []Event
+}
