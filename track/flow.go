@@ -28,6 +28,12 @@ const (
 	FieldUse                              // use=
 	FieldID                               // id= (conntrack -o id)
 	FieldLabels                           // labels= (conntrack -o labels)
+
+	// FieldGeneric marks an entry of a protocol with a known name that the
+	// kernel tracked with its generic tracker (DCCP on 6.18, GRE or SCTP when
+	// their trackers are absent): /proc prints it as "unknown N" without L4
+	// identifiers. Not an optional part, but it decides how the entry prints.
+	FieldGeneric
 )
 
 // Has reports whether every part in want is present.

@@ -1,0 +1,470 @@
+package parser
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// Options tune a Decoder. The zero value is ready to use.
+type Options struct {
+	// Location is the time zone of times printed without one (conntrack
+	// -o ktimestamp, dmesg -T, syslog); nil means time.Local, like the C tools.
+	Location *time.Location
+	// Workers is how many goroutines parse a large flow dump; 0 means
+	// GOMAXPROCS, 1 parses on the calling goroutine.
+	Workers int
+	// Format skips detection when not FormatUnknown.
+	Format Format
+}
+
+// Counts says how many records of each kind an input held.
+type Counts struct {
+	Lines        int // lines read, blank ones included
+	Flows        int
+	Events       int
+	StatsLines   int // conntrack -S lines and /proc stat rows
+	Sysctls      int
+	KernelLog    int // kernel-log lines about conntrack
+	KernelOther  int // kernel-log lines about something else (not kept)
+	Expectations int // expectation lines (recognised, not analysed)
+	Comments     int // blank, '#' and conntrack summary lines
+}
+
+// Decoder reads one input: a file, stdin or any reader. It detects gzip and
+// the format from the first bytes, then streams records; it never needs the
+// whole input in memory.
+type Decoder struct {
+	name   string
+	br     *bufio.Reader
+	closer io.Closer
+	opts   Options
+	format Format
+	lp     lineParser
+
+	problems Problems
+	counts   Counts
+	used     bool
+}
+
+const (
+	readBufSize = 1 << 20
+	sniffBytes  = 64 << 10
+	sniffLines  = 200
+	// maxLineLen bounds one line; longer ones are reported and skipped so a
+	// binary file cannot make the decoder buffer it whole.
+	maxLineLen = 1 << 20
+)
+
+var gzipMagic = []byte{0x1f, 0x8b}
+
+// NewDecoder wraps r. name is used in messages and, where content is
+// ambiguous, as a hint ("nf_conntrack_max" names a sysctl file).
+func NewDecoder(r io.Reader, name string, opts Options) (*Decoder, error) {
+	d := &Decoder{name: name, opts: opts, lp: lineParser{loc: opts.Location}}
+	if c, ok := r.(io.Closer); ok {
+		d.closer = c
+	}
+	br := bufio.NewReaderSize(r, readBufSize)
+	if magic, _ := br.Peek(2); bytes.Equal(magic, gzipMagic) {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		br = bufio.NewReaderSize(zr, readBufSize)
+	}
+	d.br = br
+	if opts.Format != FormatUnknown {
+		d.format = opts.Format
+		return d, nil
+	}
+	peek, err := br.Peek(sniffBytes)
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	d.format = sniff(peek, errors.Is(err, io.EOF), name, d.lp.loc)
+	return d, nil
+}
+
+// Open opens a file ("-" is standard input) and detects its format.
+func Open(path string, opts Options) (*Decoder, error) {
+	if path == "-" {
+		return NewDecoder(io.NopCloser(os.Stdin), "<stdin>", opts)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := NewDecoder(f, path, opts)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// sniff classifies the first lines of peek.
+func sniff(peek []byte, eof bool, name string, loc *time.Location) Format {
+	s := sniffResult{kinds: map[lineKind]int{}}
+	trimmed := bytes.TrimLeft(peek, " \t\r\n")
+	if len(trimmed) > 0 && trimmed[0] == '[' {
+		rest := bytes.TrimLeft(trimmed[1:], " \t\r\n")
+		if len(rest) == 0 || rest[0] == '{' || rest[0] == ']' {
+			s.jsonArr = true
+			return s.decide(name, true)
+		}
+	}
+	lines := 0
+	for len(peek) > 0 && lines < sniffLines {
+		nl := bytes.IndexByte(peek, '\n')
+		var line []byte
+		if nl < 0 {
+			if !eof {
+				break // a partial line: judge only whole ones
+			}
+			line, peek = peek, nil
+		} else {
+			line, peek = peek[:nl], peek[nl+1:]
+		}
+		line = bytes.TrimSuffix(line, []byte("\r"))
+		k := classifyLine(line, loc)
+		s.kinds[k]++
+		if k == kindFlow {
+			s.addFlowLine(line)
+		}
+		lines++
+	}
+	return s.decide(name, lines > 0)
+}
+
+// Name is the input's name as given.
+func (d *Decoder) Name() string { return d.name }
+
+// Format is the detected (or forced) format.
+func (d *Decoder) Format() Format { return d.format }
+
+// Problems lists the malformed lines found so far.
+func (d *Decoder) Problems() *Problems { return &d.problems }
+
+// Counts says what the input held, once read.
+func (d *Decoder) Counts() Counts { return d.counts }
+
+// Close closes the underlying file.
+func (d *Decoder) Close() error {
+	if d.closer != nil {
+		return d.closer.Close()
+	}
+	return nil
+}
+
+func (d *Decoder) bad(line int, text []byte, err error) {
+	d.problems.add(LineError{File: d.name, Line: line, Text: clip(text), Err: err})
+}
+
+// Flows streams the entries of a flow table in input order. f is reused:
+// fn must copy what it keeps (a track.Flow value copy is enough). Lines that
+// are not entries are counted in Problems. A mixed file yields its entries
+// and counts its other records. Reading a file that holds no entries (stats,
+// sysctls, a log) returns ErrNotFlows.
+func (d *Decoder) Flows(fn func(f *track.Flow) error) error {
+	if d.used {
+		return fmt.Errorf("%s: decoder already read", d.name)
+	}
+	d.used = true
+	switch d.format {
+	case FormatEmpty:
+		return d.eachLine(func(int, []byte, bool) error { return nil })
+	case FormatProc, FormatConntrack, FormatExtended:
+		workers := d.opts.Workers
+		if workers == 0 {
+			workers = runtime.GOMAXPROCS(0)
+		}
+		if workers > 1 {
+			return d.parallelFlows(workers, fn)
+		}
+		return d.sequentialFlows(fn)
+	case FormatJSON:
+		return d.jsonArrayFlows(fn)
+	case FormatJSONL:
+		return d.records(&recordSink{flow: fn})
+	case FormatMixed:
+		return d.records(&recordSink{flow: fn, other: true})
+	}
+	return fmt.Errorf("%s holds %s: %w", d.name, d.format.Description(), ErrNotFlows)
+}
+
+func (d *Decoder) sequentialFlows(fn func(*track.Flow) error) error {
+	return d.records(&recordSink{flow: fn})
+}
+
+// ReadInto reads every record into s: entries, events, statistics, counts,
+// sysctls and kernel-log lines. s.Source is filled in if empty.
+func (d *Decoder) ReadInto(s *track.Snapshot) error {
+	if d.used {
+		return fmt.Errorf("%s: decoder already read", d.name)
+	}
+	d.used = true
+	if s.Source.Kind == track.SourceUnknown {
+		s.Source = track.Source{Kind: track.SourceFile, Name: d.name, Format: d.format.String()}
+	}
+	if d.format == FormatUnknown {
+		return fmt.Errorf("%s: %w", d.name, ErrUnknownFormat)
+	}
+	if d.format == FormatJSON {
+		return d.jsonArrayFlows(func(f *track.Flow) error {
+			s.Flows = append(s.Flows, *f)
+			return nil
+		})
+	}
+	sink := &recordSink{
+		flow:  func(f *track.Flow) error { s.Flows = append(s.Flows, *f); return nil },
+		event: func(e *track.Event) { s.Events = append(s.Events, *e) },
+		snap:  s,
+		other: true,
+	}
+	return d.records(sink)
+}
+
+// recordSink receives what records() finds. A nil func means the record
+// kind is not wanted; with other set, such records are still counted and
+// parsed (so malformed ones are reported) instead of being called malformed.
+type recordSink struct {
+	flow  func(*track.Flow) error
+	event func(*track.Event)
+	snap  *track.Snapshot // receives stats, counts, sysctls, kernel log
+	other bool
+}
+
+// eachLine calls fn for every line with its 1-based number. last is true for
+// a final line that had no newline.
+func (d *Decoder) eachLine(fn func(n int, line []byte, last bool) error) error {
+	n := 0
+	for {
+		line, err := d.br.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			n++
+			d.bad(n, line, syntaxErr("a line shorter than 1 MiB", nil))
+			// Skip the rest of the over-long line.
+			for errors.Is(err, bufio.ErrBufferFull) {
+				_, err = d.br.ReadSlice('\n')
+			}
+			if err != nil && !errors.Is(err, io.EOF) {
+				return fmt.Errorf("%s: %w", d.name, err)
+			}
+			if err != nil {
+				break
+			}
+			continue
+		}
+		if len(line) > 0 {
+			n++
+			last := line[len(line)-1] != '\n'
+			line = bytes.TrimSuffix(line, []byte("\n"))
+			line = bytes.TrimSuffix(line, []byte("\r"))
+			if ferr := fn(n, line, last); ferr != nil {
+				return ferr
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+	}
+	d.counts.Lines = n
+	return nil
+}
+
+// records is the sequential decoder for every format: each line is
+// classified and parsed on its own, with the state a stats header needs.
+func (d *Decoder) records(sink *recordSink) error {
+	var (
+		statCols []procStatColumn
+		statCPU  int
+		flow     track.Flow
+		ev       track.Event
+		loc      = d.lp.loc
+	)
+	if loc == nil {
+		loc = time.Local
+	}
+	single := d.format == FormatSysctlFile || d.format == FormatCount
+	return d.eachLine(func(n int, line []byte, last bool) error {
+		kind := classifyLine(line, loc)
+		if kind == kindStatRow && statCols == nil {
+			kind = kindOther
+		}
+		// A flow-only format reads every line as an entry so that a broken
+		// one is reported as a broken entry.
+		if d.format.IsFlowTable() && kind != kindNone {
+			if d.format == FormatJSONL {
+				kind = kindJSON
+			} else {
+				kind = kindFlow
+			}
+		}
+		fail := func(err error) {
+			if last {
+				err = &truncatedError{cause: err}
+			}
+			d.bad(n, line, err)
+		}
+		switch kind {
+		case kindNone:
+			d.counts.Comments++
+		case kindFlow, kindJSON:
+			var err error
+			if kind == kindJSON {
+				err = parseFlowJSON(line, &flow)
+			} else {
+				err = d.lp.parseFlow(line, &flow)
+				if err == nil && last && !flow.Fields.Has(track.FieldUse) && d.format != FormatMixed {
+					err = syntaxErr("use=N at the end of an entry", nil)
+				}
+			}
+			if err != nil {
+				fail(err)
+				return nil
+			}
+			d.counts.Flows++
+			if sink.flow != nil {
+				return sink.flow(&flow)
+			}
+		case kindEvent:
+			if err := d.lp.parseEvent(line, &ev); err != nil {
+				fail(err)
+				return nil
+			}
+			d.counts.Events++
+			if sink.event != nil {
+				sink.event(&ev)
+			} else if !sink.other {
+				fail(syntaxErr("a table entry, not an event", line))
+			}
+		case kindStatHead:
+			cols, err := parseProcStatHeader(line)
+			if err != nil {
+				fail(err)
+				return nil
+			}
+			statCols, statCPU = cols, 0
+		case kindStatRow:
+			st, entries, err := parseProcStatRow(line, statCols, statCPU)
+			if err != nil {
+				fail(err)
+				return nil
+			}
+			statCPU++
+			d.counts.StatsLines++
+			if s := sink.snap; s != nil {
+				mergeCPU(&s.Stats, st)
+				s.Count, s.HasCount = entries, true
+			}
+		case kindStats:
+			st, entries, hasEntries, err := parseConntrackStats(line)
+			if err != nil {
+				fail(err)
+				return nil
+			}
+			d.counts.StatsLines++
+			if s := sink.snap; s != nil {
+				mergeCPU(&s.Stats, st)
+				if hasEntries {
+					s.Count, s.HasCount = entries, true
+				}
+			}
+		case kindCount:
+			v, _ := parseUint(bytes.TrimSpace(line), 1<<63)
+			if single && d.format == FormatSysctlFile {
+				name, _ := sysctlNameFromPath(d.name)
+				d.counts.Sysctls++
+				if s := sink.snap; s != nil {
+					setSysctl(s, name, string(bytes.TrimSpace(line)))
+				}
+				return nil
+			}
+			if s := sink.snap; s != nil {
+				s.Count, s.HasCount = v, true
+			}
+		case kindSysctl:
+			name, value, err := parseSysctlLine(line)
+			if err != nil {
+				fail(err)
+				return nil
+			}
+			d.counts.Sysctls++
+			if s := sink.snap; s != nil {
+				setSysctl(s, name, value)
+			}
+		case kindKernelLog:
+			kl, relevant, _ := parseKernelLog(line, loc)
+			if !relevant {
+				d.counts.KernelOther++
+				return nil
+			}
+			d.counts.KernelLog++
+			if s := sink.snap; s != nil {
+				s.KernelLog = append(s.KernelLog, kl)
+			}
+		case kindExpect:
+			d.counts.Expectations++
+		default:
+			if d.format == FormatKernelLog {
+				d.counts.KernelOther++ // unstamped, unrelated kernel text
+				return nil
+			}
+			fail(syntaxErr(d.expectation(), line))
+		}
+		return nil
+	})
+}
+
+// expectation says what a line of this input should have been.
+func (d *Decoder) expectation() string {
+	switch d.format {
+	case FormatProcStat:
+		return "the header or a row of hex numbers"
+	case FormatStats:
+		return "cpu=N name=value ..."
+	case FormatSysctl:
+		return "name = value"
+	case FormatEvents:
+		return "an event line"
+	}
+	return "a conntrack entry, event, statistics, sysctl or kernel-log line"
+}
+
+func mergeCPU(st *track.Stats, c track.CPUStats) {
+	dst := st.CPU(c.CPU)
+	for k := track.Counter(0); k < track.NumCounters; k++ {
+		if v, ok := c.Get(k); ok {
+			dst.Set(k, v)
+		}
+	}
+}
+
+func setSysctl(s *track.Snapshot, name, value string) {
+	if s.Sysctls == nil {
+		s.Sysctls = track.Sysctls{}
+	}
+	s.Sysctls[name] = value
+	switch name {
+	case "net.netfilter.nf_conntrack_max", "net.nf_conntrack_max":
+		if v, ok := parseUint([]byte(value), 1<<63); ok {
+			s.Max, s.HasMax = v, true
+		}
+	case "net.netfilter.nf_conntrack_count":
+		if v, ok := parseUint([]byte(value), 1<<63); ok && !s.HasCount {
+			s.Count, s.HasCount = v, true
+		}
+	}
+}
