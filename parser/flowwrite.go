@@ -120,7 +120,9 @@ func AppendFlow(dst []byte, f *track.Flow, style Style) []byte {
 			dst = append(dst, ' ')
 		}
 	}
-	dst = appendUintField(dst, f.Fields.Has(track.FieldZone), "zone=", uint64(f.Zone))
+	// The kernel prints zone=0 in /proc; ctnetlink sends no zone attribute
+	// for zone 0, so conntrack-tools never prints it.
+	dst = appendUintField(dst, f.Fields.Has(track.FieldZone) && (style == StyleProc || f.Zone != 0), "zone=", uint64(f.Zone))
 	dst = appendUintField(dst, f.Fields.Has(track.FieldDeltaTime), "delta-time=", f.DeltaTime)
 	if f.Ext != nil {
 		if f.Fields.Has(track.FieldStart) {

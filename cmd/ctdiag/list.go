@@ -1,0 +1,217 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ctdiag/ctdiag/filter"
+	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// liveTable is what `ctdiag list` reads when given no source.
+const liveTable = "/proc/net/nf_conntrack"
+
+type listOptions struct {
+	output string
+	count  bool
+	strict bool
+	quiet  bool
+	filter *filter.Flags
+}
+
+func newListCmd(e env) *cobra.Command {
+	opts := &listOptions{}
+	cmd := &cobra.Command{
+		Use:   "list [SOURCE...]",
+		Short: "List conntrack entries like conntrack -L, from dumps, stdin or the live table",
+		Long: `List conntrack entries with conntrack's filters, from captured dumps, from
+standard input ("-"), or from the live table (` + liveTable + `) when no
+SOURCE is given.
+
+A SOURCE is a file (gzip is read transparently) or a directory (every file in
+it, in natural order; files that are not flow tables are skipped with a note).
+The format of each file is detected and named on stderr:
+  /proc/net/nf_conntrack, /proc/net/ip_conntrack, conntrack -L,
+  conntrack -L -o extended[,id,ktimestamp,labels], ctdiag JSON and JSON Lines.
+
+Malformed lines are counted and reported with file:line and what was expected;
+the rest of the file is still read. --strict makes any malformed line exit 2.
+
+Exit status: 0 success, 1 a source could not be read, 2 bad usage (or
+malformed input with --strict).`,
+		Example: `  ctdiag list /proc/net/nf_conntrack
+  ctdiag list -p tcp --state SYN_SENT dump.txt
+  ctdiag list -u SEEN_REPLY,'!ASSURED' -o extended dump.txt.gz   # half-assured entries
+  ctdiag list -s 10.0.0.0/8 --dport 53 -c captures/
+  conntrack -L -o extended | ctdiag list -o json -`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runList(e, opts, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.output, "output", "o", "conntrack", "output format: "+parser.OutputFormatNames)
+	f.BoolVarP(&opts.count, "count", "c", false, "print only the number of matching entries")
+	f.BoolVar(&opts.strict, "strict", false, "exit 2 if any line is malformed")
+	f.BoolVar(&opts.quiet, "quiet", false, "do not name detected formats on stderr")
+	opts.filter = filter.Register(f)
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]string{"proc", "extended", "conntrack", "json", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("proto", cobra.FixedCompletions(
+		[]string{"tcp", "udp", "icmp", "icmpv6", "udplite", "sctp", "gre", "dccp"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("family", cobra.FixedCompletions(
+		[]string{"ipv4", "ipv6"}, cobra.ShellCompDirectiveNoFileComp))
+	stateNames := make([]string, 0, 10)
+	for _, s := range track.TCPStates() {
+		stateNames = append(stateNames, s.String())
+	}
+	_ = cmd.RegisterFlagCompletionFunc("state", cobra.FixedCompletions(stateNames, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("status", cobra.FixedCompletions(
+		[]string{"ASSURED", "SEEN_REPLY", "UNREPLIED", "!ASSURED", "!SEEN_REPLY", "FIXED_TIMEOUT", "EXPECTED", "OFFLOAD", "HW_OFFLOAD"},
+		cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+func runList(e env, opts *listOptions, args []string) error {
+	flt, err := opts.filter.Filter()
+	if err != nil {
+		return usageError("%v", err)
+	}
+	outFormat, err := parser.ParseOutputFormat(opts.output)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	live := len(args) == 0
+	if live {
+		args = []string{liveTable}
+	}
+	inputs, err := parser.ExpandPaths(args)
+	if err != nil {
+		return &exitError{code: exitFailure, err: explainOpenError(err, live)}
+	}
+
+	var w *parser.FlowWriter
+	if !opts.count {
+		if w, err = parser.NewFlowWriter(e.stdout, outFormat); err != nil {
+			return usageError("%v", err)
+		}
+	}
+	shown, malformed, failed := 0, 0, false
+	for _, in := range inputs {
+		n, bad, err := listOne(e, opts, flt, w, in)
+		shown += n
+		malformed += bad
+		if err != nil {
+			fmt.Fprintf(e.stderr, "ctdiag: %v\n", explainOpenError(err, live))
+			failed = true
+		}
+	}
+	if w != nil {
+		if err := w.Close(); err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("writing output: %w", err)}
+		}
+	}
+	if opts.count {
+		fmt.Fprintln(e.stdout, shown)
+	} else {
+		fmt.Fprintf(e.stderr, "ctdiag: %d flow entries have been shown.\n", shown)
+	}
+	switch {
+	case opts.strict && malformed > 0:
+		return &exitError{code: exitParameter, err: fmt.Errorf("%d malformed lines (--strict)", malformed)}
+	case failed:
+		return &exitError{code: exitFailure}
+	}
+	return nil
+}
+
+// listOne lists one input; it returns the entries shown and malformed lines.
+func listOne(e env, opts *listOptions, flt *filter.Filter, w *parser.FlowWriter, in parser.Input) (shown, malformed int, err error) {
+	d, err := parser.Open(in.Path, parser.Options{})
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.Close()
+	format := d.Format()
+	switch {
+	case format == parser.FormatUnknown:
+		if in.FromDir {
+			noteSkipped(e, opts, d.Name(), "not a conntrack format")
+			return 0, 0, nil
+		}
+		return 0, 0, fmt.Errorf("%s: %w: expected a conntrack table (/proc/net/nf_conntrack, conntrack -L [-o extended]) or ctdiag JSON", d.Name(), parser.ErrUnknownFormat)
+	case format == parser.FormatEmpty:
+		// An empty table is a table with no entries.
+	case !format.IsFlowTable() && format != parser.FormatMixed:
+		if in.FromDir {
+			noteSkipped(e, opts, d.Name(), format.Description()+", not a flow table")
+			return 0, 0, nil
+		}
+		return 0, 0, fmt.Errorf("%s holds %s: %w", d.Name(), format.Description(), parser.ErrNotFlows)
+	}
+	err = d.Flows(func(f *track.Flow) error {
+		if !flt.Match(f) {
+			return nil
+		}
+		shown++
+		if w != nil {
+			return w.Write(f)
+		}
+		return nil
+	})
+	c := d.Counts()
+	if !opts.quiet {
+		fmt.Fprintf(e.stderr, "ctdiag: %s: %s (%s), %d entries\n", d.Name(), format.Description(), format, c.Flows)
+		if other := c.StatsLines + c.Sysctls + c.KernelLog + c.Events; format == parser.FormatMixed && other > 0 {
+			fmt.Fprintf(e.stderr, "ctdiag: %s: %d non-entry lines (statistics, sysctls, log, events) not listed\n", d.Name(), other)
+		}
+	}
+	reportProblems(e, d.Name(), d.Problems())
+	return shown, d.Problems().Count, err
+}
+
+func noteSkipped(e env, opts *listOptions, name, why string) {
+	if !opts.quiet {
+		fmt.Fprintf(e.stderr, "ctdiag: skipped %s: %s\n", name, why)
+	}
+}
+
+// reportProblems prints the first malformed lines and how many more there
+// were.
+func reportProblems(e env, name string, p *parser.Problems) {
+	for _, s := range p.Samples {
+		fmt.Fprintf(e.stderr, "ctdiag: %v\n", &s)
+	}
+	if rest := p.Count - len(p.Samples); rest > 0 {
+		fmt.Fprintf(e.stderr, "ctdiag: %s: %d more malformed lines not shown (%d in all)\n", name, rest, p.Count)
+	}
+}
+
+// explainOpenError turns the errors people hit reading the live table into
+// what to do instead.
+func explainOpenError(err error, live bool) error {
+	if !live {
+		return err
+	}
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return fmt.Errorf("%w\n  reading the live table needs root (%s is mode 0440): run with sudo, or pass a captured file", err, liveTable)
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w\n  this kernel exposes no %s (conntrack not loaded, or CONFIG_NF_CONNTRACK_PROCFS off): pass a captured file, e.g. the output of conntrack -L", err, liveTable)
+	}
+	return err
+}
+
+// version is the module version stamped by the Go toolchain, or "dev".
+func version() string {
+	if v := moduleVersion(); v != "" && !strings.HasPrefix(v, "(") {
+		return v
+	}
+	return "dev"
+}
+

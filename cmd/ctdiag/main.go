@@ -1,0 +1,85 @@
+// Command ctdiag diagnoses Linux netfilter connection tracking: it lists and
+// converts conntrack tables from captured dumps or the live kernel, and (in
+// later subcommands) names what is wrong with them.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes, as conntrack uses them.
+const (
+	exitOK        = 0
+	exitFailure   = 1 // something could not be read or done
+	exitParameter = 2 // bad usage, or malformed input under --strict
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// usageError marks errors in how the command was called.
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitParameter, err: fmt.Errorf(format, args...)}
+}
+
+// env is what a command may touch: its streams. Commands never read
+// os.Stdin/os.Stdout directly, so tests can run them in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}))
+}
+
+// run executes the command line and returns the exit code.
+func run(args []string, e env) int {
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var xe *exitError
+	if errors.As(err, &xe) {
+		if xe.err != nil && xe.err.Error() != "" {
+			fmt.Fprintf(e.stderr, "ctdiag: %v\n", xe.err)
+		}
+		return xe.code
+	}
+	// cobra's own errors are about usage (unknown flag, bad argument).
+	fmt.Fprintf(e.stderr, "ctdiag: %v\nRun 'ctdiag --help' for usage.\n", err)
+	return exitParameter
+}
+
+func newRootCmd(e env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ctdiag",
+		Short: "Diagnose Linux conntrack: tables, pressure, and what is wrong",
+		Long: `ctdiag reads the Linux connection tracking table, from the live kernel or from
+captured dumps (/proc/net/nf_conntrack, conntrack -L [-o extended], conntrack -S,
+/proc/net/stat/nf_conntrack, sysctls, kernel logs), and tells you what it holds.
+
+It never changes kernel state: remedies are printed, never applied.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version(),
+	}
+	root.SetIn(e.stdin)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	root.AddCommand(newListCmd(e))
+	return root
+}
