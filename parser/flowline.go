@@ -579,7 +579,7 @@ func (p *lineParser) bracket(st *flowState, tk, rest []byte) ([]byte, error) {
 			return rest, err
 		}
 		if st.phase != phaseTail {
-			return rest, syntaxErr(string(tk)+" after the reply tuple", tk)
+			return rest, syntaxErr("a reply tuple (src=... dst=...) before "+string(tk), tk)
 		}
 		if err := st.advance(tailFlag, tk); err != nil {
 			return rest, err

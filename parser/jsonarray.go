@@ -22,7 +22,7 @@ func (d *Decoder) jsonArrayFlows(fn func(*track.Flow) error) error {
 			line = lc.lineAt(serr.Offset)
 		}
 		perr := &SyntaxError{Expected: "a JSON array of flow objects", Got: err.Error()}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			d.bad(line, nil, &truncatedError{cause: perr})
 		} else {
 			d.bad(line, nil, perr)
