@@ -314,7 +314,8 @@ func (fl *Flags) Filter() (*Filter, error) {
 		if err != nil {
 			return nil, bad("mark", fl.mark, err.Error())
 		}
-		f.Mark, f.MarkMask, f.HasMark = v&mask, mask, true
+		// Like conntrack's mark_cmp: (mark & mask) == value, the value not masked.
+		f.Mark, f.MarkMask, f.HasMark = v, mask, true
 	}
 	for _, z := range []struct {
 		opt, val string
@@ -346,7 +347,7 @@ func (fl *Flags) Filter() (*Filter, error) {
 	return f, nil
 }
 
-// changedArgs lists the options that were set, in the FlagSet's order.
+// changedArgs lists the options that were set, sorted by name.
 func (fl *Flags) changedArgs() []string {
 	var out []string
 	fl.fs.VisitAll(func(fg *pflag.Flag) {
@@ -358,11 +359,14 @@ func (fl *Flags) changedArgs() []string {
 			vals = []string{strings.Join(sv.GetSlice(), ",")}
 		}
 		for _, v := range vals {
-			if v == natAny {
+			switch {
+			case v == natAny:
 				out = append(out, "--"+fg.Name)
-				continue
+			case fg.NoOptDefVal != "":
+				out = append(out, "--"+fg.Name+"="+v) // an optional value must be attached
+			default:
+				out = append(out, "--"+fg.Name, v)
 			}
-			out = append(out, "--"+fg.Name, v)
 		}
 	})
 	return out

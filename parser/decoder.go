@@ -24,6 +24,8 @@ type Options struct {
 	Workers int
 	// Format skips detection when not FormatUnknown.
 	Format Format
+	// Stdin is what Open reads for "-"; nil means os.Stdin.
+	Stdin io.Reader
 }
 
 // Counts says how many records of each kind an input held.
@@ -97,7 +99,11 @@ func NewDecoder(r io.Reader, name string, opts Options) (*Decoder, error) {
 // Open opens a file ("-" is standard input) and detects its format.
 func Open(path string, opts Options) (*Decoder, error) {
 	if path == "-" {
-		return NewDecoder(io.NopCloser(os.Stdin), "<stdin>", opts)
+		in := opts.Stdin
+		if in == nil {
+			in = os.Stdin
+		}
+		return NewDecoder(io.NopCloser(in), "<stdin>", opts)
 	}
 	f, err := os.Open(path)
 	if err != nil {

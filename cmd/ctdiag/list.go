@@ -132,7 +132,7 @@ func runList(e env, opts *listOptions, args []string) error {
 
 // listOne lists one input; it returns the entries shown and malformed lines.
 func listOne(e env, opts *listOptions, flt *filter.Filter, w *parser.FlowWriter, in parser.Input) (shown, malformed int, err error) {
-	d, err := parser.Open(in.Path, parser.Options{})
+	d, err := parser.Open(in.Path, parser.Options{Stdin: e.stdin})
 	if err != nil {
 		return 0, 0, err
 	}
@@ -166,7 +166,7 @@ func listOne(e env, opts *listOptions, flt *filter.Filter, w *parser.FlowWriter,
 	})
 	c := d.Counts()
 	if !opts.quiet {
-		fmt.Fprintf(e.stderr, "ctdiag: %s: %s (%s), %d entries\n", d.Name(), format.Description(), format, c.Flows)
+		fmt.Fprintf(e.stderr, "ctdiag: %s: detected %s (%s), %d entries\n", d.Name(), format, format.Description(), c.Flows)
 		if other := c.StatsLines + c.Sysctls + c.KernelLog + c.Events; format == parser.FormatMixed && other > 0 {
 			fmt.Fprintf(e.stderr, "ctdiag: %s: %d non-entry lines (statistics, sysctls, log, events) not listed\n", d.Name(), other)
 		}
