@@ -106,7 +106,9 @@ func FuzzParseEvent(f *testing.F) {
 }
 
 func FuzzStatsLines(f *testing.F) {
-	seedLines(f, func(b string) bool { return strings.Contains(b, "stat-nf_conntrack") || strings.HasPrefix(b, "conntrack-S") }, 5)
+	seedLines(f, func(b string) bool {
+		return strings.Contains(b, "stat-nf_conntrack") || strings.HasPrefix(b, "conntrack-S")
+	}, 5)
 	f.Add("cpu=0   \tentries=5 searched=1 found=2 icmp_error=1 search_restart=0 \n")
 	f.Fuzz(func(t *testing.T, line string) {
 		if st, entries, hasEntries, err := parseConntrackStats([]byte(line)); err == nil {

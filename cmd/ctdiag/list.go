@@ -214,4 +214,3 @@ func version() string {
 	}
 	return "dev"
 }
-
