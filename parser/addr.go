@@ -25,31 +25,30 @@ func parseAddr(b []byte) (netip.Addr, bool) {
 
 func parseIPv4(b []byte) (netip.Addr, bool) {
 	var out [4]byte
-	i := 0
-	for part := 0; part < 4; part++ {
-		if part > 0 {
-			if i >= len(b) || b[i] != '.' {
+	part, digits, v := 0, 0, 0
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			// A leading zero would be octal to inet_aton; the kernel never prints one.
+			if digits == 1 && v == 0 {
 				return netip.Addr{}, false
 			}
-			i++
-		}
-		start, v := i, 0
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			v = v*10 + int(b[i]-'0')
-			i++
-			if i-start > 3 || v > 255 {
+			v = v*10 + int(c-'0')
+			digits++
+			if v > 255 {
 				return netip.Addr{}, false
 			}
-		}
-		// A leading zero would be octal to inet_aton; the kernel never prints one.
-		if i == start || (i-start > 1 && b[start] == '0') {
+		case c == '.' && digits > 0 && part < 3:
+			out[part] = byte(v)
+			part, digits, v = part+1, 0, 0
+		default:
 			return netip.Addr{}, false
 		}
-		out[part] = byte(v)
 	}
-	if i != len(b) {
+	if part != 3 || digits == 0 {
 		return netip.Addr{}, false
 	}
+	out[3] = byte(v)
 	return netip.AddrFrom4(out), true
 }
 

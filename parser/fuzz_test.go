@@ -244,3 +244,50 @@ func FuzzParseAddr(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastPath: whenever the one-pass fast path accepts a line, the general
+// parser accepts it too, with the same result.
+func FuzzFastPath(f *testing.F) {
+	seedLines(f, func(b string) bool { return isFlowFile(b) || strings.HasPrefix(b, "conntrack-L") }, 40)
+	for _, l := range specProcLines {
+		f.Add(l)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		var fast, general track.Flow
+		if !fastFlow([]byte(line), &fast) {
+			return
+		}
+		if err := utc.parseFlowGeneral([]byte(line), &general); err != nil {
+			t.Fatalf("%q: fast path accepted, general parser says %v", line, err)
+		}
+		if !fast.Equal(&general) {
+			t.Fatalf("%q:\n fast    %+v\n general %+v", line, fast, general)
+		}
+	})
+}
+
+// TestFastPathCoversRealDumps: the fast path is not dead code: it takes
+// nearly every line of the real dumps, and agrees with the general parser.
+func TestFastPathCoversRealDumps(t *testing.T) {
+	total, fastN := 0, 0
+	for _, path := range captureFiles(t, captures) {
+		if !isFlowFile(path) {
+			continue
+		}
+		for _, l := range lines(readAll(t, path)) {
+			total++
+			var fast, general track.Flow
+			if !fastFlow(l, &fast) {
+				continue
+			}
+			fastN++
+			if err := utc.parseFlowGeneral(l, &general); err != nil || !fast.Equal(&general) {
+				t.Fatalf("%s: %q: general %v", path, l, err)
+			}
+		}
+	}
+	if fastN < total*9/10 {
+		t.Fatalf("fast path took %d of %d lines", fastN, total)
+	}
+	t.Logf("fast path took %d of %d real lines", fastN, total)
+}

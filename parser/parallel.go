@@ -166,11 +166,6 @@ func parseChunk(p *lineParser, c *chunk, name string) {
 		if len(line) > 0 && line[len(line)-1] == '\r' {
 			line = line[:len(line)-1]
 		}
-		if isCommentLine(line) {
-			c.comments++
-			n++
-			continue
-		}
 		if len(line) > maxLineLen {
 			c.problems.add(LineError{File: name, Line: n, Text: clip(line), Err: syntaxErr("a line shorter than 1 MiB", nil)})
 			n++
@@ -182,6 +177,16 @@ func parseChunk(p *lineParser, c *chunk, name string) {
 			c.flows = append(c.flows, track.Flow{})
 		}
 		f := &c.flows[len(c.flows)-1]
+		if fastFlow(line, f) && !last {
+			n++
+			continue
+		}
+		if isCommentLine(line) {
+			c.flows = c.flows[:len(c.flows)-1]
+			c.comments++
+			n++
+			continue
+		}
 		err := p.parseFlow(line, f)
 		if err == nil && last && !f.Fields.Has(track.FieldUse) {
 			err = syntaxErr("use=N at the end of an entry", nil)

@@ -163,7 +163,7 @@ func isConntrackStatsLine(line []byte) bool { return bytes.HasPrefix(line, []byt
 // parseConntrackStats parses one "cpu=N\tkey=value ..." line. entries is set
 // when the line carries the /proc "entries" column.
 func parseConntrackStats(line []byte) (st track.CPUStats, entries uint64, hasEntries bool, err error) {
-	first, rest := nextField(line)
+	first, rest := nextFieldWS(line)
 	cpu, ok := parseUint(bytes.TrimPrefix(first, []byte("cpu=")), 1<<20)
 	if !bytes.HasPrefix(first, []byte("cpu=")) || !ok {
 		return st, 0, false, syntaxErr("cpu=N", first)
@@ -172,7 +172,7 @@ func parseConntrackStats(line []byte) (st track.CPUStats, entries uint64, hasEnt
 	n := 0
 	for {
 		var kv []byte
-		kv, rest = nextField(rest)
+		kv, rest = nextFieldWS(rest)
 		if len(kv) == 0 {
 			break
 		}

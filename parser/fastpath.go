@@ -1,0 +1,312 @@
+package parser
+
+import (
+	"net/netip"
+
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// fastFlow parses the common shape of an entry line in one pass, each byte
+// looked at once, values parsed where they stand:
+//
+//	[ipv4 2|ipv6 10] NAME NUM [TIMEOUT] [STATE] src= dst= [L4 keys]
+//	[packets= bytes=] [[UNREPLIED]] src= dst= [L4 keys] [packets= bytes=]
+//	[[ASSURED]] [mark=] [zone=] [delta-time=] [use=] [id=]
+//
+// It returns false for anything else (other optional fields, generic
+// "unknown" entries of named protocols, any error), and parseFlow then runs
+// the general parser, which also owns the error messages. FuzzFastPath
+// checks that whenever fastFlow accepts a line, the general parser accepts
+// it with the same result.
+func fastFlow(b []byte, f *track.Flow) bool {
+	*f = track.Flow{}
+	i := 0
+	var fam track.Family
+	switch {
+	case hasPrefixAt(b, 0, "ipv4 "):
+		i = skipSpaces(b, 5)
+		if !hasPrefixAt(b, i, "2 ") {
+			return false
+		}
+		fam, i = track.FamilyIPv4, i+2
+	case hasPrefixAt(b, 0, "ipv6 "):
+		i = skipSpaces(b, 5)
+		if !hasPrefixAt(b, i, "10 ") {
+			return false
+		}
+		fam, i = track.FamilyIPv6, i+3
+	}
+	i = skipSpaces(b, i)
+	nameStart := i
+	for i < len(b) && b[i] != ' ' {
+		i++
+	}
+	name := b[nameStart:i]
+	i = skipSpaces(b, i)
+	pn, i, ok := scanUint(b, i, 255)
+	if !ok {
+		return false
+	}
+	proto := track.Proto(pn)
+	// GRE and generic ("unknown") entries are rare: the general parser.
+	if string(name) != proto.Name() || proto == track.ProtoGRE || name[0] == 'u' && proto != track.ProtoUDP && proto != track.ProtoUDPLite {
+		return false
+	}
+	f.Orig.Family, f.Orig.Proto = fam, proto
+	f.Reply.Family, f.Reply.Proto = fam, proto
+
+	// Timeout and state.
+	i++
+	if i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		var v uint64
+		if v, i, ok = scanUint(b, i, 1<<32-1); !ok {
+			return false
+		}
+		f.Timeout = uint32(v)
+		f.Fields |= track.FieldTimeout
+		i++
+	}
+	if i < len(b) && b[i] >= 'A' && b[i] <= 'Z' {
+		start := i
+		for i < len(b) && b[i] != ' ' {
+			i++
+		}
+		s, ok := track.ParseStateName(proto, string(b[start:i]))
+		if !ok || !track.ProtoHasState(proto) {
+			return false
+		}
+		f.State = s
+		f.Fields |= track.FieldState
+		i++
+	}
+
+	status := track.StatusSeenReply | track.StatusConfirmed
+	if i, ok = fastTuple(b, i, &f.Orig); !ok {
+		return false
+	}
+	if hasPrefixAt(b, i, "packets=") {
+		if i, ok = fastCounters(b, i, &f.OrigCounters); !ok {
+			return false
+		}
+		f.Fields |= track.FieldOrigCounters
+	}
+	if hasPrefixAt(b, i, "[UNREPLIED] ") {
+		status &^= track.StatusSeenReply
+		i += len("[UNREPLIED] ")
+	}
+	if i, ok = fastTuple(b, i, &f.Reply); !ok {
+		return false
+	}
+	if hasPrefixAt(b, i, "packets=") {
+		if i, ok = fastCounters(b, i, &f.ReplyCounters); !ok {
+			return false
+		}
+		f.Fields |= track.FieldReplyCounters
+	}
+	if hasPrefixAt(b, i, "[ASSURED]") {
+		status |= track.StatusAssured
+		i += len("[ASSURED]")
+		if i < len(b) {
+			if b[i] != ' ' {
+				return false
+			}
+			i++
+		}
+	}
+	// The trailing fields, each optional, in order.
+	type tail struct {
+		key   string
+		field track.Fields
+		max   uint64
+	}
+	for _, t := range [...]tail{
+		{"mark=", track.FieldMark, 1<<32 - 1},
+		{"zone=", track.FieldZone, 65535},
+		{"delta-time=", track.FieldDeltaTime, 1<<64 - 1},
+		{"use=", track.FieldUse, 1<<32 - 1},
+		{"id=", track.FieldID, 1<<32 - 1},
+	} {
+		if !hasPrefixAt(b, i, t.key) {
+			continue
+		}
+		var v uint64
+		if v, i, ok = scanUint(b, i+len(t.key), t.max); !ok {
+			return false
+		}
+		switch t.field {
+		case track.FieldMark:
+			f.Mark = uint32(v)
+		case track.FieldZone:
+			f.Zone = uint16(v)
+		case track.FieldDeltaTime:
+			f.DeltaTime = v
+		case track.FieldUse:
+			f.Use = uint32(v)
+		case track.FieldID:
+			f.ID = uint32(v)
+		}
+		f.Fields |= t.field
+		if i < len(b) {
+			i++ // the space
+		}
+	}
+	if i != len(b) || len(b) > 0 && b[len(b)-1] == ' ' || f.Orig.Family != f.Reply.Family {
+		return false
+	}
+	f.Status = status
+	return true
+}
+
+// fastTuple parses "src=A dst=A " and the protocol's keys, each followed by
+// a space; it returns the index after the last space.
+func fastTuple(b []byte, i int, t *track.Tuple) (int, bool) {
+	var ok bool
+	if !hasPrefixAt(b, i, "src=") {
+		return i, false
+	}
+	if t.Src, i, ok = scanAddr(b, i+4, t.Family); !ok {
+		return i, false
+	}
+	if t.Family == 0 {
+		t.Family = track.FamilyIPv4
+		if t.Src.Is6() {
+			t.Family = track.FamilyIPv6
+		}
+	}
+	if !hasPrefixAt(b, i, " dst=") {
+		return i, false
+	}
+	if t.Dst, i, ok = scanAddr(b, i+5, t.Family); !ok {
+		return i, false
+	}
+	if i >= len(b) {
+		return i, false
+	}
+	i++
+	var v uint64
+	switch {
+	case t.Proto.HasPorts():
+		if !hasPrefixAt(b, i, "sport=") {
+			return i, false
+		}
+		if v, i, ok = scanUint(b, i+6, 65535); !ok || !hasPrefixAt(b, i, " dport=") {
+			return i, false
+		}
+		t.SrcPort = uint16(v)
+		if v, i, ok = scanUint(b, i+7, 65535); !ok {
+			return i, false
+		}
+		t.DstPort = uint16(v)
+	case t.Proto.IsICMP():
+		if !hasPrefixAt(b, i, "type=") {
+			return i, false
+		}
+		if v, i, ok = scanUint(b, i+5, 255); !ok || !hasPrefixAt(b, i, " code=") {
+			return i, false
+		}
+		t.Type = uint8(v)
+		if v, i, ok = scanUint(b, i+6, 255); !ok || !hasPrefixAt(b, i, " id=") {
+			return i, false
+		}
+		t.Code = uint8(v)
+		if v, i, ok = scanUint(b, i+4, 65535); !ok {
+			return i, false
+		}
+		t.ID = uint16(v)
+	default:
+		return i - 1, true
+	}
+	if i >= len(b) || b[i] != ' ' {
+		return i, false
+	}
+	return i + 1, true
+}
+
+// fastCounters parses "packets=N bytes=N ".
+func fastCounters(b []byte, i int, c *track.Counters) (int, bool) {
+	v, i, ok := scanUint(b, i+len("packets="), 1<<64-1)
+	if !ok || !hasPrefixAt(b, i, " bytes=") {
+		return i, false
+	}
+	c.Packets = v
+	if v, i, ok = scanUint(b, i+len(" bytes="), 1<<64-1); !ok || i >= len(b) || b[i] != ' ' {
+		return i, false
+	}
+	c.Bytes = v
+	return i + 1, true
+}
+
+// scanAddr parses the address starting at b[i], up to a space or the end;
+// it must be of family fam when fam is set.
+func scanAddr(b []byte, i int, fam track.Family) (netip.Addr, int, bool) {
+	if fam != track.FamilyIPv6 {
+		// Dotted quad, in place.
+		var out [4]byte
+		part, digits, v := 0, 0, 0
+		j := i
+		for ; j < len(b) && b[j] != ' '; j++ {
+			c := b[j]
+			switch {
+			case c >= '0' && c <= '9':
+				if digits == 1 && v == 0 {
+					return netip.Addr{}, j, false
+				}
+				v = v*10 + int(c-'0')
+				digits++
+				if v > 255 {
+					return netip.Addr{}, j, false
+				}
+			case c == '.' && digits > 0 && part < 3:
+				out[part] = byte(v)
+				part, digits, v = part+1, 0, 0
+			case c == ':' && fam == 0:
+				return scanAddr(b, i, track.FamilyIPv6)
+			default:
+				return netip.Addr{}, j, false
+			}
+		}
+		if part != 3 || digits == 0 {
+			return netip.Addr{}, j, false
+		}
+		out[3] = byte(v)
+		return netip.AddrFrom4(out), j, true
+	}
+	j := i
+	for j < len(b) && b[j] != ' ' {
+		j++
+	}
+	a, ok := parseIPv6(b[i:j])
+	if !ok || a.Is4() {
+		return netip.Addr{}, j, false
+	}
+	return a, j, true
+}
+
+// scanUint parses digits at b[i] up to a space or the end of b.
+func scanUint(b []byte, i int, max uint64) (uint64, int, bool) {
+	start := i
+	var v uint64
+	for ; i < len(b) && b[i] != ' '; i++ {
+		c := b[i]
+		if c < '0' || c > '9' {
+			return 0, i, false
+		}
+		d := uint64(c - '0')
+		if v > (max-d)/10 {
+			return 0, i, false
+		}
+		v = v*10 + d
+	}
+	return v, i, i > start && i-start <= 20
+}
+
+func hasPrefixAt(b []byte, i int, p string) bool {
+	return i >= 0 && len(b)-i >= len(p) && string(b[i:i+len(p)]) == p
+}
+
+func skipSpaces(b []byte, i int) int {
+	for i < len(b) && b[i] == ' ' {
+		i++
+	}
+	return i
+}

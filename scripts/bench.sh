@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# bench.sh — times whole ctdiag commands on a deterministic 1,000,000-entry
+# dump and records the Go benchmarks. Results go to bench/out/ (not
+# committed); docs/PERFORMANCE.md quotes them with this command.
+#
+#   scripts/bench.sh            # N=1000000 RUNS=10
+#   N=100000 RUNS=3 scripts/bench.sh
+#
+# Needs hyperfine (apt-get install hyperfine) and GNU time (/usr/bin/time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+RUNS=${RUNS:-10}
+out=bench/out
+mkdir -p "$out"
+
+go build -o "$out/ctdiag" ./cmd/ctdiag
+dump="$out/dump-$N.txt"
+if [ ! -s "$dump" ]; then
+	go run ./internal/cmd/gendump -n "$N" -seed 1 >"$dump"
+fi
+echo "dump: $dump, $(wc -l <"$dump") entries, $(du -m "$dump" | cut -f1) MB"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), $(go version)"
+
+cat "$dump" >/dev/null # page cache, for every command alike
+hyperfine --warmup 2 --runs "$RUNS" --export-markdown "$out/commands.md" \
+	-n 'ctdiag list -c' "$out/ctdiag list -c --quiet $dump" \
+	-n 'awk | sort | uniq -c' "awk '{print \$6}' $dump | sort | uniq -c" \
+	-n 'ctdiag list -c -p tcp --state ESTABLISHED' "$out/ctdiag list -c --quiet -p tcp --state ESTABLISHED $dump" \
+	-n 'ctdiag list -o extended' "$out/ctdiag list --quiet -o extended $dump >/dev/null"
+
+echo
+for cmd in "list -c --quiet $dump" "list --quiet -o proc $dump"; do
+	/usr/bin/time -f "peak RSS %M KB, %e s wall, %U s user: ctdiag $cmd" "$out/ctdiag" $cmd >/dev/null
+done 2>&1 | tee "$out/memory.txt"
+
+echo
+go test ./parser -run '^$' -bench 'ParseFlowLine|AppendFlow|DecoderFlows' -benchmem -count 5 | tee "$out/go-bench.txt"
