@@ -47,6 +47,7 @@ type Counts struct {
 type Decoder struct {
 	name   string
 	br     *bufio.Reader
+	src    io.Reader // what br reads from (the file, or the gzip stream)
 	closer io.Closer
 	opts   Options
 	format Format
@@ -81,7 +82,10 @@ func NewDecoder(r io.Reader, name string, opts Options) (*Decoder, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: gzip: %w", name, err)
 		}
+		d.src = zr
 		br = bufio.NewReaderSize(zr, readBufSize)
+	} else {
+		d.src = r
 	}
 	d.br = br
 	if opts.Format != FormatUnknown {

@@ -1,7 +1,6 @@
 package parser
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -36,9 +35,13 @@ func (d *Decoder) parallelFlows(workers int, fn func(*track.Flow) error) error {
 	defer close(stop)
 	jobs := make(chan *chunk, workers)
 	order := make(chan *chunk, 2*workers)
-	free := make(chan *chunk, 2*workers+workers+1)
+	// A fixed set of chunks circulates: once all are in flight the reader
+	// waits for the caller to hand one back, so memory is bounded and the
+	// buffers and flow batches are reused instead of collected.
+	maxChunks := 2*workers + 2
+	free := make(chan *chunk, maxChunks)
 
-	go d.cutChunks(jobs, order, free, stop)
+	go d.cutChunks(d.direct(), jobs, order, free, stop, maxChunks)
 	for i := 0; i < workers; i++ {
 		go func() {
 			p := lineParser{loc: d.lp.loc}
@@ -63,10 +66,7 @@ func (d *Decoder) parallelFlows(workers int, fn func(*track.Flow) error) error {
 		if c.err != nil {
 			return c.err
 		}
-		select {
-		case free <- c:
-		default:
-		}
+		free <- c // never blocks: free holds every chunk there is
 	}
 	return nil
 }
@@ -74,7 +74,17 @@ func (d *Decoder) parallelFlows(workers int, fn func(*track.Flow) error) error {
 // cutChunks reads the input into chunks that end on a line boundary. A
 // chunk always starts at the start of a line, so a full chunk without a
 // newline is one over-long line: it is reported and skipped.
-func (d *Decoder) cutChunks(jobs, order, free chan *chunk, stop chan struct{}) {
+// direct returns a reader of the rest of the input that hands chunks the
+// bytes without a second copy through the bufio buffer: what detection
+// already buffered, then the source itself.
+func (d *Decoder) direct() io.Reader {
+	buffered, _ := d.br.Peek(d.br.Buffered())
+	head := append([]byte(nil), buffered...)
+	d.br.Discard(len(head))
+	return io.MultiReader(bytes.NewReader(head), d.src)
+}
+
+func (d *Decoder) cutChunks(in io.Reader, jobs, order, free chan *chunk, stop chan struct{}, maxChunks int) {
 	defer close(jobs)
 	defer close(order)
 	var carry []byte
@@ -94,15 +104,22 @@ func (d *Decoder) cutChunks(jobs, order, free chan *chunk, stop chan struct{}) {
 		}
 		return true
 	}
+	made := 0
 	for {
 		var c *chunk
-		select {
-		case c = <-free:
+		if made < maxChunks {
+			// Real lines average 180 bytes: size the batch for that.
+			c = &chunk{data: make([]byte, 0, chunkSize), flows: make([]track.Flow, 0, chunkSize/170)}
+			made++
+		} else {
+			select {
+			case c = <-free:
+			case <-stop:
+				return
+			}
 			c.flows = c.flows[:0]
 			c.problems = Problems{}
 			c.lines, c.comments, c.err = 0, 0, nil
-		default:
-			c = &chunk{data: make([]byte, 0, chunkSize)}
 		}
 		c.done = make(chan struct{})
 		c.data = append(c.data[:0], carry...)
@@ -111,7 +128,7 @@ func (d *Decoder) cutChunks(jobs, order, free chan *chunk, stop chan struct{}) {
 		var rerr error
 		for len(c.data) < chunkSize && rerr == nil {
 			var n int
-			n, rerr = d.br.Read(c.data[len(c.data):cap(c.data)])
+			n, rerr = in.Read(c.data[len(c.data):cap(c.data)])
 			c.data = c.data[:len(c.data)+n]
 		}
 		c.final = rerr != nil
@@ -124,12 +141,15 @@ func (d *Decoder) cutChunks(jobs, order, free chan *chunk, stop chan struct{}) {
 				c.problems.add(LineError{File: d.name, Line: line, Text: clip(c.data), Err: syntaxErr("a line shorter than 1 MiB", nil)})
 				c.data = c.data[:0]
 				c.lines = 1 // the over-long line, skipped below
+				// Skip to the newline, keeping what follows it.
+				scratch := c.data[:cap(c.data)]
 				for {
-					_, err := d.br.ReadSlice('\n')
-					if err == nil {
+					n, err := in.Read(scratch)
+					if i := bytes.IndexByte(scratch[:n], '\n'); i >= 0 {
+						carry = append(carry, scratch[i+1:n]...)
 						break
 					}
-					if !errors.Is(err, bufio.ErrBufferFull) {
+					if err != nil {
 						c.final = true
 						if !errors.Is(err, io.EOF) {
 							c.err = fmt.Errorf("%s: %w", d.name, err)
