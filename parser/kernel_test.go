@@ -21,6 +21,7 @@ import (
 // §2.4), and both captures written back byte for byte.
 func TestKernelSpine(t *testing.T) {
 	netnstest.Require(t)
+	netnstest.RequireTools(t, "conntrack", "ping")
 	p := netnstest.NewPair(t)
 	// B silently drops TCP and UDP to port 9, so A's SYN and datagram there
 	// stay unanswered.

@@ -16,13 +16,14 @@ import (
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 )
 
-// TestListAgreesWithConntrack builds a varied table in a fresh namespace
+// TestKernelListAgreesWithConntrack builds a varied table in a fresh namespace
 // (TCP in several states, UDP answered and not, ICMP, IPv6, a mark, a
 // zone), captures it once with conntrack -L -o extended, and checks that for
 // each filter `ctdiag list FILTER capture` selects exactly the entries that
 // `conntrack -L FILTER` selects from the live table.
-func TestListAgreesWithConntrack(t *testing.T) {
+func TestKernelListAgreesWithConntrack(t *testing.T) {
 	netnstest.Require(t)
+	netnstest.RequireTools(t, "conntrack", "ping")
 	p := netnstest.NewPair(t)
 	echo := p.TCPEcho(t)
 	// In A: mark TCP to the echo port, put UDP to 7777 in zone 5 (zones are

@@ -36,3 +36,27 @@ func haveConntrack() bool {
 	}
 	return exec.Command("conntrack", "-C").Run() == nil
 }
+
+// RequireTools skips the test unless the named programs are installed (e.g.
+// "conntrack" for tests that compare with conntrack-tools, "ping").
+func RequireTools(t testing.TB, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("netnstest: needs %s (apt-get install %s): %v", tool, debianPackage(tool), err)
+		}
+	}
+}
+
+// debianPackage names the package that installs tool.
+func debianPackage(tool string) string {
+	switch tool {
+	case "ping":
+		return "iputils-ping"
+	case "ip":
+		return "iproute2"
+	case "nft":
+		return "nftables"
+	}
+	return tool
+}

@@ -1,0 +1,27 @@
+# Targets for people; CI runs .ci/run.
+FUZZTIME ?= 1m
+FUZZ_TARGETS = FuzzParseFlow FuzzFastPath FuzzParseEvent FuzzStatsLines FuzzSysctlAndKernelLog FuzzDecoder FuzzParseAddr
+
+.PHONY: build test integration bench fuzz lint
+
+build:
+	go build -o ctdiag ./cmd/ctdiag
+
+# The whole suite (kernel tests run as root, and skip otherwise).
+test:
+	go test ./...
+
+# Only the tests that need the real kernel (root, iproute2, nftables, conntrack).
+integration:
+	go test -count=1 -run Kernel ./...
+	go test -count=1 ./internal/netnstest/
+
+bench:
+	scripts/bench.sh
+
+fuzz:
+	for f in $(FUZZ_TARGETS); do go test ./parser -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; done
+
+lint:
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+	go vet ./...
