@@ -307,7 +307,6 @@ func (d *Decoder) records(sink *recordSink) error {
 	if loc == nil {
 		loc = time.Local
 	}
-	single := d.format == FormatSysctlFile || d.format == FormatCount
 	return d.eachLine(func(n int, line []byte, last bool) error {
 		kind := classifyLine(line, loc)
 		if kind == kindStatRow && statCols == nil {
@@ -394,7 +393,7 @@ func (d *Decoder) records(sink *recordSink) error {
 			}
 		case kindCount:
 			v, _ := parseUint(bytes.TrimSpace(line), 1<<63)
-			if single && d.format == FormatSysctlFile {
+			if d.format == FormatSysctlFile {
 				name, _ := sysctlNameFromPath(d.name)
 				d.counts.Sysctls++
 				if s := sink.snap; s != nil {

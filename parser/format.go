@@ -50,7 +50,7 @@ var formatNames = [...]string{
 
 var formatDescriptions = [...]string{
 	FormatUnknown:    "unrecognised content",
-	FormatEmpty:      "empty (a table with no entries)",
+	FormatEmpty:      "no lines",
 	FormatProc:       "/proc/net/nf_conntrack",
 	FormatConntrack:  "conntrack -L (or /proc/net/ip_conntrack)",
 	FormatExtended:   "conntrack -L -o extended",

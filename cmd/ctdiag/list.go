@@ -116,9 +116,10 @@ func runList(e env, opts *listOptions, args []string) error {
 			return &exitError{code: exitFailure, err: fmt.Errorf("writing output: %w", err)}
 		}
 	}
-	if opts.count {
+	switch {
+	case opts.count:
 		fmt.Fprintln(e.stdout, shown)
-	} else {
+	case !failed || shown > 0:
 		fmt.Fprintf(e.stderr, "ctdiag: %d flow entries have been shown.\n", shown)
 	}
 	switch {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -163,4 +164,40 @@ func tupleSet(text []byte) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// TestKernelListLiveTable runs the built binary with no SOURCE inside a
+// namespace: it reads that namespace's live table.
+func TestKernelListLiveTable(t *testing.T) {
+	netnstest.Require(t)
+	netnstest.RequireTools(t, "ping")
+	bin := filepath.Join(t.TempDir(), "ctdiag")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	p := netnstest.NewPair(t)
+	echo := p.TCPEcho(t)
+	c, err := p.A.Dial("tcp", netip.AddrPortFrom(p.B4, echo).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	p.Ping(t, p.B6)
+
+	out, err := p.A.Output(bin, "list", "-o", "proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proc, err := p.A.ReadProcFile("/proc/net/nf_conntrack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, want := tupleSet(out), tupleSet(proc)
+	if !slices.Equal(got, want) || len(got) < 2 {
+		t.Fatalf("live list:\n got  %v\n want %v", got, want)
+	}
+	count, err := p.A.Output(bin, "list", "-c", "-p", "tcp", "--dport", strconv.Itoa(int(echo)))
+	if err != nil || strings.TrimSpace(string(count)) != "1" {
+		t.Fatalf("live count: %q %v", count, err)
+	}
 }

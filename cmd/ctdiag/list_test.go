@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"strconv"
 	"strings"
@@ -180,5 +181,20 @@ func TestHelpAndCompletion(t *testing.T) {
 		if !strings.Contains(out, flag) {
 			t.Errorf("list --help lacks %s", flag)
 		}
+	}
+}
+
+func TestLiveTableErrorsSayWhatToDo(t *testing.T) {
+	perm := explainOpenError(&os.PathError{Op: "open", Path: liveTable, Err: os.ErrPermission}, true)
+	if !strings.Contains(perm.Error(), "run with sudo, or pass a captured file") || !errors.Is(perm, os.ErrPermission) {
+		t.Errorf("permission: %v", perm)
+	}
+	missing := explainOpenError(&os.PathError{Op: "open", Path: liveTable, Err: os.ErrNotExist}, true)
+	if !strings.Contains(missing.Error(), "CONFIG_NF_CONNTRACK_PROCFS") {
+		t.Errorf("missing: %v", missing)
+	}
+	plain := explainOpenError(os.ErrNotExist, false)
+	if plain != os.ErrNotExist {
+		t.Errorf("a named file's error is left alone: %v", plain)
 	}
 }
