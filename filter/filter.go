@@ -181,7 +181,7 @@ type Flags struct {
 }
 
 // natAny is the value pflag stores for --src-nat given without an argument.
-const natAny = "*"
+const natAny = "any"
 
 // Register adds the filter options to fs, with conntrack's names.
 func Register(fs *pflag.FlagSet) *Flags {
@@ -202,9 +202,9 @@ func Register(fs *pflag.FlagSet) *Flags {
 	fs.StringVarP(&fl.zone, "zone", "w", "", "conntrack zone")
 	fs.StringVar(&fl.origZone, "orig-zone", "", "zone of the original direction")
 	fs.StringVar(&fl.replyZone, "reply-zone", "", "zone of the reply direction")
-	fs.StringVarP(&fl.srcNAT, "src-nat", "n", "", "source-NATed entries, optionally to ADDR[:PORT]")
-	fs.StringVarP(&fl.dstNAT, "dst-nat", "g", "", "destination-NATed entries, optionally to ADDR[:PORT]")
-	fs.StringVarP(&fl.anyNAT, "any-nat", "j", "", "source- or destination-NATed entries, optionally to ADDR[:PORT]")
+	fs.StringVarP(&fl.srcNAT, "src-nat", "n", "", "source-NATed entries; --src-nat=ADDR[:PORT] for one NAT address")
+	fs.StringVarP(&fl.dstNAT, "dst-nat", "g", "", "destination-NATed entries; --dst-nat=ADDR[:PORT] for one target")
+	fs.StringVarP(&fl.anyNAT, "any-nat", "j", "", "source- or destination-NATed entries; --any-nat=ADDR[:PORT] for one address")
 	fs.StringSliceVarP(&fl.labels, "label", "l", nil, "connection labels, all of them")
 	for _, n := range []string{"src-nat", "dst-nat", "any-nat"} {
 		fs.Lookup(n).NoOptDefVal = natAny
