@@ -35,4 +35,4 @@ for cmd in "list -c --quiet $dump" "list --quiet -o proc $dump"; do
 done 2>&1 | tee "$out/memory.txt"
 
 echo
-go test ./parser -run '^$' -bench 'ParseFlowLine|AppendFlow|DecoderFlows' -benchmem -count 5 | tee "$out/go-bench.txt"
+go test ./parser -run '^$' -bench 'ParseFlowLine|AppendFlow|DecoderFlows|Decode1M' -benchmem -count 5 | tee "$out/go-bench.txt"
