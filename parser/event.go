@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -89,7 +90,7 @@ func (p *lineParser) parseEvent(line []byte, ev *track.Event) error {
 		if len(rest) > 0 {
 			// The program name may hold spaces (it comes from /proc/PID/stat).
 			name, ok := bytes.CutPrefix(rest, []byte(" progname="))
-			if !ok || len(name) == 0 {
+			if !ok || !utf8.Valid(name) || len(name) == 0 {
 				return syntaxErr("progname=NAME after portid=", rest)
 			}
 			ev.Progname = string(name)

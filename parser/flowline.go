@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"net/netip"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -505,8 +507,8 @@ func trailingKey(st *flowState, key, val []byte) error {
 		f.SetSecmark(uint32(v))
 		return st.advance(tailSecmark, key)
 	case "secctx":
-		if len(val) == 0 {
-			return syntaxErr("a security context after secctx=", key)
+		if !isWord(val) {
+			return syntaxErr("a printable security context after secctx=", val)
 		}
 		f.SetSecctx(string(val))
 		return st.advance(tailSecctx, key)
@@ -527,8 +529,8 @@ func trailingKey(st *flowState, key, val []byte) error {
 		f.Fields |= track.FieldDeltaTime
 		return st.advance(tailDelta, key)
 	case "helper":
-		if len(val) == 0 {
-			return syntaxErr("a helper name", key)
+		if !isWord(val) {
+			return syntaxErr("a printable helper name", val)
 		}
 		f.SetHelper(string(val))
 		return st.advance(tailHelper, key)
@@ -549,8 +551,8 @@ func trailingKey(st *flowState, key, val []byte) error {
 		f.Fields |= track.FieldID
 		return st.advance(tailID, key)
 	case "labels":
-		if len(val) == 0 || val[0] == ',' || val[len(val)-1] == ',' || bytes.Contains(val, []byte(",,")) {
-			return syntaxErr("comma-separated label names after labels=", val)
+		if !isWord(val) || val[0] == ',' || val[len(val)-1] == ',' || bytes.Contains(val, []byte(",,")) {
+			return syntaxErr("comma-separated printable label names after labels=", val)
 		}
 		var labels []string
 		for _, l := range bytes.Split(val, []byte{','}) {
@@ -560,6 +562,21 @@ func trailingKey(st *flowState, key, val []byte) error {
 		return st.advance(tailLabels, key)
 	}
 	return syntaxErr("a known field (mark=, zone=, use=, ...)", key)
+}
+
+// isWord reports whether b is a non-empty run of printable UTF-8: names the
+// kernel and conntrack-tools print (labels, helpers, security contexts) are,
+// and anything else could not be carried through JSON unchanged.
+func isWord(b []byte) bool {
+	if len(b) == 0 || !utf8.Valid(b) {
+		return false
+	}
+	for _, r := range string(b) {
+		if r < 0x21 || r == 0x7f || !unicode.IsPrint(r) {
+			return false
+		}
+	}
+	return true
 }
 
 // keyVal re-joins a split "key=value" field for error messages.

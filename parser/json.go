@@ -267,8 +267,8 @@ func flowFromJSON(j *jsonFlow, f *track.Flow) error {
 		f.SetSecmark(*j.Secmark)
 	}
 	if j.Secctx != nil {
-		if *j.Secctx == "" || strings.ContainsAny(*j.Secctx, " \t\n") {
-			return fmt.Errorf("secctx must be one word")
+		if !isWord([]byte(*j.Secctx)) {
+			return fmt.Errorf("secctx must be one printable word")
 		}
 		f.SetSecctx(*j.Secctx)
 	}
@@ -279,15 +279,15 @@ func flowFromJSON(j *jsonFlow, f *track.Flow) error {
 		f.SetStop(*j.Stop)
 	}
 	if j.Helper != nil {
-		if *j.Helper == "" || strings.ContainsAny(*j.Helper, " \t\n") {
-			return fmt.Errorf("helper must be one word")
+		if !isWord([]byte(*j.Helper)) {
+			return fmt.Errorf("helper must be one printable word")
 		}
 		f.SetHelper(*j.Helper)
 	}
 	if j.Labels != nil {
 		for _, l := range j.Labels {
-			if l == "" || strings.ContainsAny(l, ", \t\n") {
-				return fmt.Errorf("label %q: labels are single words without commas", l)
+			if !isWord([]byte(l)) || strings.ContainsRune(l, ',') {
+				return fmt.Errorf("label %q: labels are printable words without commas", l)
 			}
 		}
 		f.SetLabels(j.Labels)
