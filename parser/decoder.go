@@ -56,11 +56,16 @@ type Decoder struct {
 	problems Problems
 	counts   Counts
 	used     bool
+	small    bool   // the whole input fit in the detection window
+	long     []byte // eachLine's buffer for lines longer than readBufSize
 }
 
 const (
-	readBufSize = 1 << 20
-	sniffBytes  = 64 << 10
+	// readBufSize is the bufio buffer: it holds what detection looks at.
+	// Longer lines are assembled in a separate buffer (eachLine); big inputs
+	// bypass it (parallelFlows), so small inputs stay cheap.
+	readBufSize = 64 << 10
+	sniffBytes  = readBufSize
 	sniffLines  = 200
 	// maxLineLen bounds one line; longer ones are reported and skipped so a
 	// binary file cannot make the decoder buffer it whole.
@@ -96,7 +101,8 @@ func NewDecoder(r io.Reader, name string, opts Options) (*Decoder, error) {
 	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, bufio.ErrBufferFull) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	d.format = sniff(peek, errors.Is(err, io.EOF), name, d.lp.loc)
+	d.small = errors.Is(err, io.EOF)
+	d.format = sniff(peek, d.small, name, d.lp.loc)
 	return d, nil
 }
 
@@ -197,7 +203,7 @@ func (d *Decoder) Flows(fn func(f *track.Flow) error) error {
 		if workers == 0 {
 			workers = runtime.GOMAXPROCS(0)
 		}
-		if workers > 1 {
+		if workers > 1 && !d.small {
 			return d.parallelFlows(workers, fn)
 		}
 		return d.sequentialFlows(fn)
@@ -260,19 +266,26 @@ func (d *Decoder) eachLine(fn func(n int, line []byte, last bool) error) error {
 	for {
 		line, err := d.br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
-			n++
-			d.bad(n, line, syntaxErr("a line shorter than 1 MiB", nil))
-			// Skip the rest of the over-long line.
+			// A line longer than the buffer: assemble it, up to maxLineLen.
+			d.long = append(d.long[:0], line...)
 			for errors.Is(err, bufio.ErrBufferFull) {
-				_, err = d.br.ReadSlice('\n')
+				line, err = d.br.ReadSlice('\n')
+				if len(d.long) <= maxLineLen {
+					d.long = append(d.long, line...)
+				}
 			}
-			if err != nil && !errors.Is(err, io.EOF) {
-				return fmt.Errorf("%s: %w", d.name, err)
+			if len(d.long) > maxLineLen {
+				n++
+				d.bad(n, d.long, syntaxErr("a line shorter than 1 MiB", nil))
+				if err != nil && !errors.Is(err, io.EOF) {
+					return fmt.Errorf("%s: %w", d.name, err)
+				}
+				if err != nil {
+					break
+				}
+				continue
 			}
-			if err != nil {
-				break
-			}
-			continue
+			line = d.long
 		}
 		if len(line) > 0 {
 			n++
