@@ -168,6 +168,7 @@ func TestDo(t *testing.T) {
 
 func TestCleanupRemovesEverything(t *testing.T) {
 	t.Parallel()
+	Require(t)
 	var p *Pair
 	t.Run("pair", func(t *testing.T) {
 		p = NewPair(t)
