@@ -11,7 +11,7 @@ import (
 //
 //	[ipv4 2|ipv6 10] NAME NUM [TIMEOUT] [STATE] src= dst= [L4 keys]
 //	[packets= bytes=] [[UNREPLIED]] src= dst= [L4 keys] [packets= bytes=]
-//	[[ASSURED]] [mark=] [zone=] [delta-time=] [use=] [id=]
+//	[[ASSURED]] [mark=] [secmark=] [zone=] [delta-time=] [use=] [id=]
 //
 // It returns false for anything else (other optional fields, generic
 // "unknown" entries of named protocols, any error), and parseFlow then runs
@@ -113,19 +113,9 @@ func fastFlow(b []byte, f *track.Flow) bool {
 			i++
 		}
 	}
-	// The trailing fields, each optional, in order.
-	type tail struct {
-		key   string
-		field track.Fields
-		max   uint64
-	}
-	for _, t := range [...]tail{
-		{"mark=", track.FieldMark, 1<<32 - 1},
-		{"zone=", track.FieldZone, 65535},
-		{"delta-time=", track.FieldDeltaTime, 1<<64 - 1},
-		{"use=", track.FieldUse, 1<<32 - 1},
-		{"id=", track.FieldID, 1<<32 - 1},
-	} {
+	// The trailing numeric fields, each optional, in order.
+	for k := range numericTails {
+		t := &numericTails[k]
 		if !hasPrefixAt(b, i, t.key) {
 			continue
 		}
@@ -133,19 +123,7 @@ func fastFlow(b []byte, f *track.Flow) bool {
 		if v, i, ok = scanUint(b, i+len(t.key), t.max); !ok {
 			return false
 		}
-		switch t.field {
-		case track.FieldMark:
-			f.Mark = uint32(v)
-		case track.FieldZone:
-			f.Zone = uint16(v)
-		case track.FieldDeltaTime:
-			f.DeltaTime = v
-		case track.FieldUse:
-			f.Use = uint32(v)
-		case track.FieldID:
-			f.ID = uint32(v)
-		}
-		f.Fields |= t.field
+		t.set(f, v)
 		if i < len(b) {
 			i++ // the space
 		}

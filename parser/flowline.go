@@ -491,65 +491,18 @@ func trailingKey(st *flowState, key, val []byte) error {
 		}
 		f.ReplyCounters.Bytes = v
 		return st.advance(tailBytes, key)
-	case "mark":
-		v, ok := parseUint(val, 1<<32-1)
-		if !ok {
-			return syntaxErr("a mark 0-4294967295", val)
-		}
-		f.Mark = uint32(v)
-		f.Fields |= track.FieldMark
-		return st.advance(tailMark, key)
-	case "secmark":
-		v, ok := parseUint(val, 1<<32-1)
-		if !ok {
-			return syntaxErr("a secmark number", val)
-		}
-		f.SetSecmark(uint32(v))
-		return st.advance(tailSecmark, key)
 	case "secctx":
 		if !isWord(val) {
 			return syntaxErr("a printable security context after secctx=", val)
 		}
 		f.SetSecctx(string(val))
 		return st.advance(tailSecctx, key)
-	case "zone":
-		v, ok := parseUint(val, 65535)
-		if !ok {
-			return syntaxErr("a zone 0-65535", val)
-		}
-		f.Zone = uint16(v)
-		f.Fields |= track.FieldZone
-		return st.advance(tailZone, key)
-	case "delta-time":
-		v, ok := parseUint(val, 1<<64-1)
-		if !ok {
-			return syntaxErr("seconds after delta-time=", val)
-		}
-		f.DeltaTime = v
-		f.Fields |= track.FieldDeltaTime
-		return st.advance(tailDelta, key)
 	case "helper":
 		if !isWord(val) {
 			return syntaxErr("a printable helper name", val)
 		}
 		f.SetHelper(string(val))
 		return st.advance(tailHelper, key)
-	case "use":
-		v, ok := parseUint(val, 1<<32-1)
-		if !ok {
-			return syntaxErr("a reference count after use=", val)
-		}
-		f.Use = uint32(v)
-		f.Fields |= track.FieldUse
-		return st.advance(tailUse, key)
-	case "id":
-		v, ok := parseUint(val, 1<<32-1)
-		if !ok {
-			return syntaxErr("an entry id after id=", val)
-		}
-		f.ID = uint32(v)
-		f.Fields |= track.FieldID
-		return st.advance(tailID, key)
 	case "labels":
 		if !isWord(val) || val[0] == ',' || val[len(val)-1] == ',' || bytes.Contains(val, []byte(",,")) {
 			return syntaxErr("comma-separated printable label names after labels=", val)
@@ -561,7 +514,39 @@ func trailingKey(st *flowState, key, val []byte) error {
 		f.SetLabels(labels)
 		return st.advance(tailLabels, key)
 	}
+	for i := range numericTails {
+		t := &numericTails[i]
+		if string(key) != t.key[:len(t.key)-1] {
+			continue
+		}
+		v, ok := parseUint(val, t.max)
+		if !ok {
+			return syntaxErr(t.expected, val)
+		}
+		t.set(f, v)
+		return st.advance(t.order, key)
+	}
 	return syntaxErr("a known field (mark=, zone=, use=, ...)", key)
+}
+
+// numericTail is a trailing field that holds one number.
+type numericTail struct {
+	key      string // with its "="
+	order    int    // tail* position
+	max      uint64
+	expected string
+	set      func(f *track.Flow, v uint64)
+}
+
+// numericTails lists them in the order the kernel and conntrack-tools print
+// them; the general parser and the fast path share it.
+var numericTails = [...]numericTail{
+	{"mark=", tailMark, 1<<32 - 1, "a mark 0-4294967295", func(f *track.Flow, v uint64) { f.Mark = uint32(v); f.Fields |= track.FieldMark }},
+	{"secmark=", tailSecmark, 1<<32 - 1, "a secmark number", func(f *track.Flow, v uint64) { f.SetSecmark(uint32(v)) }},
+	{"zone=", tailZone, 65535, "a zone 0-65535", func(f *track.Flow, v uint64) { f.Zone = uint16(v); f.Fields |= track.FieldZone }},
+	{"delta-time=", tailDelta, 1<<64 - 1, "seconds after delta-time=", func(f *track.Flow, v uint64) { f.DeltaTime = v; f.Fields |= track.FieldDeltaTime }},
+	{"use=", tailUse, 1<<32 - 1, "a reference count after use=", func(f *track.Flow, v uint64) { f.Use = uint32(v); f.Fields |= track.FieldUse }},
+	{"id=", tailID, 1<<32 - 1, "an entry id after id=", func(f *track.Flow, v uint64) { f.ID = uint32(v); f.Fields |= track.FieldID }},
 }
 
 // isWord reports whether b is a non-empty run of printable UTF-8: names the

@@ -184,6 +184,14 @@ func fromJSONTuple(j *jsonTuple, t *track.Tuple, fam track.Family, proto track.P
 	return nil
 }
 
+// setOpt copies an optional JSON field into the flow and marks it present.
+func setOpt[T any](f *track.Flow, p *T, dst *T, field track.Fields) {
+	if p != nil {
+		*dst = *p
+		f.Fields |= field
+	}
+}
+
 // flowFromJSON converts a decoded object; errors say what is wrong.
 func flowFromJSON(j *jsonFlow, f *track.Flow) error {
 	*f = track.Flow{}
@@ -207,29 +215,14 @@ func flowFromJSON(j *jsonFlow, f *track.Flow) error {
 	if err := fromJSONTuple(&j.Reply, &f.Reply, fam, proto, j.Generic); err != nil {
 		return fmt.Errorf("reply: %w", err)
 	}
-	set := func(p *uint32, dst *uint32, field track.Fields) {
-		if p != nil {
-			*dst = *p
-			f.Fields |= field
-		}
-	}
-	set(j.Timeout, &f.Timeout, track.FieldTimeout)
-	set(j.Mark, &f.Mark, track.FieldMark)
-	set(j.Use, &f.Use, track.FieldUse)
-	set(j.ID, &f.ID, track.FieldID)
-	set16 := func(p *uint16, dst *uint16, field track.Fields) {
-		if p != nil {
-			*dst = *p
-			f.Fields |= field
-		}
-	}
-	set16(j.Zone, &f.Zone, track.FieldZone)
-	set16(j.ZoneOrig, &f.ZoneOrig, track.FieldZoneOrig)
-	set16(j.ZoneReply, &f.ZoneReply, track.FieldZoneReply)
-	if j.DeltaTime != nil {
-		f.DeltaTime = *j.DeltaTime
-		f.Fields |= track.FieldDeltaTime
-	}
+	setOpt(f, j.Timeout, &f.Timeout, track.FieldTimeout)
+	setOpt(f, j.Mark, &f.Mark, track.FieldMark)
+	setOpt(f, j.Use, &f.Use, track.FieldUse)
+	setOpt(f, j.ID, &f.ID, track.FieldID)
+	setOpt(f, j.Zone, &f.Zone, track.FieldZone)
+	setOpt(f, j.ZoneOrig, &f.ZoneOrig, track.FieldZoneOrig)
+	setOpt(f, j.ZoneReply, &f.ZoneReply, track.FieldZoneReply)
+	setOpt(f, j.DeltaTime, &f.DeltaTime, track.FieldDeltaTime)
 	if j.State != "" {
 		if !track.ProtoHasState(proto) || j.Generic {
 			return fmt.Errorf("state %q on a %s entry", j.State, proto)
