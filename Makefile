@@ -22,6 +22,8 @@ bench:
 fuzz:
 	for f in $(FUZZ_TARGETS); do go test ./parser -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; done
 
+# staticcheck: go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
 lint:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
 	go vet ./...
+	staticcheck ./...

@@ -99,8 +99,7 @@ func parseIPv6(b []byte) (netip.Addr, bool) {
 			groups[n] = uint16(a4[0])<<8 | uint16(a4[1])
 			groups[n+1] = uint16(a4[2])<<8 | uint16(a4[3])
 			n += 2
-			i = len(b)
-			break
+			break // the dotted quad ends the address
 		}
 		var v uint16
 		digits := 0
