@@ -91,14 +91,25 @@ func (f *Flow) ext() *FlowExt {
 	return f.Ext
 }
 
-// SetSecctx, SetSecmark, SetHelper, SetLabels, SetGRETimeouts, SetStart and
-// SetStop set an optional part and mark it present.
-func (f *Flow) SetSecctx(s string)   { f.ext().Secctx = s; f.Fields |= FieldSecctx }
-func (f *Flow) SetSecmark(m uint32)  { f.ext().Secmark = m; f.Fields |= FieldSecmark }
-func (f *Flow) SetHelper(h string)   { f.ext().Helper = h; f.Fields |= FieldHelper }
+// SetSecctx sets the security context and marks it present.
+func (f *Flow) SetSecctx(s string) { f.ext().Secctx = s; f.Fields |= FieldSecctx }
+
+// SetSecmark sets the secmark and marks it present.
+func (f *Flow) SetSecmark(m uint32) { f.ext().Secmark = m; f.Fields |= FieldSecmark }
+
+// SetHelper sets the helper name and marks it present.
+func (f *Flow) SetHelper(h string) { f.ext().Helper = h; f.Fields |= FieldHelper }
+
+// SetLabels sets the label names and marks them present.
 func (f *Flow) SetLabels(l []string) { f.ext().Labels = l; f.Fields |= FieldLabels }
+
+// SetStart sets the start timestamp and marks it present.
 func (f *Flow) SetStart(t time.Time) { f.ext().Start = t; f.Fields |= FieldStart }
-func (f *Flow) SetStop(t time.Time)  { f.ext().Stop = t; f.Fields |= FieldStop }
+
+// SetStop sets the stop timestamp and marks it present.
+func (f *Flow) SetStop(t time.Time) { f.ext().Stop = t; f.Fields |= FieldStop }
+
+// SetGRETimeouts sets GRE's per-entry timeouts and marks them present.
 func (f *Flow) SetGRETimeouts(timeout, stream uint32) {
 	e := f.ext()
 	e.GRETimeout, e.GREStreamTimeout = timeout, stream

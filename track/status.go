@@ -41,11 +41,19 @@ var statusNames = [16]string{
 	"TEMPLATE", "UNTRACKED", "HELPER", "OFFLOAD", "HW_OFFLOAD",
 }
 
-// Predicates for the bits people ask about most.
-func (s Status) Expected() bool  { return s&StatusExpected != 0 }
+// Expected reports IPS_EXPECTED: the entry came from an expectation.
+func (s Status) Expected() bool { return s&StatusExpected != 0 }
+
+// SeenReply reports IPS_SEEN_REPLY: a reply was accepted ([UNREPLIED] if not).
 func (s Status) SeenReply() bool { return s&StatusSeenReply != 0 }
-func (s Status) Assured() bool   { return s&StatusAssured != 0 }
+
+// Assured reports IPS_ASSURED: the entry is protected from early drop.
+func (s Status) Assured() bool { return s&StatusAssured != 0 }
+
+// Confirmed reports IPS_CONFIRMED: the entry is in the table.
 func (s Status) Confirmed() bool { return s&StatusConfirmed != 0 }
+
+// Offloaded reports IPS_OFFLOAD or IPS_HW_OFFLOAD.
 func (s Status) Offloaded() bool { return s&(StatusOffload|StatusHWOffload) != 0 }
 
 // Names returns the names of the set bits, lowest first. Bits above 15 are
