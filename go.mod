@@ -19,4 +19,5 @@ require (
 	github.com/ti-mo/netfilter v0.5.3 // indirect
 	golang.org/x/net v0.39.0 // indirect
 	golang.org/x/sync v0.14.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

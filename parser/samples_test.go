@@ -24,7 +24,7 @@ func TestReadSamplesInOrder(t *testing.T) {
 	}
 	want := []int{0, 300, 600, 900, 900, 900}
 	if len(s.Snapshots) != len(want) {
-		t.Fatalf("%d snapshots: %v", len(s.Snapshots), s.Formats)
+		t.Fatalf("%d snapshots, %d inputs read", len(s.Snapshots), len(s.Decoders))
 	}
 	for i, n := range want {
 		if len(s.Snapshots[i].Flows) != n {
@@ -45,6 +45,12 @@ func TestReadSamplesInOrder(t *testing.T) {
 	}
 	if len(s.Skipped) != 2 || !strings.Contains(s.Skipped[0], "iptables.txt: not a conntrack format") || !strings.Contains(s.Skipped[1], "ss-tcp-states.txt") {
 		t.Errorf("skipped %v", s.Skipped)
+	}
+	if len(s.Decoders) != 9 || s.Decoders[0].Format() != FormatEmpty || s.Decoders[1].Format() != FormatProc || s.Problems() != 0 {
+		t.Errorf("decoders: %d, first %s", len(s.Decoders), s.Decoders[0].Format())
+	}
+	if s.Snapshots[1].Time.IsZero() || s.Snapshots[1].Source.Format != "proc" {
+		t.Errorf("sample meta: %+v", s.Snapshots[1].Source)
 	}
 }
 

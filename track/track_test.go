@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestTupleIsAMapKeyAndReplyInverts(t *testing.T) {
@@ -180,5 +181,21 @@ func TestFlowEqualAndClone(t *testing.T) {
 	k := Flow{Timeout: 5}
 	if !h.Equal(&k) {
 		t.Fatal("an empty Ext equals no Ext")
+	}
+}
+
+func TestTimeoutsFromSysctlsAndDefaults(t *testing.T) {
+	tm := NewTimeouts(Sysctls{"net.netfilter.nf_conntrack_tcp_timeout_time_wait": "30"})
+	if tm.TCP(TCPTimeWait) != 30*time.Second {
+		t.Error("a set sysctl wins")
+	}
+	if tm.TCP(TCPEstablished) != 432000*time.Second || tm.TCP(TCPSynSent2) != 120*time.Second || tm.TCP(TCPClose) != 10*time.Second {
+		t.Error("defaults of spec §2.1")
+	}
+	if u, s := tm.UDP(); u != 30*time.Second || s != 120*time.Second {
+		t.Error("UDP defaults of spec §2.3")
+	}
+	if NewTimeouts(nil).Get("nf_conntrack_generic_timeout") != 600*time.Second {
+		t.Error("generic default")
 	}
 }

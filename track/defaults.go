@@ -1,0 +1,99 @@
+package track
+
+import (
+	"strconv"
+	"time"
+)
+
+// DefaultSysctls are this kernel's conntrack settings when nothing was
+// changed (spec §2.1–§2.6, LIVE-6.18). Values are what sysctl prints.
+func DefaultSysctls() Sysctls {
+	return Sysctls{
+		"net.netfilter.nf_conntrack_tcp_timeout_syn_sent":       "120",
+		"net.netfilter.nf_conntrack_tcp_timeout_syn_recv":       "60",
+		"net.netfilter.nf_conntrack_tcp_timeout_established":    "432000",
+		"net.netfilter.nf_conntrack_tcp_timeout_fin_wait":       "120",
+		"net.netfilter.nf_conntrack_tcp_timeout_close_wait":     "60",
+		"net.netfilter.nf_conntrack_tcp_timeout_last_ack":       "30",
+		"net.netfilter.nf_conntrack_tcp_timeout_time_wait":      "120",
+		"net.netfilter.nf_conntrack_tcp_timeout_close":          "10",
+		"net.netfilter.nf_conntrack_tcp_timeout_max_retrans":    "300",
+		"net.netfilter.nf_conntrack_tcp_timeout_unacknowledged": "300",
+		"net.netfilter.nf_conntrack_tcp_loose":                  "1",
+		"net.netfilter.nf_conntrack_tcp_be_liberal":             "0",
+		"net.netfilter.nf_conntrack_tcp_ignore_invalid_rst":     "0",
+		"net.netfilter.nf_conntrack_tcp_max_retrans":            "3",
+		"net.netfilter.nf_conntrack_udp_timeout":                "30",
+		"net.netfilter.nf_conntrack_udp_timeout_stream":         "120",
+		"net.netfilter.nf_conntrack_icmp_timeout":               "30",
+		"net.netfilter.nf_conntrack_icmpv6_timeout":             "30",
+		"net.netfilter.nf_conntrack_generic_timeout":            "600",
+		"net.netfilter.nf_conntrack_gre_timeout":                "30",
+		"net.netfilter.nf_conntrack_gre_timeout_stream":         "180",
+		"net.netfilter.nf_conntrack_sctp_timeout_established":   "210",
+		"net.netfilter.nf_conntrack_acct":                       "0",
+		"net.netfilter.nf_conntrack_timestamp":                  "0",
+		"net.netfilter.nf_conntrack_checksum":                   "1",
+		"net.netfilter.nf_conntrack_events":                     "2",
+		"net.netfilter.nf_conntrack_log_invalid":                "0",
+	}
+}
+
+// tcpStateTimeoutNames maps TCP states to their timeout sysctls (SYN_SENT2
+// has no sysctl and uses SYN_SENT's built-in 120 s; spec §2.1).
+var tcpStateTimeoutNames = [numTCPStates]string{
+	TCPNone:        "nf_conntrack_tcp_timeout_syn_sent",
+	TCPSynSent:     "nf_conntrack_tcp_timeout_syn_sent",
+	TCPSynRecv:     "nf_conntrack_tcp_timeout_syn_recv",
+	TCPEstablished: "nf_conntrack_tcp_timeout_established",
+	TCPFinWait:     "nf_conntrack_tcp_timeout_fin_wait",
+	TCPCloseWait:   "nf_conntrack_tcp_timeout_close_wait",
+	TCPLastAck:     "nf_conntrack_tcp_timeout_last_ack",
+	TCPTimeWait:    "nf_conntrack_tcp_timeout_time_wait",
+	TCPClose:       "nf_conntrack_tcp_timeout_close",
+	TCPSynSent2:    "",
+}
+
+// TimeoutSysctl names the sysctl that sets the timeout of TCP state s ("" for
+// SYN_SENT2, which has none).
+func TimeoutSysctl(s TCPState) string {
+	if s < numTCPStates {
+		return tcpStateTimeoutNames[s]
+	}
+	return ""
+}
+
+// Timeouts resolves the timeout values in force: what a snapshot's sysctls
+// say, and this kernel's defaults for the rest.
+type Timeouts struct {
+	sysctls Sysctls
+}
+
+// NewTimeouts reads timeouts from s (which may be nil or partial).
+func NewTimeouts(s Sysctls) Timeouts { return Timeouts{sysctls: s} }
+
+// Get returns a timeout sysctl in seconds by its bare name.
+func (t Timeouts) Get(name string) time.Duration {
+	if v, ok := t.sysctls.Int(name); ok {
+		return time.Duration(v) * time.Second
+	}
+	if v, ok := DefaultSysctls().Get(name); ok {
+		n, _ := strconv.Atoi(v)
+		return time.Duration(n) * time.Second
+	}
+	return 0
+}
+
+// TCP is the timeout a TCP entry gets on entering state s (before the
+// retransmission and unacknowledged-data caps of spec §1.10).
+func (t Timeouts) TCP(s TCPState) time.Duration {
+	if s == TCPSynSent2 {
+		return 120 * time.Second
+	}
+	return t.Get(TimeoutSysctl(s))
+}
+
+// UDP returns the unreplied and the stream timeouts.
+func (t Timeouts) UDP() (unreplied, stream time.Duration) {
+	return t.Get("nf_conntrack_udp_timeout"), t.Get("nf_conntrack_udp_timeout_stream")
+}
