@@ -7,6 +7,7 @@ require (
 	github.com/spf13/pflag v1.0.6
 	github.com/ti-mo/conntrack v0.6.0
 	golang.org/x/sys v0.38.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
@@ -19,5 +20,4 @@ require (
 	github.com/ti-mo/netfilter v0.5.3 // indirect
 	golang.org/x/net v0.39.0 // indirect
 	golang.org/x/sync v0.14.0 // indirect
-	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

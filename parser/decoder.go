@@ -127,6 +127,24 @@ func Open(path string, opts Options) (*Decoder, error) {
 	return d, nil
 }
 
+// OpenInput opens an input: through its Open function when it has one,
+// else as Open does with its Path.
+func OpenInput(in Input, opts Options) (*Decoder, error) {
+	if in.Open == nil {
+		return Open(in.Path, opts)
+	}
+	rc, err := in.Open()
+	if err != nil {
+		return nil, err
+	}
+	d, err := NewDecoder(rc, in.Path, opts)
+	if err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
 // sniff classifies the first lines of peek.
 func sniff(peek []byte, eof bool, name string, loc *time.Location) Format {
 	s := sniffResult{kinds: map[lineKind]int{}}

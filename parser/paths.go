@@ -2,11 +2,13 @@ package parser
 
 import (
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Input is one file to read, and whether it came from expanding a
@@ -14,6 +16,13 @@ import (
 type Input struct {
 	Path    string // "-" for standard input
 	FromDir bool
+
+	// Open, when set, opens the content instead of Path: a member of a
+	// record bundle, for instance. Path then only names it in messages.
+	Open func() (io.ReadCloser, error)
+	// Time is when the content was read, when a manifest says so; zero
+	// when unknown.
+	Time time.Time
 }
 
 // ExpandPaths turns command-line arguments into inputs: "-" is standard

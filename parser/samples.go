@@ -68,7 +68,7 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		return nil
 	}
 	for _, in := range inputs {
-		d, err := Open(in.Path, opts)
+		d, err := OpenInput(in, opts)
 		if err != nil {
 			return w, err
 		}
@@ -92,7 +92,10 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 				}
 			}
 			meta := track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: d.Name(), Format: format.String()}}
-			if in.Path != "-" {
+			switch {
+			case !in.Time.IsZero():
+				meta.Time = in.Time
+			case in.Path != "-" && in.Open == nil:
 				if st, err := os.Stat(in.Path); err == nil {
 					meta.Time = st.ModTime()
 				}

@@ -133,7 +133,7 @@ func runList(e env, opts *listOptions, args []string) error {
 
 // listOne lists one input; it returns the entries shown and malformed lines.
 func listOne(e env, opts *listOptions, flt *filter.Filter, w *parser.FlowWriter, in parser.Input) (shown, malformed int, err error) {
-	d, err := parser.Open(in.Path, parser.Options{Stdin: e.stdin})
+	d, err := parser.OpenInput(in, parser.Options{Stdin: e.stdin})
 	if err != nil {
 		return 0, 0, err
 	}

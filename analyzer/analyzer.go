@@ -1,0 +1,453 @@
+package analyzer
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/ctdiag/ctdiag/rules"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// Options tune an analysis. The zero value is the shipped catalog.
+type Options struct {
+	Config *rules.Config // nil: rules.DefaultConfig()
+	// Sysctls known before any entry is read (e.g. a sysctl -a file given
+	// after the dumps): they decide the timeouts entry ages are computed
+	// from. A sample's own sysctls read before its entries win; kernel
+	// defaults fill the rest.
+	Sysctls  track.Sysctls
+	Top      int // entries in each ranking; default 5
+	Examples int // example entries per finding; default 3
+}
+
+// Analyzer accumulates samples and evaluates the catalog over them.
+type Analyzer struct {
+	cfg    *rules.Config
+	opts   Options
+	th     thresholds
+	done   []*sample
+	cur    *sample
+	timing string // set by SetTimes
+	// Tuples seen in TIME_WAIT or CLOSE in the previous sample, to spot
+	// their reuse by a new handshake.
+	prevClosed map[uint64]struct{}
+	// Packet counts of idle established entries in the previous sample, to
+	// confirm with accounting that they saw no traffic in between.
+	prevIdle map[uint64]uint64
+	// Untranslated UDP entries to DNAT services, by tuple: the first
+	// sample and time they were seen.
+	staleSeen map[uint64]staleRec
+	prevHashes []uint64 // sorted tuple hashes of the previous sample
+}
+
+type staleRec struct {
+	first int
+	since time.Time
+}
+
+// thresholds are the parameters consulted for every entry, read once.
+type thresholds struct {
+	synMinAge, halfMinAge, minIdle float64
+}
+
+// New returns an Analyzer with no samples.
+func New(opts Options) *Analyzer {
+	if opts.Config == nil {
+		opts.Config = rules.DefaultConfig()
+	}
+	if opts.Top <= 0 {
+		opts.Top = 5
+	}
+	if opts.Examples <= 0 {
+		opts.Examples = 3
+	}
+	c := opts.Config
+	return &Analyzer{
+		cfg:  c,
+		opts: opts,
+		th: thresholds{
+			synMinAge:  c.Param(rules.SynSentGrowth, "min_age"),
+			halfMinAge: c.Param(rules.HalfAssured, "min_age"),
+			minIdle:    c.Param(rules.StuckEstablished, "min_idle"),
+		},
+		prevClosed: map[uint64]struct{}{},
+		prevIdle:   map[uint64]uint64{},
+		staleSeen:  map[uint64]staleRec{},
+	}
+}
+
+// Analyze runs the catalog over whole snapshots (for tests and small
+// inputs; large ones are streamed through BeginSample/Flow/EndSample).
+func Analyze(snaps []track.Snapshot, opts Options) *Result {
+	a := New(opts)
+	for i := range snaps {
+		meta := snaps[i]
+		meta.Flows = nil
+		a.BeginSample(meta)
+		for j := range snaps[i].Flows {
+			a.Flow(&snaps[i].Flows[j])
+		}
+		a.EndSample()
+	}
+	return a.Result()
+}
+
+// sample is what one snapshot leaves behind.
+type sample struct {
+	meta     track.Snapshot // without flows
+	timeouts track.Timeouts
+
+	entries, ipv6                   int
+	assured, unreplied, half        int
+	acct                            int // entries with counters
+	tcp                             [10][3]int
+	other                           map[track.Proto]int
+	src4, dst4                      map[uint32]int32
+	src6, dst6                      map[[16]byte]int32
+	tcpPort, udpPort                []int32 // by destination port
+	snat, dnat                      int
+	dns                             int // UDP entries to port 53
+	syn, half2, idle, closing       group
+	synAll, halfAll, estAll, estAmb int
+	idleOver                        map[float64]int // idle entries longer than a candidate timeout
+	idleCounters                    map[uint64]uint64
+	idleUnchanged                   int // idle entries whose counters did not move since the last sample
+	idleChecked                     int
+	closed                          map[uint64]struct{}
+	reused                          int
+	reusedExample                   *track.Flow
+	services                        map[netip.AddrPort]*service
+	hashes                          []uint64
+}
+
+// service is a UDP destination (address, port) as seen in one sample.
+type service struct {
+	translated, untranslated int
+	stale                    []staleEntry // untranslated entries, a bounded few
+}
+
+type staleEntry struct {
+	hash uint64
+	flow track.Flow
+}
+
+const maxStalePerService = 16
+
+// class is the flag combination an entry shows.
+const (
+	classUnreplied = iota
+	classHalf
+	classAssured
+)
+
+// BeginSample starts a sample (meta without flows).
+func (a *Analyzer) BeginSample(meta track.Snapshot) error {
+	meta.Flows = nil
+	sys := track.Sysctls{}
+	for k, v := range a.opts.Sysctls {
+		sys[k] = v
+	}
+	for k, v := range meta.Sysctls {
+		sys[k] = v
+	}
+	a.cur = &sample{
+		meta:         meta,
+		timeouts:     track.NewTimeouts(sys),
+		other:        map[track.Proto]int{},
+		src4:         map[uint32]int32{},
+		dst4:         map[uint32]int32{},
+		src6:         map[[16]byte]int32{},
+		dst6:         map[[16]byte]int32{},
+		tcpPort:      make([]int32, 65536),
+		udpPort:      make([]int32, 65536),
+		idleOver:     map[float64]int{},
+		idleCounters: map[uint64]uint64{},
+		closed:       map[uint64]struct{}{},
+		services:     map[netip.AddrPort]*service{},
+	}
+	return nil
+}
+
+// Flow adds one entry of the current sample.
+func (a *Analyzer) Flow(f *track.Flow) error {
+	s := a.cur
+	if s == nil {
+		return fmt.Errorf("analyzer: Flow before BeginSample")
+	}
+	s.entries++
+	class := classUnreplied
+	switch {
+	case f.Status.Assured():
+		class = classAssured
+		s.assured++
+	case f.Status.SeenReply():
+		class = classHalf
+		s.half++
+	default:
+		s.unreplied++
+	}
+	if f.Fields.Has(track.FieldOrigCounters) {
+		s.acct++
+	}
+	o := &f.Orig
+	if o.Family == track.FamilyIPv6 {
+		s.ipv6++
+		s.src6[o.Src.As16()]++
+		s.dst6[o.Dst.As16()]++
+	} else {
+		s.src4[v4(o.Src)]++
+		s.dst4[v4(o.Dst)]++
+	}
+	if f.SrcNAT() {
+		s.snat++
+	}
+	dnat := f.DstNAT()
+	if dnat {
+		s.dnat++
+	}
+	h := tupleHash(o, f.Zone)
+	s.hashes = append(s.hashes, h)
+
+	switch o.Proto {
+	case track.ProtoTCP:
+		s.tcpPort[o.DstPort]++
+		if st, ok := f.TCPState(); ok && st.Known() {
+			s.tcp[st][class]++
+			a.tcpEntry(s, f, st, class, h)
+		} else {
+			s.other[track.ProtoTCP]++
+		}
+	case track.ProtoUDP:
+		s.udpPort[o.DstPort]++
+		s.other[track.ProtoUDP]++
+		if o.DstPort == 53 {
+			s.dns++
+		}
+		a.udpEntry(s, f, dnat, h)
+	default:
+		s.other[o.Proto]++
+	}
+	return nil
+}
+
+// tcpEntry files a TCP entry under the rules that look at TCP states.
+func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, st track.TCPState, class int, h uint64) {
+	hasTimeout := f.Fields.Has(track.FieldTimeout)
+	T := s.timeouts.TCP(st).Seconds()
+	age := T - float64(f.Timeout) // time since the packet that last set the timeout
+	switch {
+	case st == track.TCPSynSent && class == classUnreplied:
+		s.synAll++
+		if hasTimeout && age >= a.th.synMinAge {
+			s.syn.add(f, age, h, a.opts.Examples)
+		}
+	case class == classHalf:
+		s.halfAll++
+		if hasTimeout && age >= a.th.halfMinAge {
+			s.half2.add(f, age, h, a.opts.Examples)
+		}
+	case st == track.TCPEstablished && class == classAssured:
+		s.estAll++
+		// A timeout set by the unacknowledged-data or retransmission caps
+		// (spec §1.10) is no measure of idleness: only entries above the
+		// cap tell their idle age.
+		cap := max(s.timeouts.Get("nf_conntrack_tcp_timeout_unacknowledged"), s.timeouts.Get("nf_conntrack_tcp_timeout_max_retrans")).Seconds()
+		if !hasTimeout || (T > cap && float64(f.Timeout) < cap) {
+			s.estAmb++
+			break
+		}
+		if age >= a.th.minIdle {
+			s.idle.add(f, age, h, a.opts.Examples)
+			for _, c := range idleCandidates(a.th.minIdle) {
+				if age > c {
+					s.idleOver[c]++
+				}
+			}
+			if f.Fields.Has(track.FieldOrigCounters) {
+				pk := f.OrigCounters.Packets + f.ReplyCounters.Packets
+				s.idleCounters[h] = pk
+				if prev, ok := a.prevIdle[h]; ok {
+					s.idleChecked++
+					if prev == pk {
+						s.idleUnchanged++
+					}
+				}
+			}
+		}
+	}
+	switch st {
+	case track.TCPFinWait, track.TCPCloseWait, track.TCPLastAck, track.TCPTimeWait, track.TCPClose:
+		s.closing.add(f, age, h, a.opts.Examples)
+		if st == track.TCPTimeWait || st == track.TCPClose {
+			s.closed[h] = struct{}{}
+		}
+	case track.TCPSynSent, track.TCPSynRecv, track.TCPEstablished:
+		if _, ok := a.prevClosed[h]; ok {
+			s.reused++
+			if s.reusedExample == nil {
+				c := f.Clone()
+				s.reusedExample = &c
+			}
+		}
+	}
+}
+
+// idleCandidates are the established timeouts a remedy prices: 1 day, and
+// the idle threshold itself.
+func idleCandidates(minIdle float64) []float64 {
+	return []float64{86400, minIdle}
+}
+
+// udpEntry records UDP entries per destination, to find untranslated
+// entries to services that are otherwise DNATed.
+func (a *Analyzer) udpEntry(s *sample, f *track.Flow, dnat bool, h uint64) {
+	key := netip.AddrPortFrom(f.Orig.Dst, f.Orig.DstPort)
+	svc := s.services[key]
+	if svc == nil {
+		svc = &service{}
+		s.services[key] = svc
+	}
+	if dnat {
+		svc.translated++
+		return
+	}
+	svc.untranslated++
+	if len(svc.stale) < maxStalePerService {
+		svc.stale = append(svc.stale, staleEntry{hash: h, flow: f.Clone()})
+	}
+}
+
+// Extra merges records read beside the table into the current sample.
+func (a *Analyzer) Extra(x *track.Snapshot) error {
+	if a.cur == nil {
+		return fmt.Errorf("analyzer: Extra before BeginSample")
+	}
+	m := &a.cur.meta
+	for _, c := range x.Stats.CPUs {
+		dst := m.Stats.CPU(c.CPU)
+		for k := track.Counter(0); k < track.NumCounters; k++ {
+			if v, ok := c.Get(k); ok {
+				dst.Set(k, v)
+			}
+		}
+	}
+	if x.HasCount {
+		m.Count, m.HasCount = x.Count, true
+	}
+	if x.HasMax {
+		m.Max, m.HasMax = x.Max, true
+	}
+	for k, v := range x.Sysctls {
+		if m.Sysctls == nil {
+			m.Sysctls = track.Sysctls{}
+		}
+		m.Sysctls[k] = v
+	}
+	m.KernelLog = append(m.KernelLog, x.KernelLog...)
+	m.Events = append(m.Events, x.Events...)
+	return nil
+}
+
+// EndSample closes the current sample: what the next one is compared with
+// is kept, the rest dropped.
+func (a *Analyzer) EndSample() error {
+	s := a.cur
+	if s == nil {
+		return fmt.Errorf("analyzer: EndSample without BeginSample")
+	}
+	if v, ok := s.meta.Sysctls.Int("nf_conntrack_max"); ok && !s.meta.HasMax {
+		s.meta.Max, s.meta.HasMax = uint64(v), true
+	}
+	// Untranslated entries to services that have translated ones are stale
+	// candidates; remember when each was first seen.
+	seen := map[uint64]staleRec{}
+	for _, svc := range s.services {
+		if svc.translated == 0 {
+			continue
+		}
+		for _, e := range svc.stale {
+			rec, ok := a.staleSeen[e.hash]
+			if !ok {
+				rec = staleRec{first: len(a.done), since: s.meta.Time}
+			}
+			seen[e.hash] = rec
+		}
+	}
+	a.staleSeen = seen
+	a.prevClosed, s.closed = s.closed, nil
+	a.prevIdle, s.idleCounters = s.idleCounters, nil
+
+	sortHashes(s.hashes)
+	s.hashes = slices.Compact(s.hashes)
+	a.done = append(a.done, s)
+	a.cur = nil
+	return nil
+}
+
+// SetTimes replaces the samples' times (e.g. from --interval) and says
+// where they came from.
+func (a *Analyzer) SetTimes(times []time.Time, how string) {
+	for i := range a.done {
+		if i < len(times) {
+			a.done[i].meta.Time = times[i]
+		}
+	}
+	a.timing = how
+}
+
+// Samples is the number of samples read so far.
+func (a *Analyzer) Samples() int { return len(a.done) }
+
+func v4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
+}
+
+// tupleHash identifies an entry across samples: its original tuple and
+// zone. 64 bits: a collision among millions of entries is negligible.
+func tupleHash(t *track.Tuple, zone uint16) uint64 {
+	s, d := t.Src.As16(), t.Dst.As16()
+	h := mix(binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[8:]))
+	h = mix(h, binary.LittleEndian.Uint64(d[:8]))
+	h = mix(h, binary.LittleEndian.Uint64(d[8:]))
+	l4 := uint64(t.SrcPort)<<48 | uint64(t.DstPort)<<32 | uint64(t.Type)<<24 | uint64(t.Code)<<16 | uint64(t.ID)
+	l4 ^= uint64(t.SrcKey)<<40 ^ uint64(t.DstKey)<<8
+	return mix(h, l4^uint64(t.Proto)<<56^uint64(zone)<<8^uint64(t.Family))
+}
+
+// mix is a 64-bit multiply-xorshift step (wyhash's mum).
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a^0xa0761d6478bd642f, b^0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+// sortHashes sorts with a radix sort: a million hashes per sample, and
+// comparison sorting them would cost more than parsing them.
+func sortHashes(h []uint64) {
+	if len(h) < 4096 {
+		slices.Sort(h)
+		return
+	}
+	tmp := make([]uint64, len(h))
+	src, dst := h, tmp
+	for shift := uint(0); shift < 64; shift += 16 {
+		var count [65537]int
+		for _, v := range src {
+			count[(v>>shift)&0xffff+1]++
+		}
+		for i := 1; i < len(count); i++ {
+			count[i] += count[i-1]
+		}
+		for _, v := range src {
+			k := (v >> shift) & 0xffff
+			dst[count[k]] = v
+			count[k]++
+		}
+		src, dst = dst, src
+	}
+	// Four passes: the result is back in h.
+}

@@ -1,0 +1,140 @@
+package analyzer
+
+import (
+	"github.com/ctdiag/ctdiag/rules"
+)
+
+// Result is what the analysis found.
+type Result struct {
+	Summary  Summary
+	Findings []Finding // worst first
+	// Checked lists every enabled rule with whether it fired, in catalog
+	// order (a JUnit report makes a test case of each).
+	Checked []Check
+}
+
+// Check is one rule's outcome.
+type Check struct {
+	Rule     string
+	Title    string
+	Fired    bool
+	Severity rules.Severity // of the finding, when fired
+}
+
+// Worst is the highest severity among the findings.
+func (r *Result) Worst() rules.Severity {
+	w := rules.SeverityNone
+	for _, f := range r.Findings {
+		if f.Severity > w {
+			w = f.Severity
+		}
+	}
+	return w
+}
+
+// Summary holds the key figures of the timeline, shown even when nothing
+// is wrong.
+type Summary struct {
+	Samples int
+	// Timing says where sample times came from ("interval 5s", "file
+	// modification times", "bundle manifest", "none").
+	Timing string
+	// SpanSeconds is the time from the first to the last sample (0 when
+	// untimed or one sample).
+	SpanSeconds float64
+
+	// Figures of the last sample.
+	Entries     int
+	Count       uint64 // nf_conntrack_count when read (may differ from Entries)
+	HasCount    bool
+	Max         uint64
+	HasMax      bool
+	Utilisation float64 // entries (or count) / max; 0 without max
+	Assured     int
+	Unreplied   int
+	HalfAssured int
+	// Headroom is how many new entries fit before drops start, counting
+	// non-ASSURED entries as evictable (early drop removes them).
+	Headroom int64
+	States   []StateCount // by protocol and state, largest first
+	IPv6     int
+
+	// Across the timeline (when there are two samples or more).
+	EntriesGrowthPerSec float64 // 0 when untimed
+	NewPerSec           float64 // flows followed by tuple: appeared
+	GonePerSec          float64 // disappeared
+	NewBetween          int     // appeared between the last two samples
+	GoneBetween         int
+	StatsDeltas         []Delta // per-CPU counters summed, first to last sample
+
+	Notes []string // what could not be judged and why
+}
+
+// StateCount is how many entries have one protocol state.
+type StateCount struct {
+	Name  string // "tcp ESTABLISHED", "udp", "icmp"
+	Count int
+	Share float64
+}
+
+// Delta is a counter's change over the timeline.
+type Delta struct {
+	Name    string
+	Delta   uint64
+	PerSec  float64 // 0 when untimed
+	Current uint64
+}
+
+// Finding is one rule that fired, with its evidence and remedies.
+type Finding struct {
+	Rule        string
+	Title       string
+	Severity    rules.Severity
+	Summary     string // one line with numbers
+	Evidence    Evidence
+	Explanation string
+	Remedies    []Remedy
+	References  []string
+}
+
+// Remedy is a rule's remedy with the figures filled in.
+type Remedy struct {
+	Title string
+	Text  string
+}
+
+// Evidence is what a finding rests on.
+type Evidence struct {
+	Figures []Figure
+	Series  []Series
+	Top     []Top
+	Entries []string // example entries in conntrack -L format
+}
+
+// Figure is one named number, already formatted.
+type Figure struct {
+	Name  string
+	Value string
+}
+
+// Series is one value per sample.
+type Series struct {
+	Name   string
+	Points []Point
+}
+
+// Point is a sample's value; Offset is seconds since the first sample
+// (negative when the timeline has no times).
+type Point struct {
+	Sample int
+	Offset float64
+	Value  float64
+}
+
+// Top is one entry of a ranking (who or what holds the entries).
+type Top struct {
+	Dimension string // "source", "destination", "destination port", ...
+	Key       string
+	Count     int
+	Share     float64 // of the set the finding is about
+}

@@ -1,0 +1,314 @@
+package analyzer
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// timeline is the samples with their offsets in seconds from the first.
+type timeline struct {
+	s       []*sample
+	timed   bool // every sample has a time, strictly increasing
+	offsets []float64
+}
+
+func (a *Analyzer) timeline() timeline {
+	t := timeline{s: a.done, timed: len(a.done) > 1}
+	for i, s := range a.done {
+		if s.meta.Time.IsZero() || i > 0 && !s.meta.Time.After(a.done[i-1].meta.Time) {
+			t.timed = false
+		}
+	}
+	for _, s := range a.done {
+		off := -1.0
+		if t.timed {
+			off = s.meta.Time.Sub(a.done[0].meta.Time).Seconds()
+		}
+		t.offsets = append(t.offsets, off)
+	}
+	return t
+}
+
+func (t timeline) last() *sample  { return t.s[len(t.s)-1] }
+func (t timeline) first() *sample { return t.s[0] }
+
+func (t timeline) span() float64 {
+	if !t.timed {
+		return 0
+	}
+	return t.offsets[len(t.offsets)-1]
+}
+
+// series is one value per sample.
+func (t timeline) series(name string, f func(*sample) float64) Series {
+	out := Series{Name: name}
+	for i, s := range t.s {
+		out.Points = append(out.Points, Point{Sample: i, Offset: t.offsets[i], Value: f(s)})
+	}
+	return out
+}
+
+// growth is how a value moved over the samples: per second when timed,
+// whether it never went down, and first to last.
+type growth struct {
+	perSec     float64
+	rising     bool // non-decreasing and last > first
+	first, end float64
+}
+
+func (t timeline) growth(f func(*sample) float64) growth {
+	g := growth{first: f(t.first()), end: f(t.last())}
+	if len(t.s) < 2 {
+		return g
+	}
+	g.rising = g.end > g.first
+	for i := 1; i < len(t.s); i++ {
+		if f(t.s[i]) < f(t.s[i-1]) {
+			g.rising = false
+		}
+	}
+	if t.timed && t.span() > 0 {
+		g.perSec = (g.end - g.first) / t.span()
+	}
+	return g
+}
+
+// counterDelta is how much a statistics counter grew between the first and
+// the last sample that carry statistics; ok is false without two such
+// samples, or when the counter went backwards (another namespace, a
+// reboot).
+func (t timeline) counterDelta(c track.Counter) (delta uint64, perSec float64, ok bool) {
+	var first, last *sample
+	fi, li := -1, -1
+	for i, s := range t.s {
+		if s.meta.Stats.Has(c) {
+			if first == nil {
+				first, fi = s, i
+			}
+			last, li = s, i
+		}
+	}
+	if first == nil || first == last {
+		return 0, 0, false
+	}
+	a, b := first.meta.Stats.Total(c), last.meta.Stats.Total(c)
+	if b < a {
+		return 0, 0, false
+	}
+	delta = b - a
+	if t.timed && t.offsets[li] > t.offsets[fi] {
+		perSec = float64(delta) / (t.offsets[li] - t.offsets[fi])
+	}
+	return delta, perSec, true
+}
+
+// counterTotal is a counter's value in the last sample that has it.
+func (t timeline) counterTotal(c track.Counter) (uint64, bool) {
+	for i := len(t.s) - 1; i >= 0; i-- {
+		if t.s[i].meta.Stats.Has(c) {
+			return t.s[i].meta.Stats.Total(c), true
+		}
+	}
+	return 0, false
+}
+
+// tableSize is the sample's entry count: nf_conntrack_count when read,
+// else the entries listed.
+func (s *sample) tableSize() float64 {
+	if s.meta.HasCount {
+		return float64(s.meta.Count)
+	}
+	return float64(s.entries)
+}
+
+// maxOf returns the latest nf_conntrack_max known in the timeline.
+func (t timeline) maxOf() (uint64, bool) {
+	for i := len(t.s) - 1; i >= 0; i-- {
+		if t.s[i].meta.HasMax {
+			return t.s[i].meta.Max, true
+		}
+	}
+	return 0, false
+}
+
+// sysctls merges the samples' sysctls, later ones winning.
+func (t timeline) sysctls() track.Sysctls {
+	out := track.Sysctls{}
+	for _, s := range t.s {
+		for k, v := range s.meta.Sysctls {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// summary computes the key figures.
+func (a *Analyzer) summary(t timeline) Summary {
+	l := t.last()
+	sum := Summary{
+		Samples:     len(t.s),
+		SpanSeconds: t.span(),
+		Entries:     l.entries,
+		Count:       l.meta.Count,
+		HasCount:    l.meta.HasCount,
+		Assured:     l.assured,
+		Unreplied:   l.unreplied,
+		HalfAssured: l.half,
+		IPv6:        l.ipv6,
+	}
+	switch {
+	case a.timing != "":
+		sum.Timing = a.timing
+	case t.timed:
+		sum.Timing = "sample times"
+	default:
+		sum.Timing = "none"
+	}
+	if max, ok := t.maxOf(); ok {
+		sum.Max, sum.HasMax = max, true
+		if max > 0 {
+			sum.Utilisation = l.tableSize() / float64(max)
+			sum.Headroom = int64(max) - int64(l.assured)
+		}
+	}
+	sum.States = l.states()
+	if len(t.s) > 1 {
+		sum.EntriesGrowthPerSec = t.growth(func(s *sample) float64 { return s.tableSize() }).perSec
+		prev := t.s[len(t.s)-2]
+		sum.NewBetween, sum.GoneBetween = diffSorted(prev.hashes, l.hashes)
+		if t.timed {
+			dt := t.offsets[len(t.s)-1] - t.offsets[len(t.s)-2]
+			if dt > 0 {
+				sum.NewPerSec, sum.GonePerSec = float64(sum.NewBetween)/dt, float64(sum.GoneBetween)/dt
+			}
+		}
+	}
+	for _, c := range []track.Counter{track.CounterDrop, track.CounterEarlyDrop, track.CounterInvalid,
+		track.CounterInsertFailed, track.CounterClashResolve, track.CounterChainTooLong, track.CounterError, track.CounterFound} {
+		cur, ok := t.counterTotal(c)
+		if !ok {
+			continue
+		}
+		d := Delta{Name: c.String(), Current: cur}
+		if delta, perSec, ok := t.counterDelta(c); ok {
+			d.Delta, d.PerSec = delta, perSec
+		}
+		sum.StatsDeltas = append(sum.StatsDeltas, d)
+	}
+	sum.Notes = a.notes(t)
+	return sum
+}
+
+// states lists the sample's entries by protocol and state.
+func (s *sample) states() []StateCount {
+	var out []StateCount
+	for st := range s.tcp {
+		n := s.tcp[st][0] + s.tcp[st][1] + s.tcp[st][2]
+		if n > 0 {
+			out = append(out, StateCount{Name: "tcp " + track.TCPState(st).String(), Count: n})
+		}
+	}
+	for p, n := range s.other {
+		if n > 0 {
+			out = append(out, StateCount{Name: p.String(), Count: n})
+		}
+	}
+	for i := range out {
+		if s.entries > 0 {
+			out[i].Share = float64(out[i].Count) / float64(s.entries)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// diffSorted counts hashes only in cur (new) and only in prev (gone).
+func diffSorted(prev, cur []uint64) (added, gone int) {
+	i, j := 0, 0
+	for i < len(prev) && j < len(cur) {
+		switch {
+		case prev[i] == cur[j]:
+			i++
+			j++
+		case prev[i] < cur[j]:
+			gone++
+			i++
+		default:
+			added++
+			j++
+		}
+	}
+	return added + len(cur) - j, gone + len(prev) - i
+}
+
+// notes say what the analysis could not judge, and what to give it.
+func (a *Analyzer) notes(t timeline) []string {
+	var out []string
+	l := t.last()
+	switch {
+	case len(t.s) == 1:
+		out = append(out, "one sample: growth, rates and flows followed across samples need two or more (several dumps in order, or a live --samples run)")
+	case !t.timed:
+		out = append(out, "samples without times: growth is shown per sample, not per second (give --interval)")
+	}
+	if _, ok := t.maxOf(); !ok {
+		out = append(out, "nf_conntrack_max unknown: utilisation and headroom need it (add sysctl -a or /proc/sys/net/netfilter/nf_conntrack_max)")
+	}
+	if _, ok := t.counterTotal(track.CounterDrop); !ok {
+		out = append(out, "no statistics: drops, invalid packets and insert failures need conntrack -S or /proc/net/stat/nf_conntrack")
+	}
+	if l.entries > 0 && l.acct == 0 {
+		out = append(out, "no entry has counters (nf_conntrack_acct=0): idle connections are judged from timeouts alone")
+	}
+	if l.estAmb > 0 {
+		out = append(out, fmt.Sprintf("%d ESTABLISHED entries carry a capped timeout (unacknowledged data or retransmissions, spec §1.10): their idle age is unknown", l.estAmb))
+	}
+	return out
+}
+
+// plural writes "1 entry" / "2 entries".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+func pct(f float64) string {
+	switch {
+	case f >= 0.1:
+		return fmt.Sprintf("%.0f%%", f*100)
+	case f >= 0.001:
+		return fmt.Sprintf("%.1f%%", f*100)
+	}
+	return fmt.Sprintf("%.2f%%", f*100)
+}
+
+// dur writes seconds as a person would: 45s, 12m, 3h 20m, 4d 23h.
+func dur(sec float64) string {
+	s := int64(sec + 0.5)
+	switch {
+	case s < 120:
+		return fmt.Sprintf("%ds", s)
+	case s < 7200:
+		return fmt.Sprintf("%dm", s/60)
+	case s < 2*86400:
+		return strings.TrimSuffix(fmt.Sprintf("%dh %dm", s/3600, s%3600/60), " 0m")
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%dd %dh", s/86400, s%86400/3600), " 0h")
+}
+
+func rate(r float64) string {
+	if r >= 10 {
+		return fmt.Sprintf("%.0f/s", r)
+	}
+	return fmt.Sprintf("%.2g/s", r)
+}
