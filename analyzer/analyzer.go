@@ -40,7 +40,7 @@ type Analyzer struct {
 	prevIdle map[uint64]uint64
 	// Untranslated UDP entries to DNAT services, by tuple: the first
 	// sample and time they were seen.
-	staleSeen map[uint64]staleRec
+	staleSeen  map[uint64]staleRec
 	prevHashes []uint64 // sorted tuple hashes of the previous sample
 }
 

@@ -175,7 +175,7 @@ func (a *Analyzer) stuckFinding(t timeline, ruleID string, g func(*sample) *grou
 				{"mean age", dur(gr.meanAge())},
 				{"share of the table", pct(float64(n) / math.Max(1, float64(l.entries)))},
 			},
-			Series: []Series{t.series("stuck entries", func(s *sample) float64 { return float64(g(s).count) })},
+			Series:  []Series{t.series("stuck entries", func(s *sample) float64 { return float64(g(s).count) })},
 			Top:     a.groupTop(gr),
 			Entries: entryLines(gr.examples),
 		},
