@@ -3,7 +3,6 @@ package parser
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -27,11 +26,17 @@ type SampleSink interface {
 
 // Walk reports what WalkSamples read besides the samples themselves.
 type Walk struct {
-	// Skipped lists inputs that hold nothing conntrack-related, with why.
+	// Skipped lists inputs that hold nothing conntrack-related, or that
+	// were left out of the samples, with why.
 	Skipped []string
 	// Decoders lists every input read, in order, with its detected format,
 	// counts and problems (closed; only their accessors are of use).
 	Decoders []*Decoder
+	// Timing says where the samples' times came from.
+	Timing Timing
+	// RelativeTimes: the times are offsets from the first sample (file
+	// names like t05), not wall-clock times.
+	RelativeTimes bool
 }
 
 // Problems counts the malformed lines over all inputs.
@@ -43,8 +48,8 @@ func (w *Walk) Problems() int {
 	return n
 }
 
-// WalkSamples reads inputs in order as successive samples of one table and
-// streams them into sink:
+// WalkSamples reads inputs as successive samples of one table and streams
+// them into sink:
 //
 //   - each flow table (a /proc or conntrack -L dump, JSON, or an empty file
 //     named like a table dump) starts a new sample;
@@ -52,10 +57,13 @@ func (w *Walk) Problems() int {
 //     sample before them, or to the first one when they come first;
 //   - inputs with no table at all make one sample of their own.
 //
-// An input that cannot be opened is an error; an unrecognised one is
-// skipped. Entries are never all held in memory.
+// Samples are ordered and timed as planSamples decides: by the times the
+// inputs carry or their names hold, else in the order given. An input that
+// cannot be opened is an error; an unrecognised one is skipped. Entries are
+// never all held in memory.
 func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
-	w := &Walk{}
+	plan := planSamples(inputs, opts)
+	w := &Walk{Timing: plan.timing, RelativeTimes: plan.relative}
 	open := false // a sample has begun and not ended
 	var pending []*track.Snapshot
 	flush := func() error {
@@ -67,7 +75,12 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		pending = nil
 		return nil
 	}
-	for _, in := range inputs {
+	for _, it := range plan.items {
+		in := it.in
+		if it.skip != "" {
+			w.Skipped = append(w.Skipped, fmt.Sprintf("%s: %s", in.Path, it.skip))
+			continue
+		}
 		d, err := OpenInput(in, opts)
 		if err != nil {
 			return w, err
@@ -91,14 +104,9 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 					return w, err
 				}
 			}
-			meta := track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: d.Name(), Format: format.String()}}
-			switch {
-			case !in.Time.IsZero():
-				meta.Time = in.Time
-			case in.Path != "-" && in.Open == nil:
-				if st, err := os.Stat(in.Path); err == nil {
-					meta.Time = st.ModTime()
-				}
+			meta := track.Snapshot{
+				Time:   it.time,
+				Source: track.Source{Kind: track.SourceFile, Name: d.Name(), Format: format.String()},
 			}
 			if err := sink.BeginSample(meta); err != nil {
 				d.Close()

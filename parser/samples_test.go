@@ -1,8 +1,10 @@
 package parser
 
 import (
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -69,5 +71,124 @@ func TestReadSamplesWithoutTable(t *testing.T) {
 	one := s.Snapshots[0]
 	if one.Stats.Total(track.CounterDrop) != 4095 || len(one.KernelLog) != 20 || one.Max != 1000 || one.Count != 1000 {
 		t.Errorf("drop=%d klog=%d max=%d count=%d", one.Stats.Total(track.CounterDrop), len(one.KernelLog), one.Max, one.Count)
+	}
+}
+
+// TestCaptureFolderAsSamples: a capture folder read as a directory. The
+// table dumps are named by their offset (t05 = 5 s after the start), so
+// they order and time the samples; the final conntrack -L dump beside them
+// has no time and is left out; statistics and sysctls read at the end join
+// the last sample.
+func TestCaptureFolderAsSamples(t *testing.T) {
+	inputs, err := ExpandPaths([]string{captures + "/syn-sent-growth/cli"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := ReadSamples(inputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Timing != TimingNames || !s.RelativeTimes {
+		t.Errorf("timing %v relative %v", s.Timing, s.RelativeTimes)
+	}
+	want := []int{0, 300, 600, 900, 900, 900}
+	offsets := []int{0, 5, 10, 15, 20, 30}
+	if len(s.Snapshots) != len(want) {
+		t.Fatalf("%d samples", len(s.Snapshots))
+	}
+	for i := range want {
+		if got := len(s.Snapshots[i].Flows); got != want[i] {
+			t.Errorf("sample %d: %d flows, want %d", i, got, want[i])
+		}
+		if off := s.Snapshots[i].Time.Sub(s.Snapshots[0].Time); off != time.Duration(offsets[i])*time.Second {
+			t.Errorf("sample %d at +%v, want +%ds", i, off, offsets[i])
+		}
+	}
+	last := s.Snapshots[len(s.Snapshots)-1]
+	if !last.HasMax || len(last.Stats.CPUs) != 2 || s.Snapshots[0].HasMax || len(s.Snapshots[0].Stats.CPUs) != 0 {
+		t.Errorf("extras read at the end belong to the last sample: first %+v", s.Snapshots[0].Stats)
+	}
+	var left bool
+	for _, sk := range s.Skipped {
+		if strings.Contains(sk, "conntrack-L-extended.txt: a table dump with no time") {
+			left = true
+		}
+	}
+	if !left {
+		t.Errorf("skipped %q", s.Skipped)
+	}
+}
+
+func TestTimeFromName(t *testing.T) {
+	utc := time.UTC
+	for _, c := range []struct {
+		name     string
+		want     time.Time
+		relative bool
+		ok       bool
+	}{
+		{"nf_conntrack.t05.txt", time.Unix(5, 0), true, true},
+		{"dir/t120-table.gz", time.Unix(120, 0), true, true},
+		{"ct.1700000000.txt", time.Unix(1700000000, 0), false, true},
+		{"ct-20261121T125834.txt", time.Date(2026, 11, 21, 12, 58, 34, 0, utc), false, true},
+		{"ct_2026-11-21T12:58:34.txt", time.Date(2026, 11, 21, 12, 58, 34, 0, utc), false, true},
+		{"ct-20261321T125834.txt", time.Time{}, false, false}, // month 13
+		{"conntrack-L-extended.txt", time.Time{}, false, false},
+		{"stat.txt", time.Time{}, false, false},
+		{"tcp.txt", time.Time{}, false, false},
+	} {
+		got := timeFromName(c.name, utc)
+		if got.ok != c.ok || got.ok && (!got.t.Equal(c.want) || got.relative != c.relative) {
+			t.Errorf("%s: %+v, want %v relative=%v ok=%v", c.name, got, c.want, c.relative, c.ok)
+		}
+	}
+}
+
+// TestSampleTimesFromNamesAndModTimes: names order samples given in any
+// order; modification times count only when they rise a second or more
+// between tables.
+func TestSampleTimesFromNamesAndModTimes(t *testing.T) {
+	dir := t.TempDir()
+	line := "ipv4     2 udp      17 29 src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=53 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5000 mark=0 zone=0 use=2\n"
+	write := func(name string, n int) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(strings.Repeat(line, n)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	b := write("ct.1700000010.txt", 2)
+	a := write("ct.1700000000.txt", 1)
+	s, err := ReadSamples([]Input{{Path: b}, {Path: a}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Timing != TimingNames || s.RelativeTimes || len(s.Snapshots) != 2 || len(s.Snapshots[0].Flows) != 1 ||
+		!s.Snapshots[1].Time.Equal(time.Unix(1700000010, 0)) {
+		t.Fatalf("by names: %v %d", s.Timing, len(s.Snapshots))
+	}
+
+	x, y := write("first.txt", 1), write("second.txt", 2)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		gap  time.Duration
+		want Timing
+	}{{5 * time.Second, TimingModTimes}, {200 * time.Millisecond, TimingNone}} {
+		if err := os.Chtimes(x, base, base); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(y, base.Add(c.gap), base.Add(c.gap)); err != nil {
+			t.Fatal(err)
+		}
+		s, err := ReadSamples([]Input{{Path: x}, {Path: y}}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.Timing != c.want {
+			t.Errorf("gap %v: timing %v, want %v", c.gap, s.Timing, c.want)
+		}
+		if c.want == TimingNone && !s.Snapshots[1].Time.IsZero() {
+			t.Errorf("untimed samples carry no time")
+		}
 	}
 }
