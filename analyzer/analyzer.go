@@ -326,29 +326,9 @@ func (a *Analyzer) Extra(x *track.Snapshot) error {
 	if a.cur == nil {
 		return fmt.Errorf("analyzer: Extra before BeginSample")
 	}
-	m := &a.cur.meta
-	for _, c := range x.Stats.CPUs {
-		dst := m.Stats.CPU(c.CPU)
-		for k := track.Counter(0); k < track.NumCounters; k++ {
-			if v, ok := c.Get(k); ok {
-				dst.Set(k, v)
-			}
-		}
-	}
-	if x.HasCount {
-		m.Count, m.HasCount = x.Count, true
-	}
-	if x.HasMax {
-		m.Max, m.HasMax = x.Max, true
-	}
-	for k, v := range x.Sysctls {
-		if m.Sysctls == nil {
-			m.Sysctls = track.Sysctls{}
-		}
-		m.Sysctls[k] = v
-	}
-	m.KernelLog = append(m.KernelLog, x.KernelLog...)
-	m.Events = append(m.Events, x.Events...)
+	x2 := *x
+	x2.Flows = nil // entries come through Flow
+	a.cur.meta.Merge(&x2)
 	return nil
 }
 
@@ -398,6 +378,10 @@ func (a *Analyzer) SetTimes(times []time.Time, how string) {
 	}
 	a.timing = how
 }
+
+// SetTiming says where the samples' times came from ("file names",
+// "bundle manifest", ...), for the summary.
+func (a *Analyzer) SetTiming(how string) { a.timing = how }
 
 // Samples is the number of samples read so far.
 func (a *Analyzer) Samples() int { return len(a.done) }

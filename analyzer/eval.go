@@ -24,6 +24,12 @@ func (a *Analyzer) Result() *Result {
 	}
 	t := a.timeline()
 	res.Summary = a.summary(t)
+	for i, s := range t.s {
+		info := SampleInfo{Offset: t.offsets[i], Source: s.meta.Source.Name, Format: s.meta.Source.Format,
+			Entries: s.entries, Count: s.meta.Count, HasCount: s.meta.HasCount, Max: s.meta.Max, HasMax: s.meta.HasMax}
+		info.Time = s.meta.Time
+		res.Samples = append(res.Samples, info)
+	}
 	evals := map[string]func(timeline, *Summary) *Finding{
 		rules.SynSentGrowth:     a.synSentGrowth,
 		rules.HalfAssured:       a.halfAssured,
@@ -402,6 +408,9 @@ func filterFor(t Top) string {
 	return "-p " + proto + " --dport " + port
 }
 
+// roundDown rounds n down to a multiple of m, at least m.
+func roundDown(n, m uint64) uint64 { return max(m, n/m*m) }
+
 // roundUp rounds n up to a multiple of m.
 func roundUp(n, m uint64) uint64 { return (n + m - 1) / m * m }
 
@@ -454,12 +463,12 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 		case util >= a.param(rules.TableFull, "warn_utilisation"):
 			raise(rules.SeverityWarning, fmt.Sprintf("%s full", pct(util)))
 		}
-		if ttf < a.param(rules.TableFull, "warn_time_to_full") {
+		if util < 1 && ttf < a.param(rules.TableFull, "warn_time_to_full") {
 			raise(rules.SeverityWarning, fmt.Sprintf("full in %s at the current growth", dur(ttf)))
 		}
 	}
-	if !dropOK && dropKnown && dropTotal > 0 && sev == rules.SeverityNone {
-		raise(rules.SeverityWarning, fmt.Sprintf("%d packets dropped since the counters started (one sample of statistics: whether it still drops is unknown)", dropTotal))
+	if !dropOK && dropKnown && dropTotal > 0 {
+		raise(rules.SeverityWarning, fmt.Sprintf("%d packets dropped since the counters started (one reading of the statistics: whether it still drops is unknown)", dropTotal))
 	}
 	if sev == rules.SeverityNone {
 		return nil
@@ -491,6 +500,13 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	if earlyOK {
 		fig("early_drop between samples", strconv.FormatUint(early, 10))
 	}
+	for _, c := range []track.Counter{track.CounterDrop, track.CounterEarlyDrop} {
+		if _, _, ok := t.counterDelta(c); !ok {
+			if total, known := t.counterTotal(c); known {
+				fig(c.String()+" since the counters started (one reading)", strconv.FormatUint(total, 10))
+			}
+		}
+	}
 	if klog > 0 {
 		ns := make([]string, 0, len(netns))
 		for n := range netns {
@@ -505,11 +521,11 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	}
 	if t.timed {
 		fig("growth", rate(gw.perSec))
-		if !math.IsInf(ttf, 1) && ttf > 0 {
+		if !math.IsInf(ttf, 1) && ttf > 0 && util < 1 {
 			fig("time to full", dur(ttf))
 		}
 	}
-	bytesPer := a.param(rules.TableFull, "bytes_per_entry")
+	bytesPer := a.entryBytes(t, rules.TableFull)
 	peak := uint64(0)
 	for _, s := range t.s {
 		peak = maxU(peak, uint64(s.tableSize()))
@@ -832,7 +848,7 @@ func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
 	}
 	max, hasMax := sys.Int("nf_conntrack_max")
 	buckets, hasBuckets := sys.Int("nf_conntrack_buckets")
-	bytesPer := a.param(rules.SysctlRisk, "bytes_per_entry")
+	bytesPer := a.entryBytes(t, rules.SysctlRisk)
 	l := t.last()
 	if hasMax && max == 0 {
 		suggested := roundUp(maxU(uint64(2*l.entries), 65536), 65536)
@@ -856,10 +872,26 @@ func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
 	if v, ok := sys.Int("nf_conntrack_tcp_be_liberal"); ok && v != 0 {
 		hit(rules.SeverityWarning, "liberal", "nf_conntrack_tcp_be_liberal=1: out-of-window packets are accepted")
 	}
+	// Accounting and timestamps off is the kernel default and harmless in
+	// itself: it is a finding only when it leaves something unconfirmed
+	// (idle connections that counters would prove dead); otherwise the
+	// summary notes it.
 	acct, _ := sys.Int("nf_conntrack_acct")
 	ts, _ := sys.Int("nf_conntrack_timestamp")
-	if _, ok := sys.Get("nf_conntrack_acct"); ok && (acct == 0 || ts == 0) {
-		hit(rules.SeverityInfo, "evidence", fmt.Sprintf("accounting %s, timestamps %s: entries carry no counters or start times", onOff(acct), onOff(ts)))
+	if _, ok := sys.Get("nf_conntrack_acct"); ok && (acct == 0 || ts == 0) && l.idle.count > 0 && l.acct == 0 {
+		hit(rules.SeverityInfo, "evidence", fmt.Sprintf("accounting %s, timestamps %s: the %d idle ESTABLISHED entries cannot be confirmed dead from their counters", onOff(acct), onOff(ts), l.idle.count))
+	}
+	if entryBytes := a.entryBytes(t, rules.SysctlRisk); hasMax && max > 0 {
+		if mem := t.memTotal(); mem > 0 {
+			need := float64(max) * entryBytes
+			data["MemTotalMiB"] = int(mem >> 20)
+			data["FullTableMiB"] = int(math.Ceil(need / (1 << 20)))
+			limit := a.param(rules.SysctlRisk, "max_memory_share") * float64(mem)
+			data["SuggestedMaxForMemory"] = roundDown(uint64(limit/entryBytes), 1024)
+			if need > limit {
+				hit(rules.SeverityWarning, "memory", fmt.Sprintf("a full table (nf_conntrack_max %d × %.0f B) would take %s of the %d MiB of RAM", max, entryBytes, pct(need/float64(mem)), mem>>20))
+			}
+		}
 	}
 	if sev == rules.SeverityNone {
 		return nil
@@ -881,4 +913,15 @@ func onOff(v int64) string {
 		return "on"
 	}
 	return "off"
+}
+
+// entryBytes is the kernel memory per entry: measured by the source
+// (/proc/slabinfo) when it could, else the rule's parameter.
+func (a *Analyzer) entryBytes(t timeline, ruleID string) float64 {
+	for i := len(t.s) - 1; i >= 0; i-- {
+		if b := t.s[i].meta.EntryBytes; b > 0 {
+			return float64(b)
+		}
+	}
+	return a.param(ruleID, "bytes_per_entry")
 }

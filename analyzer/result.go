@@ -1,16 +1,32 @@
 package analyzer
 
 import (
+	"time"
+
 	"github.com/ctdiag/ctdiag/rules"
 )
 
 // Result is what the analysis found.
 type Result struct {
 	Summary  Summary
+	Samples  []SampleInfo // every sample, in order
 	Findings []Finding // worst first
 	// Checked lists every enabled rule with whether it fired, in catalog
 	// order (a JUnit report makes a test case of each).
 	Checked []Check
+}
+
+// SampleInfo describes one sample of the timeline.
+type SampleInfo struct {
+	Time     time.Time // zero when untimed
+	Offset   float64   // seconds since the first sample; -1 when untimed
+	Source   string    // file name or live source
+	Format   string    // detected text format, when read from text
+	Entries  int       // entries listed
+	Count    uint64    // nf_conntrack_count, when read
+	HasCount bool
+	Max      uint64 // nf_conntrack_max, when read
+	HasMax   bool
 }
 
 // Check is one rule's outcome.
@@ -79,10 +95,30 @@ type StateCount struct {
 
 // Delta is a counter's change over the timeline.
 type Delta struct {
-	Name    string
-	Delta   uint64
-	PerSec  float64 // 0 when untimed
-	Current uint64
+	Name     string
+	Current  uint64 // in the last sample that has it
+	HasDelta bool   // two samples or more carry the counter
+	Delta    uint64
+	HasRate  bool // the samples are timed
+	PerSec   float64
+}
+
+// DeltaPtr is the delta, or nil with a single reading.
+func (d Delta) DeltaPtr() *uint64 {
+	if !d.HasDelta {
+		return nil
+	}
+	v := d.Delta
+	return &v
+}
+
+// PerSecPtr is the rate, or nil when untimed.
+func (d Delta) PerSecPtr() *float64 {
+	if !d.HasRate {
+		return nil
+	}
+	v := d.PerSec
+	return &v
 }
 
 // Finding is one rule that fired, with its evidence and remedies.

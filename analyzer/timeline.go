@@ -134,6 +134,16 @@ func (t timeline) maxOf() (uint64, bool) {
 	return 0, false
 }
 
+// memTotal is the latest known RAM size, 0 when unknown.
+func (t timeline) memTotal() uint64 {
+	for i := len(t.s) - 1; i >= 0; i-- {
+		if m := t.s[i].meta.MemTotal; m > 0 {
+			return m
+		}
+	}
+	return 0
+}
+
 // sysctls merges the samples' sysctls, later ones winning.
 func (t timeline) sysctls() track.Sysctls {
 	out := track.Sysctls{}
@@ -194,7 +204,8 @@ func (a *Analyzer) summary(t timeline) Summary {
 		}
 		d := Delta{Name: c.String(), Current: cur}
 		if delta, perSec, ok := t.counterDelta(c); ok {
-			d.Delta, d.PerSec = delta, perSec
+			d.HasDelta, d.Delta = true, delta
+			d.HasRate, d.PerSec = t.timed, perSec
 		}
 		sum.StatsDeltas = append(sum.StatsDeltas, d)
 	}

@@ -406,7 +406,7 @@ func (d *Decoder) records(sink *recordSink) error {
 			statCPU++
 			d.counts.StatsLines++
 			if s := sink.snap; s != nil {
-				mergeCPU(&s.Stats, st)
+				s.Stats.Merge(st)
 				s.Count, s.HasCount = entries, true
 			}
 		case kindStats:
@@ -417,7 +417,7 @@ func (d *Decoder) records(sink *recordSink) error {
 			}
 			d.counts.StatsLines++
 			if s := sink.snap; s != nil {
-				mergeCPU(&s.Stats, st)
+				s.Stats.Merge(st)
 				if hasEntries {
 					s.Count, s.HasCount = entries, true
 				}
@@ -481,15 +481,6 @@ func (d *Decoder) expectation() string {
 		return "an event line"
 	}
 	return "a conntrack entry, event, statistics, sysctl or kernel-log line"
-}
-
-func mergeCPU(st *track.Stats, c track.CPUStats) {
-	dst := st.CPU(c.CPU)
-	for k := track.Counter(0); k < track.NumCounters; k++ {
-		if v, ok := c.Get(k); ok {
-			dst.Set(k, v)
-		}
-	}
 }
 
 func setSysctl(s *track.Snapshot, name, value string) {

@@ -125,7 +125,7 @@ func FuzzStatsLines(f *testing.F) {
 				if err != nil {
 					t.Fatalf("%q written as %q: %v", line, l, err)
 				}
-				mergeCPU(&back, b)
+				back.Merge(b)
 			}
 			if len(back.CPUs) > 0 && (back.CPUs[0].Values != st.Values || back.CPUs[0].Present != st.Present) {
 				t.Fatalf("%q: stats round trip %+v vs %+v", line, back.CPUs[0], st)

@@ -188,7 +188,7 @@ func (c *collectSink) Flow(f *track.Flow) error {
 }
 
 func (c *collectSink) Extra(x *track.Snapshot) error {
-	MergeSnapshot(&c.snaps[len(c.snaps)-1], x)
+	c.snaps[len(c.snaps)-1].Merge(x)
 	return nil
 }
 
@@ -203,27 +203,4 @@ func namedLikeTable(path string) bool {
 	}
 	return strings.Contains(base, "nf_conntrack") || strings.Contains(base, "ip_conntrack") ||
 		strings.HasPrefix(base, "conntrack-l")
-}
-
-// MergeSnapshot adds what src holds (statistics, count, max, sysctls,
-// kernel log, events, flows) to dst; values in src win.
-func MergeSnapshot(dst, src *track.Snapshot) {
-	for _, c := range src.Stats.CPUs {
-		mergeCPU(&dst.Stats, c)
-	}
-	if src.HasCount {
-		dst.Count, dst.HasCount = src.Count, true
-	}
-	if src.HasMax {
-		dst.Max, dst.HasMax = src.Max, true
-	}
-	for k, v := range src.Sysctls {
-		if dst.Sysctls == nil {
-			dst.Sysctls = track.Sysctls{}
-		}
-		dst.Sysctls[k] = v
-	}
-	dst.KernelLog = append(dst.KernelLog, src.KernelLog...)
-	dst.Events = append(dst.Events, src.Events...)
-	dst.Flows = append(dst.Flows, src.Flows...)
 }

@@ -148,8 +148,8 @@ The TCP stack keeps TIME_WAIT 60 s; conntrack's {{.TimeWaitTimeout}} s adds noth
 observed {{.CloseRate}} closes per second the table would hold about {{.PredictedTimeWait}}
 TIME_WAIT entries instead of {{.TimeWait}}.`},
 				{"closewait", "Find who stops answering", `{{.CloseWait}} CLOSE_WAIT and {{.LastAck}} LAST_ACK entries: one side closed and the other
-did not finish. On {{.Dst}}: ss -tn state close-wait; an application that does not
-close its sockets shows here.`},
+did not finish. On {{.Dst}}, an application that does not close its sockets shows here:
+ss -tn state close-wait`},
 				{"notrack", "Do not track high-churn traffic that needs no state", `If port {{.DstPort}} needs neither NAT nor stateful filtering (e.g. a local health
 check or a high-rate internal API):
 nft add table inet ctdiag_raw
@@ -304,8 +304,9 @@ NOTRACK can be aimed.`,
 			Remedies: []Remedy{
 				{"show", "See its entries", `ctdiag list -c {{.Filter}}
 conntrack -L {{.Filter}}`},
-				{"limit", "Limit a single source", `If {{.Key}} should not hold that many: nft add rule inet filter input ct state new ip saddr {{.Key}} ct count over {{.Limit}} drop
-(ct count counts that source's connections).`},
+				{"limit", "Limit a single source", `If {{.Key}} should not hold that many, cap its concurrent connections (ct count
+counts that source's entries; adapt the table and chain to your ruleset):
+nft add rule inet filter input ct state new ip saddr {{.Key}} ct count over {{.Limit}} drop`},
 			},
 			References: []string{refConntrack, "nftables wiki, \"Meters\" and ct count"},
 		},
@@ -313,7 +314,7 @@ conntrack -L {{.Filter}}`},
 			ID:       SysctlRisk,
 			Title:    "Conntrack settings that make trouble",
 			Severity: SeverityInfo,
-			Pattern:  "nf_conntrack_max far above nf_conntrack_buckets, no limit at all, the 5-day established timeout on a box with churn, tcp_be_liberal on, accounting or timestamps off.",
+			Pattern:  "nf_conntrack_max far above nf_conntrack_buckets or beyond what the memory can hold, no limit at all, the 5-day established timeout on a box with churn, tcp_be_liberal on, accounting or timestamps off while idle connections need confirming.",
 			Explanation: `Settings that are not wrong today but cause or hide trouble: long hash chains
 (max much larger than buckets) cost CPU on every lookup and hit the chain
 length limit (chaintoolong); nf_conntrack_max=0 means no limit at all; the
@@ -323,7 +324,8 @@ nf_conntrack_timestamp entries carry no counters or start time, so idle
 connections and ages cannot be confirmed.`,
 			Params: []Param{
 				{"max_per_bucket", UnitRatio, 4, "The kernel's default is one entry per bucket (hashsize= at boot gives 8); above 4 the average chain at a full table is 8 hash nodes (each entry is hashed twice)."},
-				{"bytes_per_entry", UnitBytes, 383, "Kernel memory per entry (measured: slab 256 B + extensions 128 B), to price the limit."},
+				{"bytes_per_entry", UnitBytes, 383, "Kernel memory per entry (measured: slab 256 B + extensions 128 B), to price the limit when the source could not read /proc/slabinfo."},
+				{"max_memory_share", UnitShare, 0.25, "A full table may take at most this share of RAM. The kernel's own default sizing gives one entry per 128 KiB of RAM (spec §4.1), far below 1 %; a limit that lets conntrack take a quarter of memory is set without regard to it, and a flood that fills it starves everything else."},
 			},
 			Remedies: []Remedy{
 				{"buckets", "Grow the hash table to the limit", `echo {{.SuggestedBuckets}} > /sys/module/nf_conntrack/parameters/hashsize
@@ -334,6 +336,9 @@ nf_conntrack_max=0 means no limit: the table grows until memory runs out.`},
 1 day still outlives TCP keepalive by far; 5 days keeps every dead connection.`},
 				{"liberal", "Turn window checking back on", `sysctl -w net.netfilter.nf_conntrack_tcp_be_liberal=0
 unless a known broken middlebox needs it.`},
+				{"memory", "Fit the limit to the memory", `sysctl -w net.netfilter.nf_conntrack_max={{.SuggestedMaxForMemory}}
+A full table at the current limit needs {{.FullTableMiB}} MiB of the {{.MemTotalMiB}} MiB of RAM;
+{{.SuggestedMaxForMemory}} keeps it within the max_memory_share of this rule.`},
 				{"evidence", "Record more evidence", `sysctl -w net.netfilter.nf_conntrack_acct=1 net.netfilter.nf_conntrack_timestamp=1
 Only entries created afterwards carry counters and start times (spec §2.6).`},
 			},

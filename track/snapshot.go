@@ -135,4 +135,38 @@ type Snapshot struct {
 	Sysctls   Sysctls
 	KernelLog []KernelLogLine
 	Events    []Event
+
+	// MemTotal is the machine's RAM in bytes (/proc/meminfo MemTotal) and
+	// EntryBytes the kernel memory one entry costs (from /proc/slabinfo),
+	// when the source could read them; zero when unknown.
+	MemTotal, EntryBytes uint64
+}
+
+// Merge adds what src holds (statistics, count, max, sysctls, kernel log,
+// events, flows, memory figures) to s; values in src win.
+func (s *Snapshot) Merge(src *Snapshot) {
+	for _, c := range src.Stats.CPUs {
+		s.Stats.Merge(c)
+	}
+	if src.HasCount {
+		s.Count, s.HasCount = src.Count, true
+	}
+	if src.HasMax {
+		s.Max, s.HasMax = src.Max, true
+	}
+	for k, v := range src.Sysctls {
+		if s.Sysctls == nil {
+			s.Sysctls = Sysctls{}
+		}
+		s.Sysctls[k] = v
+	}
+	s.KernelLog = append(s.KernelLog, src.KernelLog...)
+	s.Events = append(s.Events, src.Events...)
+	s.Flows = append(s.Flows, src.Flows...)
+	if src.MemTotal != 0 {
+		s.MemTotal = src.MemTotal
+	}
+	if src.EntryBytes != 0 {
+		s.EntryBytes = src.EntryBytes
+	}
 }

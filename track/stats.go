@@ -128,3 +128,13 @@ func (s *Stats) CPU(cpu int) *CPUStats {
 	s.CPUs[i] = CPUStats{CPU: cpu}
 	return &s.CPUs[i]
 }
+
+// Merge sets the counters c reported on its CPU, keeping the others.
+func (s *Stats) Merge(c CPUStats) {
+	dst := s.CPU(c.CPU)
+	for k := Counter(0); k < NumCounters; k++ {
+		if v, ok := c.Get(k); ok {
+			dst.Set(k, v)
+		}
+	}
+}

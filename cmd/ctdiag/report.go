@@ -1,0 +1,215 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/report"
+	"github.com/ctdiag/ctdiag/rules"
+)
+
+// Exit status of report, for CI: findings at or above --fail-on.
+const exitFindings = 1
+
+type reportOptions struct {
+	output   string
+	failOn   string
+	config   string
+	sets     []string
+	interval time.Duration
+	strict   bool
+	color    string
+	top      int
+}
+
+func newReportCmd(e env) *cobra.Command {
+	opts := &reportOptions{}
+	cmd := &cobra.Command{
+		Use:   "report [SOURCE...]",
+		Short: "Diagnose a conntrack table: findings with evidence and remedies, for CI and runbooks",
+		Long: `Run the rule catalog (ctdiag rules) over one or more samples of a conntrack
+table and print what is wrong, with the evidence and the exact remedies.
+
+A SOURCE is anything ctdiag list reads (a /proc/net/nf_conntrack or conntrack -L
+dump, gzip, "-" for stdin) and also conntrack -S, /proc/net/stat/nf_conntrack,
+conntrack -C, sysctl -a, /proc/sys files and kernel logs (dmesg, journalctl -k).
+Several table dumps are successive samples of one table: growth, rates and
+flows followed by tuple need two or more. A directory is read whole (a capture
+folder: dumps, stats, sysctls and dmesg are detected and combined).
+
+Sample times come from, in order: a record bundle's manifest, times in the
+file names (ct.1700000000.txt, ct-20261121T125834.txt, nf_conntrack.t05.txt =
+5 s after the first), file modification times when they are at least 1 s
+apart, or --interval, which overrides them all. The report says which.
+
+One sample already gives findings: ages from remaining timeouts, shares,
+utilisation; statistics and kernel-log lines add drops and failures.
+
+Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
+2 bad usage or no readable input (or malformed lines with --strict).`,
+		Example: `  ctdiag report /proc/net/nf_conntrack
+  ctdiag report captures/                          # a folder of dumps, stats, sysctls, dmesg
+  ctdiag report t1.txt t2.txt t3.txt --interval 10s
+  ctdiag report -o markdown dump.txt >> "$GITHUB_STEP_SUMMARY"
+  ctdiag report -o junit --fail-on critical dumps/ > ctdiag.xml
+  ctdiag report --set syn-sent-growth.min_entries=5 --set top-talker.enabled=false dump.txt`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runReport(e, opts, args)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&opts.output, "output", "o", "text", "output format: text, json, markdown, junit")
+	f.StringVar(&opts.failOn, "fail-on", "warning", "exit 1 when a finding at or above this severity fires: info, warning, critical, never")
+	f.StringVar(&opts.config, "config", "", "rule settings file (YAML, see ctdiag rules explain)")
+	f.StringArrayVar(&opts.sets, "set", nil, "override a rule setting: RULE.PARAM=VALUE, RULE.severity=LEVEL, RULE.enabled=false (repeatable)")
+	f.DurationVar(&opts.interval, "interval", 0, "time between successive samples (overrides the times found in the inputs)")
+	f.BoolVar(&opts.strict, "strict", false, "exit 2 if any input line is malformed")
+	f.StringVar(&opts.color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always, never")
+	f.IntVar(&opts.top, "top", 5, "entries in each ranking of the evidence")
+	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
+		[]string{"text", "json", "markdown", "junit"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions(
+		[]string{"info", "warning", "critical", "never"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions(
+		[]string{"auto", "always", "never"}, cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// ruleConfig builds the catalog with the user's file and --set overrides.
+func ruleConfig(file string, sets []string) (*rules.Config, error) {
+	cfg := rules.DefaultConfig()
+	if file != "" {
+		if err := cfg.LoadFile(file); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range sets {
+		if err := cfg.Set(s); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+func runReport(e env, opts *reportOptions, args []string) error {
+	switch opts.output {
+	case "text", "json", "markdown", "md", "junit":
+	default:
+		return usageError("-o %s: want text, json, markdown or junit", opts.output)
+	}
+	failOn, err := rules.ParseSeverity(opts.failOn)
+	if err != nil {
+		return usageError("--fail-on: %v", err)
+	}
+	cfg, err := ruleConfig(opts.config, opts.sets)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	if opts.interval < 0 {
+		return usageError("--interval must be positive")
+	}
+	if len(args) == 0 {
+		return usageError("no SOURCE given: pass captured files or directories (ctdiag report /proc/net/nf_conntrack reads the live table as a file)")
+	}
+	inputs, err := parser.ExpandPaths(args)
+	if err != nil {
+		return usageError("%v", err)
+	}
+
+	an := analyzer.New(analyzer.Options{Config: cfg, Top: opts.top})
+	walk, err := parser.WalkSamples(inputs, parser.Options{Stdin: e.stdin}, an)
+	if err != nil {
+		return usageError("%v", explainOpenError(err, false))
+	}
+	meta := report.Meta{
+		Tool:      "ctdiag " + version(),
+		Generated: time.Now(),
+		Timing:    walk.Timing.String(),
+		Relative:  walk.RelativeTimes,
+		Overrides: cfg.Overrides(),
+		Input:     reportInput(args, walk),
+	}
+	if opts.interval > 0 && an.Samples() > 0 {
+		times := make([]time.Time, an.Samples())
+		base := time.Unix(0, 0).UTC()
+		for i := range times {
+			times[i] = base.Add(time.Duration(i) * opts.interval)
+		}
+		meta.Timing, meta.Relative = "--interval "+opts.interval.String(), true
+		an.SetTimes(times, meta.Timing)
+	}
+	an.SetTiming(meta.Timing)
+	for _, d := range walk.Decoders {
+		reportProblems(e, d.Name(), d.Problems())
+	}
+	if an.Samples() == 0 {
+		for _, s := range walk.Skipped {
+			fmt.Fprintf(e.stderr, "ctdiag: skipped %s\n", s)
+		}
+		return usageError("nothing to analyse: no input held a conntrack table, statistics, sysctls or kernel log")
+	}
+
+	doc := report.Build(an.Result(), meta)
+	if err := writeReport(e.stdout, doc, opts, failOn); err != nil {
+		return &exitError{code: exitFailure, err: fmt.Errorf("writing the report: %w", err)}
+	}
+	switch {
+	case opts.strict && walk.Problems() > 0:
+		return &exitError{code: exitParameter, err: fmt.Errorf("%d malformed lines (--strict)", walk.Problems())}
+	case doc.Fails(failOn):
+		return &exitError{code: exitFindings}
+	}
+	return nil
+}
+
+// reportInput says what was read, for the report's input section.
+func reportInput(args []string, walk *parser.Walk) report.Input {
+	in := report.Input{Sources: args, Skipped: walk.Skipped, MalformedLines: walk.Problems()}
+	for _, d := range walk.Decoders {
+		in.Read = append(in.Read, report.ReadInput{Name: d.Name(), Format: d.Format().String(), Entries: d.Counts().Flows})
+		for _, p := range d.Problems().Samples {
+			in.Problems = append(in.Problems, p.Error())
+		}
+	}
+	return in
+}
+
+func writeReport(w io.Writer, doc *report.Document, opts *reportOptions, failOn rules.Severity) error {
+	switch opts.output {
+	case "json":
+		return report.WriteJSON(w, doc)
+	case "markdown", "md":
+		return report.WriteMarkdown(w, doc)
+	case "junit":
+		return report.WriteJUnit(w, doc, failOn)
+	}
+	return report.WriteText(w, doc, report.TextOptions{Color: useColor(w, opts.color)})
+}
+
+// useColor decides colours: always, never, or on a terminal when NO_COLOR
+// is unset and TERM is not dumb (https://no-color.org).
+func useColor(w io.Writer, mode string) bool {
+	switch mode {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	if os.Getenv("NO_COLOR") != "" || os.Getenv("TERM") == "dumb" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ctdiag/ctdiag/rules"
+)
+
+type rulesOptions struct {
+	config string
+	sets   []string
+}
+
+func newRulesCmd(e env) *cobra.Command {
+	opts := &rulesOptions{}
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "List the diagnosis rules, or explain one (ctdiag rules explain ID)",
+		Long: `List the rules ctdiag report checks: id, default severity and title.
+"ctdiag rules explain ID" prints what a rule looks for, what it means on the
+wire, its thresholds with why each default is what it is, the remedies it
+prints (with <placeholders> filled from the table at report time) and
+references.
+
+Thresholds can be changed with a YAML file (--config) or --set, the same
+flags ctdiag report takes:
+
+  rules:
+    syn-sent-growth:
+      min_entries: 50
+      severity: critical
+    sysctl-risk:
+      enabled: false`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := ruleConfig(opts.config, opts.sets)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			return listRules(e.stdout, cfg)
+		},
+	}
+	cmd.PersistentFlags().StringVar(&opts.config, "config", "", "rule settings file (YAML)")
+	cmd.PersistentFlags().StringArrayVar(&opts.sets, "set", nil, "override a rule setting: RULE.PARAM=VALUE (repeatable)")
+	explain := &cobra.Command{
+		Use:   "explain ID",
+		Short: "Explain one rule: pattern, meaning, thresholds, remedies, references",
+		Args:  cobra.ExactArgs(1),
+		ValidArgsFunction: func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+			var ids []string
+			for _, r := range rules.Catalog() {
+				ids = append(ids, r.ID)
+			}
+			return ids, cobra.ShellCompDirectiveNoFileComp
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := ruleConfig(opts.config, opts.sets)
+			if err != nil {
+				return usageError("%v", err)
+			}
+			r, ok := rules.Lookup(args[0])
+			if !ok {
+				var ids []string
+				for _, r := range rules.Catalog() {
+					ids = append(ids, r.ID)
+				}
+				return usageError("no rule %q; the rules are: %s", args[0], strings.Join(ids, ", "))
+			}
+			return explainRule(e.stdout, cfg, r)
+		},
+	}
+	cmd.AddCommand(explain)
+	return cmd
+}
+
+func listRules(w io.Writer, cfg *rules.Config) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tTITLE")
+	for _, r := range cfg.Rules() {
+		sev := cfg.Severity(r.ID, r.Severity).String()
+		if !cfg.Enabled(r.ID) {
+			sev = "disabled"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", r.ID, sev, r.Title)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "\nctdiag rules explain ID tells more about one.")
+	return err
+}
+
+func explainRule(w io.Writer, cfg *rules.Config, r rules.Rule) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("%s: %s", r.ID, r.Title)
+	sev := cfg.Severity(r.ID, r.Severity).String()
+	if !cfg.Enabled(r.ID) {
+		sev += " (disabled by your settings)"
+	}
+	p("Default severity: %s (some findings escalate, e.g. to critical past a threshold)", sev)
+	p("")
+	p("What the table shows")
+	p("  %s", r.Pattern)
+	p("")
+	p("What it means")
+	for _, l := range strings.Split(r.Explanation, "\n") {
+		p("  %s", l)
+	}
+	if len(r.Params) > 0 {
+		p("")
+		p("Thresholds (change with --set %s.NAME=VALUE)", r.ID)
+		for _, prm := range r.Params {
+			cur := prm.Format(cfg.Param(r.ID, prm.Name))
+			def := prm.Format(prm.Default)
+			if cur != def {
+				cur += " (default " + def + ")"
+			}
+			p("  %s = %s", prm.Name, cur)
+			p("      %s", prm.Doc)
+		}
+	}
+	p("")
+	p("Remedies (printed with figures from the table; ctdiag never applies them)")
+	for i, m := range r.Remedies {
+		p("  %d. %s", i+1, m.Title)
+		for _, l := range strings.Split(m.Unfilled(), "\n") {
+			p("     %s", l)
+		}
+	}
+	p("")
+	p("References")
+	for _, ref := range r.References {
+		p("  - %s", ref)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,348 @@
+package report
+
+import (
+	"time"
+
+	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/rules"
+)
+
+// SchemaVersion names the JSON document's shape. Fields are only ever
+// added within a version; a rename or removal makes a new version.
+const SchemaVersion = "ctdiag.report/v1"
+
+// Document is a whole report. Its JSON form is the stable interface for
+// scripts; the other formats render the same content.
+type Document struct {
+	Schema    string    `json:"schema"`
+	Tool      string    `json:"tool"`
+	Generated time.Time `json:"generated"`
+	// Status is "ok" when no rule fired, else "findings".
+	Status string `json:"status"`
+	// Worst is the highest severity that fired ("none" when none did).
+	Worst    string    `json:"worst"`
+	Timing   Timing    `json:"timing"`
+	Samples  []Sample  `json:"samples"`
+	Summary  Summary   `json:"summary"`
+	Findings []Finding `json:"findings"`
+	Checks   []Check   `json:"checks"`
+	Input    Input     `json:"input"`
+	// Overrides lists the rule settings that differ from the shipped
+	// catalog, as RULE.PARAM=VALUE, so a result can be reproduced.
+	Overrides []string `json:"overrides"`
+}
+
+// Timing says how the samples are spaced and where their times came from.
+type Timing struct {
+	// Source: "file names", "bundle manifest", "file modification times",
+	// "--interval 5s", "live", or "none".
+	Source string `json:"source"`
+	// Relative: sample times are offsets from the first sample, not
+	// wall-clock times (samples[].time is then absent).
+	Relative    bool    `json:"relative"`
+	SpanSeconds float64 `json:"span_seconds"`
+}
+
+// Sample is one reading of the table.
+type Sample struct {
+	Index int `json:"index"`
+	// Time is absent when unknown or relative.
+	Time *time.Time `json:"time,omitempty"`
+	// OffsetSeconds from the first sample; absent when untimed.
+	OffsetSeconds *float64 `json:"offset_seconds,omitempty"`
+	Source        string   `json:"source"`
+	Format        string   `json:"format,omitempty"`
+	Entries       int      `json:"entries"`
+	Count         *uint64  `json:"count,omitempty"` // nf_conntrack_count when read
+	Max           *uint64  `json:"max,omitempty"`   // nf_conntrack_max when read
+}
+
+// Summary is the key figures of the last sample and the timeline.
+type Summary struct {
+	Entries     int      `json:"entries"`
+	Count       *uint64  `json:"count,omitempty"`
+	Max         *uint64  `json:"max,omitempty"`
+	Utilisation *float64 `json:"utilisation,omitempty"` // 0..1, when max is known and not 0
+	// Headroom is how many new entries fit before packets are dropped,
+	// counting non-ASSURED entries as evictable; absent without max.
+	Headroom    *int64       `json:"headroom,omitempty"`
+	Assured     int          `json:"assured"`
+	Unreplied   int          `json:"unreplied"`
+	HalfAssured int          `json:"half_assured"`
+	IPv6        int          `json:"ipv6"`
+	States      []StateCount `json:"states"`
+	// Across samples (absent with a single sample).
+	GrowthPerSecond  *float64 `json:"growth_per_second,omitempty"`
+	NewBetween       *int     `json:"new_between_last_samples,omitempty"`
+	GoneBetween      *int     `json:"gone_between_last_samples,omitempty"`
+	NewPerSecond     *float64 `json:"new_per_second,omitempty"`
+	DestroyPerSecond *float64 `json:"destroy_per_second,omitempty"`
+	Counters         []Counter `json:"counters"`
+	Notes            []string  `json:"notes"`
+}
+
+// StateCount is how many entries are in one protocol state.
+type StateCount struct {
+	Name  string  `json:"name"` // "tcp ESTABLISHED", "udp", ...
+	Count int     `json:"count"`
+	Share float64 `json:"share"`
+}
+
+// Counter is a statistics counter summed over CPUs.
+type Counter struct {
+	Name  string `json:"name"`
+	Total uint64 `json:"total"` // in the last sample that has it
+	// Delta over the samples that carry statistics; absent with one reading.
+	Delta     *uint64  `json:"delta,omitempty"`
+	PerSecond *float64 `json:"per_second,omitempty"`
+}
+
+// Finding is one rule that fired.
+type Finding struct {
+	Rule        string   `json:"rule"` // the rule id: `ctdiag rules explain RULE`
+	Title       string   `json:"title"`
+	Severity    string   `json:"severity"` // info, warning, critical
+	Summary     string   `json:"summary"`
+	Evidence    Evidence `json:"evidence"`
+	Explanation string   `json:"explanation"`
+	Remedies    []Remedy `json:"remedies"`
+	References  []string `json:"references"`
+}
+
+// Evidence is what a finding rests on.
+type Evidence struct {
+	Figures []Figure `json:"figures"`
+	Series  []Series `json:"series"`
+	Top     []Top    `json:"top"`
+	// Entries are example table entries in conntrack -L format.
+	Entries []string `json:"entries"`
+}
+
+// Figure is one named value, formatted for people.
+type Figure struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Series is one value per sample.
+type Series struct {
+	Name   string  `json:"name"`
+	Points []Point `json:"points"`
+}
+
+// Point is a sample's value.
+type Point struct {
+	Sample        int      `json:"sample"`
+	OffsetSeconds *float64 `json:"offset_seconds,omitempty"`
+	Value         float64  `json:"value"`
+}
+
+// Top is one entry of a ranking.
+type Top struct {
+	Dimension string  `json:"dimension"` // source, destination, destination port, ...
+	Key       string  `json:"key"`
+	Count     int     `json:"count"`
+	Share     float64 `json:"share"`
+}
+
+// Remedy is something to do, with the figures filled in. ctdiag never
+// applies it.
+type Remedy struct {
+	Title string `json:"title"`
+	Text  string `json:"text"`
+}
+
+// Check is one enabled rule's outcome.
+type Check struct {
+	Rule     string `json:"rule"`
+	Title    string `json:"title"`
+	Fired    bool   `json:"fired"`
+	Severity string `json:"severity,omitempty"`
+}
+
+// Input says what was read and what was wrong with it.
+type Input struct {
+	Sources []string `json:"sources"`
+	// Read lists every input read with its detected format and entries.
+	Read []ReadInput `json:"read"`
+	// Skipped inputs, with why.
+	Skipped []string `json:"skipped"`
+	// MalformedLines over all inputs; Problems shows the first few as
+	// "file:line: what was expected".
+	MalformedLines int      `json:"malformed_lines"`
+	Problems       []string `json:"problems"`
+}
+
+// ReadInput is one input that was read.
+type ReadInput struct {
+	Name    string `json:"name"`
+	Format  string `json:"format"`
+	Entries int    `json:"entries"`
+}
+
+// Meta is what the caller knows beside the analysis.
+type Meta struct {
+	Tool      string    // "ctdiag v1.2.3"
+	Generated time.Time // when the report is made (the caller's clock)
+	Timing    string    // where sample times came from
+	Relative  bool      // sample times are offsets, not wall-clock times
+	Input     Input
+	Overrides []string
+}
+
+// Build makes the document of an analysis result.
+func Build(res *analyzer.Result, meta Meta) *Document {
+	d := &Document{
+		Schema:    SchemaVersion,
+		Tool:      meta.Tool,
+		Generated: meta.Generated,
+		Status:    "ok",
+		Worst:     res.Worst().String(),
+		Timing:    Timing{Source: meta.Timing, Relative: meta.Relative, SpanSeconds: res.Summary.SpanSeconds},
+		Samples:   []Sample{},
+		Findings:  []Finding{},
+		Checks:    []Check{},
+		Input:     meta.Input,
+		Overrides: nonNil(meta.Overrides),
+	}
+	if d.Timing.Source == "" {
+		d.Timing.Source = res.Summary.Timing
+	}
+	d.Input.Sources = nonNil(d.Input.Sources)
+	d.Input.Skipped = nonNil(d.Input.Skipped)
+	d.Input.Problems = nonNil(d.Input.Problems)
+	if d.Input.Read == nil {
+		d.Input.Read = []ReadInput{}
+	}
+	if len(res.Findings) > 0 {
+		d.Status = "findings"
+	}
+	for i, s := range res.Samples {
+		out := Sample{Index: i, Source: s.Source, Format: s.Format, Entries: s.Entries}
+		if !s.Time.IsZero() && !meta.Relative {
+			t := s.Time
+			out.Time = &t
+		}
+		if s.Offset >= 0 {
+			out.OffsetSeconds = ptr(s.Offset)
+		}
+		if s.HasCount {
+			out.Count = ptr(s.Count)
+		}
+		if s.HasMax {
+			out.Max = ptr(s.Max)
+		}
+		d.Samples = append(d.Samples, out)
+	}
+	d.Summary = buildSummary(&res.Summary)
+	for _, f := range res.Findings {
+		d.Findings = append(d.Findings, buildFinding(&f))
+	}
+	for _, c := range res.Checked {
+		out := Check{Rule: c.Rule, Title: c.Title, Fired: c.Fired}
+		if c.Fired {
+			out.Severity = c.Severity.String()
+		}
+		d.Checks = append(d.Checks, out)
+	}
+	return d
+}
+
+func buildSummary(s *analyzer.Summary) Summary {
+	out := Summary{
+		Entries:     s.Entries,
+		Assured:     s.Assured,
+		Unreplied:   s.Unreplied,
+		HalfAssured: s.HalfAssured,
+		IPv6:        s.IPv6,
+		States:      []StateCount{},
+		Counters:    []Counter{},
+		Notes:       nonNil(s.Notes),
+	}
+	if s.HasCount {
+		out.Count = ptr(s.Count)
+	}
+	if s.HasMax {
+		out.Max = ptr(s.Max)
+		if s.Max > 0 {
+			out.Utilisation = ptr(s.Utilisation)
+			out.Headroom = ptr(s.Headroom)
+		}
+	}
+	for _, st := range s.States {
+		out.States = append(out.States, StateCount{Name: st.Name, Count: st.Count, Share: st.Share})
+	}
+	if s.Samples > 1 {
+		out.NewBetween, out.GoneBetween = ptr(s.NewBetween), ptr(s.GoneBetween)
+		if s.SpanSeconds > 0 {
+			out.GrowthPerSecond = ptr(s.EntriesGrowthPerSec)
+			out.NewPerSecond, out.DestroyPerSecond = ptr(s.NewPerSec), ptr(s.GonePerSec)
+		}
+	}
+	for _, c := range s.StatsDeltas {
+		out.Counters = append(out.Counters, Counter{Name: c.Name, Total: c.Current, Delta: c.DeltaPtr(), PerSecond: c.PerSecPtr()})
+	}
+	return out
+}
+
+func buildFinding(f *analyzer.Finding) Finding {
+	out := Finding{
+		Rule:        f.Rule,
+		Title:       f.Title,
+		Severity:    f.Severity.String(),
+		Summary:     f.Summary,
+		Explanation: f.Explanation,
+		References:  nonNil(f.References),
+		Remedies:    []Remedy{},
+		Evidence: Evidence{
+			Figures: []Figure{},
+			Series:  []Series{},
+			Top:     []Top{},
+			Entries: nonNil(f.Evidence.Entries),
+		},
+	}
+	for _, fig := range f.Evidence.Figures {
+		out.Evidence.Figures = append(out.Evidence.Figures, Figure{Name: fig.Name, Value: fig.Value})
+	}
+	for _, s := range f.Evidence.Series {
+		ser := Series{Name: s.Name, Points: []Point{}}
+		for _, p := range s.Points {
+			pt := Point{Sample: p.Sample, Value: p.Value}
+			if p.Offset >= 0 {
+				pt.OffsetSeconds = ptr(p.Offset)
+			}
+			ser.Points = append(ser.Points, pt)
+		}
+		out.Evidence.Series = append(out.Evidence.Series, ser)
+	}
+	for _, t := range f.Evidence.Top {
+		out.Evidence.Top = append(out.Evidence.Top, Top{Dimension: t.Dimension, Key: t.Key, Count: t.Count, Share: t.Share})
+	}
+	for _, r := range f.Remedies {
+		out.Remedies = append(out.Remedies, Remedy{Title: r.Title, Text: r.Text})
+	}
+	return out
+}
+
+// Fails reports whether the document has a finding at or above severity
+// failOn (SeverityNone: never).
+func (d *Document) Fails(failOn rules.Severity) bool {
+	if failOn == rules.SeverityNone {
+		return false
+	}
+	for _, f := range d.Findings {
+		if s, err := rules.ParseSeverity(f.Severity); err == nil && s >= failOn {
+			return true
+		}
+	}
+	return false
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

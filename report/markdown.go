@@ -1,0 +1,154 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// severityMark prefixes a severity in Markdown, so a job summary reads at a
+// glance without colours.
+func severityMark(s string) string {
+	switch s {
+	case "critical":
+		return "🔴 critical"
+	case "warning":
+		return "🟠 warning"
+	case "info":
+		return "🔵 info"
+	}
+	return s
+}
+
+// WriteMarkdown writes the report as GitHub-flavoured Markdown: fit for a
+// CI job summary ($GITHUB_STEP_SUMMARY) or a pull-request comment. Evidence
+// sits in collapsed <details> blocks so the summary stays short.
+func WriteMarkdown(w io.Writer, d *Document) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	if len(d.Findings) == 0 {
+		p("## ctdiag: no problems found")
+	} else {
+		p("## ctdiag: %s", checksLine(d))
+	}
+	p("")
+	p("%s. %s.", capitalise(samplesPhrase(d)), tableLine(d))
+	p("")
+	p("| figure | value |")
+	p("|---|---|")
+	if states := statesLine(d.Summary.States, 6); states != "" {
+		p("| states | %s |", mdCell(states))
+	}
+	p("| flags | ASSURED %d · half-assured %d · UNREPLIED %d |", d.Summary.Assured, d.Summary.HalfAssured, d.Summary.Unreplied)
+	if churn := churnLine(d); churn != "" {
+		p("| churn | %s |", mdCell(churn))
+	}
+	if c := countersLine(d.Summary.Counters); c != "" {
+		p("| statistics | %s |", mdCell(c))
+	}
+	p("")
+	if len(d.Findings) > 0 {
+		p("| severity | rule | summary |")
+		p("|---|---|---|")
+		for _, f := range d.Findings {
+			p("| %s | `%s` | %s |", severityMark(f.Severity), f.Rule, mdCell(f.Summary))
+		}
+		p("")
+	}
+	for _, f := range d.Findings {
+		p("### %s: %s (`%s`)", severityMark(f.Severity), f.Title, f.Rule)
+		p("")
+		p("%s", f.Summary)
+		p("")
+		if hasEvidence(f.Evidence) {
+			p("<details><summary>Evidence</summary>")
+			p("")
+			for _, fig := range f.Evidence.Figures {
+				p("- %s: %s", fig.Name, fig.Value)
+			}
+			for _, s := range f.Evidence.Series {
+				if len(s.Points) > 1 {
+					p("- %s: %s `%s`", s.Name, seriesValues(s), Sparkline(seriesFloats(s)))
+				}
+			}
+			for _, g := range groupTop(f.Evidence.Top) {
+				var parts []string
+				for _, t := range g {
+					parts = append(parts, fmt.Sprintf("`%s` %d (%s)", t.Key, t.Count, percent(t.Share)))
+				}
+				p("- top %s: %s", g[0].Dimension, strings.Join(parts, ", "))
+			}
+			if len(f.Evidence.Entries) > 0 {
+				p("")
+				p("```")
+				for _, e := range f.Evidence.Entries {
+					p("%s", e)
+				}
+				p("```")
+			}
+			p("")
+			p("</details>")
+			p("")
+		}
+		p("<details><summary>Why</summary>")
+		p("")
+		p("%s", unwrap(f.Explanation))
+		p("")
+		p("</details>")
+		p("")
+		if len(f.Remedies) > 0 {
+			p("**What to do** (ctdiag never applies these):")
+			p("")
+			for i, r := range f.Remedies {
+				p("%d. %s", i+1, r.Title)
+				p("")
+				p("   ```sh")
+				for _, blk := range remedyBlocks(r.Text) {
+					if blk.command {
+						p("   %s", blk.text)
+					} else if blk.text != "" {
+						p("   # %s", blk.text)
+					}
+				}
+				p("   ```")
+				p("")
+			}
+		}
+	}
+	if len(d.Summary.Notes)+len(d.Input.Skipped) > 0 || d.Input.MalformedLines > 0 {
+		p("<details><summary>Notes</summary>")
+		p("")
+		for _, n := range d.Summary.Notes {
+			p("- %s", n)
+		}
+		for _, s := range d.Input.Skipped {
+			p("- skipped %s", s)
+		}
+		if d.Input.MalformedLines > 0 {
+			p("- %d malformed input lines (counted, not used)", d.Input.MalformedLines)
+			for _, pr := range d.Input.Problems {
+				p("  - `%s`", strings.ReplaceAll(pr, "`", "'"))
+			}
+		}
+		p("")
+		p("</details>")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func hasEvidence(e Evidence) bool {
+	return len(e.Figures)+len(e.Series)+len(e.Top)+len(e.Entries) > 0
+}
+
+// mdCell makes text safe inside a table cell.
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}
+
+func capitalise(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

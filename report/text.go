@@ -1,0 +1,438 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+)
+
+// TextOptions tune the text rendering.
+type TextOptions struct {
+	// Color turns on ANSI colours (the caller decides: a terminal, and
+	// NO_COLOR unset).
+	Color bool
+	// Width wraps prose; 0 means 80.
+	Width int
+}
+
+// textStyles are the text report's styles, built for one output.
+type textStyles struct {
+	title, label, dim, command, ok lipgloss.Style
+	severity                       map[string]lipgloss.Style
+}
+
+func newTextStyles(w io.Writer, color bool) textStyles {
+	r := lipgloss.NewRenderer(w)
+	if color {
+		r.SetColorProfile(termenv.ANSI256)
+	} else {
+		r.SetColorProfile(termenv.Ascii)
+	}
+	return textStyles{
+		title:   r.NewStyle().Bold(true),
+		label:   r.NewStyle().Bold(true),
+		dim:     r.NewStyle().Faint(true),
+		command: r.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "25", Dark: "117"}),
+		ok:      r.NewStyle().Bold(true).Foreground(lipgloss.Color("2")),
+		severity: map[string]lipgloss.Style{
+			"critical": r.NewStyle().Bold(true).Reverse(true).Foreground(lipgloss.Color("1")),
+			"warning":  r.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
+			"info":     r.NewStyle().Bold(true).Foreground(lipgloss.Color("6")),
+		},
+	}
+}
+
+// WriteText writes the report for people: key figures first, then each
+// finding with its evidence, explanation and remedies, then notes.
+func WriteText(w io.Writer, d *Document, opts TextOptions) error {
+	if opts.Width <= 0 {
+		opts.Width = 80
+	}
+	st := newTextStyles(w, opts.Color)
+	var b strings.Builder
+	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+
+	line("%s", st.title.Render("ctdiag report")+" "+st.dim.Render("· "+samplesPhrase(d)))
+	if len(d.Input.Sources) > 0 {
+		line("%s %s", st.label.Render("Source "), strings.Join(d.Input.Sources, ", "))
+	}
+	line("%s %s", st.label.Render("Table  "), tableLine(d))
+	if states := statesLine(d.Summary.States, 6); states != "" {
+		line("%s %s", st.label.Render("States "), states)
+	}
+	if flags := fmt.Sprintf("ASSURED %d · half-assured %d · UNREPLIED %d", d.Summary.Assured, d.Summary.HalfAssured, d.Summary.Unreplied); d.Summary.Entries > 0 {
+		line("%s %s", st.label.Render("Flags  "), flags)
+	}
+	if churn := churnLine(d); churn != "" {
+		line("%s %s", st.label.Render("Churn  "), churn)
+	}
+	if counters := countersLine(d.Summary.Counters); counters != "" {
+		line("%s %s", st.label.Render("Stats  "), counters)
+	}
+	line("")
+
+	if len(d.Findings) == 0 {
+		line("%s", st.ok.Render(fmt.Sprintf("No problems found: %d rules checked, none fired.", len(d.Checks))))
+		line("")
+	}
+	for i := range d.Findings {
+		writeFindingText(&b, st, &d.Findings[i], opts.Width)
+		if i < len(d.Findings)-1 {
+			line("")
+		}
+	}
+	if len(d.Findings) > 0 {
+		line("")
+	}
+	line("%s %s", st.label.Render("Checked"), checksLine(d))
+	for _, n := range d.Summary.Notes {
+		wrap(&b, "note: "+n, "  ", opts.Width)
+	}
+	for _, s := range d.Input.Skipped {
+		wrap(&b, "skipped "+s, "  ", opts.Width)
+	}
+	if d.Input.MalformedLines > 0 {
+		line("%s", fmt.Sprintf("%d malformed input lines (counted, not used):", d.Input.MalformedLines))
+		for _, p := range d.Input.Problems {
+			line("  %s", p)
+		}
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// writeFindingText writes one finding: title, summary, evidence,
+// explanation, remedies.
+func writeFindingText(b *strings.Builder, st textStyles, f *Finding, width int) {
+	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	sev := st.severity[f.Severity].Render(strings.ToUpper(f.Severity))
+	line("%s %s %s", sev, st.title.Render(f.Title), st.dim.Render("("+f.Rule+")"))
+	wrap(b, f.Summary, "  ", width)
+	writeEvidenceText(b, st, f.Evidence, width)
+	if f.Explanation != "" {
+		line("  %s", st.label.Render("Why"))
+		wrap(b, unwrap(f.Explanation), "    ", width)
+	}
+	if len(f.Remedies) > 0 {
+		line("  %s", st.label.Render("What to do")+st.dim.Render(" (ctdiag never applies these)"))
+		for j, r := range f.Remedies {
+			line("    %d. %s", j+1, r.Title)
+			for _, blk := range remedyBlocks(r.Text) {
+				if blk.command {
+					line("       %s", st.command.Render("$ "+blk.text))
+				} else {
+					wrap(b, blk.text, "       ", width)
+				}
+			}
+		}
+	}
+	line("  %s", st.dim.Render("More: ctdiag rules explain "+f.Rule))
+}
+
+func writeEvidenceText(b *strings.Builder, st textStyles, e Evidence, width int) {
+	if len(e.Figures)+len(e.Series)+len(e.Top)+len(e.Entries) == 0 {
+		return
+	}
+	fmt.Fprintf(b, "  %s\n", st.label.Render("Evidence"))
+	var figs []string
+	for _, f := range e.Figures {
+		figs = append(figs, f.Name+" "+f.Value)
+	}
+	if len(figs) > 0 {
+		wrap(b, strings.Join(figs, " · "), "    ", width)
+	}
+	for _, s := range e.Series {
+		if len(s.Points) < 2 {
+			continue
+		}
+		fmt.Fprintf(b, "    %s: %s  %s\n", s.Name, seriesValues(s), Sparkline(seriesFloats(s)))
+	}
+	for _, g := range groupTop(e.Top) {
+		var parts []string
+		for _, t := range g {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", t.Key, t.Count, percent(t.Share)))
+		}
+		wrap(b, "top "+g[0].Dimension+": "+strings.Join(parts, ", "), "    ", width)
+	}
+	for _, l := range e.Entries {
+		fmt.Fprintf(b, "    %s\n", st.dim.Render("e.g. "+l))
+	}
+}
+
+// groupTop splits a ranking by dimension, keeping their order.
+func groupTop(top []Top) [][]Top {
+	var out [][]Top
+	for _, t := range top {
+		if n := len(out); n > 0 && out[n-1][0].Dimension == t.Dimension {
+			out[n-1] = append(out[n-1], t)
+			continue
+		}
+		out = append(out, []Top{t})
+	}
+	return out
+}
+
+// samplesPhrase says how many samples over what span, and where their
+// times came from.
+func samplesPhrase(d *Document) string {
+	n := len(d.Samples)
+	switch {
+	case n == 0:
+		return "no samples"
+	case n == 1:
+		return "1 sample"
+	case d.Timing.SpanSeconds > 0:
+		return fmt.Sprintf("%d samples over %s (times from %s)", n, Duration(d.Timing.SpanSeconds), d.Timing.Source)
+	}
+	return fmt.Sprintf("%d samples, untimed", n)
+}
+
+func tableLine(d *Document) string {
+	s := d.Summary
+	out := plural(s.Entries, "entry", "entries")
+	if s.Count != nil && *s.Count != uint64(s.Entries) {
+		out += fmt.Sprintf(" listed, nf_conntrack_count %d", *s.Count)
+	}
+	if s.Max != nil {
+		if *s.Max == 0 {
+			out += " · nf_conntrack_max 0 (no limit)"
+		} else {
+			out += fmt.Sprintf(" · max %d", *s.Max)
+		}
+	}
+	if s.Utilisation != nil {
+		out += fmt.Sprintf(" (%s used)", percent(*s.Utilisation))
+	}
+	if s.Headroom != nil {
+		out += fmt.Sprintf(" · headroom %d", *s.Headroom)
+	}
+	if s.IPv6 > 0 {
+		out += fmt.Sprintf(" · IPv6 %d", s.IPv6)
+	}
+	return out
+}
+
+func statesLine(states []StateCount, n int) string {
+	var parts []string
+	for i, s := range states {
+		if i == n {
+			parts = append(parts, fmt.Sprintf("+%d more", len(states)-n))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", s.Name, s.Count, percent(s.Share)))
+	}
+	return strings.Join(parts, " · ")
+}
+
+func churnLine(d *Document) string {
+	s := d.Summary
+	var parts []string
+	if s.GrowthPerSecond != nil {
+		parts = append(parts, fmt.Sprintf("growth %s", Rate(*s.GrowthPerSecond)))
+	}
+	if s.NewBetween != nil {
+		p := fmt.Sprintf("%d new, %d gone between the last two samples", *s.NewBetween, *s.GoneBetween)
+		if s.NewPerSecond != nil {
+			p += fmt.Sprintf(" (%s new, %s gone)", Rate(*s.NewPerSecond), Rate(*s.DestroyPerSecond))
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " · ")
+}
+
+func countersLine(cs []Counter) string {
+	var parts []string
+	for _, c := range cs {
+		p := fmt.Sprintf("%s %d", c.Name, c.Total)
+		if c.Delta != nil {
+			p += fmt.Sprintf(" (+%d", *c.Delta)
+			if c.PerSecond != nil {
+				p += ", " + Rate(*c.PerSecond)
+			}
+			p += ")"
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " · ")
+}
+
+func checksLine(d *Document) string {
+	count := map[string]int{}
+	for _, c := range d.Checks {
+		if c.Fired {
+			count[c.Severity]++
+		}
+	}
+	out := plural(len(d.Checks), "rule", "rules")
+	var fired []string
+	for _, s := range []string{"critical", "warning", "info"} {
+		if count[s] > 0 {
+			fired = append(fired, fmt.Sprintf("%d %s", count[s], s))
+		}
+	}
+	if len(fired) == 0 {
+		return out + ", none fired"
+	}
+	return out + ": " + strings.Join(fired, ", ")
+}
+
+// commandWords start the lines of a remedy that are commands to type.
+var commandWords = []string{"sysctl ", "conntrack ", "ctdiag ", "nft ", "tcpdump ", "ip ", "ss ", "echo ", "dmesg ", "iptables "}
+
+// block is a command line of a remedy, or a paragraph of prose.
+type block struct {
+	command bool
+	text    string
+}
+
+// remedyBlocks splits a remedy into its command lines and paragraphs of
+// prose (joined, so they can be wrapped again).
+func remedyBlocks(text string) []block {
+	var out []block
+	for _, l := range strings.Split(text, "\n") {
+		switch {
+		case looksLikeCommand(l):
+			out = append(out, block{command: true, text: l})
+		case strings.TrimSpace(l) == "":
+			out = append(out, block{})
+		case len(out) > 0 && !out[len(out)-1].command && out[len(out)-1].text != "":
+			out[len(out)-1].text += " " + strings.TrimSpace(l)
+		default:
+			out = append(out, block{text: strings.TrimSpace(l)})
+		}
+	}
+	return out
+}
+
+func looksLikeCommand(l string) bool {
+	for _, w := range commandWords {
+		if strings.HasPrefix(l, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// unwrap joins a paragraph hard-wrapped in the catalog, so it can be
+// wrapped again at the output's width.
+func unwrap(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// wrap writes s as lines of at most width columns, each indented.
+func wrap(b *strings.Builder, s, indent string, width int) {
+	if s == "" {
+		b.WriteString("\n")
+		return
+	}
+	max := width - len(indent)
+	if max < 20 {
+		max = 20
+	}
+	col := 0
+	b.WriteString(indent)
+	for i, word := range strings.Fields(s) {
+		n := len([]rune(word))
+		if i > 0 && col+1+n > max {
+			b.WriteString("\n" + indent)
+			col = 0
+		} else if i > 0 {
+			b.WriteString(" ")
+			col++
+		}
+		b.WriteString(word)
+		col += n
+	}
+	b.WriteString("\n")
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
+}
+
+// percent writes a share with the precision it deserves.
+func percent(f float64) string {
+	switch {
+	case f == 0:
+		return "0%"
+	case f >= 0.1:
+		return fmt.Sprintf("%.0f%%", f*100)
+	case f >= 0.001:
+		return fmt.Sprintf("%.1f%%", f*100)
+	}
+	return fmt.Sprintf("%.2f%%", f*100)
+}
+
+// Duration writes seconds as a person would: 45s, 12m, 3h 20m, 4d 23h.
+func Duration(sec float64) string {
+	s := int64(math.Round(sec))
+	switch {
+	case s < 120:
+		return fmt.Sprintf("%ds", s)
+	case s < 7200:
+		return fmt.Sprintf("%dm", s/60)
+	case s < 2*86400:
+		return strings.TrimSuffix(fmt.Sprintf("%dh %dm", s/3600, s%3600/60), " 0m")
+	}
+	return strings.TrimSuffix(fmt.Sprintf("%dd %dh", s/86400, s%86400/3600), " 0h")
+}
+
+// Rate writes a per-second rate.
+func Rate(r float64) string {
+	if math.Abs(r) >= 10 || r == 0 {
+		return fmt.Sprintf("%.0f/s", r)
+	}
+	return fmt.Sprintf("%.2g/s", r)
+}
+
+func seriesFloats(s Series) []float64 {
+	out := make([]float64, len(s.Points))
+	for i, p := range s.Points {
+		out[i] = p.Value
+	}
+	return out
+}
+
+// seriesValues lists a series' values, eliding the middle of long ones.
+func seriesValues(s Series) string {
+	vals := seriesFloats(s)
+	str := func(v float64) string { return strconv.FormatFloat(v, 'f', -1, 64) }
+	var parts []string
+	for i, v := range vals {
+		if len(vals) > 8 && i == 3 {
+			parts = append(parts, "…")
+		}
+		if len(vals) > 8 && i >= 3 && i < len(vals)-3 {
+			continue
+		}
+		parts = append(parts, str(v))
+	}
+	return strings.Join(parts, " → ")
+}
+
+// Sparkline draws values as block characters, lowest to highest.
+func Sparkline(vals []float64) string {
+	const bars = "▁▂▃▄▅▆▇█"
+	runes := []rune(bars)
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, v := range vals {
+		lo, hi = math.Min(lo, v), math.Max(hi, v)
+	}
+	var b strings.Builder
+	for _, v := range vals {
+		i := 0
+		if hi > lo {
+			i = int((v - lo) / (hi - lo) * float64(len(runes)-1))
+		}
+		b.WriteRune(runes[i])
+	}
+	return b.String()
+}
