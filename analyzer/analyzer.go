@@ -113,6 +113,8 @@ type sample struct {
 	dns                             int // UDP entries to port 53
 	syn, half2, idle, closing       group
 	synAll, halfAll, estAll, estAmb int
+	overTimeout                     int    // entries with more time left than their state's timeout
+	overExample                     string // one of them, described
 	idleOver                        map[float64]int // idle entries longer than a candidate timeout
 	idleCounters                    map[uint64]uint64
 	idleUnchanged                   int // idle entries whose counters did not move since the last sample
@@ -236,9 +238,19 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 
 // tcpEntry files a TCP entry under the rules that look at TCP states.
 func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, st track.TCPState, class int, h uint64) {
-	hasTimeout := f.Fields.Has(track.FieldTimeout)
 	T := s.timeouts.TCP(st).Seconds()
 	age := T - float64(f.Timeout) // time since the packet that last set the timeout
+	// An entry with more time left than its state's timeout got it from
+	// somewhere else than a packet under these sysctls (conntrack -I/-U, a
+	// timeout policy, sysctls changed since): its age is unknown.
+	hasTimeout := f.Fields.Has(track.FieldTimeout) && age >= 0
+	if f.Fields.Has(track.FieldTimeout) && age < 0 {
+		s.overTimeout++
+		if s.overExample == "" {
+			s.overExample = fmt.Sprintf("tcp %s with %d s left, its timeout being %.0f s", st, f.Timeout, T)
+		}
+		age = 0
+	}
 	switch {
 	case st == track.TCPSynSent && class == classUnreplied:
 		s.synAll++

@@ -244,8 +244,12 @@ func (a *Analyzer) stuckEstablished(t timeline, _ *Summary) *Finding {
 	}
 	minIdle := a.param(rules.StuckEstablished, "min_idle")
 	dst, port := topDst(g)
+	T := l.timeouts.TCP(track.TCPEstablished).Seconds()
 	summary := fmt.Sprintf("%d ESTABLISHED entries idle for more than %s (oldest %s), %s of the table, most to %s:%s",
 		n, dur(minIdle), dur(g.oldest), pct(float64(n)/math.Max(1, float64(l.entries))), dst, port)
+	if !a.sysctlsKnown(t) {
+		summary += fmt.Sprintf(" (idle ages assume the default %s established timeout: no sysctls were read)", dur(T))
+	}
 	f := &Finding{
 		Severity: sev,
 		Summary:  summary,
@@ -266,7 +270,6 @@ func (a *Analyzer) stuckEstablished(t timeline, _ *Summary) *Finding {
 			fmt.Sprintf("%d of %d idle entries with accounting", l.idleUnchanged, l.idleChecked)})
 		f.Summary += fmt.Sprintf("; %d of them saw no packet between samples", l.idleUnchanged)
 	}
-	T := l.timeouts.TCP(track.TCPEstablished).Seconds()
 	suggested := 86400.0
 	if T <= suggested {
 		suggested = minIdle

@@ -279,10 +279,30 @@ func (a *Analyzer) notes(t timeline) []string {
 	if l.entries > 0 && l.acct == 0 {
 		out = append(out, "no entry has counters (nf_conntrack_acct=0): idle connections are judged from timeouts alone")
 	}
+	if l.overTimeout > 0 {
+		out = append(out, fmt.Sprintf("%d TCP entries have more time left than their state's timeout (e.g. %s): their timeouts were set by ctnetlink (conntrack -I/-U) or a timeout policy, or the sysctls in force differ from those assumed; their ages are unknown and they are left out of age-based rules", l.overTimeout, l.overExample))
+	}
+	if !a.sysctlsKnown(t) {
+		out = append(out, "no timeout sysctls read: timeouts are assumed to be this kernel's defaults (e.g. established 432000 s); add sysctl -a output if they were changed")
+	}
 	if l.estAmb > 0 {
 		out = append(out, fmt.Sprintf("%d ESTABLISHED entries carry a capped timeout (unacknowledged data or retransmissions, spec §1.10): their idle age is unknown", l.estAmb))
 	}
 	return out
+}
+
+// sysctlsKnown: some timeout sysctl was read (or given), so ages are
+// computed from the values in force rather than defaults.
+func (a *Analyzer) sysctlsKnown(t timeline) bool {
+	if _, ok := a.opts.Sysctls.Get("nf_conntrack_tcp_timeout_established"); ok {
+		return true
+	}
+	for _, s := range t.s {
+		if _, ok := s.meta.Sysctls.Get("nf_conntrack_tcp_timeout_established"); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // plural writes "1 entry" / "2 entries".
