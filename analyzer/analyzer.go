@@ -113,8 +113,8 @@ type sample struct {
 	dns                             int // UDP entries to port 53
 	syn, half2, idle, closing       group
 	synAll, halfAll, estAll, estAmb int
-	overTimeout                     int    // entries with more time left than their state's timeout
-	overExample                     string // one of them, described
+	overTimeout                     int             // entries with more time left than their state's timeout
+	overExample                     string          // one of them, described
 	idleOver                        map[float64]int // idle entries longer than a candidate timeout
 	idleCounters                    map[uint64]uint64
 	idleUnchanged                   int // idle entries whose counters did not move since the last sample

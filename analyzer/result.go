@@ -10,7 +10,7 @@ import (
 type Result struct {
 	Summary  Summary
 	Samples  []SampleInfo // every sample, in order
-	Findings []Finding // worst first
+	Findings []Finding    // worst first
 	// Checked lists every enabled rule with whether it fired, in catalog
 	// order (a JUnit report makes a test case of each).
 	Checked []Check

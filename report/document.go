@@ -72,11 +72,11 @@ type Summary struct {
 	IPv6        int          `json:"ipv6"`
 	States      []StateCount `json:"states"`
 	// Across samples (absent with a single sample).
-	GrowthPerSecond  *float64 `json:"growth_per_second,omitempty"`
-	NewBetween       *int     `json:"new_between_last_samples,omitempty"`
-	GoneBetween      *int     `json:"gone_between_last_samples,omitempty"`
-	NewPerSecond     *float64 `json:"new_per_second,omitempty"`
-	DestroyPerSecond *float64 `json:"destroy_per_second,omitempty"`
+	GrowthPerSecond  *float64  `json:"growth_per_second,omitempty"`
+	NewBetween       *int      `json:"new_between_last_samples,omitempty"`
+	GoneBetween      *int      `json:"gone_between_last_samples,omitempty"`
+	NewPerSecond     *float64  `json:"new_per_second,omitempty"`
+	DestroyPerSecond *float64  `json:"destroy_per_second,omitempty"`
 	Counters         []Counter `json:"counters"`
 	Notes            []string  `json:"notes"`
 }
