@@ -445,7 +445,9 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	var why []string
 	sev := rules.SeverityNone
 	raise := func(s rules.Severity, reason string) {
-		why = append(why, reason)
+		if reason != "" {
+			why = append(why, reason)
+		}
 		if s > sev {
 			sev = s
 		}
@@ -460,11 +462,12 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 		raise(rules.SeverityCritical, fmt.Sprintf("%d \"table full, dropping packet\" kernel-log lines", klog))
 	}
 	if hasMax && max > 0 {
+		// The summary starts with the utilisation: no reason text needed.
 		switch {
 		case util >= a.param(rules.TableFull, "critical_utilisation"):
-			raise(rules.SeverityCritical, fmt.Sprintf("%s full", pct(util)))
+			raise(rules.SeverityCritical, "")
 		case util >= a.param(rules.TableFull, "warn_utilisation"):
-			raise(rules.SeverityWarning, fmt.Sprintf("%s full", pct(util)))
+			raise(rules.SeverityWarning, "")
 		}
 		if util < 1 && ttf < a.param(rules.TableFull, "warn_time_to_full") {
 			raise(rules.SeverityWarning, fmt.Sprintf("full in %s at the current growth", dur(ttf)))
@@ -479,7 +482,7 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	src, dst, port := a.talkers(l, a.opts.Top)
 	summary := strings.Join(why, "; ")
 	if hasMax {
-		summary = fmt.Sprintf("%.0f of %d entries (%s); %s", size, max, pct(util), summary)
+		summary = strings.TrimSuffix(fmt.Sprintf("%.0f of %d entries (%s); %s", size, max, pct(util), summary), "; ")
 	}
 	evictable := l.entries - l.assured
 	f := &Finding{
@@ -561,7 +564,9 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	}
 	if len(sum.States) > 0 {
 		d := sum.States[0]
-		if ruleID := dominantRule(d.Name); ruleID != "" {
+		// Point at the dominant state's rule only when that rule's own
+		// entries (stuck, idle, closing) are a real part of the table.
+		if ruleID := dominantRule(d.Name); ruleID != "" && float64(l.ruleGroup(ruleID)) >= 0.1*math.Max(1, float64(l.entries)) {
 			data["Dominant"], data["DominantShare"], data["DominantRule"] = d.Name, pct(d.Share), ruleID
 			ids = append(ids, "shorten")
 		}
@@ -575,6 +580,21 @@ func maxU(a, b uint64) uint64 {
 		return a
 	}
 	return b
+}
+
+// ruleGroup is how many entries of the sample a state rule is about.
+func (s *sample) ruleGroup(ruleID string) int {
+	switch ruleID {
+	case rules.SynSentGrowth:
+		return s.syn.count
+	case rules.HalfAssured:
+		return s.half2.count
+	case rules.StuckEstablished:
+		return s.idle.count
+	case rules.CloseGrowth:
+		return s.closing.count
+	}
+	return 0
 }
 
 // dominantRule names the rule that explains a state dominating the table.
