@@ -57,7 +57,9 @@ func WriteJUnit(w io.Writer, d *Document, failOn rules.Severity) error {
 		suite.Timestamp = d.Generated.UTC().Format("2006-01-02T15:04:05")
 	}
 	var out strings.Builder
-	_ = WriteText(&out, &Document{Schema: d.Schema, Samples: d.Samples, Summary: d.Summary, Checks: d.Checks, Timing: d.Timing, Input: d.Input}, TextOptions{})
+	plain := newTextStyles(&out, false)
+	writeHeaderText(&out, plain, d)
+	writeFooterText(&out, plain, d, 100)
 	suite.SystemOut = out.String()
 	for _, c := range d.Checks {
 		tc := junitCase{Name: c.Rule + ": " + c.Title, Classname: "ctdiag.rules"}

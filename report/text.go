@@ -55,8 +55,22 @@ func WriteText(w io.Writer, d *Document, opts TextOptions) error {
 	}
 	st := newTextStyles(w, opts.Color)
 	var b strings.Builder
-	line := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	writeHeaderText(&b, st, d)
+	if len(d.Findings) == 0 {
+		fmt.Fprintf(&b, "%s\n\n", st.ok.Render(fmt.Sprintf("No problems found: %d rules checked, none fired.", len(d.Checks))))
+	}
+	for i := range d.Findings {
+		writeFindingText(&b, st, &d.Findings[i], opts.Width)
+		b.WriteString("\n")
+	}
+	writeFooterText(&b, st, d, opts.Width)
+	_, err := io.WriteString(w, b.String())
+	return err
+}
 
+// writeHeaderText writes the key figures.
+func writeHeaderText(b *strings.Builder, st textStyles, d *Document) {
+	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
 	line("%s", st.title.Render("ctdiag report")+" "+st.dim.Render("· "+samplesPhrase(d)))
 	if len(d.Input.Sources) > 0 {
 		line("%s %s", st.label.Render("Source "), strings.Join(d.Input.Sources, ", "))
@@ -65,8 +79,8 @@ func WriteText(w io.Writer, d *Document, opts TextOptions) error {
 	if states := statesLine(d.Summary.States, 6); states != "" {
 		line("%s %s", st.label.Render("States "), states)
 	}
-	if flags := fmt.Sprintf("ASSURED %d · half-assured %d · UNREPLIED %d", d.Summary.Assured, d.Summary.HalfAssured, d.Summary.Unreplied); d.Summary.Entries > 0 {
-		line("%s %s", st.label.Render("Flags  "), flags)
+	if d.Summary.Entries > 0 {
+		line("%s ASSURED %d · half-assured %d · UNREPLIED %d", st.label.Render("Flags  "), d.Summary.Assured, d.Summary.HalfAssured, d.Summary.Unreplied)
 	}
 	if churn := churnLine(d); churn != "" {
 		line("%s %s", st.label.Render("Churn  "), churn)
@@ -75,35 +89,24 @@ func WriteText(w io.Writer, d *Document, opts TextOptions) error {
 		line("%s %s", st.label.Render("Stats  "), counters)
 	}
 	line("")
+}
 
-	if len(d.Findings) == 0 {
-		line("%s", st.ok.Render(fmt.Sprintf("No problems found: %d rules checked, none fired.", len(d.Checks))))
-		line("")
-	}
-	for i := range d.Findings {
-		writeFindingText(&b, st, &d.Findings[i], opts.Width)
-		if i < len(d.Findings)-1 {
-			line("")
-		}
-	}
-	if len(d.Findings) > 0 {
-		line("")
-	}
-	line("%s %s", st.label.Render("Checked"), checksLine(d))
+// writeFooterText writes the rules checked, the notes and the input's
+// problems.
+func writeFooterText(b *strings.Builder, st textStyles, d *Document, width int) {
+	fmt.Fprintf(b, "%s %s\n", st.label.Render("Checked"), checksLine(d))
 	for _, n := range d.Summary.Notes {
-		wrap(&b, "note: "+n, "  ", opts.Width)
+		wrap(b, "note: "+n, "  ", width)
 	}
 	for _, s := range d.Input.Skipped {
-		wrap(&b, "skipped "+s, "  ", opts.Width)
+		wrap(b, "skipped "+s, "  ", width)
 	}
 	if d.Input.MalformedLines > 0 {
-		line("%s", fmt.Sprintf("%d malformed input lines (counted, not used):", d.Input.MalformedLines))
+		fmt.Fprintf(b, "%d malformed input lines (counted, not used):\n", d.Input.MalformedLines)
 		for _, p := range d.Input.Problems {
-			line("  %s", p)
+			fmt.Fprintf(b, "  %s\n", p)
 		}
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
 }
 
 // writeFindingText writes one finding: title, summary, evidence,
