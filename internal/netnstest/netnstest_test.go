@@ -454,3 +454,35 @@ func forceConntrackMax(t *testing.T, v int) {
 		t.Errorf("nf_conntrack_max may be left changed: %v", err)
 	}
 }
+
+// TestKeepConntrackMaxBlocksSetters: while a test keeps the limit, a setter
+// waits; it gets the lock as soon as the keeper's test ends.
+func TestKeepConntrackMaxBlocksSetters(t *testing.T) {
+	Require(t)
+	got := make(chan *maxLock, 1)
+	outer := t
+	t.Run("keep", func(t *testing.T) {
+		KeepConntrackMax(t)
+		go func() {
+			l, err := lockConntrackMax()
+			if err != nil {
+				outer.Error(err)
+				close(got)
+				return
+			}
+			got <- l
+		}()
+		select {
+		case <-got:
+			t.Error("a setter took the lock while it was kept")
+		case <-time.After(300 * time.Millisecond):
+		}
+	})
+	l := <-got
+	if l == nil {
+		t.Fatal("setter never got the lock")
+	}
+	if err := l.restore(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -59,6 +59,31 @@ func SetConntrackMax(t testing.TB, n int) {
 	}
 }
 
+// KeepConntrackMax holds the global nf_conntrack_max steady for the rest of
+// the test: it takes the lock SetConntrackMax takes, shared, so that no test
+// in any process lowers the limit while this one fills a table past a few
+// hundred entries (go test runs packages in parallel). Tests that only make
+// a handful of entries need not call it. A test must not call both.
+func KeepConntrackMax(t testing.TB) {
+	t.Helper()
+	Require(t)
+	f, err := os.OpenFile(conntrackMaxLock, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatalf("netnstest: nf_conntrack_max lock: %v", err)
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_SH)
+		if !errors.Is(err, unix.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		t.Fatalf("netnstest: nf_conntrack_max lock: flock: %v", err)
+	}
+	t.Cleanup(func() { f.Close() })
+}
+
 // maxLock is the held lock on nf_conntrack_max and the value to restore.
 type maxLock struct {
 	f    *os.File
