@@ -31,7 +31,8 @@ type Analyzer struct {
 	th     thresholds
 	done   []*sample
 	cur    *sample
-	timing string // set by SetTimes
+	timing string        // set by SetTimes or SetTiming
+	hint   track.Sysctls // every sysctl in the inputs (SysctlHint)
 	// Tuples seen in TIME_WAIT or CLOSE in the previous sample, to spot
 	// their reuse by a new handshake.
 	prevClosed map[uint64]struct{}
@@ -149,16 +150,9 @@ const (
 // BeginSample starts a sample (meta without flows).
 func (a *Analyzer) BeginSample(meta track.Snapshot) error {
 	meta.Flows = nil
-	sys := track.Sysctls{}
-	for k, v := range a.opts.Sysctls {
-		sys[k] = v
-	}
-	for k, v := range meta.Sysctls {
-		sys[k] = v
-	}
 	a.cur = &sample{
 		meta:         meta,
-		timeouts:     track.NewTimeouts(sys),
+		timeouts:     a.timeoutsFor(meta.Sysctls),
 		other:        map[track.Proto]int{},
 		src4:         map[uint32]int32{},
 		dst4:         map[uint32]int32{},
@@ -297,7 +291,10 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, st track.TCPState, class i
 		if st == track.TCPTimeWait || st == track.TCPClose {
 			s.closed[h] = struct{}{}
 		}
-	case track.TCPSynSent, track.TCPSynRecv, track.TCPEstablished:
+	}
+	if st != track.TCPTimeWait && st != track.TCPClose {
+		// From TIME_WAIT or CLOSE the only way to any other state is a new
+		// handshake on the same tuple (re-open or resync, spec §1.5.1-2).
 		if _, ok := a.prevClosed[h]; ok {
 			s.reused++
 			if s.reusedExample == nil {
@@ -341,7 +338,30 @@ func (a *Analyzer) Extra(x *track.Snapshot) error {
 	x2 := *x
 	x2.Flows = nil // entries come through Flow
 	a.cur.meta.Merge(&x2)
+	if len(x.Sysctls) > 0 {
+		a.cur.timeouts = a.timeoutsFor(a.cur.meta.Sysctls)
+	}
 	return nil
+}
+
+// SysctlHint takes every sysctl the inputs hold, before the first sample
+// (parser.SysctlHinter): samples that carry none of their own are read with
+// these rather than the kernel's defaults.
+func (a *Analyzer) SysctlHint(s track.Sysctls) {
+	a.hint = s
+}
+
+// timeoutsFor resolves a sample's timeouts: its own sysctls, then those the
+// caller gave, then those found elsewhere in the inputs, then the kernel's
+// defaults.
+func (a *Analyzer) timeoutsFor(own track.Sysctls) track.Timeouts {
+	sys := track.Sysctls{}
+	for _, layer := range []track.Sysctls{a.hint, a.opts.Sysctls, own} {
+		for k, v := range layer {
+			sys[k] = v
+		}
+	}
+	return track.NewTimeouts(sys)
 }
 
 // EndSample closes the current sample: what the next one is compared with

@@ -469,7 +469,10 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 		case util >= a.param(rules.TableFull, "warn_utilisation"):
 			raise(rules.SeverityWarning, "")
 		}
-		if util < 1 && ttf < a.param(rules.TableFull, "warn_time_to_full") {
+		// Projecting is only meaningful for a table already well filled and
+		// rising sample after sample: a burst on an empty table says nothing.
+		if util < 1 && ttf < a.param(rules.TableFull, "warn_time_to_full") &&
+			util >= a.param(rules.TableFull, "projection_min_utilisation") && len(t.s) >= 3 && gw.rising {
 			raise(rules.SeverityWarning, fmt.Sprintf("full in %s at the current growth", dur(ttf)))
 		}
 	}

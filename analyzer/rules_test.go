@@ -349,3 +349,31 @@ func TestOrderDoesNotMatter(t *testing.T) {
 		t.Errorf("shuffled input changed the result:\n%+v\n%+v", r1.Findings, r2.Findings)
 	}
 }
+
+func TestTableFullProjection(t *testing.T) {
+	table := func(n int) []track.Flow {
+		out := make([]track.Flow, n)
+		for i := range out {
+			out[i] = mkflow(flowSpec{proto: track.ProtoUDP, timeout: 25, src: addr(i), dst: "10.0.0.53", sport: uint16(i), dport: 53})
+		}
+		return out
+	}
+	max := []string{"nf_conntrack_max", "10000"}
+	r := run(t, nil, withSysctls(snap(0, table(5000)...), max...), withSysctls(snap(60*time.Second, table(6000)...), max...),
+		withSysctls(snap(120*time.Second, table(7000)...), max...))
+	f := finding(r, rules.TableFull)
+	// 2000 entries in 120 s: 16.7/s; 3000 left: full in 3 min.
+	if f == nil || f.Severity != rules.SeverityWarning || !strings.Contains(f.Summary, "full in 3m at the current growth") {
+		t.Fatalf("projection: %+v", f)
+	}
+	if figure(f, "time to full") != "3m" {
+		t.Errorf("figures %+v", f.Evidence.Figures)
+	}
+	// The same growth on a table a quarter full is a burst, not a trend.
+	max = []string{"nf_conntrack_max", "28000"}
+	r = run(t, nil, withSysctls(snap(0, table(5000)...), max...), withSysctls(snap(60*time.Second, table(6000)...), max...),
+		withSysctls(snap(120*time.Second, table(7000)...), max...))
+	if f := finding(r, rules.TableFull); f != nil {
+		t.Errorf("fired at 25%%: %s", f.Summary)
+	}
+}

@@ -294,8 +294,10 @@ func (a *Analyzer) notes(t timeline) []string {
 // sysctlsKnown: some timeout sysctl was read (or given), so ages are
 // computed from the values in force rather than defaults.
 func (a *Analyzer) sysctlsKnown(t timeline) bool {
-	if _, ok := a.opts.Sysctls.Get("nf_conntrack_tcp_timeout_established"); ok {
-		return true
+	for _, given := range []track.Sysctls{a.opts.Sysctls, a.hint} {
+		if _, ok := given.Get("nf_conntrack_tcp_timeout_established"); ok {
+			return true
+		}
 	}
 	for _, s := range t.s {
 		if _, ok := s.meta.Sysctls.Get("nf_conntrack_tcp_timeout_established"); ok {

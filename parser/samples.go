@@ -48,6 +48,13 @@ func (w *Walk) Problems() int {
 	return n
 }
 
+// SysctlHinter is implemented by sinks that want, before the first sample,
+// every sysctl the inputs hold: a capture often reads sysctls once, and
+// they still tell how to read the entries of samples that carry none.
+type SysctlHinter interface {
+	SysctlHint(s track.Sysctls)
+}
+
 // WalkSamples reads inputs as successive samples of one table and streams
 // them into sink:
 //
@@ -58,92 +65,134 @@ func (w *Walk) Problems() int {
 //   - inputs with no table at all make one sample of their own.
 //
 // Samples are ordered and timed as planSamples decides: by the times the
-// inputs carry or their names hold, else in the order given. An input that
-// cannot be opened is an error; an unrecognised one is skipped. Entries are
-// never all held in memory.
+// inputs carry or their names hold, else in the order given. What belongs
+// to a sample beside its table is read first and given to the sink (Extra)
+// before the sample's entries, so the sink knows a sample's sysctls when
+// its entries arrive. An input that cannot be opened is an error; an
+// unrecognised one is skipped. Entries are never all held in memory.
 func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 	plan := planSamples(inputs, opts)
 	w := &Walk{Timing: plan.timing, RelativeTimes: plan.relative}
-	open := false // a sample has begun and not ended
-	var pending []*track.Snapshot
-	flush := func() error {
-		for _, p := range pending {
-			if err := sink.Extra(p); err != nil {
+	decoders := make([]*Decoder, len(plan.items))
+	defer func() {
+		for _, d := range decoders {
+			if d != nil {
+				w.Decoders = append(w.Decoders, d)
+			}
+		}
+	}()
+
+	// Pass 1: read what is not a table (small: statistics, sysctls, logs)
+	// and note which sample it joins: the table before it, else the first.
+	extras := map[int][]*track.Snapshot{} // by index of the table item, -1 before any
+	hint := track.Sysctls{}
+	lastTable := -1
+	for i, it := range plan.items {
+		switch {
+		case it.skip != "":
+			w.Skipped = append(w.Skipped, fmt.Sprintf("%s: %s", it.in.Path, it.skip))
+			continue
+		case it.table || !it.sniffd:
+			if it.table {
+				lastTable = i
+			}
+			continue // tables, and standard input, are read in pass 2
+		}
+		d, err := OpenInput(it.in, opts)
+		if err != nil {
+			return w, err
+		}
+		snap, skip, err := readExtra(d, it.in)
+		if err != nil {
+			return w, err
+		}
+		if skip != "" {
+			w.Skipped = append(w.Skipped, skip)
+			continue
+		}
+		decoders[i] = d
+		extras[lastTable] = append(extras[lastTable], snap)
+		for k, v := range snap.Sysctls {
+			hint[k] = v
+		}
+	}
+	if h, ok := sink.(SysctlHinter); ok && len(hint) > 0 {
+		h.SysctlHint(hint)
+	}
+
+	// Pass 2: the tables in order, each with its extras first.
+	open := false    // a sample has begun and not ended
+	leading := false // the extras before any table were given
+	begin := func(meta track.Snapshot, table int) error {
+		if open {
+			if err := sink.EndSample(); err != nil {
 				return err
 			}
 		}
-		pending = nil
+		if err := sink.BeginSample(meta); err != nil {
+			return err
+		}
+		open = true
+		own := extras[table]
+		if !leading {
+			own = append(extras[-1][:len(extras[-1]):len(extras[-1])], own...)
+			leading = true
+		}
+		for _, x := range own {
+			if err := sink.Extra(x); err != nil {
+				return err
+			}
+		}
 		return nil
 	}
-	for _, it := range plan.items {
-		in := it.in
-		if it.skip != "" {
-			w.Skipped = append(w.Skipped, fmt.Sprintf("%s: %s", in.Path, it.skip))
+	for i, it := range plan.items {
+		if it.skip != "" || it.sniffd && !it.table {
 			continue
 		}
-		d, err := OpenInput(in, opts)
+		d, err := OpenInput(it.in, opts)
 		if err != nil {
 			return w, err
 		}
 		format := d.Format()
-		switch {
-		case format == FormatUnknown:
-			d.Close()
-			w.Skipped = append(w.Skipped, fmt.Sprintf("%s: not a conntrack format", d.Name()))
-			continue
-		case format == FormatEmpty && !namedLikeTable(in.Path):
-			d.Close()
-			w.Skipped = append(w.Skipped, fmt.Sprintf("%s: empty", d.Name()))
-			continue
-		}
-		w.Decoders = append(w.Decoders, d)
-		if format.IsFlowTable() || format == FormatEmpty {
-			if open {
-				if err := sink.EndSample(); err != nil {
-					d.Close()
-					return w, err
-				}
-			}
-			meta := track.Snapshot{
-				Time:   it.time,
-				Source: track.Source{Kind: track.SourceFile, Name: d.Name(), Format: format.String()},
-			}
-			if err := sink.BeginSample(meta); err != nil {
-				d.Close()
-				return w, err
-			}
-			open = true
-			if err := flush(); err != nil {
-				d.Close()
-				return w, err
-			}
-			err = d.Flows(sink.Flow)
-			d.Close()
+		if !format.IsFlowTable() && !(format == FormatEmpty && (it.table || namedLikeTable(it.in.Path))) {
+			// Standard input holding no table: it joins the current sample.
+			snap, skip, err := readExtra(d, it.in)
 			if err != nil {
 				return w, err
 			}
-			continue
-		}
-		var s track.Snapshot
-		err = d.ReadInto(&s)
-		d.Close()
-		if err != nil && !errors.Is(err, ErrNotFlows) {
-			return w, err
-		}
-		if open {
-			if err := sink.Extra(&s); err != nil {
+			if skip != "" {
+				w.Skipped = append(w.Skipped, skip)
+				continue
+			}
+			decoders[i] = d
+			if !open {
+				if err := begin(track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: d.Name()}}, noTable); err != nil {
+					return w, err
+				}
+			}
+			if err := sink.Extra(snap); err != nil {
 				return w, err
 			}
-		} else {
-			pending = append(pending, &s)
+			continue
 		}
-	}
-	if !open && len(pending) > 0 {
-		if err := sink.BeginSample(track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: pending[0].Source.Name}}); err != nil {
+		decoders[i] = d
+		meta := track.Snapshot{
+			Time:   it.time,
+			Source: track.Source{Kind: track.SourceFile, Name: d.Name(), Format: format.String()},
+		}
+		if err := begin(meta, i); err != nil {
+			d.Close()
 			return w, err
 		}
-		open = true
-		if err := flush(); err != nil {
+		err = d.Flows(sink.Flow)
+		d.Close()
+		if err != nil {
+			return w, err
+		}
+	}
+	if !open && len(extras[-1]) > 0 {
+		// No table at all: the extras make one sample.
+		if err := begin(track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: extras[-1][0].Source.Name}}, noTable); err != nil {
 			return w, err
 		}
 	}
@@ -151,6 +200,26 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		return w, sink.EndSample()
 	}
 	return w, nil
+}
+
+// noTable keys no extras: a sample begun without a table of its own.
+const noTable = -2
+
+// readExtra reads an input that is not a table: skip says why it was left
+// out when it holds nothing conntrack-related.
+func readExtra(d *Decoder, in Input) (snap *track.Snapshot, skip string, err error) {
+	defer d.Close()
+	switch format := d.Format(); {
+	case format == FormatUnknown:
+		return nil, fmt.Sprintf("%s: not a conntrack format", d.Name()), nil
+	case format == FormatEmpty:
+		return nil, fmt.Sprintf("%s: empty", d.Name()), nil
+	}
+	snap = &track.Snapshot{}
+	if err := d.ReadInto(snap); err != nil && !errors.Is(err, ErrNotFlows) {
+		return nil, "", err
+	}
+	return snap, "", nil
 }
 
 // Samples is what ReadSamples made of its inputs.

@@ -175,6 +175,7 @@ limit is global but counted per network namespace.`,
 			Params: []Param{
 				{"warn_utilisation", UnitShare, 0.8, "Above 80 % of nf_conntrack_max a burst (a reconnect storm, a scan) can fill the rest in seconds; node_exporter-style alerts use 75–90 %."},
 				{"warn_time_to_full", UnitDuration, 3600, "With timed samples, a projected time to full under 1 h at the observed growth fires even below warn_utilisation."},
+				{"projection_min_utilisation", UnitShare, 0.5, "The time-to-full projection is made only for a table at least half full whose size rose in each of three samples or more: a burst of new entries on an emptier table (a deploy, a reconnect) extrapolates to nonsense."},
 				{"critical_utilisation", UnitShare, 0.95, "At 95 % the table is effectively full: early drop is about to start."},
 				{"bytes_per_entry", UnitBytes, 383, "Kernel memory per entry, measured on the development kernel (6.18): slab object 256 B + extensions 128 B. Used to price a larger limit."},
 			},

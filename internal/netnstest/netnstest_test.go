@@ -486,3 +486,20 @@ func TestKeepConntrackMaxBlocksSetters(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRequireHealsAfterCrash: a binary killed with the limit lowered leaves
+// a record; the next kernel test's Require puts the value back, so tests
+// after it do not run with a tiny table.
+func TestRequireHealsAfterCrash(t *testing.T) {
+	t.Parallel()
+	Require(t)
+	base := settledConntrackMax(t)
+	t.Cleanup(func() { forceConntrackMax(t, base) })
+	if out, err := runChild(t, "exit", base+3); err == nil {
+		t.Fatalf("child exited 0, want it to die:\n%s", out)
+	}
+	Require(t)
+	if got, err := readConntrackMax(); err != nil || got != base {
+		t.Errorf("nf_conntrack_max = %d, %v; want %d put back by Require", got, err, base)
+	}
+}

@@ -22,6 +22,9 @@ func Require(t testing.TB) {
 	if !haveConntrack() {
 		t.Skip("netnstest: kernel has no conntrack")
 	}
+	if err := healConntrackMax(); err != nil {
+		t.Fatalf("netnstest: %v", err)
+	}
 }
 
 func haveConntrack() bool {

@@ -82,6 +82,52 @@ func KeepConntrackMax(t testing.TB) {
 		t.Fatalf("netnstest: nf_conntrack_max lock: flock: %v", err)
 	}
 	t.Cleanup(func() { f.Close() })
+	// No setter holds the lock now, so a record is a dead setter's.
+	if err := restoreRecorded(f); err != nil {
+		t.Fatalf("netnstest: %v", err)
+	}
+}
+
+// healConntrackMax restores the value a test binary killed while it had
+// lowered nf_conntrack_max recorded, if nobody holds the lock now. Every
+// kernel test runs it (through Require), so one killed run does not leave
+// the machine's limit lowered for the tests after it.
+func healConntrackMax() error {
+	f, err := os.OpenFile(conntrackMaxLock, os.O_RDWR, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil // held: its holder restores
+	}
+	return restoreRecorded(f)
+}
+
+// restoreRecorded writes back a recorded value and clears the record; the
+// caller holds the lock (shared or exclusive) so no setter is running.
+func restoreRecorded(f *os.File) error {
+	rec, err := io.ReadAll(io.NewSectionReader(f, 0, 64))
+	if err != nil {
+		return fmt.Errorf("nf_conntrack_max lock: %w", err)
+	}
+	rec = bytes.TrimSpace(rec)
+	if len(rec) == 0 {
+		return nil
+	}
+	v, err := strconv.Atoi(string(rec))
+	if err != nil {
+		return fmt.Errorf("nf_conntrack_max lock %s: bad record: %w", conntrackMaxLock, err)
+	}
+	if cur, err := readConntrackMax(); err == nil && cur != v {
+		if err := writeConntrackMax(v); err != nil {
+			return fmt.Errorf("restore nf_conntrack_max to %d left by a killed test: %w", v, err)
+		}
+	}
+	return f.Truncate(0)
 }
 
 // maxLock is the held lock on nf_conntrack_max and the value to restore.

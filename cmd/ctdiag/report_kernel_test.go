@@ -1,0 +1,814 @@
+package main
+
+// Each diagnosis rule against the real kernel: real traffic in namespaces
+// the test makes, the table sampled as a capture folder (tables, per-CPU
+// statistics, sysctls, kernel log), then `ctdiag report` over it. Traffic
+// stays on the pair's veth and loopback.
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/report"
+)
+
+// kernelCapture samples one namespace's table into a folder the way the
+// captures in testdata/ are made: nf_conntrack.tNNN.txt (NNN = seconds
+// after the start, which ctdiag reads as the sample time), with
+// /proc/net/stat/nf_conntrack and the netfilter sysctls of the same moment.
+type kernelCapture struct {
+	t     *testing.T
+	ns    *netnstest.NS
+	dir   string
+	start time.Time
+}
+
+func newKernelCapture(t *testing.T, ns *netnstest.NS) *kernelCapture {
+	return &kernelCapture{t: t, ns: ns, dir: t.TempDir(), start: time.Now()}
+}
+
+// sampleAt waits until sec seconds after the start and reads the table.
+func (c *kernelCapture) sampleAt(sec int) {
+	c.t.Helper()
+	if d := time.Until(c.start.Add(time.Duration(sec) * time.Second)); d > 0 {
+		time.Sleep(d)
+	}
+	for _, f := range []struct{ name, path string }{
+		{"nf_conntrack", "/proc/net/nf_conntrack"},
+		{"stat-nf_conntrack", "/proc/net/stat/nf_conntrack"},
+	} {
+		b, err := c.ns.ReadProcFile(f.path)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		c.write(fmt.Sprintf("%s.t%03d.txt", f.name, sec), b)
+	}
+	c.write(fmt.Sprintf("sysctl-nf_conntrack.t%03d.txt", sec), c.ns.MustOutput(c.t, "sysctl", "net.netfilter"))
+}
+
+func (c *kernelCapture) write(name string, b []byte) {
+	c.t.Helper()
+	if err := os.WriteFile(filepath.Join(c.dir, name), b, 0o644); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// report runs ctdiag report over the capture and reads its JSON.
+func (c *kernelCapture) report(args ...string) *report.Document {
+	c.t.Helper()
+	out, errOut, code := ctdiag(c.t, "", append(append([]string{"report", "-o", "json", "--fail-on", "never"}, args...), c.dir)...)
+	if code != 0 {
+		c.t.Fatalf("report: exit %d: %s", code, errOut)
+	}
+	d, err := report.ReadJSON(strings.NewReader(out))
+	if err != nil {
+		c.t.Fatalf("%v\n%s", err, out)
+	}
+	if d.Input.MalformedLines != 0 {
+		c.t.Errorf("the kernel's own output read as malformed: %v", d.Input.Problems)
+	}
+	return d
+}
+
+func docFinding(d *report.Document, rule string) *report.Finding {
+	for i := range d.Findings {
+		if d.Findings[i].Rule == rule {
+			return &d.Findings[i]
+		}
+	}
+	return nil
+}
+
+func docFired(d *report.Document) []string {
+	var out []string
+	for _, f := range d.Findings {
+		out = append(out, f.Rule+": "+f.Summary)
+	}
+	return out
+}
+
+func docFigure(f *report.Finding, name string) string {
+	for _, fig := range f.Evidence.Figures {
+		if fig.Name == name {
+			return fig.Value
+		}
+	}
+	return ""
+}
+
+func docRemedies(f *report.Finding) string {
+	var b strings.Builder
+	for _, r := range f.Remedies {
+		b.WriteString(r.Text + "\n")
+	}
+	return b.String()
+}
+
+// connectNonBlocking starts n TCP connections from ns to dst without
+// waiting for them; the sockets are closed at the end of the test.
+func connectNonBlocking(t *testing.T, ns *netnstest.NS, dst netip.AddrPort, n int) {
+	t.Helper()
+	var fds []int
+	err := ns.Do(func() error {
+		for i := 0; i < n; i++ {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			if err != nil {
+				return err
+			}
+			fds = append(fds, fd)
+			err = unix.Connect(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
+			if !errors.Is(err, unix.EINPROGRESS) {
+				return fmt.Errorf("connect: %v", err)
+			}
+		}
+		return nil
+	})
+	t.Cleanup(func() {
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// dialMany opens n TCP connections from ns to dst, each sending a line
+// and reading its echo, and returns them open.
+func dialMany(t *testing.T, ns *netnstest.NS, dst netip.AddrPort, n int) []net.Conn {
+	t.Helper()
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	err := ns.Do(func() error {
+		for i := 0; i < n; i++ {
+			c, err := net.DialTimeout("tcp", dst.String(), 3*time.Second)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 3)
+	for _, c := range conns {
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		if _, err := c.Write([]byte("hi\n")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return conns
+}
+
+// SYNs to a port the server drops: SYN_SENT [UNREPLIED] entries pile up
+// on the client and age; the server's table stays empty.
+func TestKernelReportSynSentGrowth(t *testing.T) {
+	p := netnstest.NewPair(t)
+	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
+	cli, srv := newKernelCapture(t, p.A), newKernelCapture(t, p.B)
+	cli.sampleAt(0)
+	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
+	cli.sampleAt(1)
+	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
+	cli.sampleAt(5)
+	srv.sampleAt(5)
+
+	d := cli.report()
+	f := docFinding(d, "syn-sent-growth")
+	if f == nil {
+		t.Fatalf("syn-sent-growth did not fire: %q", docFired(d))
+	}
+	if f.Severity != "warning" || !strings.HasPrefix(f.Summary, "50 TCP connections waiting for a SYN-ACK") ||
+		!strings.Contains(f.Summary, p.B4.String()+":8080") {
+		t.Errorf("finding %s: %s", f.Severity, f.Summary)
+	}
+	// The first 25 SYNs left at ~0.1 s, so at 5 s they have waited 4-5 s:
+	// the kernel did not refresh the entry on the retransmitted SYN at 1 s
+	// and 3 s (spec §1.10).
+	if old := docFigure(f, "oldest"); old != "5s" && old != "4s" {
+		t.Errorf("oldest %q", old)
+	}
+	if pts := f.Evidence.Series[0].Points; len(pts) != 3 || pts[1].Value != 0 || pts[2].Value != 50 {
+		t.Errorf("series %+v", pts) // at 1 s the first 25 are younger than min_age
+	}
+	if !strings.Contains(docRemedies(f), "conntrack -L -p tcp --state SYN_SENT -d "+p.B4.String()) {
+		t.Errorf("remedies %s", docRemedies(f))
+	}
+	if d := srv.report(); len(d.Findings) != 0 || d.Summary.Entries != 0 {
+		t.Errorf("server saw nothing, yet: %q", docFired(d))
+	}
+}
+
+// The client's handshake ACKs are dropped after its conntrack saw them: the
+// client's entries are ESTABLISHED, the server's stay SYN_RECV, answered
+// but never assured.
+func TestKernelReportHalfAssured(t *testing.T) {
+	p := netnstest.NewPair(t)
+	port := p.TCPEcho(t)
+	p.A.Nft(t, fmt.Sprintf("table inet dropack {\n chain out { type filter hook output priority 0; tcp dport %d tcp flags & (syn|ack) == ack drop\n }\n}", port))
+	srv := newKernelCapture(t, p.B)
+	srv.sampleAt(0)
+	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, port), 30)
+	srv.sampleAt(4)
+
+	d := srv.report()
+	f := docFinding(d, "half-assured")
+	if f == nil {
+		t.Fatalf("half-assured did not fire: %q", docFired(d))
+	}
+	if !strings.HasPrefix(f.Summary, "30 TCP connections answered but never completed") {
+		t.Errorf("summary %q", f.Summary)
+	}
+	if got := docFigure(f, "half-assured TCP by state"); got != "SYN_RECV 30" {
+		t.Errorf("by state %q", got)
+	}
+	if d.Summary.HalfAssured != 30 || d.Summary.Assured != 0 {
+		t.Errorf("flags: half %d assured %d", d.Summary.HalfAssured, d.Summary.Assured)
+	}
+}
+
+// Idle connections with accounting on: the remaining timeout gives their
+// idle age, and unchanged counters across samples confirm it.
+func TestKernelReportStuckEstablished(t *testing.T) {
+	p := netnstest.NewPair(t)
+	p.B.MustOutput(t, "sysctl", "-w", "net.netfilter.nf_conntrack_acct=1")
+	port := p.TCPEcho(t)
+	srv := newKernelCapture(t, p.B)
+	dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 12)
+	srv.sampleAt(0)
+	srv.sampleAt(3)
+	srv.sampleAt(6)
+
+	// Hours of idleness do not fit in a test: the threshold is lowered, the
+	// idle ages are the kernel's.
+	d := srv.report("--set", "stuck-established.min_idle=2s", "--set", "stuck-established.min_entries=10")
+	f := docFinding(d, "stuck-established")
+	if f == nil {
+		t.Fatalf("stuck-established did not fire: %q", docFired(d))
+	}
+	if !strings.HasPrefix(f.Summary, "12 ESTABLISHED entries idle for more than 2s") ||
+		!strings.Contains(f.Summary, "12 of them saw no packet between samples") {
+		t.Errorf("summary %q", f.Summary)
+	}
+	// 6 s after the last packet; the kernel shows whole seconds left, rounded
+	// down, so the age reads one more (spec §5.1).
+	if got := docFigure(f, "oldest idle"); got != "6s" && got != "7s" {
+		t.Errorf("oldest idle %q", got)
+	}
+	if finding := docFinding(srv.report(), "stuck-established"); finding != nil {
+		t.Errorf("6 s is not idle by the default 3 h: %s", finding.Summary)
+	}
+}
+
+// Short connections closed by the client: TIME_WAIT entries grow by
+// hundreds per second.
+func TestKernelReportCloseGrowth(t *testing.T) {
+	netnstest.KeepConntrackMax(t)
+	p := netnstest.NewPair(t)
+	port := p.TCPEcho(t)
+	srv := newKernelCapture(t, p.B)
+	churn := func(n int) {
+		err := p.A.Do(func() error {
+			for i := 0; i < n; i++ {
+				c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.B4, port).String(), 3*time.Second)
+				if err != nil {
+					return err
+				}
+				c.Close()
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.sampleAt(0)
+	churn(700)
+	srv.sampleAt(2)
+	churn(700)
+	srv.sampleAt(4)
+
+	d := srv.report()
+	f := docFinding(d, "close-growth")
+	if f == nil {
+		t.Fatalf("close-growth did not fire: %q", docFired(d))
+	}
+	if !strings.Contains(f.Summary, "TCP entries in closing states") || !strings.Contains(f.Summary, "growing") {
+		t.Errorf("summary %q", f.Summary)
+	}
+	// A close handshake ends in TIME_WAIT on the server's table too.
+	if got := d.Summary.States[0]; got.Name != "tcp TIME_WAIT" || got.Count < 1300 {
+		t.Errorf("states %+v", d.Summary.States)
+	}
+	if !strings.Contains(docRemedies(f), "nf_conntrack_tcp_timeout_time_wait=60") {
+		t.Errorf("remedies %s", docRemedies(f))
+	}
+}
+
+// nf_conntrack_max lowered below what the client holds: ASSURED entries
+// cannot be evicted, so new connections are dropped and the kernel logs
+// "table full in netns N, dropping packet".
+func TestKernelReportTableFull(t *testing.T) {
+	p := netnstest.NewPair(t)
+	port := p.TCPEcho(t)
+	cli := newKernelCapture(t, p.A)
+	kmsg := openKmsg(t)
+	cli.sampleAt(0)
+	dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 120)
+	cli.sampleAt(1)
+
+	netnstest.SetConntrackMax(t, 100)
+	var refused int
+	p.A.Do(func() error {
+		for i := 0; i < 40; i++ {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.B4, port).String(), 200*time.Millisecond)
+			if err != nil {
+				refused++ // EPERM: the SYN was dropped on its way out
+				continue
+			}
+			c.Close()
+		}
+		return nil
+	})
+	cli.sampleAt(3)
+	lines := kmsg.tableFull(t, nsInode(t, p.A))
+	cli.write("dmesg.txt", lines)
+
+	if refused == 0 {
+		t.Fatal("no connection was refused with the table over its limit")
+	}
+	d := cli.report()
+	f := docFinding(d, "table-full")
+	if f == nil {
+		t.Fatalf("table-full did not fire: %q", docFired(d))
+	}
+	if f.Severity != "critical" || d.Findings[0].Rule != "table-full" {
+		t.Errorf("severity %s, order %q", f.Severity, docFired(d))
+	}
+	if !strings.Contains(f.Summary, "120 of 100 entries") || !strings.Contains(f.Summary, "packets dropped between samples") {
+		t.Errorf("summary %q", f.Summary)
+	}
+	if len(lines) > 0 && !strings.Contains(f.Summary, "\"table full, dropping packet\" kernel-log lines") {
+		t.Errorf("kernel log lines not counted: %q", f.Summary)
+	}
+	// All 120 are ASSURED: nothing to evict, no headroom.
+	if d.Summary.Headroom == nil || *d.Summary.Headroom != 100-120 {
+		t.Errorf("headroom %v", d.Summary.Headroom)
+	}
+	if got := docFigure(f, "drop between samples"); got == "" || got == "0" {
+		t.Errorf("drop figure %q", got)
+	}
+}
+
+// kmsg reads kernel-log records written after it was opened. It reads the
+// raw descriptor: an os.File would wait in the poller instead of returning
+// EAGAIN at the end of the log.
+type kmsg struct{ fd int }
+
+func openKmsg(t *testing.T) *kmsg {
+	t.Helper()
+	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no /dev/kmsg: %v", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
+		t.Skipf("/dev/kmsg: %v", err)
+	}
+	return &kmsg{fd: fd}
+}
+
+// tableFull returns the "table full in netns N" records of one namespace,
+// as /dev/kmsg gives them.
+func (k *kmsg) tableFull(t *testing.T, inode uint64) []byte {
+	t.Helper()
+	var out bytes.Buffer
+	buf := make([]byte, 8192)
+	want := fmt.Sprintf("table full in netns %d,", inode)
+	for {
+		n, err := unix.Read(k.fd, buf)
+		switch {
+		case errors.Is(err, unix.EAGAIN) || err == nil && n == 0:
+			return out.Bytes()
+		case errors.Is(err, unix.EPIPE): // records overwritten meanwhile: go on
+			continue
+		case err != nil:
+			t.Fatalf("/dev/kmsg: %v", err)
+		}
+		if rec := buf[:n]; bytes.Contains(rec, []byte(want)) {
+			out.Write(rec)
+		}
+	}
+}
+
+func nsInode(t *testing.T, ns *netnstest.NS) uint64 {
+	t.Helper()
+	st, err := os.Stat("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Sys().(*syscall.Stat_t).Ino
+}
+
+// A tuple comes back while its old entry lingers in TIME_WAIT, and packets
+// of an old sequence space are INVALID.
+func TestKernelReportInvalidStaleTuple(t *testing.T) {
+	p := netnstest.NewPair(t)
+	l, err := p.B.Listen("tcp4", netip.AddrPortFrom(p.B4, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := uint16(l.Addr().(*net.TCPAddr).Port)
+	go func() { // the server closes first: its socket keeps TIME_WAIT, the client's port is free again
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("bye"))
+			c.Close()
+		}
+	}()
+	const sport = 40123
+	dialFrom := func() net.Conn {
+		var c net.Conn
+		err := p.A.Do(func() (err error) {
+			d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: p.A4.AsSlice(), Port: sport},
+				Control: func(_, _ string, rc syscall.RawConn) error {
+					return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
+				}}
+			c, err = d.Dial("tcp4", netip.AddrPortFrom(p.B4, port).String())
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	cli := newKernelCapture(t, p.A)
+	c := dialFrom()
+	c.SetReadDeadline(time.Now().Add(3 * time.Second))
+	io.ReadAll(c) // until the server's FIN
+	c.Close()
+	cli.sampleAt(1) // the tuple in TIME_WAIT
+	c = dialFrom()  // the same 4-tuple again
+	defer c.Close()
+	time.Sleep(100 * time.Millisecond)
+
+	// Segments far outside the window of the new connection, as a stray
+	// packet of an earlier one would be: the kernel counts them INVALID
+	// ("SEQ is over upper bound", spec §1.6).
+	sendRawTCP(t, p.A, p.A4, p.B4, sport, port, 250)
+	cli.sampleAt(3)
+
+	d := cli.report()
+	f := docFinding(d, "invalid-stale-tuple")
+	if f == nil {
+		t.Fatalf("invalid-stale-tuple did not fire: %q", docFired(d))
+	}
+	if !strings.Contains(f.Summary, "INVALID packets between samples") || !strings.Contains(f.Summary, "1 tuples came back as new handshakes") {
+		t.Errorf("summary %q", f.Summary)
+	}
+	n, _ := strconv.Atoi(docFigure(f, "invalid between samples"))
+	if n < 250 {
+		t.Errorf("invalid between samples %d, want ≥ 250", n)
+	}
+}
+
+// sendRawTCP sends n ACK segments with data from src:sport to dst:dport
+// through a raw socket in ns, their sequence numbers far from anything the
+// connection used.
+func sendRawTCP(t *testing.T, ns *netnstest.NS, src, dst netip.Addr, sport, dport uint16, n int) {
+	t.Helper()
+	err := ns.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_TCP)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		to := &unix.SockaddrInet4{Addr: dst.As4()}
+		for i := 0; i < n; i++ {
+			seg := tcpSegment(src, dst, sport, dport, 0x80000000+uint32(i)*1000, 1, []byte("stale"))
+			if err := unix.Sendto(fd, seg, 0, to); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tcpSegment builds a TCP header (ACK|PSH) with payload and a correct
+// checksum over the IPv4 pseudo-header.
+func tcpSegment(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, payload []byte) []byte {
+	seg := make([]byte, 20+len(payload))
+	be := func(b []byte, v uint32, n int) {
+		for i := 0; i < n; i++ {
+			b[i] = byte(v >> (8 * (n - 1 - i)))
+		}
+	}
+	be(seg[0:], uint32(sport), 2)
+	be(seg[2:], uint32(dport), 2)
+	be(seg[4:], seq, 4)
+	be(seg[8:], ack, 4)
+	seg[12] = 5 << 4
+	seg[13] = 0x18 // PSH|ACK
+	be(seg[14:], 65535, 2)
+	copy(seg[20:], payload)
+	s, d := src.As4(), dst.As4()
+	pseudo := append(append(append([]byte{}, s[:]...), d[:]...), 0, 6, byte(len(seg)>>8), byte(len(seg)))
+	sum := uint32(0)
+	for _, b := range [][]byte{pseudo, seg} {
+		for i := 0; i+1 < len(b); i += 2 {
+			sum += uint32(b[i])<<8 | uint32(b[i+1])
+		}
+		if len(b)%2 == 1 {
+			sum += uint32(b[len(b)-1]) << 8
+		}
+	}
+	for sum > 0xffff {
+		sum = sum&0xffff + sum>>16
+	}
+	be(seg[16:], ^sum&0xffff, 2)
+	return seg
+}
+
+// The DNS race: two sockets on one source port send the first packet of the
+// same UDP flow at the same moment from two CPUs; the second insert clashes
+// and the kernel resolves it (clash_resolve, spec §4.6). Not a full table.
+func TestKernelReportInsertFailed(t *testing.T) {
+	if runtime.NumCPU() < 2 {
+		t.Skip("the insert race needs two CPUs")
+	}
+	netnstest.KeepConntrackMax(t) // 3000 entries
+	p := netnstest.NewPair(t)
+	p.B.Nft(t, "table inet dns {\n chain in { type filter hook input priority 0; udp dport 53 drop\n }\n}")
+	cli := newKernelCapture(t, p.A)
+	cli.sampleAt(0)
+	dst := &unix.SockaddrInet4{Port: 53, Addr: p.B4.As4()}
+	err := p.A.Do(func() error {
+		for i := 0; i < 3000; i++ {
+			var fds [2]int
+			for j := range fds {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				fds[j] = fd
+				unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+				if err := unix.Bind(fd, &unix.SockaddrInet4{Port: 20000 + i, Addr: p.A4.As4()}); err != nil {
+					return err
+				}
+			}
+			var ready, done sync.WaitGroup
+			gate := make(chan struct{})
+			for j, fd := range fds {
+				ready.Add(1)
+				done.Add(1)
+				go func(fd, cpu int) {
+					defer done.Done()
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					var set unix.CPUSet
+					set.Set(cpu)
+					unix.SchedSetaffinity(0, &set)
+					ready.Done()
+					<-gate
+					unix.Sendto(fd, []byte("query"), 0, dst)
+				}(fd, j)
+			}
+			ready.Wait()
+			close(gate)
+			done.Wait()
+			unix.Close(fds[0])
+			unix.Close(fds[1])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.sampleAt(2)
+
+	d := cli.report()
+	f := docFinding(d, "insert-failed")
+	if f == nil {
+		t.Fatalf("insert-failed did not fire: %q (counters %+v)", docFired(d), d.Summary.Counters)
+	}
+	if !strings.Contains(f.Summary, "clash_resolve +") || !strings.Contains(f.Summary, "UDP/53 entries") || !strings.Contains(f.Summary, "not a full table") {
+		t.Errorf("summary %q", f.Summary)
+	}
+	if f := docFinding(d, "table-full"); f != nil {
+		t.Errorf("table-full fired on clashes: %s", f.Summary)
+	}
+	if !strings.Contains(docRemedies(f), "single-request-reopen") {
+		t.Errorf("remedies %s", docRemedies(f))
+	}
+}
+
+// A UDP client talks to a service address before the DNAT rule exists and
+// keeps its source port: its entry is never translated, while newer
+// clients' entries are. The client refreshes it past the UDP timeout.
+func TestKernelReportStaleUDP(t *testing.T) {
+	p := netnstest.NewPair(t)
+	vip := netip.AddrFrom4([4]byte{p.B4.As4()[0], p.B4.As4()[1], p.B4.As4()[2], 100})
+	p.B.MustOutput(t, "ip", "addr", "add", vip.String()+"/32", "dev", p.BLink)
+	p.A.MustOutput(t, "ip", "route", "add", vip.String()+"/32", "dev", p.ALink)
+	p.B.MustOutput(t, "sysctl", "-w", "net.netfilter.nf_conntrack_udp_timeout=2")
+	backend, err := p.B.ListenPacket("udp4", netip.AddrPortFrom(p.B4, 5353).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer backend.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := backend.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			backend.WriteTo(buf[:n], from)
+		}
+	}()
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	// client sends a query every 300 ms from one socket, as a resolver
+	// library that keeps its socket does.
+	client := func() {
+		c, err := p.A.Dial("udp4", netip.AddrPortFrom(vip, 53).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			for {
+				c.Write([]byte("q"))
+				select {
+				case <-stop:
+					return
+				case <-time.After(300 * time.Millisecond):
+				}
+			}
+		}()
+	}
+	client() // before the service has its DNAT rule: never translated
+	time.Sleep(200 * time.Millisecond)
+	p.B.Nft(t, fmt.Sprintf("table ip svc {\n chain pre { type nat hook prerouting priority dstnat; ip daddr %s udp dport 53 dnat to %s:5353\n }\n}", vip, p.B4))
+	for i := 0; i < 4; i++ { // after: translated to the backend
+		client()
+	}
+	srv := newKernelCapture(t, p.B)
+	srv.sampleAt(1)
+	srv.sampleAt(4)
+
+	d := srv.report()
+	f := docFinding(d, "stale-udp")
+	if f == nil {
+		t.Fatalf("stale-udp did not fire: %q", docFired(d))
+	}
+	want := fmt.Sprintf("1 UDP entries to %s:53 were never translated while 4 others to it are", vip)
+	if !strings.HasPrefix(f.Summary, want) || !strings.Contains(f.Summary, "1 of them outlived the 2s UDP timeout") {
+		t.Errorf("summary %q, want %q…", f.Summary, want)
+	}
+	if !strings.Contains(docRemedies(f), fmt.Sprintf("conntrack -D -p udp -d %s --dport 53 -r %s", vip, vip)) {
+		t.Errorf("remedies %s", docRemedies(f))
+	}
+}
+
+// One client opens flows to a thousand ports: it holds the table.
+func TestKernelReportTopTalker(t *testing.T) {
+	netnstest.KeepConntrackMax(t)
+	p := netnstest.NewPair(t)
+	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 10000-20000 drop\n }\n}")
+	cli := newKernelCapture(t, p.A)
+	err := p.A.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for port := 10000; port < 11200; port++ {
+			if err := unix.Sendto(fd, []byte("x"), 0, &unix.SockaddrInet4{Port: port, Addr: p.B4.As4()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cli.sampleAt(0)
+	d := cli.report()
+	f := docFinding(d, "top-talker")
+	if f == nil {
+		t.Fatalf("top-talker did not fire: %q", docFired(d))
+	}
+	want := fmt.Sprintf("source %s holds 1200 of 1200 entries (100%%)", p.A4)
+	if f.Summary != want && !strings.HasPrefix(f.Summary, "destination "+p.B4.String()) {
+		t.Errorf("summary %q", f.Summary)
+	}
+}
+
+// tcp_be_liberal turned on in the namespace (a per-namespace sysctl).
+func TestKernelReportSysctlRisk(t *testing.T) {
+	p := netnstest.NewPair(t)
+	p.A.MustOutput(t, "sysctl", "-w", "net.netfilter.nf_conntrack_tcp_be_liberal=1")
+	cli := newKernelCapture(t, p.A)
+	p.Ping(t, p.B4)
+	cli.sampleAt(0)
+	d := cli.report()
+	f := docFinding(d, "sysctl-risk")
+	if f == nil || f.Severity != "warning" || !strings.Contains(f.Summary, "nf_conntrack_tcp_be_liberal=1") {
+		t.Fatalf("sysctl-risk: %q", docFired(d))
+	}
+	if !strings.Contains(docRemedies(f), "sysctl -w net.netfilter.nf_conntrack_tcp_be_liberal=0") {
+		t.Errorf("remedies %s", docRemedies(f))
+	}
+}
+
+// Ordinary traffic: connections opened, used and closed, UDP answered
+// within a second, pings. Nothing may fire, and the report says so.
+func TestKernelReportHealthy(t *testing.T) {
+	p := netnstest.NewPair(t)
+	port := p.TCPEcho(t)
+	udp, err := p.B.ListenPacket("udp4", netip.AddrPortFrom(p.B4, 5300).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer udp.Close()
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, from, err := udp.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			udp.WriteTo(buf[:n], from)
+		}
+	}()
+	srv := newKernelCapture(t, p.B)
+	traffic := func() {
+		for _, c := range dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 20) {
+			c.Close()
+		}
+		for i := 0; i < 10; i++ {
+			c, err := p.A.Dial("udp4", netip.AddrPortFrom(p.B4, 5300).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c.Write([]byte("q"))
+			c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			c.Read(make([]byte, 8))
+			c.Close()
+		}
+		p.Ping(t, p.B4)
+	}
+	srv.sampleAt(0)
+	traffic()
+	srv.sampleAt(2)
+	traffic()
+	srv.sampleAt(4)
+	d := srv.report()
+	if len(d.Findings) != 0 {
+		t.Errorf("healthy traffic fired: %q", docFired(d))
+	}
+	if d.Status != "ok" || d.Summary.Entries < 40 {
+		t.Errorf("status %s, %d entries", d.Status, d.Summary.Entries)
+	}
+	out, _, code := ctdiag(t, "", "report", srv.dir)
+	if code != 0 || !strings.Contains(out, "No problems found") {
+		t.Errorf("text report: exit %d\n%s", code, out)
+	}
+}
