@@ -107,9 +107,8 @@ type sample struct {
 	acct                            int // entries with counters
 	tcp                             [10][3]int
 	other                           map[track.Proto]int
-	src4, dst4                      map[uint32]int32
-	src6, dst6                      map[[16]byte]int32
-	tcpPort, udpPort                []int32 // by destination port
+	srcs, dsts                      counts[addrKey] // every entry's original source and destination
+	tcpPort, udpPort                []int32         // by destination port
 	snat, dnat                      int
 	dns                             int // UDP entries to port 53
 	syn, half2, idle, closing       group
@@ -150,20 +149,22 @@ const (
 // BeginSample starts a sample (meta without flows).
 func (a *Analyzer) BeginSample(meta track.Snapshot) error {
 	meta.Flows = nil
+	prev := a.lastSample()
 	a.cur = &sample{
 		meta:         meta,
 		timeouts:     a.timeoutsFor(meta.Sysctls),
 		other:        map[track.Proto]int{},
-		src4:         map[uint32]int32{},
-		dst4:         map[uint32]int32{},
-		src6:         map[[16]byte]int32{},
-		dst6:         map[[16]byte]int32{},
 		tcpPort:      make([]int32, 65536),
 		udpPort:      make([]int32, 65536),
 		idleOver:     map[float64]int{},
 		idleCounters: map[uint64]uint64{},
 		closed:       map[uint64]struct{}{},
 		services:     map[netip.AddrPort]*service{},
+	}
+	if prev != nil { // the next sample is most likely about as big
+		a.cur.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
+		a.cur.srcs.reserve(prev.srcs.used)
+		a.cur.dsts.reserve(prev.dsts.used)
 	}
 	return nil
 }
@@ -192,12 +193,10 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	o := &f.Orig
 	if o.Family == track.FamilyIPv6 {
 		s.ipv6++
-		s.src6[o.Src.As16()]++
-		s.dst6[o.Dst.As16()]++
-	} else {
-		s.src4[v4(o.Src)]++
-		s.dst4[v4(o.Dst)]++
 	}
+	keys := keysOf(o)
+	s.srcs.add(keys.srcH, keys.src)
+	s.dsts.add(keys.dstH, keys.dst)
 	if f.SrcNAT() {
 		s.snat++
 	}
@@ -213,7 +212,7 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.tcpPort[o.DstPort]++
 		if st, ok := f.TCPState(); ok && st.Known() {
 			s.tcp[st][class]++
-			a.tcpEntry(s, f, st, class, h)
+			a.tcpEntry(s, f, &keys, st, class, h)
 		} else {
 			s.other[track.ProtoTCP]++
 		}
@@ -231,7 +230,7 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 }
 
 // tcpEntry files a TCP entry under the rules that look at TCP states.
-func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, st track.TCPState, class int, h uint64) {
+func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.TCPState, class int, h uint64) {
 	T := s.timeouts.TCP(st).Seconds()
 	age := T - float64(f.Timeout) // time since the packet that last set the timeout
 	// An entry with more time left than its state's timeout got it from
@@ -249,25 +248,25 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, st track.TCPState, class i
 	case st == track.TCPSynSent && class == classUnreplied:
 		s.synAll++
 		if hasTimeout && age >= a.th.synMinAge {
-			s.syn.add(f, age, h, a.opts.Examples)
+			s.syn.add(f, keys, age, h, a.opts.Examples)
 		}
 	case class == classHalf:
 		s.halfAll++
 		if hasTimeout && age >= a.th.halfMinAge {
-			s.half2.add(f, age, h, a.opts.Examples)
+			s.half2.add(f, keys, age, h, a.opts.Examples)
 		}
 	case st == track.TCPEstablished && class == classAssured:
 		s.estAll++
 		// A timeout set by the unacknowledged-data or retransmission caps
 		// (spec §1.10) is no measure of idleness: only entries above the
 		// cap tell their idle age.
-		cap := max(s.timeouts.Get("nf_conntrack_tcp_timeout_unacknowledged"), s.timeouts.Get("nf_conntrack_tcp_timeout_max_retrans")).Seconds()
+		cap := s.timeouts.TCPCap().Seconds()
 		if !hasTimeout || (T > cap && float64(f.Timeout) < cap) {
 			s.estAmb++
 			break
 		}
 		if age >= a.th.minIdle {
-			s.idle.add(f, age, h, a.opts.Examples)
+			s.idle.add(f, keys, age, h, a.opts.Examples)
 			for _, c := range idleCandidates(a.th.minIdle) {
 				if age > c {
 					s.idleOver[c]++
@@ -287,7 +286,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, st track.TCPState, class i
 	}
 	switch st {
 	case track.TCPFinWait, track.TCPCloseWait, track.TCPLastAck, track.TCPTimeWait, track.TCPClose:
-		s.closing.add(f, age, h, a.opts.Examples)
+		s.closing.add(f, keys, age, h, a.opts.Examples)
 		if st == track.TCPTimeWait || st == track.TCPClose {
 			s.closed[h] = struct{}{}
 		}
@@ -395,9 +394,30 @@ func (a *Analyzer) EndSample() error {
 
 	sortHashes(s.hashes)
 	s.hashes = slices.Compact(s.hashes)
+	if n := len(a.done); n > 0 {
+		a.done[n-1].dropKeys() // only the last sample is ranked
+	}
 	a.done = append(a.done, s)
 	a.cur = nil
 	return nil
+}
+
+// lastSample is the last sample ended, nil before the first.
+func (a *Analyzer) lastSample() *sample {
+	if len(a.done) == 0 {
+		return nil
+	}
+	return a.done[len(a.done)-1]
+}
+
+// dropKeys frees what only a ranking of this sample would need.
+func (s *sample) dropKeys() {
+	s.srcs.drop()
+	s.dsts.drop()
+	for _, g := range []*group{&s.syn, &s.half2, &s.idle, &s.closing} {
+		g.dst.drop()
+		g.src.drop()
+	}
 }
 
 // SetTimes replaces the samples' times (e.g. from --interval) and says

@@ -117,30 +117,31 @@ func addrPortText(k netip.AddrPort) string {
 // groupTop ranks a group's destinations and sources.
 func (a *Analyzer) groupTop(g *group) []Top {
 	var out []Top
-	for _, r := range topN(g.dst, a.opts.Top, addrPortText) {
-		out = append(out, Top{Dimension: "destination", Key: addrPortText(r.key), Count: r.count, Share: float64(r.count) / float64(g.count)})
+	for _, r := range g.dst.top(a.opts.Top, cmpAddrPortKey) {
+		out = append(out, Top{Dimension: "destination", Key: addrPortText(r.key.addrPort()), Count: r.count, Share: float64(r.count) / float64(g.count)})
 	}
-	for _, r := range topN(g.src, a.opts.Top, netip.Addr.String) {
-		out = append(out, Top{Dimension: "source", Key: r.key.String(), Count: r.count, Share: float64(r.count) / float64(g.count)})
+	for _, r := range g.src.top(a.opts.Top, cmpAddrKey) {
+		out = append(out, Top{Dimension: "source", Key: r.key.addr().String(), Count: r.count, Share: float64(r.count) / float64(g.count)})
 	}
 	return out
 }
 
 // topDst is a group's most frequent destination.
 func topDst(g *group) (addr, port string) {
-	r := topN(g.dst, 1, addrPortText)
+	r := g.dst.top(1, cmpAddrPortKey)
 	if len(r) == 0 {
 		return "ADDR", "PORT"
 	}
-	return r[0].key.Addr().String(), strconv.Itoa(int(r[0].key.Port()))
+	k := r[0].key.addrPort()
+	return k.Addr().String(), strconv.Itoa(int(k.Port()))
 }
 
 func topSrc(g *group) string {
-	r := topN(g.src, 1, netip.Addr.String)
+	r := g.src.top(1, cmpAddrKey)
 	if len(r) == 0 {
 		return "ADDR"
 	}
-	return r[0].key.String()
+	return r[0].key.addr().String()
 }
 
 // stuckFinding is the common shape of syn-sent-growth and half-assured:
@@ -366,22 +367,15 @@ func (a *Analyzer) closeGrowth(t timeline, _ *Summary) *Finding {
 // talkers ranks the sample's sources, destinations and destination ports.
 func (a *Analyzer) talkers(s *sample, n int) (src, dst, port []Top) {
 	total := float64(max(1, s.entries))
-	addrTop := func(m4 map[uint32]int32, m6 map[[16]byte]int32, dim string) []Top {
-		all := map[netip.Addr]int{}
-		for k, c := range m4 {
-			all[netip.AddrFrom4([4]byte{byte(k >> 24), byte(k >> 16), byte(k >> 8), byte(k)})] = int(c)
-		}
-		for k, c := range m6 {
-			all[netip.AddrFrom16(k)] = int(c)
-		}
+	addrTop := func(b *counts[addrKey], dim string) []Top {
 		var out []Top
-		for _, r := range topN(all, n, netip.Addr.String) {
-			out = append(out, Top{Dimension: dim, Key: r.key.String(), Count: r.count, Share: float64(r.count) / total})
+		for _, r := range b.top(n, cmpAddrKey) {
+			out = append(out, Top{Dimension: dim, Key: r.key.addr().String(), Count: r.count, Share: float64(r.count) / total})
 		}
 		return out
 	}
-	src = addrTop(s.src4, s.src6, "source")
-	dst = addrTop(s.dst4, s.dst6, "destination")
+	src = addrTop(&s.srcs, "source")
+	dst = addrTop(&s.dsts, "destination")
 	ports := map[string]int{}
 	for p, c := range s.tcpPort {
 		if c > 0 {
@@ -393,7 +387,7 @@ func (a *Analyzer) talkers(s *sample, n int) (src, dst, port []Top) {
 			ports["udp/"+strconv.Itoa(p)] = int(c)
 		}
 	}
-	for _, r := range topN(ports, n, func(k string) string { return k }) {
+	for _, r := range topN(ports, n, lessString, countOf[int]) {
 		port = append(port, Top{Dimension: "destination port", Key: r.key, Count: r.count, Share: float64(r.count) / total})
 	}
 	return src, dst, port

@@ -1,6 +1,8 @@
 package analyzer
 
 import (
+	"cmp"
+	"encoding/binary"
 	"net/netip"
 	"sort"
 
@@ -11,9 +13,9 @@ import (
 // where they go and come from, how old, and a few examples.
 type group struct {
 	count    int
-	dst      map[netip.AddrPort]int // original destination address and port
-	src      map[netip.Addr]int     // original source address
-	oldest   float64                // seconds
+	dst      counts[addrPortKey] // original destination address and port
+	src      counts[addrKey]     // original source address
+	oldest   float64             // seconds
 	sumAge   float64
 	examples []example
 }
@@ -26,14 +28,24 @@ type example struct {
 	flow track.Flow
 }
 
-func (g *group) add(f *track.Flow, age float64, h uint64, keep int) {
-	if g.dst == nil {
-		g.dst = map[netip.AddrPort]int{}
-		g.src = map[netip.Addr]int{}
-	}
+// entryKeys are an entry's addresses as keys, with their hashes, made
+// once per entry for every tally that counts it.
+type entryKeys struct {
+	src, dst          addrKey
+	srcH, dstH, dstPH uint64 // dstPH: destination address and port
+	dstPort           uint16
+}
+
+func keysOf(t *track.Tuple) entryKeys {
+	k := entryKeys{src: keyOf(t.Src), dst: keyOf(t.Dst), dstPort: t.DstPort}
+	k.srcH, k.dstH, k.dstPH = k.src.hash(), k.dst.hash(), k.dst.hashWith(t.DstPort)
+	return k
+}
+
+func (g *group) add(f *track.Flow, k *entryKeys, age float64, h uint64, keep int) {
 	g.count++
-	g.dst[netip.AddrPortFrom(f.Orig.Dst, f.Orig.DstPort)]++
-	g.src[f.Orig.Src]++
+	g.dst.add(k.dstPH, addrPortKey{k.dst, k.dstPort})
+	g.src.add(k.srcH, k.src)
 	g.sumAge += age
 	if age > g.oldest {
 		g.oldest = age
@@ -61,27 +73,206 @@ func (g *group) meanAge() float64 {
 	return g.sumAge / float64(g.count)
 }
 
+// counts tallies keys in an open-addressing table of 16-byte slots
+// (linear probing on the caller's 64-bit hash), the keys themselves kept
+// aside in the order first seen. A busy table's sources number tens of
+// thousands; small slots keep the probing in cache, which decides the cost
+// here. A key is known by its hash alone: two keys of a million sharing a
+// 64-bit hash would merge, a chance of about 3 in 10^8.
+type counts[K comparable] struct {
+	slots []countSlot
+	keys  []K
+	used  int
+}
+
+type countSlot struct {
+	h   uint64
+	n   int32 // 0: empty
+	key int32 // index into keys
+}
+
+func (c *counts[K]) add(h uint64, k K) {
+	if 4*(c.used+1) > 3*len(c.slots) {
+		c.grow()
+	}
+	mask := uint64(len(c.slots) - 1)
+	for i := h & mask; ; i = (i + 1) & mask {
+		s := &c.slots[i]
+		switch {
+		case s.n == 0:
+			*s = countSlot{h: h, n: 1, key: int32(len(c.keys))}
+			c.keys = append(c.keys, k)
+			c.used++
+			return
+		case s.h == h:
+			s.n++
+			return
+		}
+	}
+}
+
+// reserve sizes an empty table for about n keys (the last sample's count).
+func (c *counts[K]) reserve(n int) {
+	if c.used == 0 && n > 0 {
+		size := 64
+		for 3*size < 4*n {
+			size *= 2
+		}
+		c.slots = make([]countSlot, size)
+	}
+}
+
+func (c *counts[K]) grow() {
+	old := c.slots
+	c.slots = make([]countSlot, max(64, 2*len(old)))
+	mask := uint64(len(c.slots) - 1)
+	for _, s := range old {
+		if s.n == 0 {
+			continue
+		}
+		i := s.h & mask
+		for c.slots[i].n != 0 {
+			i = (i + 1) & mask
+		}
+		c.slots[i] = s
+	}
+}
+
+// top ranks the keys, largest count first, ties by cmp.
+func (c *counts[K]) top(n int, cmp func(a, b K) int) []ranked[K] {
+	if n <= 0 {
+		return nil
+	}
+	better := func(x, y ranked[K]) bool {
+		return x.count > y.count || x.count == y.count && cmp(x.key, y.key) < 0
+	}
+	out := make([]ranked[K], 0, n+1)
+	for _, s := range c.slots {
+		if s.n == 0 {
+			continue
+		}
+		r := ranked[K]{c.keys[s.key], int(s.n)}
+		if len(out) == n && !better(r, out[n-1]) {
+			continue
+		}
+		k := len(out)
+		for k > 0 && better(r, out[k-1]) {
+			k--
+		}
+		out = append(out, ranked[K]{})
+		copy(out[k+1:], out[k:])
+		out[k] = r
+		if len(out) > n {
+			out = out[:n]
+		}
+	}
+	return out
+}
+
+// drop frees the table; the analyzer ranks only the last sample.
+func (c *counts[K]) drop() { c.slots, c.keys, c.used = nil, nil, 0 }
+
+// addrKey is an address as a map key without pointers: netip.Addr holds
+// a zone handle, which makes the runtime hash and scan it the slow way, and
+// a group may count a million of them.
+type addrKey struct {
+	hi, lo uint64
+	v4     bool
+}
+
+func keyOf(a netip.Addr) addrKey {
+	b := a.As16()
+	return addrKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), a.Is4()}
+}
+
+func (k addrKey) addr() netip.Addr {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], k.hi)
+	binary.BigEndian.PutUint64(b[8:], k.lo)
+	a := netip.AddrFrom16(b)
+	if k.v4 {
+		return a.Unmap()
+	}
+	return a
+}
+
+func (k addrKey) hash() uint64 {
+	v := uint64(0)
+	if k.v4 {
+		v = 1
+	}
+	return mix(k.hi^v, k.lo)
+}
+
+func (k addrKey) hashWith(port uint16) uint64 { return mix(k.hi, k.lo^uint64(port)<<48) }
+
+// cmpAddrKey orders IPv4 before IPv6, then by address.
+func cmpAddrKey(a, b addrKey) int {
+	switch {
+	case a.v4 != b.v4:
+		if a.v4 {
+			return -1
+		}
+		return 1
+	case a.hi != b.hi:
+		return cmp.Compare(a.hi, b.hi)
+	}
+	return cmp.Compare(a.lo, b.lo)
+}
+
+// addrPortKey is an address and port as a map key.
+type addrPortKey struct {
+	addrKey
+	port uint16
+}
+
+func (k addrPortKey) addrPort() netip.AddrPort { return netip.AddrPortFrom(k.addr(), k.port) }
+
+func cmpAddrPortKey(a, b addrPortKey) int {
+	if c := cmpAddrKey(a.addrKey, b.addrKey); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.port, b.port)
+}
+
 // ranked is one key of a ranking with its count.
 type ranked[K any] struct {
 	key   K
 	count int
 }
 
-// topN ranks a count map, largest first, ties by key text so the order is
-// stable.
-func topN[K comparable](m map[K]int, n int, text func(K) string) []ranked[K] {
-	out := make([]ranked[K], 0, len(m))
-	for k, c := range m {
-		out = append(out, ranked[K]{k, c})
+// topN ranks a map by the count of each value, largest first, ties broken
+// by less on the keys so the order never depends on map iteration. It keeps
+// only the n best while scanning: the maps hold up to a million keys.
+func topN[K comparable, V any](m map[K]V, n int, less func(a, b K) bool, count func(V) int) []ranked[K] {
+	if n <= 0 {
+		return nil
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].count != out[j].count {
-			return out[i].count > out[j].count
+	better := func(a, b ranked[K]) bool {
+		return a.count > b.count || a.count == b.count && less(a.key, b.key)
+	}
+	out := make([]ranked[K], 0, n+1)
+	for k, v := range m {
+		r := ranked[K]{k, count(v)}
+		if len(out) == n && !better(r, out[n-1]) {
+			continue
 		}
-		return text(out[i].key) < text(out[j].key)
-	})
-	if len(out) > n {
-		out = out[:n]
+		i := len(out)
+		for i > 0 && better(r, out[i-1]) {
+			i--
+		}
+		out = append(out, ranked[K]{})
+		copy(out[i+1:], out[i:])
+		out[i] = r
+		if len(out) > n {
+			out = out[:n]
+		}
 	}
 	return out
 }
+
+// countOf reads plain counts for topN.
+func countOf[V int | int32](v V) int { return int(v) }
+
+func lessAddr(a, b netip.Addr) bool { return a.Less(b) }
+func lessString(a, b string) bool   { return a < b }

@@ -64,13 +64,31 @@ func TimeoutSysctl(s TCPState) string {
 }
 
 // Timeouts resolves the timeout values in force: what a snapshot's sysctls
-// say, and this kernel's defaults for the rest.
+// say, and this kernel's defaults for the rest. The values are resolved
+// once, so asking per entry of a million-entry table costs nothing.
 type Timeouts struct {
 	sysctls Sysctls
+	tcp     [numTCPStates]time.Duration
+	// unack and retrans cap TCP timeouts (spec §1.10).
+	unack, retrans time.Duration
+	udp, udpStream time.Duration
 }
 
 // NewTimeouts reads timeouts from s (which may be nil or partial).
-func NewTimeouts(s Sysctls) Timeouts { return Timeouts{sysctls: s} }
+func NewTimeouts(s Sysctls) Timeouts {
+	t := Timeouts{sysctls: s}
+	for st := TCPState(0); st < numTCPStates; st++ {
+		if st == TCPSynSent2 {
+			t.tcp[st] = 120 * time.Second // no sysctl (spec §2.1)
+			continue
+		}
+		t.tcp[st] = t.Get(TimeoutSysctl(st))
+	}
+	t.unack = t.Get("nf_conntrack_tcp_timeout_unacknowledged")
+	t.retrans = t.Get("nf_conntrack_tcp_timeout_max_retrans")
+	t.udp, t.udpStream = t.Get("nf_conntrack_udp_timeout"), t.Get("nf_conntrack_udp_timeout_stream")
+	return t
+}
 
 // Get returns a timeout sysctl in seconds by its bare name.
 func (t Timeouts) Get(name string) time.Duration {
@@ -87,13 +105,17 @@ func (t Timeouts) Get(name string) time.Duration {
 // TCP is the timeout a TCP entry gets on entering state s (before the
 // retransmission and unacknowledged-data caps of spec §1.10).
 func (t Timeouts) TCP(s TCPState) time.Duration {
-	if s == TCPSynSent2 {
-		return 120 * time.Second
+	if s < numTCPStates {
+		return t.tcp[s]
 	}
-	return t.Get(TimeoutSysctl(s))
+	return 0
 }
+
+// TCPCap is the larger of the two caps a TCP timeout may be lowered to
+// (unacknowledged data, retransmissions; spec §1.10).
+func (t Timeouts) TCPCap() time.Duration { return max(t.unack, t.retrans) }
 
 // UDP returns the unreplied and the stream timeouts.
 func (t Timeouts) UDP() (unreplied, stream time.Duration) {
-	return t.Get("nf_conntrack_udp_timeout"), t.Get("nf_conntrack_udp_timeout_stream")
+	return t.udp, t.udpStream
 }
