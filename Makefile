@@ -1,6 +1,9 @@
 # Targets for people; CI runs .ci/run.
 FUZZTIME ?= 1m
-FUZZ_TARGETS = FuzzParseFlow FuzzFastPath FuzzParseEvent FuzzStatsLines FuzzSysctlAndKernelLog FuzzDecoder FuzzParseAddr
+# package:target pairs; every parser of the project has one.
+FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
+	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
+	report:FuzzReadJSON rules:FuzzLoad
 
 .PHONY: build test integration bench fuzz lint
 
@@ -20,7 +23,8 @@ bench:
 	scripts/bench.sh
 
 fuzz:
-	for f in $(FUZZ_TARGETS); do go test ./parser -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; done
+	for pt in $(FUZZ_TARGETS); do p=$${pt%%:*}; f=$${pt#*:}; \
+		go test ./$$p -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; done
 
 # staticcheck: go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
 lint:

@@ -85,3 +85,18 @@ func TestLoadYAMLWithLines(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// FuzzLoad: a settings file never panics the loader, and an error is always
+// an ErrConfig naming the file.
+func FuzzLoad(f *testing.F) {
+	f.Add([]byte("rules:\n  syn-sent-growth:\n    min_entries: 5\n    severity: critical\n  sysctl-risk:\n    enabled: false\n"))
+	f.Add([]byte("rules:\n  top-talker:\n    min_share: 30%\n"))
+	f.Add([]byte("rules: [1, 2]\n"))
+	f.Add([]byte("rules:\n  x:\n    - a\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		err := DefaultConfig().Load("f.yaml", b)
+		if err != nil && (!errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "f.yaml")) {
+			t.Fatalf("error %v", err)
+		}
+	})
+}
