@@ -106,7 +106,7 @@ type sample struct {
 	assured, unreplied, half        int
 	acct                            int // entries with counters
 	tcp                             [10][3]int
-	other                           map[track.Proto]int
+	other                           [256]int // entries by protocol, TCP without a known state included
 	srcs, dsts                      counts[addrKey] // every entry's original source and destination
 	tcpPort, udpPort                []int32         // by destination port
 	snat, dnat                      int
@@ -122,7 +122,7 @@ type sample struct {
 	closed                          map[uint64]struct{}
 	reused                          int
 	reusedExample                   *track.Flow
-	services                        map[netip.AddrPort]*service
+	services                        map[addrPortKey]*service
 	hashes                          []uint64
 }
 
@@ -153,13 +153,12 @@ func (a *Analyzer) BeginSample(meta track.Snapshot) error {
 	a.cur = &sample{
 		meta:         meta,
 		timeouts:     a.timeoutsFor(meta.Sysctls),
-		other:        map[track.Proto]int{},
 		tcpPort:      make([]int32, 65536),
 		udpPort:      make([]int32, 65536),
 		idleOver:     map[float64]int{},
 		idleCounters: map[uint64]uint64{},
 		closed:       map[uint64]struct{}{},
-		services:     map[netip.AddrPort]*service{},
+		services:     map[addrPortKey]*service{},
 	}
 	if prev != nil { // the next sample is most likely about as big
 		a.cur.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
@@ -222,7 +221,7 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		if o.DstPort == 53 {
 			s.dns++
 		}
-		a.udpEntry(s, f, dnat, h)
+		a.udpEntry(s, f, &keys, dnat, h)
 	default:
 		s.other[o.Proto]++
 	}
@@ -312,8 +311,8 @@ func idleCandidates(minIdle float64) []float64 {
 
 // udpEntry records UDP entries per destination, to find untranslated
 // entries to services that are otherwise DNATed.
-func (a *Analyzer) udpEntry(s *sample, f *track.Flow, dnat bool, h uint64) {
-	key := netip.AddrPortFrom(f.Orig.Dst, f.Orig.DstPort)
+func (a *Analyzer) udpEntry(s *sample, f *track.Flow, keys *entryKeys, dnat bool, h uint64) {
+	key := addrPortKey{keys.dst, keys.dstPort}
 	svc := s.services[key]
 	if svc == nil {
 		svc = &service{}

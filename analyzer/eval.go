@@ -753,7 +753,7 @@ func (a *Analyzer) staleUDP(t timeline, _ *Summary) *Finding {
 		if svc.translated == 0 || svc.untranslated == 0 {
 			continue
 		}
-		h := hit{key: k, svc: svc}
+		h := hit{key: k.addrPort(), svc: svc}
 		for _, e := range svc.stale {
 			rec, ok := a.staleSeen[e.hash]
 			if ok && rec.first < len(t.s)-1 && t.timed && !rec.since.IsZero() &&

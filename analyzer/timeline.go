@@ -224,7 +224,7 @@ func (s *sample) states() []StateCount {
 	}
 	for p, n := range s.other {
 		if n > 0 {
-			out = append(out, StateCount{Name: p.String(), Count: n})
+			out = append(out, StateCount{Name: track.Proto(p).String(), Count: n})
 		}
 	}
 	for i := range out {
