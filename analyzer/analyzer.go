@@ -1,10 +1,8 @@
 package analyzer
 
 import (
-	"encoding/binary"
 	"fmt"
 	"math/bits"
-	"net/netip"
 	"slices"
 	"time"
 
@@ -41,8 +39,7 @@ type Analyzer struct {
 	prevIdle map[uint64]uint64
 	// Untranslated UDP entries to DNAT services, by tuple: the first
 	// sample and time they were seen.
-	staleSeen  map[uint64]staleRec
-	prevHashes []uint64 // sorted tuple hashes of the previous sample
+	staleSeen map[uint64]staleRec
 }
 
 type staleRec struct {
@@ -106,16 +103,16 @@ type sample struct {
 	assured, unreplied, half        int
 	acct                            int // entries with counters
 	tcp                             [10][3]int
-	other                           [256]int // entries by protocol, TCP without a known state included
-	srcs, dsts                      counts[addrKey] // every entry's original source and destination
-	tcpPort, udpPort                []int32         // by destination port
+	other                           [256]int  // entries by protocol, TCP without a known state included
+	srcs, dsts                      addrTally // every entry's original source and destination
+	tcpPort, udpPort                []int32   // by destination port
 	snat, dnat                      int
 	dns                             int // UDP entries to port 53
 	syn, half2, idle, closing       group
 	synAll, halfAll, estAll, estAmb int
-	overTimeout                     int             // entries with more time left than their state's timeout
-	overExample                     string          // one of them, described
-	idleOver                        map[float64]int // idle entries longer than a candidate timeout
+	overTimeout                     int    // entries with more time left than their state's timeout
+	overExample                     string // one of them, described
+	idleOver                        [2]int // idle entries longer than 1 day, and than min_idle (idleCandidates)
 	idleCounters                    map[uint64]uint64
 	idleUnchanged                   int // idle entries whose counters did not move since the last sample
 	idleChecked                     int
@@ -123,18 +120,15 @@ type sample struct {
 	reused                          int
 	reusedExample                   *track.Flow
 	services                        map[addrPortKey]*service
-	hashes                          []uint64
+	hashes                          []uint64 // tuple hashes, sorted by sortedHashes
+	hashesSorted                    bool
 }
 
 // service is a UDP destination (address, port) as seen in one sample.
 type service struct {
 	translated, untranslated int
-	stale                    []staleEntry // untranslated entries, a bounded few
-}
-
-type staleEntry struct {
-	hash uint64
-	flow track.Flow
+	stale                    []uint64     // tuple hashes of untranslated entries, a bounded few
+	examples                 []track.Flow // the first few untranslated entries, to show
 }
 
 const maxStalePerService = 16
@@ -155,15 +149,12 @@ func (a *Analyzer) BeginSample(meta track.Snapshot) error {
 		timeouts:     a.timeoutsFor(meta.Sysctls),
 		tcpPort:      make([]int32, 65536),
 		udpPort:      make([]int32, 65536),
-		idleOver:     map[float64]int{},
-		idleCounters: map[uint64]uint64{},
-		closed:       map[uint64]struct{}{},
+		idleCounters: make(map[uint64]uint64, len(a.prevIdle)),
+		closed:       make(map[uint64]struct{}, len(a.prevClosed)),
 		services:     map[addrPortKey]*service{},
 	}
 	if prev != nil { // the next sample is most likely about as big
 		a.cur.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
-		a.cur.srcs.reserve(prev.srcs.used)
-		a.cur.dsts.reserve(prev.dsts.used)
 	}
 	return nil
 }
@@ -194,8 +185,8 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.ipv6++
 	}
 	keys := keysOf(o)
-	s.srcs.add(keys.srcH, keys.src)
-	s.dsts.add(keys.dstH, keys.dst)
+	s.srcs.add(keys.src, 0)
+	s.dsts.add(keys.dst, 0)
 	if f.SrcNAT() {
 		s.snat++
 	}
@@ -203,7 +194,7 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	if dnat {
 		s.dnat++
 	}
-	h := tupleHash(o, f.Zone)
+	h := tupleHash(o, &keys, f.Zone)
 	s.hashes = append(s.hashes, h)
 
 	switch o.Proto {
@@ -266,9 +257,9 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 		}
 		if age >= a.th.minIdle {
 			s.idle.add(f, keys, age, h, a.opts.Examples)
-			for _, c := range idleCandidates(a.th.minIdle) {
+			for i, c := range idleCandidates(a.th.minIdle) {
 				if age > c {
-					s.idleOver[c]++
+					s.idleOver[i]++
 				}
 			}
 			if f.Fields.Has(track.FieldOrigCounters) {
@@ -305,8 +296,8 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 
 // idleCandidates are the established timeouts a remedy prices: 1 day, and
 // the idle threshold itself.
-func idleCandidates(minIdle float64) []float64 {
-	return []float64{86400, minIdle}
+func idleCandidates(minIdle float64) [2]float64 {
+	return [2]float64{86400, minIdle}
 }
 
 // udpEntry records UDP entries per destination, to find untranslated
@@ -324,7 +315,10 @@ func (a *Analyzer) udpEntry(s *sample, f *track.Flow, keys *entryKeys, dnat bool
 	}
 	svc.untranslated++
 	if len(svc.stale) < maxStalePerService {
-		svc.stale = append(svc.stale, staleEntry{hash: h, flow: f.Clone()})
+		svc.stale = append(svc.stale, h)
+	}
+	if len(svc.examples) < a.opts.Examples {
+		svc.examples = append(svc.examples, f.Clone())
 	}
 }
 
@@ -379,22 +373,23 @@ func (a *Analyzer) EndSample() error {
 		if svc.translated == 0 {
 			continue
 		}
-		for _, e := range svc.stale {
-			rec, ok := a.staleSeen[e.hash]
+		for _, h := range svc.stale {
+			rec, ok := a.staleSeen[h]
 			if !ok {
 				rec = staleRec{first: len(a.done), since: s.meta.Time}
 			}
-			seen[e.hash] = rec
+			seen[h] = rec
 		}
 	}
 	a.staleSeen = seen
 	a.prevClosed, s.closed = s.closed, nil
 	a.prevIdle, s.idleCounters = s.idleCounters, nil
 
-	sortHashes(s.hashes)
-	s.hashes = slices.Compact(s.hashes)
 	if n := len(a.done); n > 0 {
 		a.done[n-1].dropKeys() // only the last sample is ranked
+	}
+	if n := len(a.done); n > 1 {
+		a.done[n-2].hashes = nil // only the last two are compared
 	}
 	a.done = append(a.done, s)
 	a.cur = nil
@@ -437,18 +432,12 @@ func (a *Analyzer) SetTiming(how string) { a.timing = how }
 // Samples is the number of samples read so far.
 func (a *Analyzer) Samples() int { return len(a.done) }
 
-func v4(a netip.Addr) uint32 {
-	b := a.As4()
-	return binary.BigEndian.Uint32(b[:])
-}
-
 // tupleHash identifies an entry across samples: its original tuple and
 // zone. 64 bits: a collision among millions of entries is negligible.
-func tupleHash(t *track.Tuple, zone uint16) uint64 {
-	s, d := t.Src.As16(), t.Dst.As16()
-	h := mix(binary.LittleEndian.Uint64(s[:8]), binary.LittleEndian.Uint64(s[8:]))
-	h = mix(h, binary.LittleEndian.Uint64(d[:8]))
-	h = mix(h, binary.LittleEndian.Uint64(d[8:]))
+func tupleHash(t *track.Tuple, k *entryKeys, zone uint16) uint64 {
+	h := mix(k.src.hi, k.src.lo)
+	h = mix(h, k.dst.hi)
+	h = mix(h, k.dst.lo)
 	l4 := uint64(t.SrcPort)<<48 | uint64(t.DstPort)<<32 | uint64(t.Type)<<24 | uint64(t.Code)<<16 | uint64(t.ID)
 	l4 ^= uint64(t.SrcKey)<<40 ^ uint64(t.DstKey)<<8
 	return mix(h, l4^uint64(t.Proto)<<56^uint64(zone)<<8^uint64(t.Family))
@@ -460,29 +449,17 @@ func mix(a, b uint64) uint64 {
 	return hi ^ lo
 }
 
-// sortHashes sorts with a radix sort: a million hashes per sample, and
-// comparison sorting them would cost more than parsing them.
-func sortHashes(h []uint64) {
-	if len(h) < 4096 {
-		slices.Sort(h)
-		return
+// sortedHashes sorts the sample's tuple hashes on first use: only the last
+// two samples are ever compared, so a single sample never pays for it.
+func (s *sample) sortedHashes() []uint64 {
+	if !s.hashesSorted {
+		sortHashes(s.hashes)
+		s.hashes = slices.Compact(s.hashes)
+		s.hashesSorted = true
 	}
-	tmp := make([]uint64, len(h))
-	src, dst := h, tmp
-	for shift := uint(0); shift < 64; shift += 16 {
-		var count [65537]int
-		for _, v := range src {
-			count[(v>>shift)&0xffff+1]++
-		}
-		for i := 1; i < len(count); i++ {
-			count[i] += count[i-1]
-		}
-		for _, v := range src {
-			k := (v >> shift) & 0xffff
-			dst[count[k]] = v
-			count[k]++
-		}
-		src, dst = dst, src
-	}
-	// Four passes: the result is back in h.
+	return s.hashes
 }
+
+// sortHashes sorts a sample's tuple hashes: a million per sample, and
+// comparison sorting them would cost more than parsing them.
+func sortHashes(h []uint64) { radixSort(h) }

@@ -23,6 +23,7 @@ func (a *Analyzer) Result() *Result {
 		return res
 	}
 	t := a.timeline()
+	t.last().prepareRankings()
 	res.Summary = a.summary(t)
 	for i, s := range t.s {
 		info := SampleInfo{Offset: t.offsets[i], Source: s.meta.Source.Name, Format: s.meta.Source.Format,
@@ -117,10 +118,10 @@ func addrPortText(k netip.AddrPort) string {
 // groupTop ranks a group's destinations and sources.
 func (a *Analyzer) groupTop(g *group) []Top {
 	var out []Top
-	for _, r := range g.dst.top(a.opts.Top, cmpAddrPortKey) {
+	for _, r := range g.dst.top(a.opts.Top) {
 		out = append(out, Top{Dimension: "destination", Key: addrPortText(r.key.addrPort()), Count: r.count, Share: float64(r.count) / float64(g.count)})
 	}
-	for _, r := range g.src.top(a.opts.Top, cmpAddrKey) {
+	for _, r := range g.src.top(a.opts.Top) {
 		out = append(out, Top{Dimension: "source", Key: r.key.addr().String(), Count: r.count, Share: float64(r.count) / float64(g.count)})
 	}
 	return out
@@ -128,7 +129,7 @@ func (a *Analyzer) groupTop(g *group) []Top {
 
 // topDst is a group's most frequent destination.
 func topDst(g *group) (addr, port string) {
-	r := g.dst.top(1, cmpAddrPortKey)
+	r := g.dst.top(1)
 	if len(r) == 0 {
 		return "ADDR", "PORT"
 	}
@@ -137,7 +138,7 @@ func topDst(g *group) (addr, port string) {
 }
 
 func topSrc(g *group) string {
-	r := g.src.top(1, cmpAddrKey)
+	r := g.src.top(1)
 	if len(r) == 0 {
 		return "ADDR"
 	}
@@ -271,13 +272,13 @@ func (a *Analyzer) stuckEstablished(t timeline, _ *Summary) *Finding {
 			fmt.Sprintf("%d of %d idle entries with accounting", l.idleUnchanged, l.idleChecked)})
 		f.Summary += fmt.Sprintf("; %d of them saw no packet between samples", l.idleUnchanged)
 	}
-	suggested := 86400.0
+	suggested, over := idleCandidates(minIdle)[0], l.idleOver[0]
 	if T <= suggested {
-		suggested = minIdle
+		suggested, over = minIdle, l.idleOver[1]
 	}
 	data := map[string]any{
 		"Dst": dst, "DstPort": port, "Count": n, "OldestIdle": dur(g.oldest),
-		"SuggestedTimeout": int(suggested), "ExpireAtSuggested": l.idleOver[suggested],
+		"SuggestedTimeout": int(suggested), "ExpireAtSuggested": over,
 	}
 	ids := []string{"show"}
 	if T > suggested {
@@ -367,9 +368,9 @@ func (a *Analyzer) closeGrowth(t timeline, _ *Summary) *Finding {
 // talkers ranks the sample's sources, destinations and destination ports.
 func (a *Analyzer) talkers(s *sample, n int) (src, dst, port []Top) {
 	total := float64(max(1, s.entries))
-	addrTop := func(b *counts[addrKey], dim string) []Top {
+	addrTop := func(b *addrTally, dim string) []Top {
 		var out []Top
-		for _, r := range b.top(n, cmpAddrKey) {
+		for _, r := range b.top(n) {
 			out = append(out, Top{Dimension: dim, Key: r.key.addr().String(), Count: r.count, Share: float64(r.count) / total})
 		}
 		return out
@@ -754,8 +755,8 @@ func (a *Analyzer) staleUDP(t timeline, _ *Summary) *Finding {
 			continue
 		}
 		h := hit{key: k.addrPort(), svc: svc}
-		for _, e := range svc.stale {
-			rec, ok := a.staleSeen[e.hash]
+		for _, hash := range svc.stale {
+			rec, ok := a.staleSeen[hash]
 			if ok && rec.first < len(t.s)-1 && t.timed && !rec.since.IsZero() &&
 				l.meta.Time.Sub(rec.since).Seconds() > unreplied.Seconds() {
 				h.refreshed++ // outlived its timeout: something keeps refreshing it
@@ -792,11 +793,8 @@ func (a *Analyzer) staleUDP(t timeline, _ *Summary) *Finding {
 			Share: float64(h.svc.untranslated) / float64(h.svc.untranslated+h.svc.translated)})
 	}
 	var ex []example
-	for _, e := range top.svc.stale {
-		if len(ex) == a.opts.Examples {
-			break
-		}
-		ex = append(ex, example{flow: e.flow})
+	for _, fl := range top.svc.examples {
+		ex = append(ex, example{flow: fl})
 	}
 	f.Evidence.Entries = entryLines(ex)
 	f.Evidence.Figures = []Figure{

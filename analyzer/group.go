@@ -13,9 +13,9 @@ import (
 // where they go and come from, how old, and a few examples.
 type group struct {
 	count    int
-	dst      counts[addrPortKey] // original destination address and port
-	src      counts[addrKey]     // original source address
-	oldest   float64             // seconds
+	dst      addrTally // original destination address and port
+	src      addrTally // original source address (port 0)
+	oldest   float64   // seconds
 	sumAge   float64
 	examples []example
 }
@@ -28,24 +28,21 @@ type example struct {
 	flow track.Flow
 }
 
-// entryKeys are an entry's addresses as keys, with their hashes, made
-// once per entry for every tally that counts it.
+// entryKeys are an entry's addresses as keys, made once per entry for
+// every tally that counts it.
 type entryKeys struct {
-	src, dst          addrKey
-	srcH, dstH, dstPH uint64 // dstPH: destination address and port
-	dstPort           uint16
+	src, dst addrKey
+	dstPort  uint16
 }
 
 func keysOf(t *track.Tuple) entryKeys {
-	k := entryKeys{src: keyOf(t.Src), dst: keyOf(t.Dst), dstPort: t.DstPort}
-	k.srcH, k.dstH, k.dstPH = k.src.hash(), k.dst.hash(), k.dst.hashWith(t.DstPort)
-	return k
+	return entryKeys{src: keyOf(t.Src), dst: keyOf(t.Dst), dstPort: t.DstPort}
 }
 
 func (g *group) add(f *track.Flow, k *entryKeys, age float64, h uint64, keep int) {
 	g.count++
-	g.dst.add(k.dstPH, addrPortKey{k.dst, k.dstPort})
-	g.src.add(k.srcH, k.src)
+	g.dst.add(k.dst, k.dstPort)
+	g.src.add(k.src, 0)
 	g.sumAge += age
 	if age > g.oldest {
 		g.oldest = age
@@ -111,17 +108,6 @@ func (c *counts[K]) add(h uint64, k K) {
 	}
 }
 
-// reserve sizes an empty table for about n keys (the last sample's count).
-func (c *counts[K]) reserve(n int) {
-	if c.used == 0 && n > 0 {
-		size := 64
-		for 3*size < 4*n {
-			size *= 2
-		}
-		c.slots = make([]countSlot, size)
-	}
-}
-
 func (c *counts[K]) grow() {
 	old := c.slots
 	c.slots = make([]countSlot, max(64, 2*len(old)))
@@ -181,6 +167,10 @@ type addrKey struct {
 }
 
 func keyOf(a netip.Addr) addrKey {
+	if a.Is4() { // the common case, without the 16-byte detour
+		b := a.As4()
+		return addrKey{lo: 0xffff<<32 | uint64(binary.BigEndian.Uint32(b[:])), v4: true}
+	}
 	b := a.As16()
 	return addrKey{binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:]), a.Is4()}
 }
@@ -194,14 +184,6 @@ func (k addrKey) addr() netip.Addr {
 		return a.Unmap()
 	}
 	return a
-}
-
-func (k addrKey) hash() uint64 {
-	v := uint64(0)
-	if k.v4 {
-		v = 1
-	}
-	return mix(k.hi^v, k.lo)
 }
 
 func (k addrKey) hashWith(port uint16) uint64 { return mix(k.hi, k.lo^uint64(port)<<48) }
@@ -274,5 +256,4 @@ func topN[K comparable, V any](m map[K]V, n int, less func(a, b K) bool, count f
 // countOf reads plain counts for topN.
 func countOf[V int | int32](v V) int { return int(v) }
 
-func lessAddr(a, b netip.Addr) bool { return a.Less(b) }
-func lessString(a, b string) bool   { return a < b }
+func lessString(a, b string) bool { return a < b }

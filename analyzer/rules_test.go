@@ -20,15 +20,14 @@ import (
 var t0 = time.Date(2026, 11, 29, 3, 0, 0, 0, time.UTC)
 
 type flowSpec struct {
-	proto            track.Proto
-	state            track.TCPState
-	timeout          uint32
-	status           track.Status
-	src, dst         string
-	sport, dport     uint16
-	replySrc         string // DNAT: the backend; "" for no NAT
-	packets          uint64 // with accounting when > 0
-	noAccountingBits bool
+	proto        track.Proto
+	state        track.TCPState
+	timeout      uint32
+	status       track.Status
+	src, dst     string
+	sport, dport uint16
+	replySrc     string // DNAT: the backend; "" for no NAT
+	packets      uint64 // with accounting when > 0
 }
 
 func mkflow(s flowSpec) track.Flow {
@@ -337,10 +336,7 @@ func TestConfigOverrides(t *testing.T) {
 // listed it in (hash order, random-keyed: spec §5.1).
 func TestOrderDoesNotMatter(t *testing.T) {
 	r1, _ := analyze(t, analyzer.Options{}, "syn-sent-growth/cli/nf_conntrack.t15.txt")
-	var flows []track.Flow
-	for _, f := range mustFlows(t, "syn-sent-growth/cli/nf_conntrack.t15.txt") {
-		flows = append(flows, f)
-	}
+	flows := mustFlows(t, "syn-sent-growth/cli/nf_conntrack.t15.txt")
 	rand.New(rand.NewSource(1)).Shuffle(len(flows), func(i, j int) { flows[i], flows[j] = flows[j], flows[i] })
 	s := track.Snapshot{Flows: flows, Source: track.Source{Kind: track.SourceFile, Name: captures + "/syn-sent-growth/cli/nf_conntrack.t15.txt", Format: "proc"}}
 	r2 := analyzer.Analyze([]track.Snapshot{s}, analyzer.Options{})

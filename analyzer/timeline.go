@@ -188,7 +188,7 @@ func (a *Analyzer) summary(t timeline) Summary {
 	if len(t.s) > 1 {
 		sum.EntriesGrowthPerSec = t.growth(func(s *sample) float64 { return s.tableSize() }).perSec
 		prev := t.s[len(t.s)-2]
-		sum.NewBetween, sum.GoneBetween = diffSorted(prev.hashes, l.hashes)
+		sum.NewBetween, sum.GoneBetween = diffSorted(prev.sortedHashes(), l.sortedHashes())
 		if t.timed {
 			dt := t.offsets[len(t.s)-1] - t.offsets[len(t.s)-2]
 			if dt > 0 {

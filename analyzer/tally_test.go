@@ -1,0 +1,74 @@
+package analyzer
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"testing"
+)
+
+func TestRadixSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 100, 255, 256, 5000, 100000} {
+		for _, bits := range []int{16, 48, 64} {
+			keys := make([]uint64, n)
+			for i := range keys {
+				keys[i] = r.Uint64() >> (64 - bits)
+			}
+			want := slices.Clone(keys)
+			slices.Sort(want)
+			radixSort(keys)
+			if !slices.Equal(keys, want) {
+				t.Fatalf("n=%d bits=%d: not sorted", n, bits)
+			}
+		}
+	}
+}
+
+// The tally ranks exactly as counting with a map and sorting would, IPv4
+// and IPv6 mixed.
+func TestAddrTallyMatchesReference(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	var tally addrTally
+	ref := map[netip.AddrPort]int{}
+	for i := 0; i < 50000; i++ {
+		var a netip.Addr
+		if r.IntN(10) == 0 {
+			a = netip.AddrFrom16([16]byte{0x20, 0x01, 0xd, 0xb8, 15: byte(r.IntN(40))})
+		} else {
+			a = netip.AddrFrom4([4]byte{10, 0, byte(r.IntN(3)), byte(r.IntN(200))})
+		}
+		port := uint16(r.IntN(3) * 443)
+		tally.add(keyOf(a), port)
+		ref[netip.AddrPortFrom(a, port)]++
+	}
+	type kv struct {
+		k netip.AddrPort
+		n int
+	}
+	var want []kv
+	for k, n := range ref {
+		want = append(want, kv{k, n})
+	}
+	slices.SortFunc(want, func(x, y kv) int {
+		if x.n != y.n {
+			return y.n - x.n
+		}
+		if x.k.Addr().Is4() != y.k.Addr().Is4() {
+			if x.k.Addr().Is4() {
+				return -1
+			}
+			return 1
+		}
+		return x.k.Compare(y.k)
+	})
+	got := tally.top(20)
+	if len(got) != 20 {
+		t.Fatalf("%d ranked", len(got))
+	}
+	for i, g := range got {
+		if g.key.addrPort() != want[i].k || g.count != want[i].n {
+			t.Errorf("#%d: %v %d, want %v %d", i, g.key.addrPort(), g.count, want[i].k, want[i].n)
+		}
+	}
+}

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"io"
+	"os"
+	"testing"
+)
+
+// BenchmarkReport runs ctdiag report on the dump named by CTDIAG_BENCH_DUMP
+// (scripts/bench.sh makes a 1M-entry one), parse and analysis together.
+func BenchmarkReport(b *testing.B) {
+	dump := os.Getenv("CTDIAG_BENCH_DUMP")
+	if dump == "" {
+		b.Skip("set CTDIAG_BENCH_DUMP to a dump (scripts/bench.sh makes one)")
+	}
+	for i := 0; i < b.N; i++ {
+		if code := run([]string{"report", "--fail-on", "never", dump}, env{stdout: io.Discard, stderr: io.Discard}); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+	}
+}
