@@ -67,13 +67,30 @@ func TimeoutSysctl(s TCPState) string {
 // say, and this kernel's defaults for the rest.
 type Timeouts struct {
 	sysctls Sysctls
+	// resolved holds every default-known sysctl by bare name, looked up
+	// once: analysis asks for a timeout per entry, millions per sample.
+	resolved map[string]time.Duration
 }
 
 // NewTimeouts reads timeouts from s (which may be nil or partial).
-func NewTimeouts(s Sysctls) Timeouts { return Timeouts{sysctls: s} }
+func NewTimeouts(s Sysctls) Timeouts {
+	t := Timeouts{sysctls: s, resolved: map[string]time.Duration{}}
+	for full := range DefaultSysctls() {
+		name := full[len(netfilterPrefix):]
+		t.resolved[name] = t.lookup(name)
+	}
+	return t
+}
 
 // Get returns a timeout sysctl in seconds by its bare name.
 func (t Timeouts) Get(name string) time.Duration {
+	if d, ok := t.resolved[name]; ok {
+		return d
+	}
+	return t.lookup(name)
+}
+
+func (t Timeouts) lookup(name string) time.Duration {
 	if v, ok := t.sysctls.Int(name); ok {
 		return time.Duration(v) * time.Second
 	}
