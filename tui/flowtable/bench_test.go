@@ -58,7 +58,9 @@ func BenchmarkTableMemory1M(b *testing.B) {
 
 func BenchmarkSelect1M(b *testing.B) {
 	t := bench1M()
-	est := func(f *track.Flow) bool { return f.Orig.Proto == track.ProtoTCP && f.State == uint8(track.TCPEstablished) }
+	est := func(f *track.Flow) bool {
+		return f.Orig.Proto == track.ProtoTCP && f.State == uint8(track.TCPEstablished)
+	}
 	for _, c := range []struct {
 		name  string
 		match func(*track.Flow) bool
