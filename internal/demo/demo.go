@@ -19,7 +19,7 @@ import (
 var files embed.FS
 
 // Start is when the capture's scenario began.
-var Start = time.Date(2026, 11, 21, 13, 0, 29, 0, time.UTC)
+func Start() time.Time { return time.Date(2026, 11, 21, 13, 0, 29, 0, time.UTC) }
 
 // Origin names where the files come from in the repository.
 const Origin = "testdata/kernel-6.18/table-full"
@@ -70,7 +70,7 @@ func Inputs() []parser.Input {
 			return io.NopCloser(bytes.NewReader(data)), nil
 		}}
 		if s.table {
-			in.Time = Start.Add(s.at)
+			in.Time = Start().Add(s.at)
 		}
 		out = append(out, in)
 	}
