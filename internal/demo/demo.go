@@ -49,9 +49,8 @@ func steps() []step {
 		{"sysctl-nf_conntrack.while-full.txt.gz", "srv/sysctl-nf_conntrack.while-full.txt", 0, false},
 		{"dmesg.txt.gz", "dmesg.txt", 0, false},
 		{"nf_conntrack.t10.txt.gz", "srv/nf_conntrack.t10.txt", 10 * time.Second, true},
-		{"nf_conntrack.t20.txt.gz", "srv/nf_conntrack.t20.txt", 20 * time.Second, true},
-		{"sysctl-nf_conntrack.txt.gz", "srv/sysctl-nf_conntrack.txt", 0, false},
 		{"nf_conntrack.t35.txt.gz", "srv/nf_conntrack.t35.txt", 35 * time.Second, true},
+		{"sysctl-nf_conntrack.txt.gz", "srv/sysctl-nf_conntrack.txt", 0, false},
 		{"stat-nf_conntrack.txt.gz", "srv/stat-nf_conntrack.txt", 0, false},
 	}
 }

@@ -42,7 +42,7 @@ func TestSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []int{0, 296, 1000, 1000, 1585, 1300} // the scenario log's counts
+	want := []int{0, 296, 1000, 1000, 1300} // the scenario log's counts
 	if len(s.Snapshots) != len(want) {
 		t.Fatalf("%d samples, want %d", len(s.Snapshots), len(want))
 	}
@@ -60,8 +60,11 @@ func TestSamples(t *testing.T) {
 	if len(s.Snapshots[2].KernelLog) == 0 {
 		t.Error("t05 should carry the table-full kernel-log lines")
 	}
-	if got := s.Snapshots[5].Stats.Total(track.CounterDrop); got != 4095 { // drop
+	if got := s.Snapshots[4].Stats.Total(track.CounterDrop); got != 4095 { // drop
 		t.Errorf("t35 drop total %d, want 4095", got)
+	}
+	if v, _ := s.Snapshots[4].Sysctls.Int("nf_conntrack_max"); v != 262144 || s.Snapshots[4].Count != 1300 {
+		t.Errorf("t35 should carry the final sysctls (max 262144, count 1300), got %d, %d", v, s.Snapshots[4].Count)
 	}
 	if s.Problems() != 0 {
 		t.Errorf("%d malformed lines", s.Problems())
