@@ -84,6 +84,10 @@ type Model struct {
 	speed         float64
 	tickGen       int
 
+	// tick makes the timer of the next refresh (tea.Tick; tests replace
+	// it to tick by hand).
+	tick func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
+
 	status    string
 	statusErr bool
 	help      help.Model
@@ -119,7 +123,7 @@ func New(opts Options) *Model {
 	c := common.Common{Styles: common.NewStyles(opts.Renderer), Keys: common.NewKeyMap(), Config: cfg, Now: opts.Now}
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Model{c: c, opts: opts, ctx: ctx, stop: stop, speed: opts.Speed, paused: opts.Paused,
-		pipe: newPipeline(opts.Source, opts.Analyzer, opts.Now)}
+		pipe: newPipeline(opts.Source, opts.Analyzer, opts.Now), tick: tea.Tick}
 	m.header = header.New(c)
 	m.overview, m.states, m.findings = overview.New(c), states.New(c), findings.New(c)
 	m.talkers, m.flows = talkers.New(c), flows.New(c)
@@ -280,7 +284,7 @@ func (m *Model) schedule() tea.Cmd {
 		d = time.Duration(float64(d) / m.speed)
 	}
 	d = max(50*time.Millisecond, min(d, time.Minute))
-	return tea.Tick(d, func(time.Time) tea.Msg { return tickMsg{gen: gen} })
+	return m.tick(d, func(time.Time) tea.Msg { return tickMsg{gen: gen} })
 }
 
 func (m *Model) nextSeek() int {
