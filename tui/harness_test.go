@@ -74,11 +74,11 @@ func captureReplay(t testing.TB, dir string) *Replay {
 // test sees exactly the state a sequence of messages leads to. Models
 // under it start paused: no timer is ever waited for.
 type driver struct {
-	t *testing.T
+	t testing.TB
 	m *Model
 }
 
-func newDriver(t *testing.T, src Source, w, h int) *driver {
+func newDriver(t testing.TB, src Source, w, h int) *driver {
 	t.Helper()
 	m := New(Options{Source: src, Renderer: asciiRenderer(), Now: fixedNow, Paused: true,
 		Clipboard: func(string) error { return nil }})

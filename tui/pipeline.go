@@ -47,12 +47,14 @@ type pipeline struct {
 	events  []track.Event // live: the last maxEvents; recordings: the sample's own
 
 	// Live analysis cadence: analysis runs every analyzeEvery samples, set
-	// from what it costs, so collection stays within the refresh interval.
+	// from what it costs in CPU, so that a refresh every interval stays
+	// under common.CPUBudget of one core on average.
 	analyzeEvery, sinceAnalysis int
-	costPlain, costAnalyzed     time.Duration
-	window                      int // live: analyzed samples before the analyzer restarts
+	cpuPlain, cpuAnalysed       time.Duration // per refresh, averaged
+	window                      int           // live: analyzed samples before the analyzer restarts
 	lastLen                     int
 }
+
 
 // sampleRec is what later samples are compared with.
 type sampleRec struct {
@@ -132,7 +134,7 @@ func (s *sink) EndSample() error {
 
 // refresh reads one sample and makes its frame.
 func (p *pipeline) refresh(ctx context.Context, req request) (*common.Frame, ReadReport, error) {
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	idx := p.live
 	if p.rec != nil {
 		idx = p.rec.Position()
@@ -155,14 +157,14 @@ func (p *pipeline) refresh(ctx context.Context, req request) (*common.Frame, Rea
 	if err != nil {
 		return nil, rep, err
 	}
-	took := time.Since(start)
-	if p.rec == nil {
-		p.live++
-		p.noteCost(took, analyse)
-	}
 	p.lastLen = table.Len()
 	f := p.frame(idx, table, req)
 	f.Took = time.Since(start)
+	if p.rec == nil {
+		p.live++
+		p.noteCost(cpuTime()-cpu0, analyse)
+	}
+	f.AnalyzeEvery = p.analyzeEvery
 	f.Malformed, f.Skipped = rep.Malformed, rep.Skipped
 	return f, rep, nil
 }
@@ -175,9 +177,11 @@ func (p *pipeline) shouldAnalyse(idx int) bool {
 	return p.sinceAnalysis+1 >= p.analyzeEvery || p.latest < 0
 }
 
-// noteCost adapts the live analysis cadence: analysis may take half of the
-// refresh interval on average.
-func (p *pipeline) noteCost(took time.Duration, analysed bool) {
+// noteCost adapts the live analysis cadence to what refreshes cost: with
+// plain refreshes costing c and analysis adding a, analysing every k
+// samples costs c + a/k per interval on average; k is the smallest that
+// fits the budget (at most 60: findings never go stale for longer).
+func (p *pipeline) noteCost(cpu time.Duration, analysed bool) {
 	ewma := func(old, v time.Duration) time.Duration {
 		if old == 0 {
 			return v
@@ -185,21 +189,30 @@ func (p *pipeline) noteCost(took time.Duration, analysed bool) {
 		return (old*3 + v) / 4
 	}
 	if analysed {
-		p.costAnalyzed = ewma(p.costAnalyzed, took)
+		p.cpuAnalysed = ewma(p.cpuAnalysed, cpu)
 		p.sinceAnalysis = 0
 	} else {
-		p.costPlain = ewma(p.costPlain, took)
+		p.cpuPlain = ewma(p.cpuPlain, cpu)
 		p.sinceAnalysis++
+	}
+	if p.cpuPlain == 0 {
+		p.analyzeEvery = 2 // measure a plain refresh next
+		return
 	}
 	interval := p.src.Describe().Interval
 	if interval <= 0 {
 		interval = time.Second
 	}
-	extra := p.costAnalyzed - p.costPlain
-	if p.costPlain == 0 {
-		extra = p.costAnalyzed
+	extra := p.cpuAnalysed - p.cpuPlain
+	room := time.Duration(common.CPUBudget*float64(interval)) - p.cpuPlain
+	switch {
+	case extra <= 0:
+		p.analyzeEvery = 1
+	case room <= 0:
+		p.analyzeEvery = 60
+	default:
+		p.analyzeEvery = min(60, max(1, int(math.Ceil(float64(extra)/float64(room)))))
 	}
-	p.analyzeEvery = max(1, int(math.Ceil(float64(extra)/(float64(interval)/2))))
 }
 
 // read streams sample idx into table (nil: only the analyzer) and records

@@ -34,6 +34,10 @@ func (s SourceInfo) Live() bool {
 	return s.Kind == track.SourceNetlink || s.Kind == track.SourceProcfs
 }
 
+// CPUBudget is the share of one core a live session aims to stay under on
+// average: analysis runs less often when refreshing would cost more.
+const CPUBudget = 0.8
+
 // Frame is everything one refresh produced. It is immutable once sent: the
 // panes read it from the UI goroutine while the next one is being made.
 type Frame struct {
@@ -57,6 +61,9 @@ type Frame struct {
 	// when analysis runs less often than collection); nil before the first.
 	Result       *analyzer.Result
 	ResultSample int
+	// AnalyzeEvery: a live source's samples are analysed one in this many
+	// (1: all), so that refreshing stays within its CPU budget.
+	AnalyzeEvery int
 
 	Pressure Pressure
 	Rates    Rates

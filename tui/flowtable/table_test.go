@@ -411,3 +411,30 @@ func TestIdleAge(t *testing.T) {
 		}
 	}
 }
+
+// TestSortIPv6Runs: a thousand IPv6 clients in one /64 (a key tie on the
+// first 63 bits for all of them) sort exactly by address, then port.
+func TestSortIPv6Runs(t *testing.T) {
+	var flows []track.Flow
+	for i := range 1000 {
+		var a [16]byte
+		copy(a[:], []byte{0xfd, 0, 0x02, 0x30, 0, 0, 0, byte(i % 2)})
+		a[15], a[14], a[9] = byte(i*7), byte(i*13), byte(i%5)
+		f := track.Flow{Orig: track.Tuple{Family: track.FamilyIPv6, Proto: track.ProtoTCP,
+			Src: netip.AddrFrom16(a), Dst: netip.MustParseAddr("fd00::1"), SrcPort: uint16(40000 + i%3), DstPort: 443}}
+		f.Reply = f.Orig.Reply()
+		flows = append(flows, f)
+	}
+	tab := build(flows)
+	v := tab.Select(nil, Order{Col: ColSrc})
+	ref := reference(ColSrc, track.NewTimeouts(nil))
+	var prev track.Flow
+	for i := range v.Len() {
+		var f track.Flow
+		v.Flow(i, &f)
+		if i > 0 && ref(&prev, &f) > 0 {
+			t.Fatalf("position %d: %v after %v", i, f.Orig, prev.Orig)
+		}
+		prev = f
+	}
+}

@@ -2,7 +2,9 @@ package flowtable
 
 import (
 	"bytes"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ctdiag/ctdiag/track"
@@ -86,7 +88,8 @@ func (v *View) Reversed() *View {
 	return &c
 }
 
-// Select makes a view of the entries that match (nil: all), in order o.
+// Select makes a view of the entries that match (nil: all), in order o;
+// match may be called from several goroutines at once.
 // Matching rebuilds each entry; sorting is a radix sort of 64-bit keys, with
 // ties on IPv6 addresses settled by a full comparison, so a million entries
 // take tens of milliseconds.
@@ -96,14 +99,7 @@ func (t *Table) Select(match func(*track.Flow) bool, o Order) *View {
 		return v
 	}
 	if match != nil {
-		var f track.Flow
-		v.idx = make([]int32, 0, len(t.rows)/4)
-		for i := range t.rows {
-			t.Flow(i, &f)
-			if match(&f) {
-				v.idx = append(v.idx, int32(i))
-			}
-		}
+		v.idx = t.filter(match)
 	}
 	if o.Col == ColNone {
 		return v
@@ -118,6 +114,39 @@ func (t *Table) Select(match func(*track.Flow) bool, o Order) *View {
 	return v
 }
 
+// filter lists the rows that match, in order. Large tables are split
+// across GOMAXPROCS goroutines: match must be safe for concurrent use (a
+// filter.Filter's Match is).
+func (t *Table) filter(match func(*track.Flow) bool) []int32 {
+	scan := func(lo, hi int) []int32 {
+		var f track.Flow
+		out := make([]int32, 0, (hi-lo)/4)
+		for i := lo; i < hi; i++ {
+			t.Flow(i, &f)
+			if match(&f) {
+				out = append(out, int32(i))
+			}
+		}
+		return out
+	}
+	n := runtime.GOMAXPROCS(0)
+	if len(t.rows) < 1<<16 || n == 1 {
+		return scan(0, len(t.rows))
+	}
+	parts := make([][]int32, n)
+	var wg sync.WaitGroup
+	for p := range n {
+		lo, hi := len(t.rows)*p/n, len(t.rows)*(p+1)/n
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			parts[p] = scan(lo, hi)
+		}()
+	}
+	wg.Wait()
+	return slices.Concat(parts...)
+}
+
 // keyed is a row index with its sort key.
 type keyed struct {
 	key uint64
@@ -127,7 +156,12 @@ type keyed struct {
 func (t *Table) sort(idx []int32, col Column) {
 	ks := make([]keyed, len(idx))
 	var f track.Flow
+	memo := map[uint32]Age{}
 	for j, i := range idx {
+		if col == ColIdle {
+			ks[j] = keyed{t.idleKey(int(i), memo), i}
+			continue
+		}
 		ks[j] = keyed{t.key(int(i), col, &f), i}
 	}
 	radixSort(ks)
@@ -209,6 +243,42 @@ func (t *Table) key(i int, col Column, f *track.Flow) uint64 {
 	return 0
 }
 
+// idleKey is the idle column's key without rebuilding the entry: the full
+// timeout depends only on protocol, state and flags, so it is looked up
+// once per combination (memo) and the entry's remaining timeout applied.
+func (t *Table) idleKey(i int, memo map[uint32]Age) uint64 {
+	r := &t.rows[i]
+	if !r.fields.Has(track.FieldTimeout) {
+		return unknownLast
+	}
+	k := uint32(r.proto)<<16 | uint32(r.state)<<8 | uint32(r.class)<<4
+	if r.fields.Has(track.FieldState) {
+		k |= 1
+	}
+	if r.fields.Has(track.FieldGeneric) {
+		k |= 2
+	}
+	a, ok := memo[k]
+	if !ok {
+		// With no time remaining, IdleAge gives the state's full timeout,
+		// or for ESTABLISHED the cap (marked Capped) that applies to
+		// entries at or below it.
+		a = IdleAge(&track.Flow{Orig: track.Tuple{Proto: r.proto}, Fields: r.fields, State: r.state, Status: r.status}, t.timeouts)
+		memo[k] = a
+	}
+	if a.Full == 0 {
+		return unknownLast
+	}
+	full, rem := a.Full, time.Duration(r.timeout)*time.Second
+	if a.Capped && rem > a.Full {
+		full = t.timeouts.TCP(track.TCPEstablished)
+	}
+	if rem > full {
+		return unknownLast
+	}
+	return uint64((full - rem) / time.Second)
+}
+
 func beUint64(b []byte) uint64 {
 	var v uint64
 	for _, c := range b[:8] {
@@ -217,35 +287,53 @@ func beUint64(b []byte) uint64 {
 	return v
 }
 
-// settleTies orders runs of equal keys among IPv6 rows by the whole
-// address, then the port.
+// settleTies orders runs of equal keys among IPv6 rows (whose key holds
+// only the address's first 63 bits) by the whole address, then the port:
+// small runs by comparison, large ones (a /64 full of clients) by three
+// more stable radix passes, least significant first.
 func (t *Table) settleTies(ks []keyed, col Column) {
-	port := func(r *row, p uint16) int {
+	port := func(r *row, p uint16) uint64 {
 		if r.proto.HasPorts() && !r.fields.Has(track.FieldGeneric) {
-			return int(p)
+			return uint64(p)
 		}
 		return 0
 	}
-	cmp := func(a, b keyed) int {
-		ra, rb := &t.rows[a.i], &t.rows[b.i]
+	addrPort := func(k keyed) (*[16]byte, uint64) {
+		r := &t.rows[k.i]
 		if col == ColSrc {
-			if c := bytes.Compare(ra.src[:], rb.src[:]); c != 0 {
-				return c
-			}
-			return port(ra, ra.p1) - port(rb, rb.p1)
+			return &r.src, port(r, r.p1)
 		}
-		if c := bytes.Compare(ra.dst[:], rb.dst[:]); c != 0 {
+		return &r.dst, port(r, r.p2)
+	}
+	cmp := func(a, b keyed) int {
+		aa, ap := addrPort(a)
+		ba, bp := addrPort(b)
+		if c := bytes.Compare(aa[:], ba[:]); c != 0 {
 			return c
 		}
-		return port(ra, ra.p2) - port(rb, rb.p2)
+		return int(ap) - int(bp)
+	}
+	rekey := func(run []keyed, f func(addr *[16]byte, port uint64) uint64) {
+		for j := range run {
+			a, p := addrPort(run[j])
+			run[j].key = f(a, p)
+		}
+		radixSort(run)
 	}
 	for lo := 0; lo < len(ks); {
 		hi := lo + 1
 		for hi < len(ks) && ks[hi].key == ks[lo].key {
 			hi++
 		}
-		if hi-lo > 1 && ks[lo].key&(1<<63) != 0 {
-			slices.SortStableFunc(ks[lo:hi], cmp)
+		run := ks[lo:hi]
+		switch {
+		case len(run) < 2 || ks[lo].key&(1<<63) == 0:
+		case len(run) < 256:
+			slices.SortStableFunc(run, cmp)
+		default:
+			rekey(run, func(_ *[16]byte, p uint64) uint64 { return p })
+			rekey(run, func(a *[16]byte, _ uint64) uint64 { return beUint64(a[8:]) })
+			rekey(run, func(a *[16]byte, _ uint64) uint64 { return uint64(a[7] & 1) }) // the bit the key dropped
 		}
 		lo = hi
 	}

@@ -139,6 +139,9 @@ func (m *Model) lines() []string {
 		if f.ResultSample != f.Sample {
 			an += fmt.Sprintf("; analysis is of sample %d", f.ResultSample+1)
 		}
+		if f.AnalyzeEvery > 1 {
+			an += fmt.Sprintf("; one sample in %d is analysed, to keep refreshing under %.0f%% of a core", f.AnalyzeEvery, 100*common.CPUBudget)
+		}
 		field("analysis", an)
 		for _, n := range res.Summary.Notes {
 			field("", st.Dim.Render("· "+n))
