@@ -117,9 +117,9 @@ func BenchmarkRefresh1M(b *testing.B) {
 			req.seek = 1
 			for b.Loop() {
 				if !analyse {
-					p.analyzed = 2 // sample 1 counts as analysed: read only
+					p.next = 2 // sample 1 counts as analysed: read only
 				} else {
-					p.an, p.analyzed = analyzer.New(analyzer.Options{}), 0
+					p.an, p.next, p.inAn = analyzer.New(analyzer.Options{}), 0, 0
 					p.results = map[int]*analyzer.Result{}
 				}
 				if _, _, err := p.refresh(context.Background(), req); err != nil {

@@ -36,7 +36,8 @@ type pipeline struct {
 	now  func() time.Time
 
 	an       *analyzer.Analyzer
-	analyzed int // samples fed to the current analyzer
+	next     int // recordings: the next sample the analyzer takes (in order, once each)
+	inAn     int // samples in the current analyzer
 	results  map[int]*analyzer.Result
 	latest   int // sample index of the latest result (-1: none)
 
@@ -51,7 +52,7 @@ type pipeline struct {
 	// under common.CPUBudget of one core on average.
 	analyzeEvery, sinceAnalysis int
 	cpuPlain, cpuAnalysed       time.Duration // per refresh, averaged
-	window                      int           // live: analyzed samples before the analyzer restarts
+	window                      int           // samples an analyzer takes before it restarts
 	lastLen                     int
 }
 
@@ -64,6 +65,7 @@ type sampleRec struct {
 	count   uint64
 	max     uint64
 	hasMax  bool
+	ownMax  bool // read with this sample, not carried from an earlier one
 	point   common.Point
 	// Entries created and destroyed, counted from events when the source
 	// delivered any.
@@ -91,12 +93,16 @@ func newPipeline(src Source, opts analyzer.Options, now func() time.Time) *pipel
 type sink struct {
 	table   *flowtable.Table
 	an      *analyzer.Analyzer // nil: not analysed
+	now     func() time.Time   // live sources: stamps a sample that has no time
 	meta    track.Snapshot
 	events  []track.Event
 	entries int
 }
 
 func (s *sink) BeginSample(meta track.Snapshot) error {
+	if meta.Time.IsZero() && s.now != nil {
+		meta.Time = s.now()
+	}
 	s.meta = meta
 	if s.an != nil {
 		return s.an.BeginSample(meta)
@@ -143,9 +149,9 @@ func (p *pipeline) refresh(ctx context.Context, req request) (*common.Frame, Rea
 		}
 		// The analyzer takes samples in order, once each: catch up on any
 		// skipped over.
-		for p.analyzed < idx {
-			p.rec.Seek(p.analyzed)
-			if _, err := p.read(ctx, p.analyzed, nil, true); err != nil {
+		for p.next < idx {
+			p.rec.Seek(p.next)
+			if _, err := p.read(ctx, p.next, nil, true); err != nil {
 				return nil, ReadReport{}, err
 			}
 		}
@@ -172,7 +178,7 @@ func (p *pipeline) refresh(ctx context.Context, req request) (*common.Frame, Rea
 // shouldAnalyse decides whether sample idx goes to the analyzer.
 func (p *pipeline) shouldAnalyse(idx int) bool {
 	if p.rec != nil {
-		return idx == p.analyzed // recordings: every sample, once
+		return idx == p.next // recordings: every sample, once
 	}
 	return p.sinceAnalysis+1 >= p.analyzeEvery || p.latest < 0
 }
@@ -219,11 +225,15 @@ func (p *pipeline) noteCost(cpu time.Duration, analysed bool) {
 // it.
 func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, analyse bool) (ReadReport, error) {
 	s := &sink{table: table}
+	if p.rec == nil {
+		s.now = p.now
+	}
 	if analyse {
-		if p.rec == nil && p.window > 0 && p.analyzed >= p.window {
-			// A live session never ends; the analyzer keeps every sample.
-			// Start afresh so memory stays bounded.
-			p.an, p.analyzed = analyzer.New(p.opts), 0
+		if p.window > 0 && p.inAn >= p.window {
+			// The analyzer keeps what it needs of every sample (about
+			// 35 MB per million entries): start afresh after a window so
+			// memory stays bounded in a session that never ends.
+			p.an, p.inAn = analyzer.New(p.opts), 0
 		}
 		s.an = p.an
 	}
@@ -240,10 +250,10 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	}
 	maps.Copy(rec.sysctls, s.meta.Sysctls)
 	if v, ok := s.meta.Sysctls.Int("nf_conntrack_max"); ok {
-		rec.max, rec.hasMax = uint64(v), true
+		rec.max, rec.hasMax, rec.ownMax = uint64(v), true, true
 	}
 	if s.meta.HasMax {
-		rec.max, rec.hasMax = s.meta.Max, true
+		rec.max, rec.hasMax, rec.ownMax = s.meta.Max, true, true
 	}
 	rec.count = uint64(s.entries)
 	if s.meta.HasCount {
@@ -286,17 +296,25 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 		}
 	}
 	if analyse {
-		p.analyzed++
+		p.inAn++
+		if p.rec != nil {
+			p.next++
+		}
 		res := p.an.Result()
 		if p.rec == nil {
 			clear(p.results)
-			if p.window == 0 {
-				p.window = max(3, min(120, 8_000_000/max(1, s.entries)))
-			}
 		}
+		p.window = analysisWindow(s.entries)
 		p.results[idx], p.latest = res, idx
 	}
 	return rep, nil
+}
+
+// analysisWindow is how many samples one analyzer takes: about 100 MB of
+// retained state, never fewer than 3 samples (growth needs two) nor more
+// than 120.
+func analysisWindow(entries int) int {
+	return max(3, min(120, 3_000_000/max(1, entries)))
 }
 
 // frame assembles what the panes show for sample idx.
@@ -337,7 +355,8 @@ func (p *pipeline) frame(idx int, table *flowtable.Table, req request) *common.F
 		f.Result, f.ResultSample = p.results[p.latest], p.latest
 	}
 	u, h, a := table.Classes()
-	pr := common.Pressure{Count: rec.count, Max: rec.max, HasMax: rec.hasMax, Assured: a, Evictable: u + h}
+	pr := common.Pressure{Count: rec.count, Max: rec.max, HasMax: rec.hasMax, MaxCarried: rec.hasMax && !rec.ownMax,
+		Assured: a, Evictable: u + h}
 	pr.CountFromKern = rec.count != uint64(table.Len())
 	if rec.hasMax && rec.max > 0 {
 		pr.Free = int64(rec.max) - int64(rec.count)

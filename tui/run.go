@@ -5,9 +5,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 
 	tea "github.com/charmbracelet/bubbletea"
 )
+
+// memoryLimit is the Go heap's soft limit while the TUI runs.
+const memoryLimit = 256 << 20
 
 // Run shows the TUI on the terminal until the user quits. The terminal is
 // restored on every way out: quit, an error, a signal, a panic (bubbletea
@@ -18,6 +22,13 @@ func Run(opts Options, in io.Reader, out io.Writer) error {
 		out = os.Stdout
 	}
 	opts.Output = out
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// Two tables live at once (the one shown, the one being read):
+		// let the collector run before the heap doubles, so that a
+		// million-entry session stays well under 400 MB. A soft limit: a
+		// larger table takes what it needs.
+		debug.SetMemoryLimit(memoryLimit)
+	}
 	m := New(opts)
 	defer m.Close()
 	progOpts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithOutput(out)}

@@ -7,9 +7,35 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
+
+// builtCtdiag builds the binary once for the real-terminal tests.
+var builtCtdiag = func() func(t *testing.T) string {
+	var once sync.Once
+	var bin string
+	var err error
+	return func(t *testing.T) string {
+		t.Helper()
+		once.Do(func() {
+			var dir string
+			if dir, err = os.MkdirTemp("", "ctdiag-tmux"); err != nil {
+				return
+			}
+			bin = filepath.Join(dir, "ctdiag")
+			var out []byte
+			if out, err = exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+				err = fmt.Errorf("go build: %w\n%s", err, out)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+}()
 
 // TestTopInTmux runs the built ctdiag top in a real terminal (tmux), types
 // what a person would, and reads the screen back: the state counts, a
@@ -18,10 +44,7 @@ func TestTopInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
-	bin := filepath.Join(t.TempDir(), "ctdiag")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := builtCtdiag(t)
 	sock := fmt.Sprintf("ctdiag-test-%d", os.Getpid())
 	tmux := func(args ...string) string {
 		t.Helper()
@@ -110,5 +133,67 @@ func TestTopInTmux(t *testing.T) {
 	}
 	if strings.Contains(s, "Findings") {
 		t.Errorf("the UI is still on screen after quitting (alternate screen not left):\n%s", s)
+	}
+}
+
+// TestTopColoursInTmux: colours by default, none with NO_COLOR (yet the
+// focused pane and the selected row still show, as text).
+func TestTopColoursInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
+	}
+	bin := builtCtdiag(t)
+	colour := regexp.MustCompile("\x1b\\[[0-9;]*3[0-9](;[0-9;]*)?m|\x1b\\[[0-9;]*38;[25];")
+	for _, c := range []struct {
+		env     string
+		colours bool
+	}{{"TERM=xterm-256color COLORTERM=truecolor", true}, {"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false}} {
+		sock := fmt.Sprintf("ctdiag-colour-%d", os.Getpid())
+		cmd := "env " + c.env + " " + bin + " top --demo --paused; sleep 60"
+		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
+			t.Fatalf("tmux: %v\n%s", err, out)
+		}
+		var s string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-e", "-p", "-t", "c").CombinedOutput()
+			if s = string(out); strings.Contains(s, "[2 States]") {
+				break
+			}
+		}
+		exec.Command("tmux", "-L", sock, "kill-server").Run()
+		if !strings.Contains(s, "[2 States]") {
+			t.Fatalf("%s: the TUI did not show:\n%s", c.env, s)
+		}
+		if got := colour.MatchString(s); got != c.colours {
+			t.Errorf("%s: colours on screen %v, want %v:\n%q", c.env, got, c.colours, s)
+		}
+	}
+}
+
+// TestPlainCtdiagOnTerminal: ctdiag with no subcommand on a terminal opens
+// the TUI on the live table; until the collector is built in, it says so
+// and points to --demo and files.
+func TestPlainCtdiagOnTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
+	}
+	bin := builtCtdiag(t)
+	sock := fmt.Sprintf("ctdiag-plain-%d", os.Getpid())
+	if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "p", "-x", "100", "-y", "30",
+		"sh", "-c", bin+"; echo EXITED $?; sleep 60").CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v\n%s", err, out)
+	}
+	defer exec.Command("tmux", "-L", sock, "kill-server").Run()
+	var s string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-p", "-t", "p").CombinedOutput()
+		if s = string(out); strings.Contains(s, "EXITED") {
+			break
+		}
+	}
+	for _, want := range []string{"live table is not available", "ctdiag top --demo", "EXITED 1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
 	}
 }

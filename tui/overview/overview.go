@@ -1,9 +1,3 @@
-// Package overview is the TUI pane with the whole picture in figures: the
-// source, the table's pressure, every statistics counter with its rate, the
-// timeouts in force and what the analysis could not judge.
-//
-// overview depends on tui/common, analyzer and track. It does no I/O and
-// must not import the root tui package.
 package overview
 
 import (
@@ -109,6 +103,9 @@ func (m *Model) lines() []string {
 	}
 	if p.HasMax {
 		table += fmt.Sprintf(", nf_conntrack_max %s (%s full)", common.Int(p.Max), common.Pct(p.Utilisation()))
+		if p.MaxCarried {
+			table += "; the max was read with an earlier sample (*)"
+		}
 	} else {
 		table += ", nf_conntrack_max unknown"
 	}
@@ -135,7 +132,7 @@ func (m *Model) lines() []string {
 				fired++
 			}
 		}
-		an := fmt.Sprintf("%d rules checked, %d fired, over %d samples (times: %s)", len(res.Checked), fired, res.Summary.Samples, res.Summary.Timing)
+		an := fmt.Sprintf("%d rules checked, %d fired, over the last %d samples (times: %s)", len(res.Checked), fired, res.Summary.Samples, res.Summary.Timing)
 		if f.ResultSample != f.Sample {
 			an += fmt.Sprintf("; analysis is of sample %d", f.ResultSample+1)
 		}
