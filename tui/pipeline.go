@@ -35,11 +35,11 @@ type pipeline struct {
 	opts analyzer.Options
 	now  func() time.Time
 
-	an       *analyzer.Analyzer
-	next     int // recordings: the next sample the analyzer takes (in order, once each)
-	inAn     int // samples in the current analyzer
-	results  map[int]*analyzer.Result
-	latest   int // sample index of the latest result (-1: none)
+	an      *analyzer.Analyzer
+	next    int // recordings: the next sample the analyzer takes (in order, once each)
+	inAn    int // samples in the current analyzer
+	results map[int]*analyzer.Result
+	latest  int // sample index of the latest result (-1: none)
 
 	samples map[int]*sampleRec // recordings: by index; live: the last two
 	history []common.Point     // live: ring of the last maxHistory
@@ -55,7 +55,6 @@ type pipeline struct {
 	window                      int           // samples an analyzer takes before it restarts
 	lastLen                     int
 }
-
 
 // sampleRec is what later samples are compared with.
 type sampleRec struct {

@@ -144,11 +144,11 @@ func TestTopColoursInTmux(t *testing.T) {
 	}
 	bin := builtCtdiag(t)
 	colour := regexp.MustCompile("\x1b\\[[0-9;]*3[0-9](;[0-9;]*)?m|\x1b\\[[0-9;]*38;[25];")
-	for _, c := range []struct {
+	for i, c := range []struct {
 		env     string
 		colours bool
 	}{{"TERM=xterm-256color COLORTERM=truecolor", true}, {"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false}} {
-		sock := fmt.Sprintf("ctdiag-colour-%d", os.Getpid())
+		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
 		cmd := "env " + c.env + " " + bin + " top --demo --paused; sleep 60"
 		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
 			t.Fatalf("tmux: %v\n%s", err, out)
