@@ -35,10 +35,10 @@ func TestExpect(t *testing.T) {
 		}
 	}
 	want := map[string]string{
-		"tcp SYN_SENT [UNREPLIED]":  "a SYN-ACK from",
-		"tcp ESTABLISHED [ASSURED]": "a FIN → FIN_WAIT, an RST → CLOSE",
-		"tcp TIME_WAIT [ASSURED]":   "re-opens it as a fresh entry",
-		"udp  [UNREPLIED]":          "a reply from",
+		"tcp SYN_SENT [UNREPLIED]":                    "a SYN-ACK from",
+		"tcp ESTABLISHED [ASSURED]":                   "a FIN → FIN_WAIT, an RST → CLOSE",
+		"tcp TIME_WAIT [ASSURED]":                     "re-opens it as a fresh entry",
+		"udp  [UNREPLIED]":                            "a reply from",
 		"udp  (half-assured: replied, not [ASSURED])": "2-second mark",
 	}
 	for k, w := range want {
