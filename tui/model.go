@@ -493,7 +493,6 @@ func (m *Model) View() string {
 	if m.width == 0 {
 		return ""
 	}
-	st := m.c.Styles
 	var b strings.Builder
 	pb := header.Playback{Paused: m.paused, Speed: m.speed, AtEnd: m.atEnd}
 	b.WriteString(m.header.View(m.frame, pb, m.opts.Source.Describe()))
@@ -510,7 +509,6 @@ func (m *Model) View() string {
 	}
 	b.WriteByte('\n')
 	b.WriteString(m.statusLine())
-	_ = st
 	return b.String()
 }
 

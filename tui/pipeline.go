@@ -327,7 +327,6 @@ func (p *pipeline) frame(idx int, table *flowtable.Table, req request) *common.F
 		Time:    rec.time,
 		Table:   table,
 		Sysctls: rec.sysctls,
-		Stats:   rec.stats,
 	}
 	if p.rec != nil {
 		f.Samples = p.rec.Len()

@@ -70,12 +70,10 @@ type Frame struct {
 	History  []Point // this session's samples up to this one, oldest first
 	Events   []track.Event
 	Sysctls  track.Sysctls // every sysctl known so far, later ones winning
-	Stats    track.Stats   // this sample's statistics (none when not read)
 
 	Malformed int      // malformed lines in this sample's inputs
 	Skipped   []string // inputs skipped, with why
 	Took      time.Duration
-	Notes     []string
 }
 
 // Pressure is how full the table is.

@@ -60,6 +60,14 @@ func (m *Model) columns() []column {
 		used += c.width + 1
 	}
 	extra := []column{}
+	if m.frame != nil && m.frame.Table.Timestamps() > 0 {
+		extra = append(extra, column{"AGE", flowtable.ColAge, 5, true, func(f *track.Flow, _ flowtable.Age) string {
+			if !f.Fields.Has(track.FieldDeltaTime) {
+				return "-"
+			}
+			return common.DurShort(time.Duration(f.DeltaTime) * time.Second)
+		}})
+	}
 	if acct {
 		extra = append(extra,
 			column{"BYTES", flowtable.ColBytes, 7, true, func(f *track.Flow, _ flowtable.Age) string {

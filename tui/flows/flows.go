@@ -283,13 +283,18 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 	return nil
 }
 
-// skipUnavailable steps over byte and packet columns when no entry has
-// counters (accounting is off).
+// skipUnavailable steps over columns no entry has: bytes and packets
+// without accounting, age without timestamps.
 func (m *Model) skipUnavailable(dir int) {
-	if m.frame == nil || m.frame.Table.Accounting() > 0 {
+	if m.frame == nil {
 		return
 	}
-	for m.order.Col == flowtable.ColBytes || m.order.Col == flowtable.ColPackets {
+	t := m.frame.Table
+	missing := func(c flowtable.Column) bool {
+		return (c == flowtable.ColBytes || c == flowtable.ColPackets) && t.Accounting() == 0 ||
+			c == flowtable.ColAge && t.Timestamps() == 0
+	}
+	for missing(m.order.Col) {
 		m.order.Col = flowtable.Column((int(m.order.Col) + dir + int(flowtable.NumColumns)) % int(flowtable.NumColumns))
 	}
 }
@@ -414,7 +419,7 @@ func (m *Model) footer(n int) string {
 	}
 	s := fmt.Sprintf("%s–%s of %s · sorted by %s %s · flags U unreplied H half-assured A assured N NAT",
 		common.Int(first), common.Int(last), common.Int(n), m.viewOrder.Col, dir)
-	if m.c.Styles != nil && m.viewOrder.Col == flowtable.ColNone {
+	if m.viewOrder.Col == flowtable.ColNone { // the kernel's order has no direction
 		s = strings.Replace(s, " "+dir+" ", " ", 1)
 	}
 	return s

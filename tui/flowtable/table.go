@@ -82,6 +82,7 @@ type Table struct {
 	// states counts entries by protocol and state slot, per class.
 	states [256 * stateSlots][numClasses]int32
 	acct   int // entries with counters
+	stamps int // entries with a start time (delta-time)
 
 	timeouts track.Timeouts
 }
@@ -97,7 +98,7 @@ func (t *Table) Reset() {
 	clear(t.aux)
 	t.aux = t.aux[:0]
 	t.states = [256 * stateSlots][numClasses]int32{}
-	t.acct = 0
+	t.acct, t.stamps = 0, 0
 	t.timeouts = track.Timeouts{}
 }
 
@@ -113,6 +114,10 @@ func (t *Table) Len() int { return len(t.rows) }
 
 // Accounting reports how many entries carry packet and byte counters.
 func (t *Table) Accounting() int { return t.acct }
+
+// Timestamps reports how many entries carry their age (delta-time, from
+// nf_conntrack_timestamp).
+func (t *Table) Timestamps() int { return t.stamps }
 
 // Add appends a copy of f.
 func (t *Table) Add(f *track.Flow) {
@@ -131,6 +136,9 @@ func (t *Table) Add(f *track.Flow) {
 	t.states[int(r.proto)*stateSlots+stateSlot(f)][r.class]++
 	if f.Fields.Has(track.FieldOrigCounters) {
 		t.acct++
+	}
+	if f.Fields.Has(track.FieldDeltaTime) {
+		t.stamps++
 	}
 	orig, ok := encodeTuple(&f.Orig)
 	if !ok {

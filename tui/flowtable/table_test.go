@@ -313,6 +313,15 @@ func reference(col Column, tm track.Timeouts) func(a, b *track.Flow) int {
 				return 1
 			}
 			return cmp.Compare(ia.Idle/time.Second, ib.Idle/time.Second)
+		case ColAge:
+			ha, hb := a.Fields.Has(track.FieldDeltaTime), b.Fields.Has(track.FieldDeltaTime)
+			if ha != hb {
+				if ha {
+					return -1
+				}
+				return 1
+			}
+			return cmp.Compare(a.DeltaTime, b.DeltaTime)
 		case ColBytes:
 			return cmp.Compare(a.OrigCounters.Bytes+a.ReplyCounters.Bytes, b.OrigCounters.Bytes+b.ReplyCounters.Bytes)
 		case ColPackets:

@@ -25,6 +25,7 @@ const (
 	ColFlags
 	ColTimeout
 	ColIdle
+	ColAge
 	ColBytes
 	ColPackets
 	ColMark
@@ -33,7 +34,7 @@ const (
 )
 
 var columnNames = [NumColumns]string{"table order", "proto", "state", "source", "sport", "destination", "dport",
-	"flags", "timeout", "idle", "bytes", "packets", "mark", "zone"}
+	"flags", "timeout", "idle", "age", "bytes", "packets", "mark", "zone"}
 
 func (c Column) String() string {
 	if c < NumColumns {
@@ -222,6 +223,15 @@ func (t *Table) key(i int, col Column, f *track.Flow) uint64 {
 			return unknownLast
 		}
 		return uint64(a.Idle / time.Second)
+	case ColAge:
+		if !r.fields.Has(track.FieldDeltaTime) {
+			return unknownLast
+		}
+		a := &t.aux[r.aux-1]
+		if a.full != nil {
+			return a.full.DeltaTime
+		}
+		return a.delta
 	case ColBytes, ColPackets:
 		if r.aux == 0 {
 			return 0
