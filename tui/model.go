@@ -167,8 +167,12 @@ func (m *Model) refresh(seek int) tea.Cmd {
 	}
 	m.busy, m.inflight = true, seek
 	match, query, order := m.flows.Query()
+	next := 1
+	if m.frame != nil {
+		next = m.frame.Seq + 1
+	}
 	req := request{seek: seek, match: match, query: query, order: order,
-		talkers: m.talkers.Dimension(), ranking: m.talkersVisible(), topN: talkers.TopN}
+		talkers: m.talkers.Dimension(), ranking: m.talkersVisible() && m.talkers.Wants(next, m.pipe.rec == nil), topN: talkers.TopN}
 	p, ctx := m.pipe, m.ctx
 	return func() tea.Msg {
 		f, rep, err := p.refresh(ctx, req)
@@ -221,7 +225,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 	}
 	m.layout()
-	cmds = append(cmds, m.talkers.SetVisible(m.talkersVisible()))
+	cmds = append(cmds, m.talkers.SetVisible(m.talkersVisible(), m.focus == paneTalkers))
 	return m, tea.Batch(cmds...)
 }
 

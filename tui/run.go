@@ -11,7 +11,7 @@ import (
 )
 
 // memoryLimit is the Go heap's soft limit while the TUI runs.
-const memoryLimit = 256 << 20
+const memoryLimit = 320 << 20
 
 // Run shows the TUI on the terminal until the user quits. The terminal is
 // restored on every way out: quit, an error, a signal, a panic (bubbletea

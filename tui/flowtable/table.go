@@ -119,20 +119,15 @@ func (t *Table) Accounting() int { return t.acct }
 // nf_conntrack_timestamp).
 func (t *Table) Timestamps() int { return t.stamps }
 
-// Add appends a copy of f.
+// Add appends a copy of f. It writes the row in place: at a million
+// entries a sample, copies of 68-byte rows and 36-byte tuples would cost
+// as much as the rest.
 func (t *Table) Add(f *track.Flow) {
-	r := row{
-		proto:   f.Orig.Proto,
-		family:  f.Orig.Family,
-		state:   f.State,
-		class:   classOf(f.Status),
-		status:  f.Status,
-		timeout: f.Timeout,
-		fields:  f.Fields,
-		mark:    f.Mark,
-		use:     f.Use,
-		zone:    f.Zone,
-	}
+	t.rows = append(t.rows, row{})
+	r := &t.rows[len(t.rows)-1]
+	r.proto, r.family, r.state, r.class = f.Orig.Proto, f.Orig.Family, f.State, classOf(f.Status)
+	r.status, r.timeout, r.fields = f.Status, f.Timeout, f.Fields
+	r.mark, r.use, r.zone = f.Mark, f.Use, f.Zone
 	t.states[int(r.proto)*stateSlots+stateSlot(f)][r.class]++
 	if f.Fields.Has(track.FieldOrigCounters) {
 		t.acct++
@@ -140,51 +135,65 @@ func (t *Table) Add(f *track.Flow) {
 	if f.Fields.Has(track.FieldDeltaTime) {
 		t.stamps++
 	}
-	orig, ok := encodeTuple(&f.Orig)
-	if !ok {
-		t.addFull(&r, f)
+	if !encodeTuple(&f.Orig, &r.ctuple) {
+		t.keepWhole(r, f)
 		return
 	}
-	r.ctuple = orig
-	var a auxRec
-	needAux := false
-	if f.Reply != f.Orig.Reply() {
+	var a *auxRec
+	if !plainReply(f) && f.Reply != f.Orig.Reply() {
 		if f.Reply.Family != f.Orig.Family || f.Reply.Proto != f.Orig.Proto {
-			t.addFull(&r, f)
+			t.keepWhole(r, f)
 			return
 		}
-		rep, ok := encodeTuple(&f.Reply)
-		if !ok {
-			t.addFull(&r, f)
+		a = t.newAux(r)
+		if !encodeTuple(&f.Reply, &a.reply) {
+			*a = auxRec{}
+			t.keepWhole(r, f)
 			return
 		}
-		a.reply, a.hasReply, needAux = rep, true, true
+		a.hasReply = true
 	}
 	if f.ZoneOrig != 0 || f.ZoneReply != 0 || f.ID != 0 || f.DeltaTime != 0 ||
 		f.OrigCounters != (track.Counters{}) || f.ReplyCounters != (track.Counters{}) || f.Ext != nil {
+		if a == nil {
+			a = t.newAux(r)
+		}
 		a.zoneOrig, a.zoneReply, a.id, a.delta = f.ZoneOrig, f.ZoneReply, f.ID, f.DeltaTime
 		a.orig, a.replyC = f.OrigCounters, f.ReplyCounters
 		if f.Ext != nil {
 			c := f.Clone()
 			a.ext = c.Ext
 		}
-		needAux = true
 	}
-	if needAux {
-		t.aux = append(t.aux, a)
-		r.aux = int32(len(t.aux))
-	}
-	t.rows = append(t.rows, r)
 }
 
-// addFull keeps an unusual entry whole; the row still carries what sorting
-// and counting read.
-func (t *Table) addFull(r *row, f *track.Flow) {
+// newAux gives row r a side record.
+func (t *Table) newAux(r *row) *auxRec {
+	if r.aux == 0 {
+		t.aux = append(t.aux, auxRec{})
+		r.aux = int32(len(t.aux))
+	}
+	return &t.aux[r.aux-1]
+}
+
+// keepWhole keeps an unusual entry whole; the row still carries what
+// sorting and counting read.
+func (t *Table) keepWhole(r *row, f *track.Flow) {
 	c := f.Clone()
-	r.ctuple = ctuple{src: addr16(c.Orig.Src), dst: addr16(c.Orig.Dst), p1: c.Orig.SrcPort, p2: c.Orig.DstPort}
-	t.aux = append(t.aux, auxRec{full: &c})
-	r.aux = int32(len(t.aux))
-	t.rows = append(t.rows, *r)
+	r.ctuple = ctuple{p1: c.Orig.SrcPort, p2: c.Orig.DstPort}
+	putAddr(&r.src, c.Orig.Src)
+	putAddr(&r.dst, c.Orig.Dst)
+	*t.newAux(r) = auxRec{full: &c}
+}
+
+// plainReply is the common case of f.Reply == f.Orig.Reply() without
+// building the inverse: a protocol with ports, no NAT. (Reply() would swap
+// the same fields; ICMP and the rest take the general comparison.)
+func plainReply(f *track.Flow) bool {
+	o, r := &f.Orig, &f.Reply
+	return o.Proto.HasPorts() && r.Proto == o.Proto && r.Family == o.Family &&
+		r.Src == o.Dst && r.Dst == o.Src && r.SrcPort == o.DstPort && r.DstPort == o.SrcPort &&
+		r.Type == o.Type && r.Code == o.Code && r.ID == o.ID && r.SrcKey == o.DstKey && r.DstKey == o.SrcKey
 }
 
 // Flow rebuilds entry i into f.
@@ -226,45 +235,45 @@ func (t *Table) Flow(i int, f *track.Flow) {
 	}
 }
 
-// encodeTuple packs t; ok is false when t does not fit the usual shape
+// encodeTuple packs t into c; false when t does not fit the usual shape
 // (the caller then keeps the entry whole).
-func encodeTuple(t *track.Tuple) (ctuple, bool) {
-	var c ctuple
+func encodeTuple(t *track.Tuple, c *ctuple) bool {
 	switch t.Family {
 	case track.FamilyIPv4:
 		if !t.Src.Is4() || !t.Dst.Is4() {
-			return c, false
+			return false
 		}
 	case track.FamilyIPv6:
 		if !t.Src.Is6() || !t.Dst.Is6() || t.Src.Zone() != "" || t.Dst.Zone() != "" {
-			return c, false
+			return false
 		}
 	default:
-		return c, false
+		return false
 	}
-	c.src, c.dst = addr16(t.Src), addr16(t.Dst)
 	switch {
 	case t.Proto.HasPorts():
 		if t.Type != 0 || t.Code != 0 || t.ID != 0 || t.SrcKey != 0 || t.DstKey != 0 {
-			return c, false
+			return false
 		}
 		c.p1, c.p2 = t.SrcPort, t.DstPort
 	case t.Proto.IsICMP():
 		if t.SrcPort != 0 || t.DstPort != 0 || t.SrcKey != 0 || t.DstKey != 0 {
-			return c, false
+			return false
 		}
 		c.p1, c.p2 = uint16(t.Type)<<8|uint16(t.Code), t.ID
 	case t.Proto == track.ProtoGRE:
 		if t.SrcPort != 0 || t.DstPort != 0 || t.Type != 0 || t.Code != 0 || t.ID != 0 {
-			return c, false
+			return false
 		}
 		c.p1, c.p2 = t.SrcKey, t.DstKey
 	default:
 		if t.SrcPort != 0 || t.DstPort != 0 || t.Type != 0 || t.Code != 0 || t.ID != 0 || t.SrcKey != 0 || t.DstKey != 0 {
-			return c, false
+			return false
 		}
 	}
-	return c, true
+	putAddr(&c.src, t.Src)
+	putAddr(&c.dst, t.Dst)
+	return true
 }
 
 func decodeTuple(c *ctuple, fam track.Family, p track.Proto) track.Tuple {
@@ -286,13 +295,13 @@ func decodeTuple(c *ctuple, fam track.Family, p track.Proto) track.Tuple {
 	return t
 }
 
-// addr16 stores an address: IPv4 in the first 4 bytes, IPv6 as is.
-func addr16(a netip.Addr) [16]byte {
+// putAddr stores an address: IPv4 in the first 4 bytes (the rest zero),
+// IPv6 as is.
+func putAddr(dst *[16]byte, a netip.Addr) {
 	if a.Is4() {
-		var b [16]byte
 		v := a.As4()
-		copy(b[:4], v[:])
-		return b
+		*dst = [16]byte{v[0], v[1], v[2], v[3]}
+		return
 	}
-	return a.As16()
+	*dst = a.As16()
 }

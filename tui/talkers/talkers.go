@@ -14,6 +14,11 @@ import (
 // TopN is how many keys a ranking keeps.
 const TopN = 50
 
+// staleAfter: while the pane is on screen but not focused, its ranking is
+// redone only every this many samples (ranking a million entries costs
+// about a tenth of a CPU-second).
+const staleAfter = 5
+
 // Model is the talkers pane.
 type Model struct {
 	c             common.Common
@@ -21,8 +26,11 @@ type Model struct {
 	frame         *common.Frame
 	dim           flowtable.Dimension
 	rank          *flowtable.Ranking
+	rankSeq       int  // the frame the ranking is of
+	rankSample    int  // and its sample
 	pending       bool
 	visible       bool
+	focused       bool
 	stale         bool // the ranking is not of the current frame
 	cursor        int
 }
@@ -72,16 +80,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case common.FrameMsg:
 		m.frame = msg.Frame
 		if r := msg.Frame.Talkers; r != nil && r.Dimension == m.dim {
-			m.rank, m.pending, m.stale = r, false, false
+			m.setRank(r, msg.Frame)
 		} else {
 			m.stale = true
-			if m.visible {
+			if m.visible && m.Wants(msg.Frame.Seq, msg.Frame.Samples == 0) {
 				return m, m.rankCmd()
 			}
 		}
 	case rankedMsg:
 		if m.frame != nil && msg.seq == m.frame.Seq && msg.rank.Dimension == m.dim {
-			m.rank, m.pending, m.stale = &msg.rank, false, false
+			m.setRank(&msg.rank, m.frame)
 		}
 	case tea.KeyMsg:
 		switch {
@@ -114,11 +122,23 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-// SetVisible says whether the pane is on screen; rankings are only made
-// for a visible pane (a million entries cost tens of milliseconds).
-func (m *Model) SetVisible(v bool) tea.Cmd {
-	m.visible = v
-	if v && m.stale && !m.pending {
+func (m *Model) setRank(r *flowtable.Ranking, f *common.Frame) {
+	m.rank, m.rankSeq, m.rankSample = r, f.Seq, f.Sample
+	m.pending, m.stale = false, false
+}
+
+// Wants reports whether the refresh that makes frame seq should rank:
+// always for a recording (each sample is asked for) or when the pane has
+// focus; for a live source otherwise every staleAfter samples.
+func (m *Model) Wants(seq int, live bool) bool {
+	return !live || m.focused || m.rank == nil || m.rank.Dimension != m.dim || seq-m.rankSeq >= staleAfter
+}
+
+// SetVisible says whether the pane is on screen and whether it has focus;
+// rankings are only made for a visible pane.
+func (m *Model) SetVisible(visible, focused bool) tea.Cmd {
+	m.visible, m.focused = visible, focused
+	if visible && m.stale && !m.pending && m.frame != nil && m.Wants(m.frame.Seq, m.frame.Samples == 0) {
 		return m.rankCmd()
 	}
 	return nil
@@ -195,6 +215,10 @@ func (m *Model) table() []string {
 	for len(lines) < m.height-2 {
 		lines = append(lines, "")
 	}
-	lines = append(lines, st.Dim.Render(common.Fit(fmt.Sprintf("%s distinct of %s entries · enter lists them", common.Int(r.Distinct), common.Int(r.Total)), m.width)))
+	foot := fmt.Sprintf("%s distinct of %s entries · enter lists them", common.Int(r.Distinct), common.Int(r.Total))
+	if m.frame != nil && m.rankSeq != m.frame.Seq {
+		foot = fmt.Sprintf("as of sample %d (redone every %d while not focused) · ", m.rankSample+1, staleAfter) + foot
+	}
+	lines = append(lines, st.Dim.Render(common.Fit(foot, m.width)))
 	return lines
 }
