@@ -33,8 +33,10 @@ type Model struct {
 	input    textinput.Model
 	typing   bool
 	parseErr string
-	gen      int // latest selection asked for
-	busy     bool
+	gen      int  // latest selection asked for
+	busy     bool // the shown selection is not of the latest query
+	running  bool // a selection is being computed
+	again    bool // and another was asked for meanwhile
 
 	cursor, offset int
 
@@ -142,13 +144,20 @@ func (m *Model) apply(text string) tea.Cmd {
 }
 
 // selectCmd computes the selection for the current query and order on the
-// current table, off the UI goroutine.
+// current table, off the UI goroutine. One runs at a time: keys typed
+// while a million entries are being filtered start one more selection when
+// it ends, not one each.
 func (m *Model) selectCmd() tea.Cmd {
 	if m.frame == nil {
 		return nil
 	}
 	m.gen++
 	m.busy = true
+	if m.running {
+		m.again = true
+		return nil
+	}
+	m.running = true
 	gen, seq, t, q, o := m.gen, m.frame.Seq, m.frame.Table, m.query, m.order
 	match, _, _ := m.Query()
 	return func() tea.Msg {
@@ -164,6 +173,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		var cmds []tea.Cmd
 		if msg.Frame.View != nil && msg.Frame.ViewQuery == m.query && m.orderMatches(msg.Frame) {
 			m.setView(msg.Frame.View, m.query, m.order)
+			m.busy, m.again = false, false
 		} else {
 			cmds = append(cmds, m.selectCmd())
 		}
@@ -172,9 +182,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, tea.Batch(cmds...)
 	case viewMsg:
+		m.running = false
 		if msg.gen == m.gen && m.frame != nil && msg.seq == m.frame.Seq {
 			m.setView(msg.view, msg.query, msg.order)
-			m.busy = false
+			m.busy, m.again = false, false
+		}
+		if m.again {
+			m.again = false
+			return m, m.selectCmd()
 		}
 	case entryMsg:
 		if m.frame != nil && msg.seq == m.frame.Seq {
@@ -392,7 +407,7 @@ func (m *Model) promptLine() string {
 	if m.view != nil {
 		count = fmt.Sprintf("%s of %s match", common.Int(m.view.Len()), common.Int(total))
 		if m.busy {
-			count = "filtering…"
+			count = "updating…"
 		}
 	}
 	switch {
