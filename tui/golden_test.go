@@ -55,6 +55,20 @@ func TestGoldenDetails(t *testing.T) {
 	}
 }
 
+// TestGoldenHelp draws the full help (?) over the flows pane: every key
+// of the shared key map, at both sizes.
+func TestGoldenHelp(t *testing.T) {
+	for _, sz := range goldenSizes {
+		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+			d := newDriver(t, demoReplay(t), sz.w, sz.h)
+			d.keys("5", "?")
+			screen := d.m.View()
+			checkSize(t, screen, sz.w, sz.h)
+			golden.RequireEqual(t, screen)
+		})
+	}
+}
+
 // TestGoldenScenarios draws the whole screen on other captures: SYNs that
 // are never answered, and NAT.
 func TestGoldenScenarios(t *testing.T) {

@@ -581,20 +581,28 @@ func (m *Model) ShortHelp() []key.Binding {
 	return append(out, k.Help, k.Quit)
 }
 
-// FullHelp implements help.KeyMap.
+// FullHelp implements help.KeyMap: the global keys, then the focused
+// pane's.
 func (m *Model) FullHelp() [][]key.Binding {
+	return append(m.globalHelp(), m.panes[m.focus].FullHelp()...)
+}
+
+func (m *Model) globalHelp() [][]key.Binding {
 	k := m.c.Keys
-	groups := [][]key.Binding{
+	return [][]key.Binding{
 		{k.NextPane, k.PrevPane, k.Left, k.Right},
 		{k.Pane1, k.Pane2, k.Pane3, k.Pane4, k.Pane5},
 		{k.Pause, k.NextSample, k.PrevSample, k.Faster, k.Slower},
 		{k.Help, k.Quit},
 	}
-	return append(groups, m.panes[m.focus].FullHelp()...)
 }
 
+// fullHelp draws the global keys and the focused pane's in two blocks, so
+// both fit at 80 columns.
 func (m *Model) fullHelp() string {
 	st := m.c.Styles
-	title := st.Title.Render("Keys") + st.Dim.Render("  (any key closes this; the last columns are the "+strings.TrimLeft(m.panes[m.focus].Title(), "12345 ")+" pane's)")
-	return title + "\n\n" + m.help.FullHelpView(m.FullHelp())
+	pane := strings.TrimLeft(m.panes[m.focus].Title(), "12345 ")
+	return st.Title.Render("Keys") + st.Dim.Render("  (any key closes this)") + "\n\n" +
+		m.help.FullHelpView(m.globalHelp()) + "\n\n" +
+		st.Title.Render(pane) + "\n\n" + m.help.FullHelpView(m.panes[m.focus].FullHelp())
 }

@@ -119,7 +119,7 @@ func (m *Model) ShortHelp() []key.Binding {
 // FullHelp implements help.KeyMap.
 func (m *Model) FullHelp() [][]key.Binding {
 	k := m.c.Keys
-	return [][]key.Binding{{k.Filter, k.Accept, k.Cancel}, {k.Sort, k.SortBack, k.Reverse}, {k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}, {k.Enter, k.Back}}
+	return [][]key.Binding{{k.Filter, k.Accept, k.Cancel}, {k.Sort, k.SortBack, k.Reverse, k.Enter, k.Back}, {k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}}
 }
 
 // SetFilter applies a filter text (from another pane) and shows the list.
