@@ -2,7 +2,7 @@
 FUZZTIME ?= 1m
 FUZZ_TARGETS = FuzzParseFlow FuzzFastPath FuzzParseEvent FuzzStatsLines FuzzSysctlAndKernelLog FuzzDecoder FuzzParseAddr
 
-.PHONY: build test integration bench fuzz lint
+.PHONY: build test integration bench bench-tui fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -18,6 +18,10 @@ integration:
 
 bench:
 	scripts/bench.sh
+
+# The terminal UI at 1M entries (needs tmux and bc).
+bench-tui:
+	scripts/bench-tui.sh
 
 fuzz:
 	for f in $(FUZZ_TARGETS); do go test ./parser -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; done
