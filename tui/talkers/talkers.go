@@ -26,8 +26,8 @@ type Model struct {
 	frame         *common.Frame
 	dim           flowtable.Dimension
 	rank          *flowtable.Ranking
-	rankSeq       int  // the frame the ranking is of
-	rankSample    int  // and its sample
+	rankSeq       int // the frame the ranking is of
+	rankSample    int // and its sample
 	pending       bool
 	visible       bool
 	focused       bool
