@@ -148,15 +148,23 @@ func (m *Model) lines() []string {
 	return out
 }
 
-// statistics lists every counter the source reported.
+// statistics lists every counter the source reported, in columns that fit
+// the pane (narrower in a box of the wide layout).
 func (m *Model) statistics() []string {
 	st := m.c.Styles
 	r := m.frame.Rates
 	unit := "per s"
 	if r.Seconds == 0 {
-		unit = "per sample"
+		unit = "/sample"
 	}
-	out := []string{st.Label.Render(fmt.Sprintf("%-16s %14s %12s %12s", "statistics", "total", "change", unit))}
+	nameW, totalW, deltaW, rateW := 16, 14, 12, 12
+	if m.width < 60 {
+		nameW, totalW, deltaW, rateW = 14, 10, 8, 8
+	}
+	row := func(a, b, c, d string) string {
+		return common.Fit(a, nameW) + common.FitLeft(b, totalW) + common.FitLeft(c, deltaW) + common.FitLeft(d, rateW)
+	}
+	out := []string{st.Label.Render(row("statistics", "total", "change", unit))}
 	any := false
 	for c := track.Counter(0); c < track.NumCounters; c++ {
 		cr := r.Counters[c]
@@ -168,7 +176,7 @@ func (m *Model) statistics() []string {
 		if cr.HasDelta {
 			delta, rate = common.Int(cr.Delta), common.Num(cr.PerSec)
 		}
-		line := fmt.Sprintf("  %-14s %14s %12s %12s", c, common.Int(cr.Total), delta, rate)
+		line := row("  "+c.String(), common.Int(cr.Total), delta, rate)
 		if cr.HasDelta && cr.Delta > 0 && (c == track.CounterDrop || c == track.CounterEarlyDrop || c == track.CounterInsertFailed) {
 			line = st.Crit.Render(line)
 		}
