@@ -82,20 +82,6 @@ func (m *Model) lines() []string {
 			out = append(out, strings.Repeat(" ", 11)+l)
 		}
 	}
-	src := f.Source
-	s := src.Kind.String() + " " + src.Name
-	if f.Samples > 0 {
-		s += fmt.Sprintf(" · sample %d of %d · times: %s", f.Sample+1, f.Samples, src.Timing)
-	} else if src.Interval > 0 {
-		s += " · every " + common.Dur(src.Interval)
-	}
-	field("source", s)
-	if f.Malformed > 0 {
-		field("", st.Warn.Render(fmt.Sprintf("%d malformed lines in this sample's files", f.Malformed)))
-	}
-	for _, sk := range f.Skipped {
-		field("", st.Dim.Render("skipped "+sk))
-	}
 	p := f.Pressure
 	table := common.Int(f.Table.Len()) + " entries listed"
 	if p.CountFromKern {
@@ -143,6 +129,20 @@ func (m *Model) lines() []string {
 		for _, n := range res.Summary.Notes {
 			field("", st.Dim.Render("· "+n))
 		}
+	}
+	src := f.Source
+	s := src.Kind.String() + " " + src.Name
+	if f.Samples > 0 {
+		s += fmt.Sprintf(" · sample %d of %d · times: %s", f.Sample+1, f.Samples, src.Timing)
+	} else if src.Interval > 0 {
+		s += " · every " + common.Dur(src.Interval)
+	}
+	field("source", s)
+	if f.Malformed > 0 {
+		field("", st.Warn.Render(fmt.Sprintf("%d malformed lines in this sample's files", f.Malformed)))
+	}
+	for _, sk := range f.Skipped {
+		field("", st.Dim.Render("skipped "+sk))
 	}
 	field("refresh", "took "+f.Took.Round(time.Millisecond).String())
 	return out
