@@ -130,6 +130,15 @@ func (s *sink) Extra(x *track.Snapshot) error {
 	return nil
 }
 
+// SysctlHint passes on the sysctls a walk knows before its first sample
+// (parser.SysctlHinter, where the parser offers it) to the analyzer, if it
+// takes them.
+func (s *sink) SysctlHint(x track.Sysctls) {
+	if h, ok := any(s.an).(interface{ SysctlHint(track.Sysctls) }); ok && s.an != nil {
+		h.SysctlHint(x)
+	}
+}
+
 func (s *sink) EndSample() error {
 	if s.an != nil {
 		return s.an.EndSample()

@@ -193,6 +193,14 @@ func (s *timedSink) BeginSample(meta track.Snapshot) error {
 	return s.SampleSink.BeginSample(meta)
 }
 
+// SysctlHint forwards the parser's early sysctls to the sink that wants
+// them.
+func (s *timedSink) SysctlHint(x track.Sysctls) {
+	if h, ok := s.SampleSink.(interface{ SysctlHint(track.Sysctls) }); ok {
+		h.SysctlHint(x)
+	}
+}
+
 func (s *timedSink) Flow(f *track.Flow) error {
 	if s.n++; s.n&0xffff == 0 {
 		if err := s.ctx.Err(); err != nil {
