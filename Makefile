@@ -5,7 +5,7 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
 	report:FuzzReadJSON rules:FuzzLoad
 
-.PHONY: build test integration bench fuzz lint
+.PHONY: build test integration bench bench-tui fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -21,6 +21,10 @@ integration:
 
 bench:
 	scripts/bench.sh
+
+# The terminal UI at 1M entries (needs tmux and bc).
+bench-tui:
+	scripts/bench-tui.sh
 
 fuzz:
 	for pt in $(FUZZ_TARGETS); do p=$${pt%%:*}; f=$${pt#*:}; \

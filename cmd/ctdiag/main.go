@@ -76,6 +76,14 @@ It never changes kernel state: remedies are printed, never applied.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version(),
+		// On a terminal, plain ctdiag opens the TUI (like top); otherwise
+		// it prints help.
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !isTerminal(e.stdout) {
+				return cmd.Help()
+			}
+			return runTop(e, &topOptions{speed: 1, pane: 2, theme: "auto"}, nil)
+		},
 	}
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
@@ -83,5 +91,6 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newListCmd(e))
 	root.AddCommand(newReportCmd(e))
 	root.AddCommand(newRulesCmd(e))
+	root.AddCommand(newTopCmd(e))
 	return root
 }

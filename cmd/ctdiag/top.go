@@ -1,0 +1,137 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/term"
+	"github.com/spf13/cobra"
+
+	"github.com/ctdiag/ctdiag/internal/demo"
+	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/track"
+	"github.com/ctdiag/ctdiag/tui"
+)
+
+// errNoLiveSource: the live collector is not built in yet.
+var errNoLiveSource = errors.New("the live table is not available in this build yet")
+
+type topOptions struct {
+	demo     bool
+	interval time.Duration
+	speed    float64
+	paused   bool
+	filter   string
+	pane     int
+	theme    string
+}
+
+func newTopCmd(e env) *cobra.Command {
+	o := &topOptions{}
+	cmd := &cobra.Command{
+		Use:   "top [FILE|DIR...]",
+		Short: "Live terminal UI: the table, its pressure, its trends and what is wrong",
+		Long: `Open the terminal UI on a conntrack table: how full it is and how fast it moves,
+its states over time, the diagnosis (findings with evidence and remedies), who
+holds the entries, and every entry (filtered like ctdiag list, sorted by any
+column).
+
+Given files or directories, it steps through them as successive samples of one
+table, as ctdiag list and report read them: play and pause (p), previous and
+next sample (, .), speed (- +). --demo replays a capture built into ctdiag: a
+real table filling up to nf_conntrack_max; no root needed.
+
+Keys: ? shows them all; q quits.`,
+		Example: `  ctdiag top --demo
+  ctdiag top captures/                      # a directory of dumps, in natural order
+  ctdiag top --interval 5s t00.txt t05.txt t10.txt
+  ctdiag top --filter '-p tcp --state SYN_SENT' dump.txt`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runTop(e, o, args)
+		},
+	}
+	f := cmd.Flags()
+	f.BoolVar(&o.demo, "demo", false, "replay the built-in capture (a table filling up to nf_conntrack_max)")
+	f.DurationVar(&o.interval, "interval", 0, "time between the samples of files that carry no times (rates are per sample without it)")
+	f.Float64Var(&o.speed, "speed", 1, "playback speed of a recording (1 = as captured, or one sample a second)")
+	f.BoolVar(&o.paused, "paused", false, "start paused on the first sample")
+	f.StringVar(&o.filter, "filter", "", "initial flow filter, with the options of ctdiag list (e.g. '-p tcp --state SYN_SENT')")
+	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows")
+	f.StringVar(&o.theme, "theme", "auto", "colours for a dark or light terminal background: auto, dark or light (NO_COLOR turns colours off)")
+	return cmd
+}
+
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(f.Fd())
+}
+
+func runTop(e env, o *topOptions, args []string) error {
+	if o.demo && len(args) > 0 {
+		return usageError("--demo replays the built-in capture: give it no files")
+	}
+	if o.pane < 1 || o.pane > 5 {
+		return usageError("--pane %d: want 1 to 5", o.pane)
+	}
+	if o.filter != "" {
+		if _, err := parseFilterText(o.filter); err != nil {
+			return usageError("--filter: %v", err)
+		}
+	}
+	var src tui.Source
+	switch {
+	case o.demo:
+		r, err := tui.NewReplay(demo.Inputs(), tui.ReplayOptions{Info: tui.Description{
+			Kind: track.SourceFile, Name: "demo: " + demo.Origin, Host: demo.Host, Kernel: demo.Kernel, Netns: demo.Netns}})
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		src = r
+	case len(args) > 0:
+		inputs, err := parser.ExpandPaths(args)
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		r, err := tui.NewReplay(inputs, tui.ReplayOptions{Interval: o.interval, Info: tui.Description{Kind: track.SourceFile, Name: describeArgs(args)}})
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		src = r
+	default:
+		return &exitError{code: exitFailure, err: fmt.Errorf("%w: the live collector is still being built.\n"+
+			"  Try the built-in capture:  ctdiag top --demo\n"+
+			"  or a captured table:       ctdiag top /proc/net/nf_conntrack   (a snapshot; as root)\n"+
+			"                             ctdiag top dump1.txt dump2.txt …    (successive samples)", errNoLiveSource)}
+	}
+	if !isTerminal(e.stdout) {
+		src.Close()
+		return usageError("top draws on a terminal, and standard output is not one: use ctdiag list (or report) to print")
+	}
+	r := lipgloss.NewRenderer(e.stdout)
+	switch o.theme {
+	case "dark":
+		r.SetHasDarkBackground(true)
+	case "light":
+		r.SetHasDarkBackground(false)
+	case "auto":
+		// Ask the terminal now: once the UI runs, its answer would arrive
+		// as key presses.
+		r.SetHasDarkBackground(r.HasDarkBackground())
+	default:
+		return usageError("--theme %q: want auto, dark or light", o.theme)
+	}
+	return tui.Run(tui.Options{Source: src, Renderer: r, Speed: o.speed, Paused: o.paused, Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
+}
+
+func describeArgs(args []string) string {
+	if len(args) == 1 {
+		return args[0]
+	}
+	return fmt.Sprintf("%s (+%d more)", args[0], len(args)-1)
+}

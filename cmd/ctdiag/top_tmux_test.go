@@ -1,0 +1,199 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// builtCtdiag builds the binary once for the real-terminal tests.
+var builtCtdiag = func() func(t *testing.T) string {
+	var once sync.Once
+	var bin string
+	var err error
+	return func(t *testing.T) string {
+		t.Helper()
+		once.Do(func() {
+			var dir string
+			if dir, err = os.MkdirTemp("", "ctdiag-tmux"); err != nil {
+				return
+			}
+			bin = filepath.Join(dir, "ctdiag")
+			var out []byte
+			if out, err = exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+				err = fmt.Errorf("go build: %w\n%s", err, out)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return bin
+	}
+}()
+
+// TestTopInTmux runs the built ctdiag top in a real terminal (tmux), types
+// what a person would, and reads the screen back: the state counts, a
+// finding, a filtered list; then q must give the shell a sane terminal.
+func TestTopInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
+	}
+	bin := builtCtdiag(t)
+	sock := fmt.Sprintf("ctdiag-test-%d", os.Getpid())
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+	script := bin + " top --demo --paused; echo EXITED $?; stty -a; sleep 60"
+	tmux("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
+	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+
+	screen := func() string { return tmux("capture-pane", "-p", "-t", "top") }
+	waitFor := func(what string, re *regexp.Regexp) string {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			s := screen()
+			if re.MatchString(s) {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not on screen after 10s:\n%s", what, s)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	keys := func(ks ...string) {
+		for _, k := range ks {
+			tmux("send-keys", "-t", "top", k)
+			time.Sleep(60 * time.Millisecond)
+		}
+	}
+	text := func(s string) { tmux("send-keys", "-t", "top", "-l", "--", s) }
+
+	waitFor("the first sample", regexp.MustCompile(`1/5 t\+0s`))
+	keys(".", ".")
+	s := waitFor("sample 3 (t05)", regexp.MustCompile(`3/5 t\+5s`))
+	// States: the counts a person reads off the pane.
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`tcp ESTABLISHED\s+715\s+72%`),
+		regexp.MustCompile(`udp\s+285\s+28%`),
+		regexp.MustCompile(`entries 1,000/1,000 \[█+\]\s+100%`),
+	} {
+		if !want.MatchString(s) {
+			t.Errorf("states screen lacks %v:\n%s", want, s)
+		}
+	}
+	// Findings: the table-full diagnosis, worst first.
+	keys("3")
+	s = waitFor("the findings pane", regexp.MustCompile(`\[3 Findings\]`))
+	if !regexp.MustCompile(`› CRIT The table is full`).MatchString(s) {
+		t.Errorf("findings screen lacks the critical table-full finding first:\n%s", s)
+	}
+	keys("Enter")
+	waitFor("the finding's explanation", regexp.MustCompile(`WHAT IT MEANS`))
+	keys("Escape")
+	// Flows: filter as with ctdiag list, live match count.
+	keys("5", "/")
+	waitFor("the filter prompt", regexp.MustCompile(`options of ctdiag list`))
+	text("-p udp")
+	waitFor("the match count", regexp.MustCompile(`285 of 1,000 match`))
+	keys("Enter")
+	s = waitFor("the filtered list", regexp.MustCompile(`filter: -p udp`))
+	rows := 0
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "10.231.50.1") {
+			rows++
+			if !strings.Contains(l, "udp") || !strings.Contains(l, "9999") {
+				t.Errorf("filtered list shows a non-UDP row: %q", l)
+			}
+		}
+	}
+	if rows < 10 {
+		t.Errorf("only %d rows in the filtered list:\n%s", rows, s)
+	}
+	// Quit: the shell gets its terminal back, in canonical mode with echo.
+	keys("q")
+	s = waitFor("the shell after quitting", regexp.MustCompile(`EXITED \d+`))
+	if !strings.Contains(s, "EXITED 0") {
+		t.Errorf("ctdiag top did not exit 0:\n%s", s)
+	}
+	if regexp.MustCompile(`(^|\s)-(icanon|echo)\b`).MatchString(s) {
+		t.Errorf("the terminal was left in raw mode:\n%s", s)
+	}
+	if strings.Contains(s, "Findings") {
+		t.Errorf("the UI is still on screen after quitting (alternate screen not left):\n%s", s)
+	}
+}
+
+// TestTopColoursInTmux: colours by default, none with NO_COLOR (yet the
+// focused pane and the selected row still show, as text).
+func TestTopColoursInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
+	}
+	bin := builtCtdiag(t)
+	colour := regexp.MustCompile("\x1b\\[[0-9;]*3[0-9](;[0-9;]*)?m|\x1b\\[[0-9;]*38;[25];")
+	for i, c := range []struct {
+		env     string
+		colours bool
+	}{{"TERM=xterm-256color COLORTERM=truecolor", true}, {"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false}} {
+		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
+		cmd := "env " + c.env + " " + bin + " top --demo --paused; sleep 60"
+		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
+			t.Fatalf("tmux: %v\n%s", err, out)
+		}
+		var s string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-e", "-p", "-t", "c").CombinedOutput()
+			if s = string(out); strings.Contains(s, "[2 States]") {
+				break
+			}
+		}
+		exec.Command("tmux", "-L", sock, "kill-server").Run()
+		if !strings.Contains(s, "[2 States]") {
+			t.Fatalf("%s: the TUI did not show:\n%s", c.env, s)
+		}
+		if got := colour.MatchString(s); got != c.colours {
+			t.Errorf("%s: colours on screen %v, want %v:\n%q", c.env, got, c.colours, s)
+		}
+	}
+}
+
+// TestPlainCtdiagOnTerminal: ctdiag with no subcommand on a terminal opens
+// the TUI on the live table; until the collector is built in, it says so
+// and points to --demo and files.
+func TestPlainCtdiagOnTerminal(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
+	}
+	bin := builtCtdiag(t)
+	sock := fmt.Sprintf("ctdiag-plain-%d", os.Getpid())
+	if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "p", "-x", "100", "-y", "30",
+		"sh", "-c", bin+"; echo EXITED $?; sleep 60").CombinedOutput(); err != nil {
+		t.Fatalf("tmux: %v\n%s", err, out)
+	}
+	defer exec.Command("tmux", "-L", sock, "kill-server").Run()
+	var s string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-p", "-t", "p").CombinedOutput()
+		if s = string(out); strings.Contains(s, "EXITED") {
+			break
+		}
+	}
+	for _, want := range []string{"live table is not available", "ctdiag top --demo", "EXITED 1"} {
+		if !strings.Contains(s, want) {
+			t.Errorf("screen lacks %q:\n%s", want, s)
+		}
+	}
+}

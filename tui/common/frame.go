@@ -1,0 +1,148 @@
+package common
+
+import (
+	"time"
+
+	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/track"
+	"github.com/ctdiag/ctdiag/tui/flowtable"
+)
+
+// SourceInfo is what the header says about where the samples come from.
+type SourceInfo struct {
+	Kind track.SourceKind // netlink, procfs, file, engine
+	// Name is what is read: a path, a directory, "/proc/net/nf_conntrack",
+	// "netlink".
+	Name                string
+	Host, Kernel, Netns string
+	// Interval is how often a live source is read; 0 for recordings.
+	Interval time.Duration
+	// Timing says where sample times come from ("wall clock", "capture
+	// times", "every 5s", "none"); WallClock is set when they are real
+	// instants (not synthetic offsets, not absent).
+	Timing    string
+	WallClock bool
+	// Events is set when the source follows conntrack events between reads
+	// (they arrive in the sample's Extra); LostEvents counts the events the
+	// kernel dropped because the reader fell behind, since the start.
+	Events     bool
+	LostEvents uint64
+}
+
+// Live reports whether the source reads a running kernel.
+func (s SourceInfo) Live() bool {
+	return s.Kind == track.SourceNetlink || s.Kind == track.SourceProcfs
+}
+
+// CPUBudget is the share of one core a live session aims to stay under on
+// average: analysis runs less often when refreshing would cost more.
+const CPUBudget = 0.8
+
+// Frame is everything one refresh produced. It is immutable once sent: the
+// panes read it from the UI goroutine while the next one is being made.
+type Frame struct {
+	Seq    int // refresh number, from 1
+	Source SourceInfo
+
+	// Sample is this sample's index: in the recording, or since the session
+	// began for a live source. Samples is the recording's length (0 live).
+	Sample, Samples int
+	Time            time.Time // when the sample was read; zero if unknown
+
+	Table *flowtable.Table
+	// View is the flows pane's selection (its filter and order at request
+	// time) over Table; Talkers the ranking it asked for (nil: none asked).
+	View      *flowtable.View
+	ViewQuery string
+	ViewOrder flowtable.Order
+	Talkers   *flowtable.Ranking
+
+	// Result is the analysis of the samples up to ResultSample (it may lag
+	// when analysis runs less often than collection); nil before the first.
+	Result       *analyzer.Result
+	ResultSample int
+	// AnalyzeEvery: a live source's samples are analysed one in this many
+	// (1: all), so that refreshing stays within its CPU budget.
+	AnalyzeEvery int
+
+	Pressure Pressure
+	Rates    Rates
+	History  []Point // this session's samples up to this one, oldest first
+	Events   []track.Event
+	Sysctls  track.Sysctls // every sysctl known so far, later ones winning
+
+	Malformed int      // malformed lines in this sample's inputs
+	Skipped   []string // inputs skipped, with why
+	Took      time.Duration
+}
+
+// Pressure is how full the table is.
+type Pressure struct {
+	Count         uint64 // nf_conntrack_count when read, else entries listed
+	CountFromKern bool
+	Max           uint64
+	HasMax        bool
+	MaxCarried    bool // Max comes from an earlier sample
+	Assured       int
+	// Evictable entries are not ASSURED: early drop may remove them to make
+	// room (spec §4.3). Headroom is how many new entries fit before drops:
+	// free slots plus evictable entries.
+	Evictable int
+	Free      int64
+	Headroom  int64
+}
+
+// Utilisation is Count/Max (0 without a max).
+func (p Pressure) Utilisation() float64 {
+	if !p.HasMax || p.Max == 0 {
+		return 0
+	}
+	return float64(p.Count) / float64(p.Max)
+}
+
+// Rates are per-second figures since the previous sample.
+type Rates struct {
+	// Seconds since the previous sample; 0 when there is none or samples
+	// carry no times (figures are then per sample).
+	Seconds float64
+	HasPrev bool
+
+	// New and Destroyed count entries that appeared and disappeared: from
+	// events when the source follows them (exact), else by comparing the
+	// two samples' tuples (entries that came and went in between are
+	// missed).
+	New, Destroyed float64
+	HasNew         bool
+	FromEvents     bool
+
+	Counters [track.NumCounters]CounterRate
+}
+
+// CounterRate is one statistics counter: its total and its change.
+type CounterRate struct {
+	Known    bool // the source reported it
+	Total    uint64
+	HasDelta bool // the previous sample had it too
+	Delta    uint64
+	PerSec   float64 // 0 when untimed
+}
+
+// Per turns a count into the rate shown: per second when timed, per sample
+// otherwise.
+func (r Rates) Per(v float64) float64 {
+	if r.Seconds > 0 {
+		return v / r.Seconds
+	}
+	return v
+}
+
+// Point is one sample of the session, kept for sparklines.
+type Point struct {
+	Time    time.Time
+	Entries int
+	States  map[string]int // by flowtable.StateCount.Name
+	Classes [3]int         // unreplied, half-assured, assured
+}
+
+// FrameMsg carries a new frame to every pane.
+type FrameMsg struct{ Frame *Frame }

@@ -1,0 +1,73 @@
+package common
+
+import "github.com/charmbracelet/bubbles/key"
+
+// KeyMap is every key the TUI answers to. One map serves the key handling
+// and the help (bubbles/help renders it), so the two cannot disagree.
+type KeyMap struct {
+	// Global.
+	Quit, Help, Pause                      key.Binding
+	NextPane, PrevPane, Left, Right        key.Binding
+	Pane1, Pane2, Pane3, Pane4, Pane5      key.Binding
+	NextSample, PrevSample, Faster, Slower key.Binding
+
+	// Lists and detail views.
+	Up, Down, PageUp, PageDown, Home, End key.Binding
+	Enter, Back                           key.Binding
+
+	// Flows.
+	Filter, Sort, SortBack, Reverse key.Binding
+	Accept, Cancel                  key.Binding // while typing a filter
+
+	// Talkers.
+	Dimension, DimensionBack key.Binding
+
+	// Findings.
+	Copy key.Binding
+}
+
+// NewKeyMap returns the default key map.
+func NewKeyMap() *KeyMap {
+	b := func(help, desc string, keys ...string) key.Binding {
+		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
+	}
+	return &KeyMap{
+		Quit:       b("q", "quit", "q", "ctrl+c"),
+		Help:       b("?", "help", "?"),
+		Pause:      b("p", "pause/play", "p", " "),
+		NextPane:   b("tab", "next pane", "tab"),
+		PrevPane:   b("shift+tab", "previous pane", "shift+tab"),
+		Left:       b("←", "pane left", "left", "h"),
+		Right:      b("→", "pane right", "right", "l"),
+		Pane1:      b("1", "overview", "1"),
+		Pane2:      b("2", "states", "2"),
+		Pane3:      b("3", "findings", "3"),
+		Pane4:      b("4", "talkers", "4"),
+		Pane5:      b("5", "flows", "5"),
+		NextSample: b(".", "next sample", "."),
+		PrevSample: b(",", "previous sample", ","),
+		Faster:     b("+", "faster", "+", "="),
+		Slower:     b("-", "slower", "-", "_"),
+
+		Up:       b("↑/k", "up", "up", "k"),
+		Down:     b("↓/j", "down", "down", "j"),
+		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
+		PageDown: b("pgdn", "page down", "pgdown", "ctrl+f"),
+		Home:     b("g/home", "first", "home", "g"),
+		End:      b("G/end", "last", "end", "G"),
+		Enter:    b("enter", "details", "enter"),
+		Back:     b("esc", "back", "esc", "backspace"),
+
+		Filter:   b("/", "filter", "/"),
+		Sort:     b("s", "sort by next column", "s"),
+		SortBack: b("S", "sort by previous column", "S"),
+		Reverse:  b("r", "reverse order", "r"),
+		Accept:   b("enter", "apply filter", "enter"),
+		Cancel:   b("esc", "clear filter", "esc"),
+
+		Dimension:     b("v", "next breakdown", "v"),
+		DimensionBack: b("V", "previous breakdown", "V"),
+
+		Copy: b("c", "copy remedy (OSC 52)", "c"),
+	}
+}

@@ -1,0 +1,18 @@
+//go:build unix
+
+package tui
+
+import (
+	"syscall"
+	"time"
+)
+
+// cpuTime is the CPU time the process has used: refreshes are budgeted in
+// CPU, not wall-clock, time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}

@@ -1,0 +1,444 @@
+package tui
+
+import (
+	"context"
+	"maps"
+	"math"
+	"time"
+
+	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/track"
+	"github.com/ctdiag/ctdiag/tui/common"
+	"github.com/ctdiag/ctdiag/tui/flowtable"
+)
+
+// request is what the UI asks of a refresh.
+type request struct {
+	seek int // recordings: the sample to show; -1 for the next one
+
+	match   func(*track.Flow) bool // the flows pane's filter (nil: all)
+	query   string
+	order   flowtable.Order
+	talkers flowtable.Dimension
+	ranking bool // rank talkers (the pane is visible)
+	topN    int
+}
+
+// pipeline turns a Source into Frames: it reads a sample into a fresh
+// flowtable.Table, feeds the analyzer, and works out rates, pressure and
+// history. It runs in tea.Cmds, one refresh at a time, never on the UI
+// goroutine; the frames it returns are never touched again.
+type pipeline struct {
+	src  Source
+	rec  Recording // nil for live sources
+	opts analyzer.Options
+	now  func() time.Time
+
+	an      *analyzer.Analyzer
+	next    int // recordings: the next sample the analyzer takes (in order, once each)
+	inAn    int // samples in the current analyzer
+	results map[int]*analyzer.Result
+	latest  int // sample index of the latest result (-1: none)
+
+	samples map[int]*sampleRec // recordings: by index; live: the last two
+	history []common.Point     // live: ring of the last maxHistory
+	seq     int
+	live    int           // live samples read
+	events  []track.Event // live: the last maxEvents; recordings: the sample's own
+
+	// Live analysis cadence: analysis runs every analyzeEvery samples, set
+	// from what it costs in CPU, so that a refresh every interval stays
+	// under common.CPUBudget of one core on average.
+	analyzeEvery, sinceAnalysis int
+	cpuPlain, cpuAnalysed       time.Duration // per refresh, averaged
+	window                      int           // samples an analyzer takes before it restarts
+	lastLen                     int
+}
+
+// sampleRec is what later samples are compared with.
+type sampleRec struct {
+	time    time.Time
+	stats   track.Stats
+	sysctls track.Sysctls // merged up to this sample
+	count   uint64
+	max     uint64
+	hasMax  bool
+	ownMax  bool // read with this sample, not carried from an earlier one
+	point   common.Point
+	// Entries created and destroyed, counted from events when the source
+	// delivered any.
+	created, destroyed int
+	hasEvents          bool
+}
+
+const (
+	maxHistory = 600 // points kept for sparklines (10 min at 1 s)
+	maxEvents  = 4096
+)
+
+func newPipeline(src Source, opts analyzer.Options, now func() time.Time) *pipeline {
+	p := &pipeline{src: src, opts: opts, now: now, results: map[int]*analyzer.Result{},
+		samples: map[int]*sampleRec{}, latest: -1, analyzeEvery: 1}
+	if r, ok := src.(Recording); ok {
+		p.rec = r
+	}
+	p.an = analyzer.New(opts)
+	return p
+}
+
+// sink receives one sample: into the table always, into the analyzer when
+// this sample is analysed.
+type sink struct {
+	table   *flowtable.Table
+	an      *analyzer.Analyzer // nil: not analysed
+	now     func() time.Time   // live sources: stamps a sample that has no time
+	meta    track.Snapshot
+	events  []track.Event
+	entries int
+}
+
+func (s *sink) BeginSample(meta track.Snapshot) error {
+	if meta.Time.IsZero() && s.now != nil {
+		meta.Time = s.now()
+	}
+	s.meta = meta
+	if s.an != nil {
+		return s.an.BeginSample(meta)
+	}
+	return nil
+}
+
+func (s *sink) Flow(f *track.Flow) error {
+	s.entries++
+	if s.table != nil {
+		s.table.Add(f)
+	}
+	if s.an != nil {
+		return s.an.Flow(f)
+	}
+	return nil
+}
+
+func (s *sink) Extra(x *track.Snapshot) error {
+	mergeExtra(&s.meta, x)
+	s.events = append(s.events, x.Events...)
+	if s.an != nil {
+		return s.an.Extra(x)
+	}
+	return nil
+}
+
+// mergeExtra adds what was read beside a table to its sample: statistics
+// per CPU, count and max, sysctls and kernel-log lines (x's values win).
+func mergeExtra(dst, x *track.Snapshot) {
+	for _, c := range x.Stats.CPUs {
+		d := dst.Stats.CPU(c.CPU)
+		for k := track.Counter(0); k < track.NumCounters; k++ {
+			if v, ok := c.Get(k); ok {
+				d.Set(k, v)
+			}
+		}
+	}
+	if x.HasCount {
+		dst.Count, dst.HasCount = x.Count, true
+	}
+	if x.HasMax {
+		dst.Max, dst.HasMax = x.Max, true
+	}
+	for k, v := range x.Sysctls {
+		if dst.Sysctls == nil {
+			dst.Sysctls = track.Sysctls{}
+		}
+		dst.Sysctls[k] = v
+	}
+	dst.KernelLog = append(dst.KernelLog, x.KernelLog...)
+}
+
+// SysctlHint passes on the sysctls a walk knows before its first sample
+// (parser.SysctlHinter, where the parser offers it) to the analyzer, if it
+// takes them.
+func (s *sink) SysctlHint(x track.Sysctls) {
+	if h, ok := any(s.an).(interface{ SysctlHint(track.Sysctls) }); ok && s.an != nil {
+		h.SysctlHint(x)
+	}
+}
+
+func (s *sink) EndSample() error {
+	if s.an != nil {
+		return s.an.EndSample()
+	}
+	return nil
+}
+
+// refresh reads one sample and makes its frame.
+func (p *pipeline) refresh(ctx context.Context, req request) (*common.Frame, ReadReport, error) {
+	start, cpu0 := time.Now(), cpuTime()
+	idx := p.live
+	if p.rec != nil {
+		idx = p.rec.Position()
+		if req.seek >= 0 {
+			idx = max(0, min(req.seek, p.rec.Len()-1))
+		}
+		// The analyzer takes samples in order, once each: catch up on any
+		// skipped over.
+		for p.next < idx {
+			p.rec.Seek(p.next)
+			if _, err := p.read(ctx, p.next, nil, true); err != nil {
+				return nil, ReadReport{}, err
+			}
+		}
+		p.rec.Seek(idx)
+	}
+	table := flowtable.New(p.lastLen + p.lastLen/8)
+	analyse := p.shouldAnalyse(idx)
+	rep, err := p.read(ctx, idx, table, analyse)
+	if err != nil {
+		return nil, rep, err
+	}
+	p.lastLen = table.Len()
+	f := p.frame(idx, table, req)
+	f.Took = time.Since(start)
+	if p.rec == nil {
+		p.live++
+		p.noteCost(cpuTime()-cpu0, analyse)
+	}
+	f.AnalyzeEvery = p.analyzeEvery
+	f.Malformed, f.Skipped = rep.Malformed, rep.Skipped
+	return f, rep, nil
+}
+
+// shouldAnalyse decides whether sample idx goes to the analyzer.
+func (p *pipeline) shouldAnalyse(idx int) bool {
+	if p.rec != nil {
+		return idx == p.next // recordings: every sample, once
+	}
+	return p.sinceAnalysis+1 >= p.analyzeEvery || p.latest < 0
+}
+
+// noteCost adapts the live analysis cadence to what refreshes cost: with
+// plain refreshes costing c and analysis adding a, analysing every k
+// samples costs c + a/k per interval on average; k is the smallest that
+// fits the budget (at most 60: findings never go stale for longer).
+func (p *pipeline) noteCost(cpu time.Duration, analysed bool) {
+	ewma := func(old, v time.Duration) time.Duration {
+		if old == 0 {
+			return v
+		}
+		return (old*3 + v) / 4
+	}
+	if analysed {
+		p.cpuAnalysed = ewma(p.cpuAnalysed, cpu)
+		p.sinceAnalysis = 0
+	} else {
+		p.cpuPlain = ewma(p.cpuPlain, cpu)
+		p.sinceAnalysis++
+	}
+	if p.cpuPlain == 0 {
+		p.analyzeEvery = 2 // measure a plain refresh next
+		return
+	}
+	interval := p.src.Describe().Interval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	extra := p.cpuAnalysed - p.cpuPlain
+	room := time.Duration(common.CPUBudget*float64(interval)) - p.cpuPlain
+	switch {
+	case extra <= 0:
+		p.analyzeEvery = 1
+	case room <= 0:
+		p.analyzeEvery = 60
+	default:
+		p.analyzeEvery = min(60, max(1, int(math.Ceil(float64(extra)/float64(room)))))
+	}
+}
+
+// read streams sample idx into table (nil: only the analyzer) and records
+// it.
+func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, analyse bool) (ReadReport, error) {
+	s := &sink{table: table}
+	if p.rec == nil {
+		s.now = p.now
+	}
+	if analyse {
+		if p.window > 0 && p.inAn >= p.window {
+			// The analyzer keeps what it needs of every sample (about
+			// 35 MB per million entries): start afresh after a window so
+			// memory stays bounded in a session that never ends.
+			p.an, p.inAn = analyzer.New(p.opts), 0
+		}
+		s.an = p.an
+	}
+	rep, err := p.src.Read(ctx, s)
+	if err != nil {
+		return rep, err
+	}
+	rec := &sampleRec{time: s.meta.Time, stats: s.meta.Stats}
+	prev := p.samples[idx-1]
+	rec.sysctls = track.Sysctls{}
+	if prev != nil {
+		maps.Copy(rec.sysctls, prev.sysctls)
+		rec.max, rec.hasMax = prev.max, prev.hasMax
+	}
+	maps.Copy(rec.sysctls, s.meta.Sysctls)
+	if v, ok := s.meta.Sysctls.Int("nf_conntrack_max"); ok {
+		rec.max, rec.hasMax, rec.ownMax = uint64(v), true, true
+	}
+	if s.meta.HasMax {
+		rec.max, rec.hasMax, rec.ownMax = s.meta.Max, true, true
+	}
+	rec.count = uint64(s.entries)
+	if s.meta.HasCount {
+		rec.count = s.meta.Count
+	}
+	rec.point = common.Point{Time: s.meta.Time, Entries: s.entries}
+	if table != nil {
+		table.SetTimeouts(track.NewTimeouts(rec.sysctls))
+		rec.point.States = map[string]int{}
+		for _, sc := range table.States() {
+			rec.point.States[sc.Name] = sc.Count
+		}
+		u, h, a := table.Classes()
+		rec.point.Classes = [3]int{u, h, a}
+	}
+	for i := range s.events {
+		rec.hasEvents = true
+		switch s.events[i].Type {
+		case track.EventNew:
+			rec.created++
+		case track.EventDestroy:
+			rec.destroyed++
+		}
+	}
+	p.samples[idx] = rec
+	if p.rec != nil && table != nil {
+		p.events = s.events
+	}
+	if p.rec == nil {
+		delete(p.samples, idx-2)
+		p.history = append(p.history, rec.point)
+		if len(p.history) > maxHistory {
+			p.history = p.history[len(p.history)-maxHistory:]
+		}
+		if len(s.events) > 0 {
+			p.events = append(p.events, s.events...)
+			if len(p.events) > maxEvents {
+				p.events = append([]track.Event(nil), p.events[len(p.events)-maxEvents:]...)
+			}
+		}
+	}
+	if analyse {
+		p.inAn++
+		if p.rec != nil {
+			p.next++
+		}
+		res := p.an.Result()
+		if p.rec == nil {
+			clear(p.results)
+		}
+		p.window = analysisWindow(s.entries)
+		p.results[idx], p.latest = res, idx
+	}
+	return rep, nil
+}
+
+// analysisWindow is how many samples one analyzer takes: about 100 MB of
+// retained state, never fewer than 3 samples (growth needs two) nor more
+// than 120.
+func analysisWindow(entries int) int {
+	return max(3, min(120, 3_000_000/max(1, entries)))
+}
+
+// frame assembles what the panes show for sample idx.
+func (p *pipeline) frame(idx int, table *flowtable.Table, req request) *common.Frame {
+	p.seq++
+	rec := p.samples[idx]
+	f := &common.Frame{
+		Seq:     p.seq,
+		Source:  p.src.Describe(),
+		Sample:  idx,
+		Time:    rec.time,
+		Table:   table,
+		Sysctls: rec.sysctls,
+	}
+	if p.rec != nil {
+		f.Samples = p.rec.Len()
+		for i := max(0, idx-maxHistory+1); i <= idx; i++ {
+			if r := p.samples[i]; r != nil {
+				f.History = append(f.History, r.point)
+			}
+		}
+	} else {
+		f.History = append([]common.Point(nil), p.history...)
+	}
+	f.Events = p.events
+	// The newest analysis at or before this sample.
+	for i := idx; i >= 0; i-- {
+		if r, ok := p.results[i]; ok {
+			f.Result, f.ResultSample = r, i
+			break
+		}
+		if p.rec == nil {
+			break
+		}
+	}
+	if f.Result == nil && p.rec == nil && p.latest >= 0 {
+		f.Result, f.ResultSample = p.results[p.latest], p.latest
+	}
+	u, h, a := table.Classes()
+	pr := common.Pressure{Count: rec.count, Max: rec.max, HasMax: rec.hasMax, MaxCarried: rec.hasMax && !rec.ownMax,
+		Assured: a, Evictable: u + h}
+	pr.CountFromKern = rec.count != uint64(table.Len())
+	if rec.hasMax && rec.max > 0 {
+		pr.Free = int64(rec.max) - int64(rec.count)
+		pr.Headroom = max(0, pr.Free) + int64(pr.Evictable)
+	}
+	f.Pressure = pr
+	f.Rates = p.rates(idx, f.Result)
+	f.View = table.Select(req.match, req.order)
+	f.ViewQuery, f.ViewOrder = req.query, req.order
+	if req.ranking {
+		r := table.Talkers(req.talkers, req.topN)
+		f.Talkers = &r
+	}
+	return f
+}
+
+// rates compares sample idx with the one before it.
+func (p *pipeline) rates(idx int, res *analyzer.Result) common.Rates {
+	var r common.Rates
+	cur, prev := p.samples[idx], p.samples[idx-1]
+	for c := track.Counter(0); c < track.NumCounters; c++ {
+		if cur.stats.Has(c) {
+			r.Counters[c] = common.CounterRate{Known: true, Total: cur.stats.Total(c)}
+		}
+	}
+	if prev == nil {
+		return r
+	}
+	r.HasPrev = true
+	if !cur.time.IsZero() && !prev.time.IsZero() && cur.time.After(prev.time) {
+		r.Seconds = cur.time.Sub(prev.time).Seconds()
+	}
+	for c := track.Counter(0); c < track.NumCounters; c++ {
+		cr := &r.Counters[c]
+		if cr.Known && prev.stats.Has(c) && cr.Total >= prev.stats.Total(c) {
+			cr.HasDelta, cr.Delta = true, cr.Total-prev.stats.Total(c)
+			cr.PerSec = r.Per(float64(cr.Delta))
+		}
+	}
+	switch {
+	case cur.hasEvents:
+		r.HasNew, r.FromEvents = true, true
+		r.New, r.Destroyed = r.Per(float64(cur.created)), r.Per(float64(cur.destroyed))
+	case res != nil && res.Summary.Samples > 1:
+		// The analyzer follows tuples between its last two samples.
+		r.HasNew = true
+		if res.Summary.NewPerSec > 0 || res.Summary.GonePerSec > 0 || r.Seconds > 0 {
+			r.New, r.Destroyed = res.Summary.NewPerSec, res.Summary.GonePerSec
+		} else {
+			r.New, r.Destroyed = float64(res.Summary.NewBetween), float64(res.Summary.GoneBetween)
+		}
+	}
+	return r
+}
