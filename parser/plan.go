@@ -1,6 +1,8 @@
 package parser
 
 import (
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -209,4 +211,61 @@ func modTimesUsable(tables []*planItem) bool {
 		}
 	}
 	return true
+}
+
+// ErrUnplannable is returned by PlanSamples for standard input, which can
+// be read only once: it cannot be looked at before it is read.
+var ErrUnplannable = errors.New("standard input cannot be planned: save it to a file first")
+
+// Plan is how inputs become samples, decided before any is read: the same
+// order, grouping and times WalkSamples uses.
+type Plan struct {
+	Samples []PlannedSample
+	// Skipped lists inputs left out, with why.
+	Skipped       []string
+	Timing        Timing
+	RelativeTimes bool
+}
+
+// PlannedSample is one sample: its table first (when the inputs hold any
+// table), then what joins it (statistics, sysctls, logs, events).
+type PlannedSample struct {
+	Time   time.Time // zero when untimed
+	Inputs []Input
+}
+
+// PlanSamples plans inputs as WalkSamples would read them, for callers that
+// read samples one at a time (a replay that steps back and forth). Reading
+// a PlannedSample's inputs with WalkSamples yields that one sample.
+func PlanSamples(inputs []Input, opts Options) (Plan, error) {
+	p := planSamples(inputs, opts)
+	out := Plan{Timing: p.timing, RelativeTimes: p.relative}
+	var leading []Input // extras before the first table join it
+	for _, it := range p.items {
+		switch {
+		case !it.sniffd:
+			return out, ErrUnplannable
+		case it.skip != "":
+			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: %s", it.in.Path, it.skip))
+		case it.format == FormatUnknown:
+			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: not a conntrack format", it.in.Path))
+		case it.format == FormatEmpty && !it.table:
+			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: empty", it.in.Path))
+		case it.table:
+			s := PlannedSample{Time: it.time, Inputs: []Input{it.in}}
+			if len(out.Samples) == 0 {
+				s.Inputs = append(s.Inputs, leading...)
+			}
+			out.Samples = append(out.Samples, s)
+		case len(out.Samples) == 0:
+			leading = append(leading, it.in)
+		default:
+			last := &out.Samples[len(out.Samples)-1]
+			last.Inputs = append(last.Inputs, it.in)
+		}
+	}
+	if len(out.Samples) == 0 && len(leading) > 0 {
+		out.Samples = []PlannedSample{{Inputs: leading}}
+	}
+	return out, nil
 }

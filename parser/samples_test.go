@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -190,5 +191,45 @@ func TestSampleTimesFromNamesAndModTimes(t *testing.T) {
 		if c.want == TimingNone && !s.Snapshots[1].Time.IsZero() {
 			t.Errorf("untimed samples carry no time")
 		}
+	}
+}
+
+// PlanSamples groups a capture folder exactly as WalkSamples reads it.
+func TestPlanSamplesAgreesWithWalk(t *testing.T) {
+	inputs, err := ExpandPaths([]string{captures + "/table-full/srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := PlanSamples(inputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	whole, err := ReadSamples(inputs, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Samples) != len(whole.Snapshots) || plan.Timing != whole.Timing || len(plan.Skipped) != len(whole.Skipped) {
+		t.Fatalf("plan: %d samples %v, %d skipped; walk: %d samples %v, %d skipped",
+			len(plan.Samples), plan.Timing, len(plan.Skipped), len(whole.Snapshots), whole.Timing, len(whole.Skipped))
+	}
+	for i, ps := range plan.Samples {
+		one, err := ReadSamples(ps.Inputs, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(one.Snapshots) != 1 {
+			t.Fatalf("sample %d: %d snapshots", i, len(one.Snapshots))
+		}
+		w := whole.Snapshots[i]
+		got := one.Snapshots[0]
+		if len(got.Flows) != len(w.Flows) || got.HasMax != w.HasMax || got.Max != w.Max || len(got.Stats.CPUs) != len(w.Stats.CPUs) {
+			t.Errorf("sample %d differs: %d/%d flows, max %d/%d", i, len(got.Flows), len(w.Flows), got.Max, w.Max)
+		}
+		if !ps.Time.Equal(w.Time) {
+			t.Errorf("sample %d at %v, walk says %v", i, ps.Time, w.Time)
+		}
+	}
+	if _, err := PlanSamples([]Input{{Path: "-"}}, Options{}); !errors.Is(err, ErrUnplannable) {
+		t.Errorf("stdin: %v", err)
 	}
 }

@@ -28,9 +28,10 @@ type ReplayOptions struct {
 // and what follows it (statistics, sysctls, kernel logs, events) joins it,
 // exactly as parser.WalkSamples groups them.
 type Replay struct {
-	groups [][]parser.Input // the inputs of each sample
-	times  []time.Time      // per sample; zero when untimed
-	pos    int
+	groups  [][]parser.Input // the inputs of each sample
+	times   []time.Time      // per sample; zero when untimed
+	skipped []string         // inputs the plan left out, with why
+	pos     int
 	info   Description
 	opts   parser.Options
 }
@@ -42,87 +43,43 @@ func NewReplay(inputs []parser.Input, o ReplayOptions) (*Replay, error) {
 	if r.info.Kind == track.SourceUnknown {
 		r.info.Kind = track.SourceFile
 	}
-	var starts []int // input index where each sample starts
-	for i, in := range inputs {
+	for _, in := range inputs {
 		if in.Path == "-" && in.Open == nil {
 			return nil, fmt.Errorf("standard input cannot be replayed: save it to a file first")
 		}
-		table, err := startsSample(in, o.Parser)
-		if err != nil {
-			return nil, err
-		}
-		if table {
-			starts = append(starts, i)
-		}
 	}
-	switch {
-	case len(starts) == 0 && len(inputs) > 0:
-		starts = []int{0} // statistics or events alone: one sample of their own
-	case len(starts) == 0:
+	// The parser's plan: the same samples, order and times ctdiag report
+	// reads from these inputs.
+	plan, err := parser.PlanSamples(inputs, o.Parser)
+	if err != nil {
+		return nil, err
+	}
+	if len(plan.Samples) == 0 {
 		return nil, ErrNoSamples
 	}
-	starts[0] = 0 // what comes before the first table joins it
-	for k, s := range starts {
-		end := len(inputs)
-		if k+1 < len(starts) {
-			end = starts[k+1]
-		}
-		r.groups = append(r.groups, inputs[s:end])
-	}
-	timed := o.Interval > 0
-	r.info.WallClock = true
-	r.info.Timing = "capture times"
-	for k, s := range starts {
-		t := inputs[s].Time
-		if t.IsZero() {
-			r.info.WallClock = false
-			r.info.Timing = "none"
-			if timed {
-				// Synthetic instants: only their differences mean anything.
-				t = time.Unix(0, 0).UTC().Add(time.Duration(k) * o.Interval)
-				r.info.Timing = "every " + o.Interval.String()
-			}
+	r.skipped = plan.Skipped
+	r.info.WallClock = plan.Timing != parser.TimingNone && !plan.RelativeTimes
+	r.info.Timing = plan.Timing.String()
+	for k, s := range plan.Samples {
+		r.groups = append(r.groups, s.Inputs)
+		t := s.Time
+		switch {
+		case o.Interval > 0:
+			// Synthetic instants: only their differences mean anything.
+			t = time.Unix(0, 0).UTC().Add(time.Duration(k) * o.Interval)
+		case plan.Timing == parser.TimingNone:
+			t = time.Time{}
 		}
 		r.times = append(r.times, t)
 	}
-	if !r.info.WallClock && !timed {
-		clear(r.times)
+	if o.Interval > 0 {
+		r.info.WallClock, r.info.Timing = false, "every "+o.Interval.String()
 	}
 	if r.info.Name == "" && len(inputs) > 0 {
 		r.info.Name = inputs[0].Path
 	}
 	return r, nil
 }
-
-// startsSample reports whether in is a flow table, which starts a sample.
-func startsSample(in parser.Input, opts parser.Options) (bool, error) {
-	d, err := parser.OpenInput(in, opts)
-	if err != nil {
-		return false, err
-	}
-	f := d.Format()
-	d.Close()
-	if f.IsFlowTable() {
-		return true, nil
-	}
-	if f != parser.FormatEmpty {
-		return false, nil
-	}
-	// An empty file is an empty table only when named like one; let the
-	// parser decide, as WalkSamples will.
-	var c countSink
-	if _, err := parser.WalkSamples([]parser.Input{in}, opts, &c); err != nil {
-		return false, err
-	}
-	return c.samples > 0, nil
-}
-
-type countSink struct{ samples int }
-
-func (c *countSink) BeginSample(track.Snapshot) error { c.samples++; return nil }
-func (c *countSink) Flow(*track.Flow) error           { return nil }
-func (c *countSink) Extra(*track.Snapshot) error      { return nil }
-func (c *countSink) EndSample() error                 { return nil }
 
 // Describe implements Source.
 func (r *Replay) Describe() Description { return r.info }
@@ -152,7 +109,7 @@ func (r *Replay) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, 
 	w, err := parser.WalkSamples(r.groups[i], r.opts, ts)
 	var rep ReadReport
 	if w != nil {
-		rep.Skipped = w.Skipped
+		rep.Skipped = append(append([]string(nil), r.skipped...), w.Skipped...)
 		rep.Malformed = w.Problems()
 		for _, d := range w.Decoders {
 			for _, p := range d.Problems().Samples {

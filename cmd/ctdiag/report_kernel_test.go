@@ -499,7 +499,8 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 	d := cli.report()
 	f := docFinding(d, "invalid-stale-tuple")
 	if f == nil {
-		t.Fatalf("invalid-stale-tuple did not fire: %q", docFired(d))
+		t.Fatalf("invalid-stale-tuple did not fire: %q; counters %s; table:\n%s", docFired(d),
+			countersLine(d), cli.ns.MustOutput(t, "cat", "/proc/net/nf_conntrack"))
 	}
 	if !strings.Contains(f.Summary, "INVALID packets between samples") || !strings.Contains(f.Summary, "1 tuples came back as new handshakes") {
 		t.Errorf("summary %q", f.Summary)
@@ -510,9 +511,9 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 	}
 }
 
-// sendRawTCP sends n ACK segments with data from src:sport to dst:dport
-// through a raw socket in ns, their sequence numbers far from anything the
-// connection used.
+// sendRawTCP sends n pairs of ACK segments with data from src:sport to
+// dst:dport through a raw socket in ns, their sequence numbers far from
+// anything the connection used.
 func sendRawTCP(t *testing.T, ns *netnstest.NS, src, dst netip.Addr, sport, dport uint16, n int) {
 	t.Helper()
 	err := ns.Do(func() error {
@@ -522,10 +523,16 @@ func sendRawTCP(t *testing.T, ns *netnstest.NS, src, dst netip.Addr, sport, dpor
 		}
 		defer unix.Close(fd)
 		to := &unix.SockaddrInet4{Addr: dst.As4()}
+		// The connection's initial sequence number is random: of two
+		// numbers 2^31 apart, one is "after" the sender's data and beyond
+		// the receiver's window (INVALID, "SEQ is over upper bound"), the
+		// other "before" it (IGNORE, "SEQ is under lower bound"): spec §1.6.
 		for i := 0; i < n; i++ {
-			seg := tcpSegment(src, dst, sport, dport, 0x80000000+uint32(i)*1000, 1, []byte("stale"))
-			if err := unix.Sendto(fd, seg, 0, to); err != nil {
-				return err
+			for _, seq := range []uint32{uint32(i) * 1000, uint32(i)*1000 + 1<<31} {
+				seg := tcpSegment(src, dst, sport, dport, seq, 1, []byte("stale"))
+				if err := unix.Sendto(fd, seg, 0, to); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -820,4 +827,16 @@ func TestKernelReportHealthy(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "No problems found") {
 		t.Errorf("text report: exit %d\n%s", code, out)
 	}
+}
+
+func countersLine(d *report.Document) string {
+	var parts []string
+	for _, c := range d.Summary.Counters {
+		p := fmt.Sprintf("%s=%d", c.Name, c.Total)
+		if c.Delta != nil {
+			p += fmt.Sprintf("(+%d)", *c.Delta)
+		}
+		parts = append(parts, p)
+	}
+	return strings.Join(parts, " ")
 }
