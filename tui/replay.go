@@ -32,8 +32,8 @@ type Replay struct {
 	times   []time.Time      // per sample; zero when untimed
 	skipped []string         // inputs the plan left out, with why
 	pos     int
-	info   Description
-	opts   parser.Options
+	info    Description
+	opts    parser.Options
 }
 
 // NewReplay groups inputs into samples. Only the start of each file is read
