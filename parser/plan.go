@@ -25,7 +25,7 @@ const (
 func (t Timing) String() string {
 	switch t {
 	case TimingGiven:
-		return "bundle manifest"
+		return "manifest"
 	case TimingNames:
 		return "file names"
 	case TimingModTimes:

@@ -65,6 +65,7 @@ func run(args []string, e env) int {
 }
 
 func newRootCmd(e env) *cobra.Command {
+	var demo bool
 	root := &cobra.Command{
 		Use:   "ctdiag",
 		Short: "Diagnose Linux conntrack: tables, pressure, and what is wrong",
@@ -77,14 +78,21 @@ It never changes kernel state: remedies are printed, never applied.`,
 		SilenceErrors: true,
 		Version:       version(),
 		// On a terminal, plain ctdiag opens the TUI (like top); otherwise
-		// it prints help.
+		// it prints help. --demo shows the built-in capture either way: in
+		// the TUI on a terminal, as a report elsewhere.
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !isTerminal(e.stdout) {
+			switch {
+			case demo && isTerminal(e.stdout):
+				return runTop(e, &topOptions{demo: true, speed: 1, pane: 2, theme: "auto"}, nil)
+			case demo:
+				return runReport(e, &reportOptions{demo: true, output: "text", failOn: "never", color: "auto", top: 5}, nil)
+			case !isTerminal(e.stdout):
 				return cmd.Help()
 			}
 			return runTop(e, &topOptions{speed: 1, pane: 2, theme: "auto"}, nil)
 		},
 	}
+	root.Flags().BoolVar(&demo, "demo", false, "show the built-in capture (a real table filling up to nf_conntrack_max): the terminal UI on a terminal, else its report")
 	root.SetIn(e.stdin)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)

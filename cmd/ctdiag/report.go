@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/internal/demo"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/rules"
@@ -19,6 +20,7 @@ import (
 const exitFindings = 1
 
 type reportOptions struct {
+	demo     bool
 	output   string
 	failOn   string
 	config   string
@@ -59,7 +61,8 @@ Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
   ctdiag report t1.txt t2.txt t3.txt --interval 10s
   ctdiag report -o markdown dump.txt >> "$GITHUB_STEP_SUMMARY"
   ctdiag report -o junit --fail-on critical dumps/ > ctdiag.xml
-  ctdiag report --set syn-sent-growth.min_entries=5 --set top-talker.enabled=false dump.txt`,
+  ctdiag report --set syn-sent-growth.min_entries=5 --set top-talker.enabled=false dump.txt
+  ctdiag report --demo                             # the built-in capture: a table filling up`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runReport(e, opts, args)
@@ -74,6 +77,7 @@ Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
 	f.BoolVar(&opts.strict, "strict", false, "exit 2 if any input line is malformed")
 	f.StringVar(&opts.color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always, never")
 	f.IntVar(&opts.top, "top", 5, "entries in each ranking of the evidence")
+	f.BoolVar(&opts.demo, "demo", false, "analyse the capture built into ctdiag (a real table filling up to nf_conntrack_max); no root needed")
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]string{"text", "json", "markdown", "junit"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions(
@@ -116,12 +120,18 @@ func runReport(e env, opts *reportOptions, args []string) error {
 	if opts.interval < 0 {
 		return usageError("--interval must be positive")
 	}
-	if len(args) == 0 {
-		return usageError("no SOURCE given: pass captured files or directories (ctdiag report /proc/net/nf_conntrack reads the live table as a file)")
-	}
-	inputs, err := parser.ExpandPaths(args)
-	if err != nil {
-		return usageError("%v", err)
+	var inputs []parser.Input
+	switch {
+	case opts.demo && len(args) > 0:
+		return usageError("--demo analyses the built-in capture: give it no SOURCE")
+	case opts.demo:
+		inputs, args = demo.Inputs(), []string{"demo: " + demo.Origin}
+	case len(args) == 0:
+		return usageError("no SOURCE given: pass captured files or directories (ctdiag report /proc/net/nf_conntrack reads the live table as a file), or --demo")
+	default:
+		if inputs, err = parser.ExpandPaths(args); err != nil {
+			return usageError("%v", err)
+		}
 	}
 
 	an := analyzer.New(analyzer.Options{Config: cfg, Top: opts.top})

@@ -149,3 +149,20 @@ func TestRulesCommand(t *testing.T) {
 		t.Errorf("config: %s", out)
 	}
 }
+
+// The quick start's first command: --demo off a terminal prints the report
+// of the built-in capture.
+func TestDemoWithoutTerminal(t *testing.T) {
+	out, errOut, code := ctdiag(t, "", "--demo")
+	if code != 0 || !strings.Contains(out, "CRITICAL The table is full or filling (table-full)") ||
+		!strings.Contains(out, "20 \"table full, dropping packet\" kernel-log") || !strings.Contains(out, "times from manifest") {
+		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, _, code = ctdiag(t, "", "report", "-o", "json", "--demo")
+	if code != 1 || !strings.Contains(out, `"rule": "table-full"`) {
+		t.Errorf("report --demo: exit %d", code)
+	}
+	if _, _, code := ctdiag(t, "", "report", "--demo", "x.txt"); code != 2 {
+		t.Errorf("--demo with a source: exit %d", code)
+	}
+}
