@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/rules"
 	"github.com/ctdiag/ctdiag/track"
@@ -162,10 +163,10 @@ func (a *Analyzer) stuckFinding(t timeline, ruleID string, g func(*sample) *grou
 		sev = rules.SeverityCritical
 	}
 	dst, port := topDst(gr)
-	summary := fmt.Sprintf("%s %s for more than %s (oldest %s), most to %s:%s", plural(n, "TCP connection", "TCP connections"), what,
-		dur(a.param(ruleID, "min_age")), dur(gr.oldest), dst, port)
+	summary := fmt.Sprintf("%s %s for more than %s (oldest %s), most to %s:%s", human.Plural(n, "TCP connection", "TCP connections"), what,
+		human.Seconds(a.param(ruleID, "min_age")), human.Seconds(gr.oldest), dst, port)
 	if t.timed && len(t.s) > 1 {
-		summary += fmt.Sprintf("; %+.0f since the first sample (%s)", gw.end-gw.first, rate(gw.perSec))
+		summary += fmt.Sprintf("; %+.0f since the first sample (%s)", gw.end-gw.first, human.Rate(gw.perSec))
 	}
 	T := l.timeouts.TCP(state).Seconds()
 	suggested := 30.0
@@ -179,9 +180,9 @@ func (a *Analyzer) stuckFinding(t timeline, ruleID string, g func(*sample) *grou
 			Figures: []Figure{
 				{"stuck entries", strconv.Itoa(n)},
 				{"all " + state.String() + " entries", strconv.Itoa(all(l))},
-				{"oldest", dur(gr.oldest)},
-				{"mean age", dur(gr.meanAge())},
-				{"share of the table", pct(float64(n) / math.Max(1, float64(l.entries)))},
+				{"oldest", human.Seconds(gr.oldest)},
+				{"mean age", human.Seconds(gr.meanAge())},
+				{"share of the table", human.Percent(float64(n) / math.Max(1, float64(l.entries)))},
 			},
 			Series:  []Series{t.series("stuck entries", func(s *sample) float64 { return float64(g(s).count) })},
 			Top:     a.groupTop(gr),
@@ -189,7 +190,7 @@ func (a *Analyzer) stuckFinding(t timeline, ruleID string, g func(*sample) *grou
 		},
 	}
 	if t.timed {
-		f.Evidence.Figures = append(f.Evidence.Figures, Figure{"growth", rate(gw.perSec)})
+		f.Evidence.Figures = append(f.Evidence.Figures, Figure{"growth", human.Rate(gw.perSec)})
 	}
 	data := map[string]any{
 		"Dst": dst, "DstPort": port, "Src": topSrc(gr), "Count": n,
@@ -248,9 +249,9 @@ func (a *Analyzer) stuckEstablished(t timeline, _ *Summary) *Finding {
 	dst, port := topDst(g)
 	T := l.timeouts.TCP(track.TCPEstablished).Seconds()
 	summary := fmt.Sprintf("%d ESTABLISHED entries idle for more than %s (oldest %s), %s of the table, most to %s:%s",
-		n, dur(minIdle), dur(g.oldest), pct(float64(n)/math.Max(1, float64(l.entries))), dst, port)
+		n, human.Seconds(minIdle), human.Seconds(g.oldest), human.Percent(float64(n)/math.Max(1, float64(l.entries))), dst, port)
 	if !a.sysctlsKnown(t) {
-		summary += fmt.Sprintf(" (idle ages assume the default %s established timeout: no sysctls were read)", dur(T))
+		summary += fmt.Sprintf(" (idle ages assume the default %s established timeout: no sysctls were read)", human.Seconds(T))
 	}
 	f := &Finding{
 		Severity: sev,
@@ -259,8 +260,8 @@ func (a *Analyzer) stuckEstablished(t timeline, _ *Summary) *Finding {
 			Figures: []Figure{
 				{"idle entries", strconv.Itoa(n)},
 				{"ESTABLISHED [ASSURED] entries", strconv.Itoa(l.estAll)},
-				{"oldest idle", dur(g.oldest)},
-				{"mean idle", dur(g.meanAge())},
+				{"oldest idle", human.Seconds(g.oldest)},
+				{"mean idle", human.Seconds(g.meanAge())},
 			},
 			Series:  []Series{t.series("idle entries", func(s *sample) float64 { return float64(s.idle.count) })},
 			Top:     a.groupTop(g),
@@ -277,7 +278,7 @@ func (a *Analyzer) stuckEstablished(t timeline, _ *Summary) *Finding {
 		suggested, over = minIdle, l.idleOver[1]
 	}
 	data := map[string]any{
-		"Dst": dst, "DstPort": port, "Count": n, "OldestIdle": dur(g.oldest),
+		"Dst": dst, "DstPort": port, "Count": n, "OldestIdle": human.Seconds(g.oldest),
 		"SuggestedTimeout": int(suggested), "ExpireAtSuggested": over,
 	}
 	ids := []string{"show"}
@@ -326,10 +327,10 @@ func (a *Analyzer) closeGrowth(t timeline, _ *Summary) *Finding {
 	dst, port := topDst(&l.closing)
 	summary := fmt.Sprintf("%d TCP entries in closing states (%s)", n, strings.Join(parts, ", "))
 	if hasMax {
-		summary += fmt.Sprintf(", %s of nf_conntrack_max", pct(share))
+		summary += fmt.Sprintf(", %s of nf_conntrack_max", human.Percent(share))
 	}
 	if byGrowth {
-		summary += fmt.Sprintf(", growing %s", rate(gw.perSec))
+		summary += fmt.Sprintf(", growing %s", human.Rate(gw.perSec))
 	}
 	tw := l.tcpCount(track.TCPTimeWait)
 	Ttw := l.timeouts.TCP(track.TCPTimeWait).Seconds()
@@ -341,7 +342,7 @@ func (a *Analyzer) closeGrowth(t timeline, _ *Summary) *Finding {
 			Figures: []Figure{
 				{"closing entries", strconv.Itoa(n)},
 				{"by state", strings.Join(parts, ", ")},
-				{"closes per second (TIME_WAIT / its timeout)", rate(closeRate)},
+				{"closes per second (TIME_WAIT / its timeout)", human.Rate(closeRate)},
 			},
 			Series:  []Series{t.series("closing entries", func(s *sample) float64 { return float64(s.closing.count) })},
 			Top:     a.groupTop(&l.closing),
@@ -350,7 +351,7 @@ func (a *Analyzer) closeGrowth(t timeline, _ *Summary) *Finding {
 	}
 	data := map[string]any{
 		"State": dominant.String(), "Dst": dst, "DstPort": port,
-		"TimeWait": tw, "TimeWaitTimeout": Ttw, "CloseRate": rate(closeRate),
+		"TimeWait": tw, "TimeWaitTimeout": Ttw, "CloseRate": human.Rate(closeRate),
 		"SuggestedTimeWait": 60, "PredictedTimeWait": int(math.Ceil(closeRate * 60)),
 		"CloseWait": l.tcpCount(track.TCPCloseWait), "LastAck": l.tcpCount(track.TCPLastAck),
 	}
@@ -468,7 +469,7 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 		// rising sample after sample: a burst on an empty table says nothing.
 		if util < 1 && ttf < a.param(rules.TableFull, "warn_time_to_full") &&
 			util >= a.param(rules.TableFull, "projection_min_utilisation") && len(t.s) >= 3 && gw.rising {
-			raise(rules.SeverityWarning, fmt.Sprintf("full in %s at the current growth", dur(ttf)))
+			raise(rules.SeverityWarning, fmt.Sprintf("full in %s at the current growth", human.Seconds(ttf)))
 		}
 	}
 	if !dropOK && dropKnown && dropTotal > 0 {
@@ -480,7 +481,7 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	src, dst, port := a.talkers(l, a.opts.Top)
 	summary := strings.Join(why, "; ")
 	if hasMax {
-		summary = strings.TrimSuffix(fmt.Sprintf("%.0f of %d entries (%s); %s", size, max, pct(util), summary), "; ")
+		summary = strings.TrimSuffix(fmt.Sprintf("%.0f of %d entries (%s); %s", size, max, human.Percent(util), summary), "; ")
 	}
 	evictable := l.entries - l.assured
 	f := &Finding{
@@ -495,7 +496,7 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	fig("entries", strconv.Itoa(int(size)))
 	if hasMax {
 		fig("nf_conntrack_max", strconv.FormatUint(max, 10))
-		fig("utilisation", pct(util))
+		fig("utilisation", human.Percent(util))
 		fig("headroom (ASSURED entries are never evicted)", fmt.Sprintf("%d new entries before drops (%d evictable, non-ASSURED)", sum.Headroom, evictable))
 	}
 	if dropOK {
@@ -524,9 +525,9 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 		fig("kernel log \"table full\" lines", fmt.Sprintf("%d (netns %s)", klog, strings.Join(ns, ", ")))
 	}
 	if t.timed {
-		fig("growth", rate(gw.perSec))
+		fig("growth", human.Rate(gw.perSec))
 		if !math.IsInf(ttf, 1) && ttf > 0 && util < 1 {
-			fig("time to full", dur(ttf))
+			fig("time to full", human.Seconds(ttf))
 		}
 	}
 	bytesPer := a.entryBytes(t, rules.TableFull)
@@ -552,12 +553,12 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 			}
 		}
 		data["TopDimension"], data["TopKey"], data["TopCount"], data["TopShare"], data["TopFilter"] =
-			top.Dimension, top.Key, top.Count, pct(top.Share), filterFor(top)
+			top.Dimension, top.Key, top.Count, human.Percent(top.Share), filterFor(top)
 		ids = append(ids, "who")
 	}
 	if len(port) > 0 && port[0].Share >= 0.2 && strings.HasPrefix(port[0].Key, "udp/") {
 		proto, p, _ := strings.Cut(port[0].Key, "/")
-		data["TopPortProto"], data["TopPort"], data["TopPortShare"] = proto, p, pct(port[0].Share)
+		data["TopPortProto"], data["TopPort"], data["TopPortShare"] = proto, p, human.Percent(port[0].Share)
 		ids = append(ids, "notrack")
 	}
 	if len(sum.States) > 0 {
@@ -565,7 +566,7 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 		// Point at the dominant state's rule only when that rule's own
 		// entries (stuck, idle, closing) are a real part of the table.
 		if ruleID := dominantRule(d.Name); ruleID != "" && float64(l.ruleGroup(ruleID)) >= 0.1*math.Max(1, float64(l.entries)) {
-			data["Dominant"], data["DominantShare"], data["DominantRule"] = d.Name, pct(d.Share), ruleID
+			data["Dominant"], data["DominantShare"], data["DominantRule"] = d.Name, human.Percent(d.Share), ruleID
 			ids = append(ids, "shorten")
 		}
 	}
@@ -630,7 +631,7 @@ func (a *Analyzer) invalidStaleTuple(t timeline, _ *Summary) *Finding {
 	}
 	summary := fmt.Sprintf("%d INVALID packets between samples", delta)
 	if t.timed {
-		summary += fmt.Sprintf(" (%s)", rate(perSec))
+		summary += fmt.Sprintf(" (%s)", human.Rate(perSec))
 	}
 	if reused > 0 {
 		summary += fmt.Sprintf("; %d tuples came back as new handshakes while their old TIME_WAIT/CLOSE entry lingered", reused)
@@ -648,7 +649,7 @@ func (a *Analyzer) invalidStaleTuple(t timeline, _ *Summary) *Finding {
 		},
 	}
 	if t.timed {
-		f.Evidence.Figures = append(f.Evidence.Figures, Figure{"invalid rate", rate(perSec)})
+		f.Evidence.Figures = append(f.Evidence.Figures, Figure{"invalid rate", human.Rate(perSec)})
 	}
 	l := t.last()
 	dst, port := topDst(&l.closing)
@@ -702,10 +703,10 @@ func (a *Analyzer) insertFailed(t timeline, sum *Summary) *Finding {
 	}
 	summary := strings.Join(parts, ", ")
 	if t.timed && insOK {
-		summary += fmt.Sprintf(" (%s insert failures)", rate(insRate))
+		summary += fmt.Sprintf(" (%s insert failures)", human.Rate(insRate))
 	}
 	if sum.HasMax {
-		summary += fmt.Sprintf("; the table is %s full, so this is not a full table", pct(sum.Utilisation))
+		summary += fmt.Sprintf("; the table is %s full, so this is not a full table", human.Percent(sum.Utilisation))
 	}
 	if l.dns > 0 {
 		summary += fmt.Sprintf("; %d UDP/53 entries: the DNS A/AAAA race is the usual cause", l.dns)
@@ -782,7 +783,7 @@ func (a *Analyzer) staleUDP(t timeline, _ *Summary) *Finding {
 		summary += fmt.Sprintf(" (and %d more services)", len(hits)-1)
 	}
 	if refreshedTotal > 0 {
-		summary += fmt.Sprintf("; %d of them outlived the %s UDP timeout: their clients keep them alive", refreshedTotal, dur(unreplied.Seconds()))
+		summary += fmt.Sprintf("; %d of them outlived the %s UDP timeout: their clients keep them alive", refreshedTotal, human.Seconds(unreplied.Seconds()))
 	}
 	f := &Finding{Severity: rules.SeverityWarning, Summary: summary}
 	for _, h := range hits {
@@ -827,7 +828,7 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 	}
 	f := &Finding{
 		Severity: sev,
-		Summary:  fmt.Sprintf("%s %s holds %d of %d entries (%s)", best.Dimension, best.Key, best.Count, l.entries, pct(best.Share)),
+		Summary:  fmt.Sprintf("%s %s holds %d of %d entries (%s)", best.Dimension, best.Key, best.Count, l.entries, human.Percent(best.Share)),
 		Evidence: Evidence{Top: append(append(src, dst...), port...)},
 	}
 	limit := 1000
@@ -884,7 +885,7 @@ func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
 	if est, ok := sys.Int("nf_conntrack_tcp_timeout_established"); ok && est >= 432000 {
 		churn := l.closing.count > 0 || sum.NewBetween > 0 || sum.GoneBetween > 0
 		if churn && l.idle.count > 0 {
-			hit(rules.SeverityInfo, "established", fmt.Sprintf("established timeout %s with connection churn and %d long-idle entries", dur(float64(est)), l.idle.count))
+			hit(rules.SeverityInfo, "established", fmt.Sprintf("established timeout %s with connection churn and %d long-idle entries", human.Seconds(float64(est)), l.idle.count))
 		}
 	}
 	if v, ok := sys.Int("nf_conntrack_tcp_be_liberal"); ok && v != 0 {
@@ -907,7 +908,7 @@ func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
 			limit := a.param(rules.SysctlRisk, "max_memory_share") * float64(mem)
 			data["SuggestedMaxForMemory"] = roundDown(uint64(limit/entryBytes), 1024)
 			if need > limit {
-				hit(rules.SeverityWarning, "memory", fmt.Sprintf("a full table (nf_conntrack_max %d × %.0f B) would take %s of the %d MiB of RAM", max, entryBytes, pct(need/float64(mem)), mem>>20))
+				hit(rules.SeverityWarning, "memory", fmt.Sprintf("a full table (nf_conntrack_max %d × %.0f B) would take %s of the %d MiB of RAM", max, entryBytes, human.Percent(need/float64(mem)), mem>>20))
 			}
 		}
 	}

@@ -3,7 +3,6 @@ package analyzer
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -305,43 +304,4 @@ func (a *Analyzer) sysctlsKnown(t timeline) bool {
 		}
 	}
 	return false
-}
-
-// plural writes "1 entry" / "2 entries".
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
-}
-
-func pct(f float64) string {
-	switch {
-	case f >= 0.1:
-		return fmt.Sprintf("%.0f%%", f*100)
-	case f >= 0.001:
-		return fmt.Sprintf("%.1f%%", f*100)
-	}
-	return fmt.Sprintf("%.2f%%", f*100)
-}
-
-// dur writes seconds as a person would: 45s, 12m, 3h 20m, 4d 23h.
-func dur(sec float64) string {
-	s := int64(sec + 0.5)
-	switch {
-	case s < 120:
-		return fmt.Sprintf("%ds", s)
-	case s < 7200:
-		return fmt.Sprintf("%dm", s/60)
-	case s < 2*86400:
-		return strings.TrimSuffix(fmt.Sprintf("%dh %dm", s/3600, s%3600/60), " 0m")
-	}
-	return strings.TrimSuffix(fmt.Sprintf("%dd %dh", s/86400, s%86400/3600), " 0h")
-}
-
-func rate(r float64) string {
-	if r >= 10 {
-		return fmt.Sprintf("%.0f/s", r)
-	}
-	return fmt.Sprintf("%.2g/s", r)
 }

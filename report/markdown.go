@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ctdiag/ctdiag/internal/human"
 )
 
 // severityMark prefixes a severity in Markdown, so a job summary reads at a
@@ -74,7 +76,7 @@ func WriteMarkdown(w io.Writer, d *Document) error {
 			for _, g := range groupTop(f.Evidence.Top) {
 				var parts []string
 				for _, t := range g {
-					parts = append(parts, fmt.Sprintf("`%s` %d (%s)", t.Key, t.Count, percent(t.Share)))
+					parts = append(parts, fmt.Sprintf("`%s` %d (%s)", t.Key, t.Count, human.Percent(t.Share)))
 				}
 				p("- top %s: %s", g[0].Dimension, strings.Join(parts, ", "))
 			}

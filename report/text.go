@@ -9,6 +9,8 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
+
+	"github.com/ctdiag/ctdiag/internal/human"
 )
 
 // TextOptions tune the text rendering.
@@ -158,7 +160,7 @@ func writeEvidenceText(b *strings.Builder, st textStyles, e Evidence, width int)
 	for _, g := range groupTop(e.Top) {
 		var parts []string
 		for _, t := range g {
-			parts = append(parts, fmt.Sprintf("%s %d (%s)", t.Key, t.Count, percent(t.Share)))
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", t.Key, t.Count, human.Percent(t.Share)))
 		}
 		wrap(b, "top "+g[0].Dimension+": "+strings.Join(parts, ", "), "    ", width)
 	}
@@ -190,14 +192,14 @@ func samplesPhrase(d *Document) string {
 	case n == 1:
 		return "1 sample"
 	case d.Timing.SpanSeconds > 0:
-		return fmt.Sprintf("%d samples over %s (times from %s)", n, Duration(d.Timing.SpanSeconds), d.Timing.Source)
+		return fmt.Sprintf("%d samples over %s (times from %s)", n, human.Seconds(d.Timing.SpanSeconds), d.Timing.Source)
 	}
 	return fmt.Sprintf("%d samples, untimed", n)
 }
 
 func tableLine(d *Document) string {
 	s := d.Summary
-	out := plural(s.Entries, "entry", "entries")
+	out := human.Plural(s.Entries, "entry", "entries")
 	if s.Count != nil && *s.Count != uint64(s.Entries) {
 		out += fmt.Sprintf(" listed, nf_conntrack_count %d", *s.Count)
 	}
@@ -209,7 +211,7 @@ func tableLine(d *Document) string {
 		}
 	}
 	if s.Utilisation != nil {
-		out += fmt.Sprintf(" (%s used)", percent(*s.Utilisation))
+		out += fmt.Sprintf(" (%s used)", human.Percent(*s.Utilisation))
 	}
 	if s.Headroom != nil {
 		out += fmt.Sprintf(" · headroom %d", *s.Headroom)
@@ -227,7 +229,7 @@ func statesLine(states []StateCount, n int) string {
 			parts = append(parts, fmt.Sprintf("+%d more", len(states)-n))
 			break
 		}
-		parts = append(parts, fmt.Sprintf("%s %d (%s)", s.Name, s.Count, percent(s.Share)))
+		parts = append(parts, fmt.Sprintf("%s %d (%s)", s.Name, s.Count, human.Percent(s.Share)))
 	}
 	return strings.Join(parts, " · ")
 }
@@ -236,12 +238,12 @@ func churnLine(d *Document) string {
 	s := d.Summary
 	var parts []string
 	if s.GrowthPerSecond != nil {
-		parts = append(parts, fmt.Sprintf("growth %s", Rate(*s.GrowthPerSecond)))
+		parts = append(parts, fmt.Sprintf("growth %s", human.Rate(*s.GrowthPerSecond)))
 	}
 	if s.NewBetween != nil {
 		p := fmt.Sprintf("%d new, %d gone between the last two samples", *s.NewBetween, *s.GoneBetween)
 		if s.NewPerSecond != nil {
-			p += fmt.Sprintf(" (%s new, %s gone)", Rate(*s.NewPerSecond), Rate(*s.DestroyPerSecond))
+			p += fmt.Sprintf(" (%s new, %s gone)", human.Rate(*s.NewPerSecond), human.Rate(*s.DestroyPerSecond))
 		}
 		parts = append(parts, p)
 	}
@@ -255,7 +257,7 @@ func countersLine(cs []Counter) string {
 		if c.Delta != nil {
 			p += fmt.Sprintf(" (+%d", *c.Delta)
 			if c.PerSecond != nil {
-				p += ", " + Rate(*c.PerSecond)
+				p += ", " + human.Rate(*c.PerSecond)
 			}
 			p += ")"
 		}
@@ -271,7 +273,7 @@ func checksLine(d *Document) string {
 			count[c.Severity]++
 		}
 	}
-	out := plural(len(d.Checks), "rule", "rules")
+	out := human.Plural(len(d.Checks), "rule", "rules")
 	var fired []string
 	for _, s := range []string{"critical", "warning", "info"} {
 		if count[s] > 0 {
@@ -352,48 +354,6 @@ func wrap(b *strings.Builder, s, indent string, width int) {
 		col += n
 	}
 	b.WriteString("\n")
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return strconv.Itoa(n) + " " + many
-}
-
-// percent writes a share with the precision it deserves.
-func percent(f float64) string {
-	switch {
-	case f == 0:
-		return "0%"
-	case f >= 0.1:
-		return fmt.Sprintf("%.0f%%", f*100)
-	case f >= 0.001:
-		return fmt.Sprintf("%.1f%%", f*100)
-	}
-	return fmt.Sprintf("%.2f%%", f*100)
-}
-
-// Duration writes seconds as a person would: 45s, 12m, 3h 20m, 4d 23h.
-func Duration(sec float64) string {
-	s := int64(math.Round(sec))
-	switch {
-	case s < 120:
-		return fmt.Sprintf("%ds", s)
-	case s < 7200:
-		return fmt.Sprintf("%dm", s/60)
-	case s < 2*86400:
-		return strings.TrimSuffix(fmt.Sprintf("%dh %dm", s/3600, s%3600/60), " 0m")
-	}
-	return strings.TrimSuffix(fmt.Sprintf("%dd %dh", s/86400, s%86400/3600), " 0h")
-}
-
-// Rate writes a per-second rate.
-func Rate(r float64) string {
-	if math.Abs(r) >= 10 || r == 0 {
-		return fmt.Sprintf("%.0f/s", r)
-	}
-	return fmt.Sprintf("%.2g/s", r)
 }
 
 func seriesFloats(s Series) []float64 {

@@ -47,19 +47,6 @@ func Num(v float64) string {
 	return strconv.FormatFloat(v/1e6, 'f', 0, 64) + "M"
 }
 
-// Pct writes a share as a percentage with sensible precision.
-func Pct(f float64) string {
-	switch {
-	case f == 0:
-		return "0%"
-	case f >= 0.1:
-		return fmt.Sprintf("%.0f%%", f*100)
-	case f >= 0.001:
-		return fmt.Sprintf("%.1f%%", f*100)
-	}
-	return fmt.Sprintf("%.2f%%", f*100)
-}
-
 // Dur writes a duration as a person reads it: 45s, 12m, 3h20m, 4d23h.
 func Dur(d time.Duration) string {
 	s := int64(d.Round(time.Second) / time.Second)

@@ -12,7 +12,7 @@ func TestFormat(t *testing.T) {
 		{Int(0), "0"}, {Int(999), "999"}, {Int(1000), "1,000"}, {Int(-1234567), "-1,234,567"}, {Int(uint64(1 << 40)), "1,099,511,627,776"},
 		{DurShort(45 * time.Second), "45s"}, {DurShort(119 * time.Second), "119s"}, {DurShort(12 * time.Minute), "12m"},
 		{DurShort(47 * time.Hour), "47h"}, {DurShort(5 * 24 * time.Hour), "5d0h"}, {DurShort(431999 * time.Second), "4d23h"},
-		{Dur(3*time.Hour + 20*time.Minute), "3h20m"}, {Pct(1), "100%"}, {Pct(0.0005), "0.05%"},
+		{Dur(3*time.Hour + 20*time.Minute), "3h20m"},
 		{Bytes(512), "512B"}, {Bytes(1536), "1.5K"}, {Num(1480), "1480"}, {Num(2.25), "2.2"},
 		{Sparkline([]float64{0, 1, 2, 4}, 6), "   ▂▄█"}, {Bar(0.5, 4), "██░░"}, {Bar(0.001, 4), "█░░░"},
 	} {

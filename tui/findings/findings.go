@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/rules"
 	"github.com/ctdiag/ctdiag/tui/common"
 )
@@ -304,7 +305,7 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 	if len(ev.Top) > 0 {
 		add("  " + st.Label.Render("who holds them"))
 		for _, t := range ev.Top {
-			add(fmt.Sprintf("    %-18s %-28s %8s  %s", t.Dimension, t.Key, common.Int(t.Count), common.Pct(t.Share)))
+			add(fmt.Sprintf("    %-18s %-28s %8s  %s", t.Dimension, t.Key, common.Int(t.Count), human.Percent(t.Share)))
 		}
 	}
 	if len(ev.Entries) > 0 {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/rules"
 	"github.com/ctdiag/ctdiag/track"
 	"github.com/ctdiag/ctdiag/tui/common"
@@ -184,7 +185,7 @@ func (m *Model) gauge(f *common.Frame) string {
 	if p.MaxCarried {
 		label += st.Dim.Render("*")
 	}
-	pct := common.FitLeft(common.Pct(u), 5)
+	pct := common.FitLeft(human.Percent(u), 5)
 	for _, head := range []string{
 		fmt.Sprintf("headroom %s = %s free + %s evictable", common.Int(p.Headroom), common.Int(max(0, p.Free)), common.Int(p.Evictable)),
 		fmt.Sprintf("headroom %s (%s evictable)", common.Int(p.Headroom), common.Int(p.Evictable)),

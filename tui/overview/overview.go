@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/ansi"
 
+	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/track"
 	"github.com/ctdiag/ctdiag/tui/common"
 )
@@ -88,7 +89,7 @@ func (m *Model) lines() []string {
 		table += ", nf_conntrack_count " + common.Int(p.Count)
 	}
 	if p.HasMax {
-		table += fmt.Sprintf(", nf_conntrack_max %s (%s full)", common.Int(p.Max), common.Pct(p.Utilisation()))
+		table += fmt.Sprintf(", nf_conntrack_max %s (%s full)", common.Int(p.Max), human.Percent(p.Utilisation()))
 		if p.MaxCarried {
 			table += "; the max was read with an earlier sample (*)"
 		}

@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/track"
 	"github.com/ctdiag/ctdiag/tui/common"
 	"github.com/ctdiag/ctdiag/tui/flowtable"
@@ -23,13 +24,13 @@ type Model struct {
 }
 
 type row struct {
-	name                string
-	count, u, h, a      int
-	share               float64
-	history             []float64
-	filter              string
-	proto               track.Proto
-	stateOrder, present int
+	name           string
+	count, u, h, a int
+	share          float64
+	history        []float64
+	filter         string
+	proto          track.Proto
+	stateOrder     int
 }
 
 // New returns the pane.
@@ -204,7 +205,7 @@ func (m *Model) View() string {
 			split = common.FitLeft(common.Int(r.u), splitW) + common.FitLeft(common.Int(r.h), splitW) + common.FitLeft(common.Int(r.a), splitW)
 		}
 		line := common.Fit(mark+r.name, nameW) + common.FitLeft(common.Int(r.count), numW) +
-			common.FitLeft(common.Pct(r.share), shareW+1) + " " + st.Spark.Render(common.Sparkline(r.history, sparkW)) + split
+			common.FitLeft(human.Percent(r.share), shareW+1) + " " + st.Spark.Render(common.Sparkline(r.history, sparkW)) + split
 		line = common.Fit(line, w)
 		if i == m.cursor {
 			line = st.Selected.Render(line)

@@ -7,6 +7,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/tui/common"
 	"github.com/ctdiag/ctdiag/tui/flowtable"
 )
@@ -202,7 +203,7 @@ func (m *Model) table() []string {
 		if i == m.cursor {
 			mark = "› "
 		}
-		line := common.Fit(mark+fmt.Sprint(i+1), 4) + common.Fit(t.Key, keyW) + common.FitLeft(common.Int(t.Count), numW) + common.FitLeft(common.Pct(t.Share), shareW+1)
+		line := common.Fit(mark+fmt.Sprint(i+1), 4) + common.Fit(t.Key, keyW) + common.FitLeft(common.Int(t.Count), numW) + common.FitLeft(human.Percent(t.Share), shareW+1)
 		if barW > 0 {
 			line += " " + st.Spark.Render(common.Bar(t.Share, barW))
 		}
