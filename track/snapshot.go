@@ -135,4 +135,33 @@ type Snapshot struct {
 	Sysctls   Sysctls
 	KernelLog []KernelLogLine
 	Events    []Event
+
+	// Slab is the kernel's nf_conntrack slab cache (/proc/slabinfo): the
+	// memory one entry takes. HasSlab is false when it was not readable.
+	Slab    Slab
+	HasSlab bool
+	// EventLosses lists the times an event reader lost events (the kernel's
+	// socket buffer overran) during the sample.
+	EventLosses []EventLoss
+}
+
+// Slab is one /proc/slabinfo line: ObjSize bytes per object, ActiveObjs in
+// use out of NumObjs allocated.
+type Slab struct {
+	Name                     string
+	ActiveObjs, NumObjs      uint64
+	ObjSize                  uint64
+	ObjPerSlab, PagesPerSlab uint64
+}
+
+// EventLoss is one overrun of an event reader: the kernel could not queue
+// events for it (ENOBUFS), so an unknown number were lost at Time. The
+// reader then re-read the table (Resynced entries) to know the state again.
+type EventLoss struct {
+	Time time.Time
+	// Resynced is the number of entries in the dump that followed; -1 when
+	// that dump failed.
+	Resynced int
+	// Total counts the overruns of this reader so far, this one included.
+	Total int
 }

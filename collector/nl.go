@@ -1,0 +1,216 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctdiag/ctdiag/collector/netlinkct"
+)
+
+// recvBufSize is the receive buffer for one datagram. The kernel builds
+// dump datagrams up to 32 KiB once it has seen a reader with a buffer that
+// large; events are single small messages.
+const recvBufSize = 64 << 10
+
+// nlConn is a ctnetlink socket in one namespace. Every request goes through
+// send, which refuses anything but reads (netlinkct.Check); datagrams are
+// read straight into one reused buffer, so a dump of any size costs one
+// buffer, not a slice of messages.
+type nlConn struct {
+	c   *netlink.Conn
+	raw syscall.RawConn
+	buf []byte
+	// observe, when set (tests), sees every request before it is sent.
+	observe func(typ, flags uint16, payload []byte)
+}
+
+// dialNetlink opens a ctnetlink socket in the namespace (nil: the caller's).
+func dialNetlink(ns *nsHandle, observe func(uint16, uint16, []byte)) (*nlConn, error) {
+	cfg := &netlink.Config{}
+	if ns != nil {
+		cfg.NetNS = ns.fd()
+	}
+	c, err := netlink.Dial(unix.NETLINK_NETFILTER, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("opening a netfilter netlink socket: %w", err)
+	}
+	raw, err := c.SyscallConn()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("netlink socket: %w", err)
+	}
+	return &nlConn{c: c, raw: raw, buf: make([]byte, recvBufSize), observe: observe}, nil
+}
+
+func (n *nlConn) close() error { return n.c.Close() }
+
+// send sends one request after checking that it only reads.
+func (n *nlConn) send(r netlinkct.Request) (uint32, error) {
+	payload := r.Payload()
+	if err := netlinkct.Check(r.Type(), r.Flags); err != nil {
+		return 0, err
+	}
+	if n.observe != nil {
+		n.observe(r.Type(), r.Flags, payload)
+	}
+	m, err := n.c.Send(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(r.Type()), Flags: netlink.HeaderFlags(r.Flags)},
+		Data:   payload,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("netlink send: %w", unwrapOp(err))
+	}
+	return m.Header.Sequence, nil
+}
+
+// recv reads one datagram into n.buf.
+func (n *nlConn) recv() ([]byte, error) {
+	var got int
+	var rerr error
+	err := n.raw.Read(func(fd uintptr) bool {
+		got, _, rerr = unix.Recvfrom(int(fd), n.buf, 0)
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	if got == 0 {
+		return nil, fmt.Errorf("netlink: %w", errShortRead)
+	}
+	return n.buf[:got], nil
+}
+
+var errShortRead = errors.New("empty datagram")
+
+// query sends r and passes every answer message to fn until the answer
+// ends: NLMSG_DONE after a dump, the acknowledgement of a request that
+// asked for one, else the first message without NLM_F_MULTI. A kernel error
+// ends it with *netlinkct.Errno.
+func (n *nlConn) query(ctx context.Context, r netlinkct.Request, fn func(m *netlinkct.Message) error) error {
+	seq, err := n.send(r)
+	if err != nil {
+		return err
+	}
+	stop := n.cancelOn(ctx)
+	defer stop()
+	done := false
+	for !done {
+		b, err := n.recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("netlink receive: %w", err)
+		}
+		err = netlinkct.Walk(b, func(m *netlinkct.Message) error {
+			if m.Seq != seq {
+				return nil // a late answer to an earlier, abandoned request
+			}
+			if m.Done() || m.Ack() {
+				done = true
+				return nil
+			}
+			if m.Flags&netlinkct.FlagMulti == 0 && r.Flags&netlinkct.FlagAck == 0 {
+				done = true // a single answer
+			}
+			return fn(m)
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cancelOn makes a blocked receive return when ctx ends; the returned
+// function stops watching and clears the deadline.
+func (n *nlConn) cancelOn(ctx context.Context) func() {
+	if ctx.Done() == nil {
+		return func() {}
+	}
+	quit := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		select {
+		case <-ctx.Done():
+			_ = n.c.SetReadDeadline(time.Unix(1, 0))
+		case <-quit:
+		}
+	}()
+	return func() {
+		close(quit)
+		<-finished
+		_ = n.c.SetReadDeadline(time.Time{})
+	}
+}
+
+// setReadBuffer sizes the socket's receive buffer: with SO_RCVBUFFORCE when
+// the process may (CAP_NET_ADMIN), else SO_RCVBUF, which the kernel caps at
+// net.core.rmem_max. It returns the size in effect (the kernel doubles the
+// request for its bookkeeping and reports that).
+func (n *nlConn) setReadBuffer(size int) (int, bool, error) {
+	forced := false
+	var serr error
+	err := n.raw.Control(func(fd uintptr) {
+		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) == nil {
+			forced = true
+			return
+		}
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
+	})
+	if err == nil {
+		err = serr
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("setting the netlink receive buffer: %w", err)
+	}
+	got, err := n.readBuffer()
+	return got, forced, err
+}
+
+func (n *nlConn) readBuffer() (int, error) {
+	var got int
+	var gerr error
+	err := n.raw.Control(func(fd uintptr) {
+		got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
+	})
+	if err == nil {
+		err = gerr
+	}
+	return got, err
+}
+
+// join subscribes to multicast groups (events).
+func (n *nlConn) join(groups ...uint32) error {
+	for _, g := range groups {
+		if err := n.c.JoinGroup(g); err != nil {
+			return fmt.Errorf("subscribing to conntrack events (group %d): %w", g, unwrapOp(err))
+		}
+	}
+	return nil
+}
+
+// unwrapOp strips netlink.OpError so errno checks read naturally in
+// messages; errors.Is works either way.
+func unwrapOp(err error) error {
+	var op *netlink.OpError
+	if errors.As(err, &op) && op.Err != nil {
+		var se *os.SyscallError
+		if errors.As(op.Err, &se) {
+			return se.Err
+		}
+		return op.Err
+	}
+	return err
+}
