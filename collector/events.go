@@ -59,9 +59,11 @@ type EventStats struct {
 // sink until ctx ends (then it returns the stats and ctx's error) or sink
 // fails. When the kernel drops events because the socket buffer is full
 // (ENOBUFS) it does what conntrackd does: it keeps the subscription, doubles
-// the buffer (up to MaxReadBuffer), re-reads the table with a fresh dump
-// (sink.Resync) and reports the loss with its time (sink.Lost), then goes
-// on reading events. Every loss is counted; none is silent.
+// the buffer (up to MaxReadBuffer), reads what is still queued, re-reads the
+// table with a fresh dump (sink.Resync) and reports the loss with its time
+// (sink.Lost), then goes on reading events. Every loss is counted; none is
+// silent: after the resync, the dump plus the events that follow describe
+// the whole table again.
 func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSink) (EventStats, error) {
 	var st EventStats
 	if c.nl == nil {
@@ -108,30 +110,19 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	stop := ev.cancelOn(ctx)
 	defer stop()
 
-	var event track.Event
+	r := &eventReader{c: c, ev: ev, sink: sink, st: &st}
 	for {
 		b, err := ev.recv()
 		now := c.cfg.Now()
 		switch {
 		case errors.Is(err, unix.ENOBUFS):
-			loss := track.EventLoss{Time: now, Total: len(st.Losses) + 1}
 			if size < opts.MaxReadBuffer {
 				size = min(size*2, opts.MaxReadBuffer)
 				if got, forced, err := ev.setReadBuffer(size); err == nil {
 					st.ReadBuffer, st.Forced = got, forced
 				}
 			}
-			n, rerr := c.resync(ctx, sink)
-			loss.Resynced = n
-			if rerr != nil {
-				if ctx.Err() != nil {
-					return st, ctx.Err()
-				}
-				loss.Resynced = -1
-				c.note("resync after lost events failed: %v", rerr)
-			}
-			st.Losses = append(st.Losses, loss)
-			if err := sink.Lost(loss); err != nil {
+			if err := r.overrun(ctx, now); err != nil {
 				return st, err
 			}
 			continue
@@ -141,29 +132,87 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 			}
 			return st, fmt.Errorf("reading events: %w", err)
 		}
-		err = netlinkct.Walk(b, func(m *netlinkct.Message) error {
-			switch m.Subsys() {
-			case netlinkct.SubsysConntrack:
-				ok, err := c.dec.Event(m, now, &event)
-				if err != nil || !ok {
-					return err
-				}
-				st.Events++
-				return sink.Event(&event)
-			case netlinkct.SubsysExpect:
-				typ, e, ok, err := decodeExpectEvent(m)
-				if err != nil || !ok {
-					return err
-				}
-				st.Expectations++
-				return sink.Expect(typ, now, &e)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := r.deliver(b, now); err != nil {
 			return st, err
 		}
 	}
+}
+
+// eventReader is one run of Events.
+type eventReader struct {
+	c     *Collector
+	ev    *nlConn
+	sink  EventSink
+	st    *EventStats
+	event track.Event
+}
+
+// overrun handles ENOBUFS. The kernel reports it once, then drops every
+// event for this socket until its queue is empty (NETLINK_S_CONGESTED,
+// cleared by the read that empties it). So the queue is drained first —
+// its events are real — and only then is the table re-read: events of
+// changes after that point are queued again, and nothing falls between the
+// dump and the events. Further overruns seen while draining are counted
+// too; one resync covers them all.
+func (r *eventReader) overrun(ctx context.Context, at time.Time) error {
+	times := []time.Time{at}
+	deadline := at.Add(time.Second) // a sustained flood: resync anyway
+	for r.c.cfg.Now().Before(deadline) {
+		b, err := r.ev.recvNow()
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		now := r.c.cfg.Now()
+		if errors.Is(err, unix.ENOBUFS) {
+			times = append(times, now)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading events: %w", err)
+		}
+		if err := r.deliver(b, now); err != nil {
+			return err
+		}
+	}
+	n, err := r.c.resync(ctx, r.sink)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n = -1
+		r.c.note("resync after lost events failed: %v", err)
+	}
+	for _, t := range times {
+		loss := track.EventLoss{Time: t, Resynced: n, Total: len(r.st.Losses) + 1}
+		r.st.Losses = append(r.st.Losses, loss)
+		if err := r.sink.Lost(loss); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver decodes one datagram of events.
+func (r *eventReader) deliver(b []byte, now time.Time) error {
+	return netlinkct.Walk(b, func(m *netlinkct.Message) error {
+		switch m.Subsys() {
+		case netlinkct.SubsysConntrack:
+			ok, err := r.c.dec.Event(m, now, &r.event)
+			if err != nil || !ok {
+				return err
+			}
+			r.st.Events++
+			return r.sink.Event(&r.event)
+		case netlinkct.SubsysExpect:
+			typ, e, ok, err := decodeExpectEvent(m)
+			if err != nil || !ok {
+				return err
+			}
+			r.st.Expectations++
+			return r.sink.Expect(typ, now, &e)
+		}
+		return nil
+	})
 }
 
 // resync streams a fresh dump to sink.Resync and returns its size.

@@ -92,6 +92,23 @@ func (n *nlConn) recv() ([]byte, error) {
 
 var errShortRead = errors.New("empty datagram")
 
+// recvNow reads one datagram if one is queued; unix.EAGAIN if none.
+func (n *nlConn) recvNow() ([]byte, error) {
+	var got int
+	var rerr error
+	err := n.raw.Read(func(fd uintptr) bool {
+		got, _, rerr = unix.Recvfrom(int(fd), n.buf, unix.MSG_DONTWAIT)
+		return true // never wait
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	return n.buf[:got], nil
+}
+
 // query sends r and passes every answer message to fn until the answer
 // ends: NLMSG_DONE after a dump, the acknowledgement of a request that
 // asked for one, else the first message without NLM_F_MULTI. A kernel error
