@@ -216,6 +216,10 @@ func MergeSnapshot(dst, src *track.Snapshot) {
 		dst.Sysctls[k] = v
 	}
 	dst.KernelLog = append(dst.KernelLog, src.KernelLog...)
+	if src.HasSlab {
+		dst.Slab, dst.HasSlab = src.Slab, true
+	}
+	dst.EventLosses = append(dst.EventLosses, src.EventLosses...)
 	dst.Events = append(dst.Events, src.Events...)
 	dst.Flows = append(dst.Flows, src.Flows...)
 }

@@ -148,6 +148,7 @@ type Snapshot struct {
 // Slab is one /proc/slabinfo line: ObjSize bytes per object, ActiveObjs in
 // use out of NumObjs allocated.
 type Slab struct {
+	Raw                      string // the line as read, for writing it back unchanged
 	Name                     string
 	ActiveObjs, NumObjs      uint64
 	ObjSize                  uint64
