@@ -418,4 +418,3 @@ func TestKernelExpectationEvents(t *testing.T) {
 		t.Errorf("expect_create %d after an expectation", st.Total(track.CounterExpectCreate))
 	}
 }
-

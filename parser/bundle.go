@@ -190,6 +190,7 @@ func (b *Bundle) Inputs() []Input {
 			out = append(out, Input{
 				Path:    b.Path + ":" + name,
 				FromDir: true,
+				Bundle:  b.Path,
 				Time:    s.Time,
 				Open:    func() (io.ReadCloser, error) { return b.cur.open(member) },
 			})

@@ -17,6 +17,8 @@ import (
 type Input struct {
 	Path    string // "-" for standard input
 	FromDir bool
+	// Bundle is the record bundle the input is a member of, if any.
+	Bundle string
 
 	// Open, when set, opens the content instead of Path: a member of a
 	// record bundle, for instance. Path then only names it in messages.

@@ -117,7 +117,12 @@ func runList(e env, opts *listOptions, fs *pflag.FlagSet, args []string) error {
 		}
 	}
 	shown, malformed, failed := 0, 0, false
+	announced := map[string]bool{}
 	for _, in := range inputs {
+		if in.Bundle != "" && !announced[in.Bundle] && !opts.quiet {
+			announced[in.Bundle] = true
+			announceBundle(e, in.Bundle)
+		}
 		n, bad, err := listOne(e, opts, flt, w, in)
 		shown += n
 		malformed += bad
@@ -154,6 +159,9 @@ func listOne(e env, opts *listOptions, flt *filter.Filter, w *parser.FlowWriter,
 	}
 	defer d.Close()
 	format := d.Format()
+	if in.Bundle != "" && !format.IsFlowTable() && (format != parser.FormatEmpty || !strings.HasSuffix(in.Path, "/nf_conntrack")) {
+		return 0, 0, nil // a bundle's statistics, sysctls, logs and events: not entries
+	}
 	switch {
 	case format == parser.FormatUnknown:
 		if in.FromDir {
@@ -214,4 +222,21 @@ func version() string {
 		return v
 	}
 	return "dev"
+}
+
+// announceBundle says what a record bundle holds before its tables are
+// listed.
+func announceBundle(e env, path string) {
+	b, err := parser.OpenBundle(path)
+	if err != nil {
+		return
+	}
+	m := b.Manifest
+	where := ""
+	if m.Netns != "" {
+		where = ", network namespace " + m.Netns
+	}
+	fmt.Fprintf(e.stderr, "ctdiag: %s: record bundle of %d samples from %s (kernel %s) via %s%s, %s to %s\n",
+		path, len(m.Samples), m.Host, m.Kernel, m.Source, where,
+		m.Started.Format("2006-01-02 15:04:05"), m.Finished.Format("15:04:05 MST"))
 }

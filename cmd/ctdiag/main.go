@@ -81,5 +81,6 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.AddCommand(newListCmd(e))
+	root.AddCommand(newRecordCmd(e))
 	return root
 }
