@@ -50,8 +50,8 @@ type Config struct {
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 
-	// observe sees every netlink request (tests).
-	observe func(typ, flags uint16, payload []byte)
+	// observe sees every netlink request and subscription (tests).
+	observe func(observed)
 }
 
 func (c *Config) defaults() {

@@ -96,11 +96,6 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	if opts.Expectations {
 		groups = append(groups, netlinkct.GroupExpNew, netlinkct.GroupExpDestroy)
 	}
-	if c.cfg.observe != nil {
-		for _, g := range groups {
-			c.cfg.observe(0, 0, []byte{byte(g)}) // a subscription, recorded for the read-only guard
-		}
-	}
 	if err := ev.join(groups...); err != nil {
 		return st, explainNetlink(err)
 	}

@@ -27,12 +27,20 @@ type nlConn struct {
 	c   *netlink.Conn
 	raw syscall.RawConn
 	buf []byte
-	// observe, when set (tests), sees every request before it is sent.
-	observe func(typ, flags uint16, payload []byte)
+	// observe, when set (tests), sees every request and subscription
+	// before it is checked and sent.
+	observe func(observed)
+}
+
+// observed is one thing a socket asked of the kernel: a request (Type,
+// Flags) or a multicast subscription (Group).
+type observed struct {
+	Type, Flags uint16
+	Group       uint32
 }
 
 // dialNetlink opens a ctnetlink socket in the namespace (nil: the caller's).
-func dialNetlink(ns *nsHandle, observe func(uint16, uint16, []byte)) (*nlConn, error) {
+func dialNetlink(ns *nsHandle, observe func(observed)) (*nlConn, error) {
 	cfg := &netlink.Config{}
 	if ns != nil {
 		cfg.NetNS = ns.fd()
@@ -54,11 +62,11 @@ func (n *nlConn) close() error { return n.c.Close() }
 // send sends one request after checking that it only reads.
 func (n *nlConn) send(r netlinkct.Request) (uint32, error) {
 	payload := r.Payload()
+	if n.observe != nil {
+		n.observe(observed{Type: r.Type(), Flags: r.Flags})
+	}
 	if err := netlinkct.Check(r.Type(), r.Flags); err != nil {
 		return 0, err
-	}
-	if n.observe != nil {
-		n.observe(r.Type(), r.Flags, payload)
 	}
 	m, err := n.c.Send(netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(r.Type()), Flags: netlink.HeaderFlags(r.Flags)},
@@ -211,6 +219,9 @@ func (n *nlConn) readBuffer() (int, error) {
 // join subscribes to multicast groups (events).
 func (n *nlConn) join(groups ...uint32) error {
 	for _, g := range groups {
+		if n.observe != nil {
+			n.observe(observed{Group: g})
+		}
 		if err := n.c.JoinGroup(g); err != nil {
 			return fmt.Errorf("subscribing to conntrack events (group %d): %w", g, unwrapOp(err))
 		}
