@@ -277,4 +277,3 @@ func render(e ast.Expr) string {
 	}
 	return "expression"
 }
-
