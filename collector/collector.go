@@ -211,6 +211,8 @@ func (c *Collector) checkProcfs() error {
 		return nil
 	}
 	switch {
+	case errors.Is(err, fs.ErrPermission) && c.cfg.replay():
+		return fmt.Errorf("%w: %v", ErrPermission, err)
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("%w: %s is readable by root only", ErrPermission, c.procPath("net/nf_conntrack"))
 	case errors.Is(err, fs.ErrNotExist):

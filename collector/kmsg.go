@@ -221,11 +221,19 @@ func (c *Collector) parseKernelLog(text []byte, src string) ([]track.KernelLogLi
 	if err := c.parseText(io.NopCloser(bytes.NewReader(text)), src, parser.FormatKernelLog, &snap); err != nil {
 		return nil, err
 	}
-	boot := bootTime(c.cfg.Now())
+	now := c.cfg.Now()
+	boot := bootTime(now)
 	for i := range snap.KernelLog {
 		l := &snap.KernelLog[i]
 		if l.Time.IsZero() && l.HasSince && !boot.IsZero() {
 			l.Time = boot.Add(l.Since)
+		}
+		if !l.Time.IsZero() && l.Time.Year() == 0 {
+			// Syslog stamps have no year: this year's, unless that is ahead.
+			l.Time = l.Time.AddDate(now.Year(), 0, 0)
+			if l.Time.After(now.Add(24 * time.Hour)) {
+				l.Time = l.Time.AddDate(-1, 0, 0)
+			}
 		}
 		if !l.Time.IsZero() {
 			l.Raw = journalLine(l.Time, c.source.Host, l.Text)
