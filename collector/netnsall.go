@@ -157,7 +157,8 @@ func listNamespaces(cfg Config) ([]*netnsRef, error) {
 // by ip netns, or holding a process): its count, nf_conntrack_max (global:
 // each namespace may hold that many) and, from a dump, the entries flt
 // selects by state. A namespace that cannot be read gets Err; the others
-// are still read. It needs root (setns, and netlink or /proc in each).
+// are still read; one that disappears while listing is left out. It needs
+// root (setns, and netlink or /proc in each).
 func SummarizeNamespaces(ctx context.Context, cfg Config, flt *filter.Filter) ([]NetnsSummary, error) {
 	cfg.defaults()
 	if cfg.replay() {
@@ -175,6 +176,9 @@ func SummarizeNamespaces(ctx context.Context, cfg Config, flt *filter.Filter) ([
 			s.Comm = readTrimmed(filepath.Join(cfg.ProcRoot, strconv.Itoa(r.pids[0]), "comm"))
 		}
 		s.Err = summarize(ctx, cfg, r, flt, &s)
+		if errors.Is(s.Err, ErrNoNetns) {
+			continue // deleted, or its last process exited, since it was listed
+		}
 		if errors.Is(s.Err, ErrPermission) && firstPerm == nil {
 			firstPerm = s.Err
 		}
