@@ -109,7 +109,7 @@ func NewIn(path string) (*Filler, error) {
 // Close closes the socket.
 func (fl *Filler) Close() error { return fl.c.Close() }
 
-// Add queues the creation of f (sent when a batch is full, or by Flush).
+// Add queues the creation of f (sent when a batch is full, or by Sync).
 func (fl *Filler) Add(f *track.Flow) error {
 	m, err := createMessage(f)
 	if err != nil {
@@ -135,9 +135,9 @@ func (fl *Filler) send() error {
 	return fl.drainErrors(false)
 }
 
-// Flush sends what is queued and waits until the kernel has processed
+// Sync sends what is queued and waits until the kernel has processed
 // everything: it returns the first creation error the kernel reported.
-func (fl *Filler) Flush() error {
+func (fl *Filler) Sync() error {
 	if err := fl.send(); err != nil {
 		return err
 	}
@@ -197,7 +197,7 @@ func (fl *Filler) Fill(from, n int) error {
 			return err
 		}
 	}
-	return fl.Flush()
+	return fl.Sync()
 }
 
 // Sent is how many creations were sent.
@@ -275,4 +275,21 @@ func createMessage(f *track.Flow) (netlink.Message, error) {
 		},
 		Data: append([]byte{family, 0, 0, 0}, attrs...),
 	}, nil
+}
+
+// Flush deletes every entry of the namespace (conntrack -F: an
+// IPCTNL_MSG_CT_DELETE without a tuple), which makes one DESTROY event
+// per entry.
+func (fl *Filler) Flush() error {
+	if err := fl.send(); err != nil {
+		return err
+	}
+	_, err := fl.c.Execute(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(1<<8 | 2), Flags: netlink.Request | netlink.Acknowledge},
+		Data:   []byte{0, 0, 0, 0},
+	})
+	if err != nil {
+		return fmt.Errorf("ctfill: flush: %w", err)
+	}
+	return nil
 }
