@@ -75,7 +75,7 @@ func (c *Collector) netlinkFlows(ctx context.Context, kf DumpFilter, fn func(*tr
 	var info DumpInfo
 	var f track.Flow
 	now := c.cfg.Now()
-	err := c.nl.query(ctx, netlinkct.DumpTable(kf), func(m *netlinkct.Message) error {
+	err := c.nl.dump(ctx, netlinkct.DumpTable(kf), func(m *netlinkct.Message) error {
 		if m.Subsys() != netlinkct.SubsysConntrack || m.Msg() != netlinkct.MsgNew {
 			return nil
 		}

@@ -242,3 +242,102 @@ func unwrapOp(err error) error {
 	}
 	return err
 }
+
+// dumpBuffers is how many datagram buffers circulate in a dump: enough
+// for the kernel to build the next datagrams while the last is decoded.
+const dumpBuffers = 4
+
+// datagram is one received dump datagram (or the error that ended it).
+type datagram struct {
+	b   []byte
+	err error
+}
+
+// dump sends a dump request and passes every answer message to fn, like
+// query, but receives on its own goroutine: the kernel fills the next
+// datagram (inside recvmsg) while this one decodes the last, on another
+// core. A fixed set of buffers circulates, so memory stays at
+// dumpBuffers × 64 KiB however large the table. If fn fails, the rest of
+// the dump is read and dropped, so the socket is ready for the next
+// request (the kernel runs one dump per socket at a time).
+func (n *nlConn) dump(ctx context.Context, r netlinkct.Request, fn func(m *netlinkct.Message) error) error {
+	seq, err := n.send(r)
+	if err != nil {
+		return err
+	}
+	stop := n.cancelOn(ctx)
+	defer stop()
+	free := make(chan []byte, dumpBuffers)
+	full := make(chan datagram, dumpBuffers)
+	for range dumpBuffers {
+		free <- make([]byte, recvBufSize)
+	}
+	go n.receiveDump(seq, free, full)
+	var ferr error
+	for d := range full {
+		if d.err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if ferr == nil {
+				ferr = d.err
+			}
+			continue
+		}
+		if ferr == nil {
+			ferr = netlinkct.Walk(d.b, func(m *netlinkct.Message) error {
+				if m.Seq != seq || m.Done() || m.Ack() {
+					return nil
+				}
+				return fn(m)
+			})
+		}
+		free <- d.b[:cap(d.b)]
+	}
+	return ferr
+}
+
+// receiveDump reads the datagrams of dump seq until its NLMSG_DONE, a
+// kernel error or a receive error, and closes full.
+func (n *nlConn) receiveDump(seq uint32, free chan []byte, full chan<- datagram) {
+	defer close(full)
+	for {
+		b := <-free
+		var got int
+		var rerr error
+		err := n.raw.Read(func(fd uintptr) bool {
+			got, _, rerr = unix.Recvfrom(int(fd), b, 0)
+			return rerr != unix.EAGAIN && rerr != unix.EINTR
+		})
+		if err == nil {
+			err = rerr
+		}
+		if err != nil {
+			full <- datagram{err: fmt.Errorf("netlink receive: %w", err)}
+			return
+		}
+		b = b[:got]
+		end, kerr := dumpEnds(b, seq)
+		if kerr != nil {
+			full <- datagram{err: kerr}
+			return
+		}
+		full <- datagram{b: b}
+		if end {
+			return
+		}
+	}
+}
+
+// dumpEnds looks at the message headers of a datagram only: whether it
+// holds the NLMSG_DONE of dump seq, or a kernel error for it.
+func dumpEnds(b []byte, seq uint32) (bool, error) {
+	end := false
+	err := netlinkct.Walk(b, func(m *netlinkct.Message) error {
+		if m.Seq == seq && m.Done() {
+			end = true
+		}
+		return nil
+	})
+	return end, err
+}
