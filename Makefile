@@ -2,7 +2,7 @@
 FUZZTIME ?= 1m
 FUZZ_TARGETS = FuzzParseFlow FuzzFastPath FuzzParseEvent FuzzStatsLines FuzzSysctlAndKernelLog FuzzDecoder FuzzParseAddr
 
-.PHONY: build test integration bench fuzz lint
+.PHONY: build test integration bench bench-live fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -19,8 +19,13 @@ integration:
 bench:
 	scripts/bench.sh
 
+# Live table and events at 1M entries (root): see docs/PERFORMANCE.md.
+bench-live:
+	scripts/bench-live.sh
+
 fuzz:
 	for f in $(FUZZ_TARGETS); do go test ./parser -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; done
+	go test ./collector/netlinkct -run '^$$' -fuzz '^FuzzFlow$$' -fuzztime $(FUZZTIME)
 
 # staticcheck: go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
 lint:

@@ -45,7 +45,6 @@ func TestKernelReadOnly(t *testing.T) {
 	for i := range 50 {
 		ns.MustOutput(t, "conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "192.0.2.2", "--sport", strconv.Itoa(1000+i), "--dport", "53", "-t", "600", "-u", "SEEN_REPLY", "-m", strconv.Itoa(i%3))
 	}
-	tableBefore := tupleLines(string(ns.MustOutput(t, "conntrack", "-L", "-o", "id")))
 	sysctlBefore := conntrackSysctls(t, ns)
 
 	var mu sync.Mutex
@@ -98,7 +97,7 @@ func TestKernelReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	fill.Close()
-	tableBefore = tupleLines(string(ns.MustOutput(t, "conntrack", "-L", "-o", "id")))
+	tableBefore := tupleLines(string(ns.MustOutput(t, "conntrack", "-L", "-o", "id")))
 	rec.open()
 	waitFor(t, "an overrun", func() bool { _, l, _ := rec.snapshot(); return len(l) > 0 })
 	if _, err := stop(); err != nil {

@@ -7,6 +7,7 @@
 #
 #   scripts/bench-live.sh            # N=1000000 RUNS=5
 #   N=200000 RUNS=3 scripts/bench-live.sh
+#   QUICK=1 scripts/bench-live.sh    # list -c vs conntrack -L only
 #
 # Needs hyperfine, GNU time (/usr/bin/time), iproute2 and conntrack-tools.
 # Results go to bench/out/ (not committed); docs/PERFORMANCE.md quotes them.
@@ -44,6 +45,12 @@ echo "conntrack: $(conntrack --version 2>&1)"
 "$out/ctfill" -netns "$ns" -n "$N"
 echo "table: $(ip netns exec "$ns" conntrack -C) entries in namespace $ns"
 
+if [ -n "${QUICK:-}" ]; then
+	hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$out/live-quick.md" \
+		-n 'ctdiag list -c (netlink)' "ip netns exec $ns $out/ctdiag list -c --quiet" \
+		-n 'conntrack -L > /dev/null' "ip netns exec $ns conntrack -L >/dev/null 2>&1"
+	exit 0
+fi
 hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$out/live.md" \
 	-n 'ctdiag list -c (netlink)' "ip netns exec $ns $out/ctdiag list -c --quiet" \
 	-n 'conntrack -L > /dev/null' "ip netns exec $ns conntrack -L >/dev/null 2>&1" \

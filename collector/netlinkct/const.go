@@ -128,19 +128,6 @@ const (
 	ctaStatsGlobalMaxEntries = 2
 )
 
-// Expectation attributes (enum ctattr_expect).
-const (
-	ctaExpectMaster   = 1
-	ctaExpectTuple    = 2
-	ctaExpectMask     = 3
-	ctaExpectTimeout  = 4
-	ctaExpectID       = 5
-	ctaExpectHelpName = 6
-	ctaExpectZone     = 7
-	ctaExpectFlags    = 8
-	ctaExpectClass    = 9
-)
-
 const (
 	nlmsgHdrLen  = 16
 	nfgenmsgLen  = 4

@@ -270,7 +270,7 @@ func createMessage(f *track.Flow) (netlink.Message, error) {
 	}
 	return netlink.Message{
 		Header: netlink.Header{
-			Type:  netlink.HeaderType(1<<8 | 0), // NFNL_SUBSYS_CTNETLINK, IPCTNL_MSG_CT_NEW
+			Type:  netlink.HeaderType(1 << 8), // NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW (0)
 			Flags: netlink.Request | netlink.Create | netlink.Excl,
 		},
 		Data: append([]byte{family, 0, 0, 0}, attrs...),
