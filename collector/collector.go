@@ -49,6 +49,12 @@ type Config struct {
 	KernelLog []string
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
+	// TableOptional lets Open succeed without privileges when only the
+	// table is out of reach: the collector then reads what everyone may
+	// (per-CPU statistics, count, max, sysctls), Flows returns the
+	// permission error, and Sample takes samples without entries, with a
+	// note. For reports that should say what they can as any user.
+	TableOptional bool
 
 	// observe sees every netlink request and subscription (tests).
 	observe func(observed)
@@ -87,6 +93,8 @@ type Collector struct {
 	notes  []string
 	dec    netlinkct.Decoder
 	klog   *kernelLog
+	// noTable is why the table cannot be read (TableOptional), else nil.
+	noTable error
 }
 
 // Open chooses the source (netlink, else /proc) for the namespace in cfg.
@@ -123,11 +131,15 @@ func Open(cfg Config) (*Collector, error) {
 	}
 	if c.kind == 0 {
 		if err := c.checkProcfs(); err != nil {
-			c.Close()
 			if nlErr != nil {
-				return nil, joinSourceErrors(nlErr, err)
+				err = joinSourceErrors(nlErr, err)
 			}
-			return nil, err
+			if !cfg.TableOptional || !errors.Is(err, ErrPermission) {
+				c.Close()
+				return nil, err
+			}
+			c.noTable = err
+			c.notes = append(c.notes, "the table is not readable without root or CAP_NET_ADMIN (run with sudo): reading statistics, count, max and sysctls only")
 		}
 		c.kind = track.SourceProcfs
 		if nlErr != nil {
@@ -173,8 +185,8 @@ func joinSourceErrors(nlErr, procErr error) error {
 	if errors.Is(nlErr, ErrPermission) || errors.Is(procErr, ErrPermission) {
 		return fmt.Errorf("%w: reading the live table needs root or CAP_NET_ADMIN (netlink: %v; /proc: %v)\n"+
 			"  run with sudo; without privileges ctdiag still reads captured files (conntrack -L output, a "+
-			"ctdiag record bundle) and --proc-root copies, and the world-readable /proc/net/stat/nf_conntrack "+
-			"and /proc/sys/net/netfilter/nf_conntrack_{count,max} (ctdiag report shows them)", ErrPermission, nlErr, procErr)
+			"ctdiag record bundle) and --proc-root copies; /proc/net/stat/nf_conntrack and "+
+			"/proc/sys/net/netfilter/nf_conntrack_{count,max} are readable by everyone", ErrPermission, nlErr, procErr)
 	}
 	return fmt.Errorf("%w (netlink: %v; /proc: %v)", ErrNoConntrack, nlErr, procErr)
 }

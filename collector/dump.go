@@ -54,6 +54,9 @@ type DumpInfo struct {
 // what arrives. Over netlink the table is never held: one 64 KiB buffer is
 // decoded in place.
 func (c *Collector) Flows(ctx context.Context, kf DumpFilter, fn func(f *track.Flow) error) (DumpInfo, error) {
+	if c.noTable != nil {
+		return DumpInfo{}, c.noTable
+	}
 	if c.nl == nil {
 		return c.procFlows(fn)
 	}

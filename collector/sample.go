@@ -58,9 +58,12 @@ func (c *Collector) Sample(ctx context.Context, kf DumpFilter, sink parser.Sampl
 	if err := sink.BeginSample(meta); err != nil {
 		return DumpInfo{}, err
 	}
-	info, err := c.Flows(ctx, kf, sink.Flow)
-	if err != nil {
-		return info, err
+	var info DumpInfo
+	if c.noTable == nil {
+		var err error
+		if info, err = c.Flows(ctx, kf, sink.Flow); err != nil {
+			return info, err
+		}
 	}
 	extra, err := c.Extra(ctx)
 	if err != nil {

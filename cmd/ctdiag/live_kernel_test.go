@@ -181,3 +181,33 @@ func TestKernelListAllNetns(t *testing.T) {
 		t.Errorf("json summary:\n%s", js)
 	}
 }
+
+// TestKernelSampleWithoutPrivileges: a sample taken as nobody with
+// TableOptional has the world-readable parts (statistics, count, max,
+// sysctls) and no entries, and says why. Run as a child process that
+// drops to nobody before reading.
+func TestKernelSampleWithoutPrivileges(t *testing.T) {
+	if os.Getenv("CTDIAG_NOBODY_CHILD") == "1" {
+		sampleAsChild(t)
+		return
+	}
+	netnstest.Require(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	ns := netnstest.NewNS(t)
+	fill(t, ns, 0, 25)
+	bin, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Dir(filepath.Dir(bin)), 0o755)
+	os.Chmod(filepath.Dir(bin), 0o755)
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		bin, "-test.run=^TestKernelSampleWithoutPrivileges$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CTDIAG_NOBODY_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "CHILD OK count=25") {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+}
