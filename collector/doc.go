@@ -14,6 +14,7 @@
 // netlinkct.Check (get, dump, statistics, subscribe only), sysctls are only
 // opened for reading, and tests guard both. It decides nothing about what is
 // wrong (that is the analyzer's). It imports track, parser (for the text
-// formats of /proc and of record bundles) and netlinkct; it must not import
-// analyzer, rules or the CLI.
+// formats of /proc and of record bundles), filter (to hand the kernel the
+// part of a filter it can apply) and netlinkct; it must not import
+// analyzer, rules, the TUI or the CLI, nor internal/ctfill (which writes).
 package collector

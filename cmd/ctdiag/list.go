@@ -69,6 +69,7 @@ malformed input with --strict).`,
 	f.BoolVar(&opts.quiet, "quiet", false, "do not name detected formats or the live source on stderr")
 	f.BoolVar(&opts.allNetns, "all-netns", false, "live: one summary line per network namespace instead of entries")
 	opts.live = registerLiveFlags(f)
+	completeLiveFlags(cmd)
 	opts.filter = filter.Register(f)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]string{"proc", "extended", "conntrack", "json", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/ctdiag/ctdiag/collector"
@@ -28,6 +30,21 @@ func registerLiveFlags(f *pflag.FlagSet) *liveFlags {
 	f.IntVar(&l.netnsPID, "netns-pid", 0, "read the network namespace of process PID (a container's)")
 	f.StringVar(&l.source, "source", "auto", "live source: auto (netlink, else /proc), netlink, proc")
 	return l
+}
+
+// completeLiveFlags registers shell completion for the live options.
+func completeLiveFlags(cmd *cobra.Command) {
+	_ = cmd.RegisterFlagCompletionFunc("source", cobra.FixedCompletions(
+		[]string{"auto", "netlink", "proc"}, cobra.ShellCompDirectiveNoFileComp))
+	_ = cmd.RegisterFlagCompletionFunc("netns", func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+		entries, _ := os.ReadDir("/run/netns")
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		return names, cobra.ShellCompDirectiveNoFileComp
+	})
+	_ = cmd.MarkFlagDirname("proc-root")
 }
 
 // set reports whether any live option was given (so even with files, the

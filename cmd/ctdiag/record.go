@@ -58,6 +58,7 @@ with a note. Interrupting (Ctrl-C) writes the samples taken so far.`,
 	f.BoolVar(&opts.noEvents, "no-events", false, "do not log events between samples")
 	f.BoolVar(&opts.quiet, "quiet", false, "no progress on stderr")
 	opts.live = registerLiveFlags(f)
+	completeLiveFlags(cmd)
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
 }
