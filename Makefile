@@ -3,9 +3,9 @@ FUZZTIME ?= 1m
 # package:target pairs; every parser of the project has one.
 FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
-	report:FuzzReadJSON rules:FuzzLoad
+	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow
 
-.PHONY: build test integration bench bench-tui fuzz lint
+.PHONY: build test integration bench bench-tui bench-live fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -25,6 +25,10 @@ bench:
 # The terminal UI at 1M entries (needs tmux and bc).
 bench-tui:
 	scripts/bench-tui.sh
+
+# Live table and events at 1M entries (root): see docs/PERFORMANCE.md.
+bench-live:
+	scripts/bench-live.sh
 
 fuzz:
 	for pt in $(FUZZ_TARGETS); do p=$${pt%%:*}; f=$${pt#*:}; \

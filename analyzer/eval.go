@@ -934,12 +934,15 @@ func onOff(v int64) string {
 	return "off"
 }
 
-// entryBytes is the kernel memory per entry: measured by the source
-// (/proc/slabinfo) when it could, else the rule's parameter.
+// entryBytes is the kernel memory per entry: the nf_conntrack slab object
+// the source read from /proc/slabinfo plus the extension area (a
+// kmalloc-128 object with this kernel's extensions, measured), else the
+// rule's parameter (both measured together on the development kernel).
 func (a *Analyzer) entryBytes(t timeline, ruleID string) float64 {
+	const extensionBytes = 128
 	for i := len(t.s) - 1; i >= 0; i-- {
-		if b := t.s[i].meta.EntryBytes; b > 0 {
-			return float64(b)
+		if m := t.s[i].meta; m.HasSlab && m.Slab.ObjSize > 0 {
+			return float64(m.Slab.ObjSize + extensionBytes)
 		}
 	}
 	return a.param(ruleID, "bytes_per_entry")

@@ -38,6 +38,8 @@ type Counts struct {
 	KernelLog    int // kernel-log lines about conntrack
 	KernelOther  int // kernel-log lines about something else (not kept)
 	Expectations int // expectation lines (recognised, not analysed)
+	EventLosses  int // event-loss markers of a record bundle
+	SlabLines    int // /proc/slabinfo cache lines
 	Comments     int // blank, '#' and conntrack summary lines
 }
 
@@ -171,6 +173,9 @@ func sniff(peek []byte, eof bool, name string, loc *time.Location) Format {
 		line = bytes.TrimSuffix(line, []byte("\r"))
 		k := classifyLine(line, loc)
 		s.kinds[k]++
+		if k == kindExpect && isEventLine(line) {
+			s.expectEvents = true
+		}
 		if k == kindFlow {
 			s.addFlowLine(line)
 		}
@@ -457,6 +462,26 @@ func (d *Decoder) records(sink *recordSink) error {
 			}
 		case kindExpect:
 			d.counts.Expectations++
+		case kindEventLoss:
+			l, err := parseEventLoss(line)
+			if err != nil {
+				fail(err)
+				return nil
+			}
+			d.counts.EventLosses++
+			if s := sink.snap; s != nil {
+				s.EventLosses = append(s.EventLosses, l)
+			}
+		case kindSlab:
+			sl, err := parseSlabLine(line)
+			if err != nil {
+				fail(err)
+				return nil
+			}
+			d.counts.SlabLines++
+			if s := sink.snap; s != nil && sl.Name == conntrackSlab {
+				s.Slab, s.HasSlab = sl, true
+			}
 		default:
 			if d.format == FormatKernelLog {
 				d.counts.KernelOther++ // unstamped, unrelated kernel text
@@ -479,6 +504,8 @@ func (d *Decoder) expectation() string {
 		return "name = value"
 	case FormatEvents:
 		return "an event line"
+	case FormatSlabinfo:
+		return "name active_objs num_objs objsize objperslab pagesperslab : tunables ... : slabdata ..."
 	}
 	return "a conntrack entry, event, statistics, sysctl or kernel-log line"
 }

@@ -103,20 +103,7 @@ func (p *lineParser) parseEvent(line []byte, ev *track.Event) error {
 // StyleExtended for -o extended), with its newline.
 func AppendEvent(dst []byte, ev *track.Event, style Style) []byte {
 	if !ev.Time.IsZero() {
-		dst = append(dst, '[')
-		sec := ev.Time.Unix()
-		s := strconv.FormatInt(sec, 10)
-		for i := len(s); i < 8; i++ {
-			dst = append(dst, '0')
-		}
-		dst = append(dst, s...)
-		dst = append(dst, '.')
-		us := strconv.Itoa(ev.Time.Nanosecond() / 1000)
-		for i := len(us); i < 6; i++ {
-			dst = append(dst, '0')
-		}
-		dst = append(dst, us...)
-		dst = append(dst, "]\t"...)
+		dst = appendEventStamp(dst, ev.Time)
 	}
 	name := "[" + ev.Type.String() + "]"
 	for i := len(name); i < 9; i++ {

@@ -28,6 +28,7 @@ const (
 	FormatJSON              // ctdiag list -o json
 	FormatJSONL             // ctdiag list -o jsonl
 	FormatMixed             // several kinds of lines in one file
+	FormatSlabinfo          // /proc/slabinfo
 )
 
 var formatNames = [...]string{
@@ -46,6 +47,7 @@ var formatNames = [...]string{
 	FormatJSON:       "json",
 	FormatJSONL:      "jsonl",
 	FormatMixed:      "mixed",
+	FormatSlabinfo:   "slabinfo",
 }
 
 var formatDescriptions = [...]string{
@@ -64,6 +66,7 @@ var formatDescriptions = [...]string{
 	FormatJSON:       "ctdiag JSON",
 	FormatJSONL:      "ctdiag JSON Lines",
 	FormatMixed:      "mixed conntrack outputs",
+	FormatSlabinfo:   "/proc/slabinfo",
 }
 
 // String is the short name ("proc", "extended", ...).
@@ -106,6 +109,8 @@ const (
 	kindKernelLog                 // a kernel-log line
 	kindJSON                      // a JSON object
 	kindExpect                    // an expectation line (conntrack -L expect / -E expect)
+	kindEventLoss                 // "# ctdiag: events lost: ..." (a record bundle's event log)
+	kindSlab                      // a /proc/slabinfo cache line
 	kindOther                     // none of the above
 )
 
@@ -123,7 +128,10 @@ func isSummaryLine(line []byte) bool {
 
 func classifyLine(line []byte, loc *time.Location) lineKind {
 	t := bytes.TrimSpace(line)
-	if len(t) == 0 || t[0] == '#' || isSummaryLine(t) {
+	if bytes.HasPrefix(t, eventLossPrefix) {
+		return kindEventLoss
+	}
+	if len(t) == 0 || t[0] == '#' || isSummaryLine(t) || bytes.HasPrefix(t, slabinfoHeader) {
 		return kindNone
 	}
 	first, rest := nextField(t)
@@ -131,7 +139,12 @@ func classifyLine(line []byte, loc *time.Location) lineKind {
 	case string(first) == "ipv4" || string(first) == "ipv6" || l4Names[string(first)]:
 		return kindFlow
 	case isEventLine(line):
+		if isExpectEventLine(line) {
+			return kindExpect
+		}
 		return kindEvent
+	case isSlabLine(t):
+		return kindSlab
 	case t[0] == '{':
 		return kindJSON
 	case isProcStatHeader(t):
@@ -163,6 +176,8 @@ type sniffResult struct {
 	procOnly int // /proc-only shapes (GRE timeout=, "unknown N" for a named protocol)
 	flows    int
 	jsonArr  bool
+	// expectEvents: expectation lines came as events ([NEW] 300 proto=...)
+	expectEvents bool
 }
 
 func (s *sniffResult) addFlowLine(line []byte) {
@@ -203,14 +218,24 @@ func (s *sniffResult) addFlowLine(line []byte) {
 
 // decide turns the sniffed lines and the input's name into a format.
 func (s *sniffResult) decide(name string, sawBytes bool) Format {
+	// Loss markers and expectation lines accompany events: they decide
+	// nothing unless they are all there is.
+	companion := func(k lineKind) bool {
+		return k == kindNone || k == kindOther || k == kindEventLoss || k == kindExpect
+	}
 	total := 0
 	for k, n := range s.kinds {
-		if k != kindNone && k != kindOther {
+		if !companion(k) {
 			total += n
 		}
 	}
 	if s.jsonArr {
 		return FormatJSON
+	}
+	if total == 0 && s.kinds[kindEventLoss]+s.kinds[kindExpect] > 0 {
+		if s.kinds[kindEventLoss] > 0 || s.kinds[kindExpect] > 0 && s.expectEvents {
+			return FormatEvents
+		}
 	}
 	if total == 0 {
 		if !sawBytes || s.kinds[kindOther] == 0 {
@@ -221,7 +246,7 @@ func (s *sniffResult) decide(name string, sawBytes bool) Format {
 	distinct := 0
 	var only lineKind
 	for k, n := range s.kinds {
-		if n > 0 && k != kindNone && k != kindOther {
+		if n > 0 && !companion(k) {
 			distinct++
 			only = k
 		}
@@ -253,6 +278,8 @@ func (s *sniffResult) decide(name string, sawBytes bool) Format {
 		return FormatKernelLog
 	case kindJSON:
 		return FormatJSONL
+	case kindSlab:
+		return FormatSlabinfo
 	}
 	return FormatUnknown
 }

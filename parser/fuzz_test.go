@@ -186,6 +186,12 @@ func FuzzDecoder(f *testing.F) {
 	}
 	f.Add([]byte("[\n{\"family\":\"ipv4\"}\n]\n"))
 	f.Add([]byte{0x1f, 0x8b, 0, 0})
+	// Record-bundle members: an event log with a loss marker and an
+	// expectation event, and slabinfo.
+	f.Add([]byte("[1795268770.763330]\t    [NEW] tcp      6 120 SYN_SENT src=10.0.0.1 dst=10.0.0.2 sport=1 dport=2 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=2 dport=1 id=7\n" +
+		"# ctdiag: events lost: time=2026-11-21T13:00:02Z total=1 resynced=1585 (the kernel dropped events)\n" +
+		"    [NEW] 300 proto=6 src=10.0.0.1 dst=10.0.0.2 sport=0 dport=40000 mask-src=255.255.255.255 mask-dst=255.255.255.255 sport=0 dport=65535 master-src=10.0.0.1 master-dst=10.0.0.2 sport=5 dport=21 class=0 helper=ftp\n"))
+	f.Add([]byte("slabinfo - version: 2.1\n# name <active_objs>\nnf_conntrack        1600   1600    256   16    1 : tunables    0    0    0 : slabdata    100    100      0\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		// A decoder that stops making progress is a bug: crash with every
 		// goroutine's stack so the fuzzer keeps the input.

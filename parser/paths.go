@@ -1,6 +1,7 @@
 package parser
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -16,6 +17,8 @@ import (
 type Input struct {
 	Path    string // "-" for standard input
 	FromDir bool
+	// Bundle is the record bundle the input is a member of, if any.
+	Bundle string
 
 	// Open, when set, opens the content instead of Path: a member of a
 	// record bundle, for instance. Path then only names it in messages.
@@ -28,7 +31,8 @@ type Input struct {
 // ExpandPaths turns command-line arguments into inputs: "-" is standard
 // input, a file is itself, a directory is every regular file below it
 // (hidden ones excluded) in natural order, so that t5 comes before t10 and
-// successive samples stay in sequence.
+// successive samples stay in sequence, and a record bundle (ctdiag record)
+// is its members in order, each with its sample's time.
 func ExpandPaths(args []string) ([]Input, error) {
 	var out []Input
 	for _, a := range args {
@@ -41,7 +45,15 @@ func ExpandPaths(args []string) ([]Input, error) {
 			return nil, err
 		}
 		if !st.IsDir() {
-			out = append(out, Input{Path: a})
+			b, err := OpenBundle(a)
+			switch {
+			case err == nil:
+				out = append(out, b.Inputs()...)
+			case errors.Is(err, ErrNotBundle):
+				out = append(out, Input{Path: a})
+			default:
+				return nil, err
+			}
 			continue
 		}
 		var files []string

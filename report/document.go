@@ -171,6 +171,9 @@ type Input struct {
 	// "file:line: what was expected".
 	MalformedLines int      `json:"malformed_lines"`
 	Problems       []string `json:"problems"`
+	// Notes say what the source could not give (a live table read without
+	// privileges, a kernel without a statistic).
+	Notes []string `json:"notes"`
 }
 
 // ReadInput is one input that was read.
@@ -211,6 +214,7 @@ func Build(res *analyzer.Result, meta Meta) *Document {
 	d.Input.Sources = nonNil(d.Input.Sources)
 	d.Input.Skipped = nonNil(d.Input.Skipped)
 	d.Input.Problems = nonNil(d.Input.Problems)
+	d.Input.Notes = nonNil(d.Input.Notes)
 	if d.Input.Read == nil {
 		d.Input.Read = []ReadInput{}
 	}

@@ -117,10 +117,10 @@ func WriteMarkdown(w io.Writer, d *Document) error {
 			}
 		}
 	}
-	if len(d.Summary.Notes)+len(d.Input.Skipped) > 0 || d.Input.MalformedLines > 0 {
+	if len(d.Input.Notes)+len(d.Summary.Notes)+len(d.Input.Skipped) > 0 || d.Input.MalformedLines > 0 {
 		p("<details><summary>Notes</summary>")
 		p("")
-		for _, n := range d.Summary.Notes {
+		for _, n := range append(append([]string(nil), d.Input.Notes...), d.Summary.Notes...) {
 			p("- %s", n)
 		}
 		for _, s := range d.Input.Skipped {

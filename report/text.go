@@ -97,7 +97,7 @@ func writeHeaderText(b *strings.Builder, st textStyles, d *Document) {
 // problems.
 func writeFooterText(b *strings.Builder, st textStyles, d *Document, width int) {
 	fmt.Fprintf(b, "%s %s\n", st.label.Render("Checked"), checksLine(d))
-	for _, n := range d.Summary.Notes {
+	for _, n := range append(append([]string(nil), d.Input.Notes...), d.Summary.Notes...) {
 		wrap(b, "note: "+n, "  ", width)
 	}
 	for _, s := range d.Input.Skipped {

@@ -136,14 +136,21 @@ type Snapshot struct {
 	KernelLog []KernelLogLine
 	Events    []Event
 
-	// MemTotal is the machine's RAM in bytes (/proc/meminfo MemTotal) and
-	// EntryBytes the kernel memory one entry costs (from /proc/slabinfo),
-	// when the source could read them; zero when unknown.
-	MemTotal, EntryBytes uint64
+	// Slab is the kernel's nf_conntrack slab cache (/proc/slabinfo): the
+	// memory one entry takes. HasSlab is false when it was not readable.
+	Slab    Slab
+	HasSlab bool
+	// EventLosses lists the times an event reader lost events (the kernel's
+	// socket buffer overran) during the sample.
+	EventLosses []EventLoss
+
+	// MemTotal is the machine's RAM in bytes (/proc/meminfo MemTotal), when
+	// the source could read it; zero when unknown.
+	MemTotal uint64
 }
 
 // Merge adds what src holds (statistics, count, max, sysctls, kernel log,
-// events, flows, memory figures) to s; values in src win.
+// events and their losses, flows, memory figures) to s; values in src win.
 func (s *Snapshot) Merge(src *Snapshot) {
 	for _, c := range src.Stats.CPUs {
 		s.Stats.Merge(c)
@@ -162,11 +169,34 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	}
 	s.KernelLog = append(s.KernelLog, src.KernelLog...)
 	s.Events = append(s.Events, src.Events...)
+	s.EventLosses = append(s.EventLosses, src.EventLosses...)
 	s.Flows = append(s.Flows, src.Flows...)
+	if src.HasSlab {
+		s.Slab, s.HasSlab = src.Slab, true
+	}
 	if src.MemTotal != 0 {
 		s.MemTotal = src.MemTotal
 	}
-	if src.EntryBytes != 0 {
-		s.EntryBytes = src.EntryBytes
-	}
+}
+
+// Slab is one /proc/slabinfo line: ObjSize bytes per object, ActiveObjs in
+// use out of NumObjs allocated.
+type Slab struct {
+	Raw                      string // the line as read, for writing it back unchanged
+	Name                     string
+	ActiveObjs, NumObjs      uint64
+	ObjSize                  uint64
+	ObjPerSlab, PagesPerSlab uint64
+}
+
+// EventLoss is one overrun of an event reader: the kernel could not queue
+// events for it (ENOBUFS), so an unknown number were lost at Time. The
+// reader then re-read the table (Resynced entries) to know the state again.
+type EventLoss struct {
+	Time time.Time
+	// Resynced is the number of entries in the dump that followed; -1 when
+	// that dump failed.
+	Resynced int
+	// Total counts the overruns of this reader so far, this one included.
+	Total int
 }

@@ -1,27 +1,25 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ctdiag/ctdiag/filter"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// liveTable is what `ctdiag list` reads when given no source.
-const liveTable = "/proc/net/nf_conntrack"
-
 type listOptions struct {
-	output string
-	count  bool
-	strict bool
-	quiet  bool
-	filter *filter.Flags
+	output   string
+	count    bool
+	strict   bool
+	quiet    bool
+	allNetns bool
+	filter   *filter.Flags
+	live     *liveFlags
 }
 
 func newListCmd(e env) *cobra.Command {
@@ -30,12 +28,20 @@ func newListCmd(e env) *cobra.Command {
 		Use:   "list [SOURCE...]",
 		Short: "List conntrack entries like conntrack -L, from dumps, stdin or the live table",
 		Long: `List conntrack entries with conntrack's filters, from captured dumps, from
-standard input ("-"), or from the live table (` + liveTable + `) when no
-SOURCE is given.
+standard input ("-"), or from the live table when no SOURCE is given.
 
-A SOURCE is a file (gzip is read transparently) or a directory (every file in
-it, in natural order; files that are not flow tables are skipped with a note).
-The format of each file is detected and named on stderr:
+The live table is read over netlink (ctnetlink, like conntrack -L; needs
+CAP_NET_ADMIN, i.e. sudo), else from /proc/net/nf_conntrack (root); stderr
+says which. The kernel applies what it can of the filter (family, mark,
+status, zone) while dumping; ctdiag applies the rest. --netns NAME and
+--netns-pid PID read another network namespace; --proc-root DIR reads a
+copied /proc tree; --all-netns prints one summary line per namespace
+(entries, share of nf_conntrack_max, top states) instead of entries.
+
+A SOURCE is a file (gzip is read transparently), a directory (every file in
+it, in natural order; files that are not flow tables are skipped with a
+note) or a ctdiag record bundle (its samples, in order). The format of each
+file is detected and named on stderr:
   /proc/net/nf_conntrack, /proc/net/ip_conntrack, conntrack -L,
   conntrack -L -o extended[,id,ktimestamp,labels], ctdiag JSON and JSON Lines.
 
@@ -44,21 +50,26 @@ the rest of the file is still read. --strict makes any malformed line exit 2.
 
 Exit status: 0 success, 1 a source could not be read, 2 bad usage (or
 malformed input with --strict).`,
-		Example: `  ctdiag list /proc/net/nf_conntrack
+		Example: `  sudo ctdiag list -c                      # entries in the live table
+  sudo ctdiag list --netns web -p tcp --state SYN_SENT
+  sudo ctdiag list --all-netns             # which namespace fills the table
   ctdiag list -p tcp --state SYN_SENT dump.txt
   ctdiag list -u SEEN_REPLY,'!ASSURED' -o extended dump.txt.gz   # half-assured entries
   ctdiag list -s 10.0.0.0/8 --dport 53 -c captures/
   conntrack -L -o extended | ctdiag list -o json -`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runList(e, opts, args)
+			return runList(e, opts, cmd.Flags(), args)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&opts.output, "output", "o", "conntrack", "output format: "+parser.OutputFormatNames)
 	f.BoolVarP(&opts.count, "count", "c", false, "print only the number of matching entries")
 	f.BoolVar(&opts.strict, "strict", false, "exit 2 if any line is malformed")
-	f.BoolVar(&opts.quiet, "quiet", false, "do not name detected formats on stderr")
+	f.BoolVar(&opts.quiet, "quiet", false, "do not name detected formats or the live source on stderr")
+	f.BoolVar(&opts.allNetns, "all-netns", false, "live: one summary line per network namespace instead of entries")
+	opts.live = registerLiveFlags(f)
+	completeLiveFlags(cmd)
 	opts.filter = filter.Register(f)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]string{"proc", "extended", "conntrack", "json", "jsonl"}, cobra.ShellCompDirectiveNoFileComp))
@@ -77,7 +88,7 @@ malformed input with --strict).`,
 	return cmd
 }
 
-func runList(e env, opts *listOptions, args []string) error {
+func runList(e env, opts *listOptions, fs *pflag.FlagSet, args []string) error {
 	flt, err := opts.filter.Filter()
 	if err != nil {
 		return usageError("%v", err)
@@ -86,13 +97,18 @@ func runList(e env, opts *listOptions, args []string) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	live := len(args) == 0
-	if live {
-		args = []string{liveTable}
+	if opts.allNetns {
+		return runAllNetns(e, opts, flt, outFormat)
+	}
+	if len(args) == 0 {
+		return runLiveList(e, opts, flt, outFormat)
+	}
+	if opts.live.set(fs) {
+		return usageError("--proc-root, --netns, --netns-pid and --source select the live table; they do not apply to files")
 	}
 	inputs, err := parser.ExpandPaths(args)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainOpenError(err, live)}
+		return &exitError{code: exitFailure, err: err}
 	}
 
 	var w *parser.FlowWriter
@@ -102,12 +118,17 @@ func runList(e env, opts *listOptions, args []string) error {
 		}
 	}
 	shown, malformed, failed := 0, 0, false
+	announced := map[string]bool{}
 	for _, in := range inputs {
+		if in.Bundle != "" && !announced[in.Bundle] && !opts.quiet {
+			announced[in.Bundle] = true
+			announceBundle(e, in.Bundle)
+		}
 		n, bad, err := listOne(e, opts, flt, w, in)
 		shown += n
 		malformed += bad
 		if err != nil {
-			fmt.Fprintf(e.stderr, "ctdiag: %v\n", explainOpenError(err, live))
+			fmt.Fprintf(e.stderr, "ctdiag: %v\n", err)
 			failed = true
 		}
 	}
@@ -139,6 +160,9 @@ func listOne(e env, opts *listOptions, flt *filter.Filter, w *parser.FlowWriter,
 	}
 	defer d.Close()
 	format := d.Format()
+	if in.Bundle != "" && !format.IsFlowTable() && (format != parser.FormatEmpty || !strings.HasSuffix(in.Path, "/nf_conntrack")) {
+		return 0, 0, nil // a bundle's statistics, sysctls, logs and events: not entries
+	}
 	switch {
 	case format == parser.FormatUnknown:
 		if in.FromDir {
@@ -193,25 +217,27 @@ func reportProblems(e env, name string, p *parser.Problems) {
 	}
 }
 
-// explainOpenError turns the errors people hit reading the live table into
-// what to do instead.
-func explainOpenError(err error, live bool) error {
-	if !live {
-		return err
-	}
-	switch {
-	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("%w\n  reading the live table needs root (%s is mode 0440): run with sudo, or pass a captured file", err, liveTable)
-	case errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("%w\n  this kernel exposes no %s (conntrack not loaded, or CONFIG_NF_CONNTRACK_PROCFS off): pass a captured file, e.g. the output of conntrack -L", err, liveTable)
-	}
-	return err
-}
-
 // version is the module version stamped by the Go toolchain, or "dev".
 func version() string {
 	if v := moduleVersion(); v != "" && !strings.HasPrefix(v, "(") {
 		return v
 	}
 	return "dev"
+}
+
+// announceBundle says what a record bundle holds before its tables are
+// listed.
+func announceBundle(e env, path string) {
+	b, err := parser.OpenBundle(path)
+	if err != nil {
+		return
+	}
+	m := b.Manifest
+	where := ""
+	if m.Netns != "" {
+		where = ", network namespace " + m.Netns
+	}
+	fmt.Fprintf(e.stderr, "ctdiag: %s: record bundle of %d samples from %s (kernel %s) via %s%s, %s to %s\n",
+		path, len(m.Samples), m.Host, m.Kernel, m.Source, where,
+		m.Started.Format("2006-01-02 15:04:05"), m.Finished.Format("15:04:05 MST"))
 }

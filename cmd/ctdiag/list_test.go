@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ctdiag/ctdiag/collector"
 )
 
 const captures = "../../testdata/kernel-6.18"
@@ -184,17 +187,18 @@ func TestHelpAndCompletion(t *testing.T) {
 	}
 }
 
-func TestLiveTableErrorsSayWhatToDo(t *testing.T) {
-	perm := explainOpenError(&os.PathError{Op: "open", Path: liveTable, Err: os.ErrPermission}, true)
-	if !strings.Contains(perm.Error(), "run with sudo, or pass a captured file") || !errors.Is(perm, os.ErrPermission) {
-		t.Errorf("permission: %v", perm)
-	}
-	missing := explainOpenError(&os.PathError{Op: "open", Path: liveTable, Err: os.ErrNotExist}, true)
-	if !strings.Contains(missing.Error(), "CONFIG_NF_CONNTRACK_PROCFS") {
+func TestLiveErrorsSayWhatToDo(t *testing.T) {
+	missing := explainLiveError(fmt.Errorf("%w: no /proc/net/nf_conntrack", collector.ErrNoConntrack))
+	if !strings.Contains(missing.Error(), "pass a captured file") || !errors.Is(missing, collector.ErrNoConntrack) {
 		t.Errorf("missing: %v", missing)
 	}
-	plain := explainOpenError(os.ErrNotExist, false)
-	if plain != os.ErrNotExist {
-		t.Errorf("a named file's error is left alone: %v", plain)
+	ns := explainLiveError(fmt.Errorf("%w: /run/netns/x does not exist", collector.ErrNoNetns))
+	if !strings.Contains(ns.Error(), "ip netns list") {
+		t.Errorf("netns: %v", ns)
+	}
+	// Live options do not apply to files.
+	_, errOut, code := ctdiag(t, "", "list", "--netns", "x", captures+"/formats/proc-nf_conntrack.txt")
+	if code != exitParameter || !strings.Contains(errOut, "do not apply to files") {
+		t.Errorf("--netns with a file: exit %d, %s", code, errOut)
 	}
 }

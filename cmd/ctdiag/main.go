@@ -10,6 +10,7 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Exit codes, as conntrack uses them.
@@ -83,13 +84,13 @@ It never changes kernel state: remedies are printed, never applied.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case demo && isTerminal(e.stdout):
-				return runTop(e, &topOptions{demo: true, speed: 1, pane: 2, theme: "auto"}, nil)
+				return runTop(e, &topOptions{demo: true, speed: 1, pane: 2, theme: "auto", live: &liveFlags{procRoot: "/proc"}}, nil)
 			case demo:
-				return runReport(e, &reportOptions{demo: true, output: "text", failOn: "never", color: "auto", top: 5}, nil)
+				return runReport(e, &reportOptions{demo: true, output: "text", failOn: "never", color: "auto", top: 5, live: &liveFlags{procRoot: "/proc"}}, pflag.NewFlagSet("demo", pflag.ContinueOnError), nil)
 			case !isTerminal(e.stdout):
 				return cmd.Help()
 			}
-			return runTop(e, &topOptions{speed: 1, pane: 2, theme: "auto"}, nil)
+			return runTop(e, &topOptions{speed: 1, pane: 2, theme: "auto", live: &liveFlags{procRoot: "/proc"}}, nil)
 		},
 	}
 	root.Flags().BoolVar(&demo, "demo", false, "show the built-in capture (a real table filling up to nf_conntrack_max): the terminal UI on a terminal, else its report")
@@ -100,5 +101,6 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newReportCmd(e))
 	root.AddCommand(newRulesCmd(e))
 	root.AddCommand(newTopCmd(e))
+	root.AddCommand(newRecordCmd(e))
 	return root
 }

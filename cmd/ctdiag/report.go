@@ -1,15 +1,20 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/internal/demo"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/report"
@@ -21,6 +26,8 @@ const exitFindings = 1
 
 type reportOptions struct {
 	demo     bool
+	live     *liveFlags
+	samples  int
 	output   string
 	failOn   string
 	config   string
@@ -54,9 +61,18 @@ apart, or --interval, which overrides them all. The report says which.
 One sample already gives findings: ages from remaining timeouts, shares,
 utilisation; statistics and kernel-log lines add drops and failures.
 
+With no SOURCE it reads the live table (netlink, else /proc; --netns,
+--netns-pid, --proc-root, --source as for ctdiag list): --samples readings
+--interval apart (default 2, 5 s apart; --samples 1 reads once), each with the
+per-CPU statistics, count, max, sysctls, kernel-log lines and slab size. The
+table needs root (CAP_NET_ADMIN); without it the report says so and judges
+what everyone may read (statistics, count, max, sysctls).
+
 Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
 2 bad usage or no readable input (or malformed lines with --strict).`,
-		Example: `  ctdiag report /proc/net/nf_conntrack
+		Example: `  sudo ctdiag report                               # the live table, 2 samples 5 s apart
+  sudo ctdiag report --samples 6 --interval 10s --netns blue
+  ctdiag report /proc/net/nf_conntrack
   ctdiag report captures/                          # a folder of dumps, stats, sysctls, dmesg
   ctdiag report t1.txt t2.txt t3.txt --interval 10s
   ctdiag report -o markdown dump.txt >> "$GITHUB_STEP_SUMMARY"
@@ -65,7 +81,7 @@ Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
   ctdiag report --demo                             # the built-in capture: a table filling up`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runReport(e, opts, args)
+			return runReport(e, opts, cmd.Flags(), args)
 		},
 	}
 	f := cmd.Flags()
@@ -73,11 +89,14 @@ Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
 	f.StringVar(&opts.failOn, "fail-on", "warning", "exit 1 when a finding at or above this severity fires: info, warning, critical, never")
 	f.StringVar(&opts.config, "config", "", "rule settings file (YAML, see ctdiag rules explain)")
 	f.StringArrayVar(&opts.sets, "set", nil, "override a rule setting: RULE.PARAM=VALUE, RULE.severity=LEVEL, RULE.enabled=false (repeatable)")
-	f.DurationVar(&opts.interval, "interval", 0, "time between successive samples (overrides the times found in the inputs)")
+	f.DurationVar(&opts.interval, "interval", 0, "time between successive samples: live, how often to read (default 5s); files, their spacing (overrides the times they carry)")
+	f.IntVar(&opts.samples, "samples", 2, "live: how many readings of the table")
 	f.BoolVar(&opts.strict, "strict", false, "exit 2 if any input line is malformed")
 	f.StringVar(&opts.color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always, never")
 	f.IntVar(&opts.top, "top", 5, "entries in each ranking of the evidence")
 	f.BoolVar(&opts.demo, "demo", false, "analyse the capture built into ctdiag (a real table filling up to nf_conntrack_max); no root needed")
+	opts.live = registerLiveFlags(f)
+	completeLiveFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
 		[]string{"text", "json", "markdown", "junit"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions(
@@ -103,7 +122,7 @@ func ruleConfig(file string, sets []string) (*rules.Config, error) {
 	return cfg, nil
 }
 
-func runReport(e env, opts *reportOptions, args []string) error {
+func runReport(e env, opts *reportOptions, fs *pflag.FlagSet, args []string) error {
 	switch opts.output {
 	case "text", "json", "markdown", "md", "junit":
 	default:
@@ -120,33 +139,41 @@ func runReport(e env, opts *reportOptions, args []string) error {
 	if opts.interval < 0 {
 		return usageError("--interval must be positive")
 	}
+	live := !opts.demo && len(args) == 0
+	liveFlagsGiven := opts.live.set(fs)
 	var inputs []parser.Input
 	switch {
 	case opts.demo && len(args) > 0:
 		return usageError("--demo analyses the built-in capture: give it no SOURCE")
+	case !live && liveFlagsGiven:
+		return usageError("--proc-root, --netns, --netns-pid and --source select the live table; they do not apply to files or --demo")
+	case !live && fs.Changed("samples"):
+		return usageError("--samples is for the live table: files are samples already")
 	case opts.demo:
 		inputs, args = demo.Inputs(), []string{"demo: " + demo.Origin}
-	case len(args) == 0:
-		return usageError("no SOURCE given: pass captured files or directories (ctdiag report /proc/net/nf_conntrack reads the live table as a file), or --demo")
-	default:
+	case !live:
 		if inputs, err = parser.ExpandPaths(args); err != nil {
 			return usageError("%v", err)
 		}
 	}
 
 	an := analyzer.New(analyzer.Options{Config: cfg, Top: opts.top})
-	walk, err := parser.WalkSamples(inputs, parser.Options{Stdin: e.stdin}, an)
-	if err != nil {
-		return usageError("%v", explainOpenError(err, false))
-	}
 	meta := report.Meta{
 		Tool:      "ctdiag " + version(),
 		Generated: time.Now(),
-		Timing:    walk.Timing.String(),
-		Relative:  walk.RelativeTimes,
 		Overrides: cfg.Overrides(),
-		Input:     reportInput(args, walk),
 	}
+	if live {
+		if err := reportLive(e, opts, an, &meta); err != nil {
+			return err
+		}
+		return finishReport(e, opts, failOn, an, &meta, 0)
+	}
+	walk, err := parser.WalkSamples(inputs, parser.Options{Stdin: e.stdin}, an)
+	if err != nil {
+		return usageError("%v", err)
+	}
+	meta.Timing, meta.Relative, meta.Input = walk.Timing.String(), walk.RelativeTimes, reportInput(args, walk)
 	if opts.interval > 0 && an.Samples() > 0 {
 		times := make([]time.Time, an.Samples())
 		base := time.Unix(0, 0).UTC()
@@ -156,7 +183,6 @@ func runReport(e env, opts *reportOptions, args []string) error {
 		meta.Timing, meta.Relative = "--interval "+opts.interval.String(), true
 		an.SetTimes(times, meta.Timing)
 	}
-	an.SetTiming(meta.Timing)
 	for _, d := range walk.Decoders {
 		reportProblems(e, d.Name(), d.Problems())
 	}
@@ -166,16 +192,64 @@ func runReport(e env, opts *reportOptions, args []string) error {
 		}
 		return usageError("nothing to analyse: no input held a conntrack table, statistics, sysctls or kernel log")
 	}
+	return finishReport(e, opts, failOn, an, &meta, walk.Problems())
+}
 
-	doc := report.Build(an.Result(), meta)
+// finishReport writes the report and turns it into the exit status.
+func finishReport(e env, opts *reportOptions, failOn rules.Severity, an *analyzer.Analyzer, meta *report.Meta, malformed int) error {
+	an.SetTiming(meta.Timing)
+	doc := report.Build(an.Result(), *meta)
 	if err := writeReport(e.stdout, doc, opts, failOn); err != nil {
 		return &exitError{code: exitFailure, err: fmt.Errorf("writing the report: %w", err)}
 	}
 	switch {
-	case opts.strict && walk.Problems() > 0:
-		return &exitError{code: exitParameter, err: fmt.Errorf("%d malformed lines (--strict)", walk.Problems())}
+	case opts.strict && malformed > 0:
+		return &exitError{code: exitParameter, err: fmt.Errorf("%d malformed lines (--strict)", malformed)}
 	case doc.Fails(failOn):
 		return &exitError{code: exitFindings}
+	}
+	return nil
+}
+
+// reportLive reads the live table --samples times, --interval apart, into
+// the analyzer. Without the privileges the table needs, it reads what
+// everyone may (statistics, count, max, sysctls) and says so.
+func reportLive(e env, opts *reportOptions, an *analyzer.Analyzer, meta *report.Meta) error {
+	cfg, err := opts.live.config()
+	if err != nil {
+		return usageError("%v", err)
+	}
+	cfg.TableOptional = true
+	interval := opts.interval
+	if interval == 0 {
+		interval = 5 * time.Second
+	}
+	if opts.samples < 1 {
+		return usageError("--samples %d: want 1 or more", opts.samples)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if opts.samples > 1 {
+		fmt.Fprintf(e.stderr, "ctdiag: reading the live table %d times, %v apart (Ctrl-C stops early)\n", opts.samples, interval)
+	}
+	res, err := collector.Sample(ctx, cfg, collector.SampleOptions{Samples: opts.samples, Interval: interval}, an)
+	for _, n := range res.Notes {
+		fmt.Fprintf(e.stderr, "ctdiag: note: %s\n", n)
+	}
+	if err != nil && !(errors.Is(err, context.Canceled) && an.Samples() > 0) {
+		return &exitError{code: exitParameter, err: explainLiveError(err)}
+	}
+	where := "this network namespace"
+	if res.Source.Netns != "" {
+		where = "network namespace " + res.Source.Netns
+	}
+	meta.Timing = "live, every " + interval.String()
+	if opts.samples == 1 {
+		meta.Timing = "live"
+	}
+	meta.Input = report.Input{
+		Sources: []string{fmt.Sprintf("live table of %s via %s (%s, kernel %s)", where, res.Source.Kind, res.Source.Host, res.Source.Kernel)},
+		Notes:   res.Notes,
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -840,4 +841,60 @@ func countersLine(d *report.Document) string {
 		parts = append(parts, p)
 	}
 	return strings.Join(parts, " ")
+}
+
+// ctdiag report with no SOURCE reads the live table: two samples of a
+// namespace whose SYNs go unanswered.
+func TestKernelReportLive(t *testing.T) {
+	p := netnstest.NewPair(t)
+	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
+	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
+	// Seconds, not the default 3, so the test need not wait.
+	out, errOut, code := ctdiag(t, "", "report", "-o", "json", "--netns", p.A.Name, "--samples", "2", "--interval", "1500ms",
+		"--set", "syn-sent-growth.min_age=1s", "--set", "sysctl-risk.enabled=false")
+	if code != 1 {
+		t.Fatalf("exit %d (want 1: a warning), stderr %s", code, errOut)
+	}
+	d, err := report.ReadJSON(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Timing.Source != "live, every 1.5s" || len(d.Samples) != 2 || d.Samples[1].Entries != 25 || d.Samples[0].Time == nil {
+		t.Errorf("timing %+v samples %+v", d.Timing, d.Samples)
+	}
+	if len(d.Input.Sources) != 1 || !strings.Contains(d.Input.Sources[0], "network namespace "+p.A.Name+" via netlink") {
+		t.Errorf("sources %q", d.Input.Sources)
+	}
+	f := docFinding(d, "syn-sent-growth")
+	if f == nil || !strings.HasPrefix(f.Summary, "25 TCP connections waiting for a SYN-ACK") {
+		t.Errorf("findings %q", docFired(d))
+	}
+	if !strings.Contains(errOut, "reading the live table 2 times, 1.5s apart") {
+		t.Errorf("stderr %s", errOut)
+	}
+}
+
+// Without privileges, a live report says it could not read the table and
+// judges what everyone may read: the statistics, count, max and sysctls.
+func TestKernelReportLiveWithoutPrivileges(t *testing.T) {
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skip("needs setpriv (util-linux)")
+	}
+	ns := netnstest.NewNS(t)
+	bin := builtCtdiag(t)
+	cmd := exec.Command("ip", "netns", "exec", ns.Name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+		bin, "report", "--samples", "1", "--fail-on", "never")
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%v\n%s\n%s", err, out.String(), errb.String())
+	}
+	for _, want := range []string{"· max ", "note: the table is not readable without root or CAP_NET_ADMIN", "Checked 10 rules"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if !strings.Contains(errb.String()+out.String(), "CAP_NET_ADMIN") {
+		t.Errorf("nothing says why the table is missing:\n%s\n%s", out.String(), errb.String())
+	}
 }

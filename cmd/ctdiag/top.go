@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,11 +16,9 @@ import (
 	"github.com/ctdiag/ctdiag/tui"
 )
 
-// errNoLiveSource: the live collector is not built in yet.
-var errNoLiveSource = errors.New("the live table is not available in this build yet")
-
 type topOptions struct {
 	demo     bool
+	live     *liveFlags
 	interval time.Duration
 	speed    float64
 	paused   bool
@@ -40,13 +37,19 @@ its states over time, the diagnosis (findings with evidence and remedies), who
 holds the entries, and every entry (filtered like ctdiag list, sorted by any
 column).
 
+With no file it reads the live table every --interval (1 s): over netlink,
+else /proc; --netns, --netns-pid, --proc-root and --source choose as for
+ctdiag list. The live table needs root (CAP_NET_ADMIN).
+
 Given files or directories, it steps through them as successive samples of one
 table, as ctdiag list and report read them: play and pause (p), previous and
 next sample (, .), speed (- +). --demo replays a capture built into ctdiag: a
 real table filling up to nf_conntrack_max; no root needed.
 
 Keys: ? shows them all; q quits.`,
-		Example: `  ctdiag top --demo
+		Example: `  sudo ctdiag top                           # the live table (plain sudo ctdiag does the same)
+  sudo ctdiag top --netns blue --interval 2s
+  ctdiag top --demo
   ctdiag top captures/                      # a directory of dumps, in natural order
   ctdiag top --interval 5s t00.txt t05.txt t10.txt
   ctdiag top --filter '-p tcp --state SYN_SENT' dump.txt`,
@@ -57,11 +60,13 @@ Keys: ? shows them all; q quits.`,
 	}
 	f := cmd.Flags()
 	f.BoolVar(&o.demo, "demo", false, "replay the built-in capture (a table filling up to nf_conntrack_max)")
-	f.DurationVar(&o.interval, "interval", 0, "time between the samples of files that carry no times (rates are per sample without it)")
+	f.DurationVar(&o.interval, "interval", 0, "live: how often to read the table (default 1s); files: the time between samples that carry no times")
 	f.Float64Var(&o.speed, "speed", 1, "playback speed of a recording (1 = as captured, or one sample a second)")
 	f.BoolVar(&o.paused, "paused", false, "start paused on the first sample")
 	f.StringVar(&o.filter, "filter", "", "initial flow filter, with the options of ctdiag list (e.g. '-p tcp --state SYN_SENT')")
 	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows")
+	o.live = registerLiveFlags(f)
+	completeLiveFlags(cmd)
 	f.StringVar(&o.theme, "theme", "auto", "colours for a dark or light terminal background: auto, dark or light (NO_COLOR turns colours off)")
 	return cmd
 }
@@ -104,10 +109,19 @@ func runTop(e env, o *topOptions, args []string) error {
 		}
 		src = r
 	default:
-		return &exitError{code: exitFailure, err: fmt.Errorf("%w: the live collector is still being built.\n"+
-			"  Try the built-in capture:  ctdiag top --demo\n"+
-			"  or a captured table:       ctdiag top /proc/net/nf_conntrack   (a snapshot; as root)\n"+
-			"                             ctdiag top dump1.txt dump2.txt …    (successive samples)", errNoLiveSource)}
+		cfg, err := o.live.config()
+		if err != nil {
+			return usageError("%v", err)
+		}
+		interval := o.interval
+		if interval == 0 {
+			interval = time.Second
+		}
+		live, err := newLiveSource(cfg, interval)
+		if err != nil {
+			return &exitError{code: exitFailure, err: fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", explainLiveError(err))}
+		}
+		src = live
 	}
 	if !isTerminal(e.stdout) {
 		src.Close()

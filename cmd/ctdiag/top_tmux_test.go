@@ -10,9 +10,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ctdiag/ctdiag/internal/netnstest"
 )
 
-// builtCtdiag builds the binary once for the real-terminal tests.
+// builtCtdiag builds the binary once for the tests that run it as a
+// program (in a real terminal, as another user: its directory is
+// world-readable).
 var builtCtdiag = func() func(t *testing.T) string {
 	var once sync.Once
 	var bin string
@@ -21,7 +25,10 @@ var builtCtdiag = func() func(t *testing.T) string {
 		t.Helper()
 		once.Do(func() {
 			var dir string
-			if dir, err = os.MkdirTemp("", "ctdiag-tmux"); err != nil {
+			if dir, err = os.MkdirTemp("", "ctdiag-bin"); err != nil {
+				return
+			}
+			if err = os.Chmod(dir, 0o755); err != nil {
 				return
 			}
 			bin = filepath.Join(dir, "ctdiag")
@@ -170,30 +177,50 @@ func TestTopColoursInTmux(t *testing.T) {
 	}
 }
 
-// TestPlainCtdiagOnTerminal: ctdiag with no subcommand on a terminal opens
-// the TUI on the live table; until the collector is built in, it says so
-// and points to --demo and files.
-func TestPlainCtdiagOnTerminal(t *testing.T) {
+// TestKernelPlainCtdiagOnTerminal: ctdiag with no subcommand on a
+// terminal opens the TUI on the live table. Run in a namespace with UDP
+// flows of its own (tmux inside "ip netns exec"), it shows them read over
+// netlink, and q leaves with status 0.
+func TestKernelPlainCtdiagOnTerminal(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
+	p := netnstest.NewPair(t)
+	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 20000-20100 drop\n }\n}")
+	sendUDP(t, p, 20000, 37)
 	bin := builtCtdiag(t)
 	sock := fmt.Sprintf("ctdiag-plain-%d", os.Getpid())
-	if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "p", "-x", "100", "-y", "30",
-		"sh", "-c", bin+"; echo EXITED $?; sleep 60").CombinedOutput(); err != nil {
-		t.Fatalf("tmux: %v\n%s", err, out)
-	}
-	defer exec.Command("tmux", "-L", sock, "kill-server").Run()
-	var s string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-p", "-t", "p").CombinedOutput()
-		if s = string(out); strings.Contains(s, "EXITED") {
-			break
+	tmux := func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
 		}
+		return string(out)
 	}
-	for _, want := range []string{"live table is not available", "ctdiag top --demo", "EXITED 1"} {
-		if !strings.Contains(s, want) {
-			t.Errorf("screen lacks %q:\n%s", want, s)
+	tmux("new-session", "-d", "-s", "p", "-x", "120", "-y", "40",
+		"sh", "-c", "ip netns exec "+p.A.Name+" "+bin+"; echo EXITED $?; sleep 60")
+	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	screen := func(want ...string) string {
+		t.Helper()
+		var s string
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			s = tmux("capture-pane", "-p", "-t", "p")
+			ok := true
+			for _, w := range want {
+				ok = ok && strings.Contains(s, w)
+			}
+			if ok {
+				return s
+			}
 		}
+		t.Fatalf("screen lacks %q:\n%s", want, s)
+		return s
 	}
+	s := screen("netlink", "udp")
+	if !regexp.MustCompile(`udp\s+37\b`).MatchString(s) {
+		t.Errorf("the states pane should count the 37 UDP flows:\n%s", s)
+	}
+	tmux("send-keys", "-t", "p", "q")
+	screen("EXITED 0")
 }

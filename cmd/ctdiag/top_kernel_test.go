@@ -1,0 +1,70 @@
+package main
+
+import (
+	"io"
+	"regexp"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/exp/teatest"
+	"github.com/muesli/termenv"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctdiag/ctdiag/collector"
+	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/tui"
+)
+
+// sendUDP sends one datagram from A to each of n ports of B from base on:
+// n UDP entries in A's table (B drops them, so they stay [UNREPLIED]).
+func sendUDP(t *testing.T, p *netnstest.Pair, base, n int) {
+	t.Helper()
+	err := p.A.Do(func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		for port := base; port < base+n; port++ {
+			if err := unix.Sendto(fd, []byte("x"), 0, &unix.SockaddrInet4{Port: port, Addr: p.B4.As4()}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestKernelTopLive runs the TUI headless (teatest) on the live collector
+// reading a namespace every 300 ms, makes traffic between refreshes and
+// sees the counts follow: 25 UDP flows, then 60.
+func TestKernelTopLive(t *testing.T) {
+	p := netnstest.NewPair(t)
+	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 20000-20100 drop\n }\n}")
+	sendUDP(t, p, 20000, 25)
+	src, err := newLiveSource(collector.Config{Netns: collector.Netns{Name: p.A.Name}}, 300*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.Ascii)
+	m := tui.New(tui.Options{Source: src, Renderer: r, Clipboard: func(string) error { return nil }})
+	t.Cleanup(func() { m.Close() })
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
+	wait := func(re string) {
+		t.Helper()
+		rx := regexp.MustCompile(re)
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return rx.Match(b) },
+			teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+	}
+	wait(`netlink`)
+	wait(`udp\s+25\b`)
+	sendUDP(t, p, 20025, 35)
+	wait(`udp\s+60\b`)
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}

@@ -1,0 +1,272 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/mdlayher/netlink"
+	"github.com/ti-mo/conntrack"
+	"golang.org/x/sys/unix"
+
+	"github.com/ctdiag/ctdiag/collector/netlinkct"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// EventSink receives what Events reads, on Events's goroutine.
+type EventSink interface {
+	// Event receives one conntrack event; ev is reused.
+	Event(ev *track.Event) error
+	// Expect receives one expectation event (EventNew or EventDestroy).
+	Expect(typ track.EventType, t time.Time, e *track.Expectation) error
+	// Resync receives the entries of the dump taken after an overrun, one by
+	// one (f is reused), before Lost reports the overrun.
+	Resync(f *track.Flow) error
+	// Lost reports an overrun: the kernel dropped events for this reader at
+	// loss.Time, and the table was re-read (loss.Resynced entries).
+	Lost(loss track.EventLoss) error
+}
+
+// EventOptions tune Events.
+type EventOptions struct {
+	// ReadBuffer is the receive buffer asked for (default 32 MiB, about a
+	// quarter of a second of events at 350,000/s: slack for a busy
+	// machine). With CAP_NET_ADMIN it is forced past net.core.rmem_max
+	// (SO_RCVBUFFORCE), as conntrackd does.
+	ReadBuffer int
+	// MaxReadBuffer bounds the doubling after each overrun (default 256
+	// MiB); set it equal to ReadBuffer to keep the size fixed.
+	MaxReadBuffer int
+	// Expectations also subscribes to expectation events.
+	Expectations bool
+	// Ready, when set, is called once the subscription is in place.
+	Ready func()
+}
+
+// EventStats summarises an event run.
+type EventStats struct {
+	Events, Expectations int
+	// Losses lists every overrun with its time and resync.
+	Losses []track.EventLoss
+	// ReadBuffer is the receive buffer at the end (as the kernel reports
+	// it, twice what was asked); Forced says SO_RCVBUFFORCE was allowed.
+	ReadBuffer int
+	Forced     bool
+}
+
+// Events subscribes to the namespace's conntrack events and passes them to
+// sink until ctx ends (then it returns the stats and ctx's error) or sink
+// fails. When the kernel drops events because the socket buffer is full
+// (ENOBUFS) it does what conntrackd does: it keeps the subscription, doubles
+// the buffer (up to MaxReadBuffer), reads what is still queued, re-reads the
+// table with a fresh dump (sink.Resync) and reports the loss with its time
+// (sink.Lost), then goes on reading events. Every loss is counted; none is
+// silent: after the resync, the dump plus the events that follow describe
+// the whole table again.
+func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSink) (EventStats, error) {
+	var st EventStats
+	if c.nl == nil {
+		return st, fmt.Errorf("%w: events need ctnetlink (the %s source has none)", ErrUnavailable, c.kind)
+	}
+	if opts.ReadBuffer <= 0 {
+		opts.ReadBuffer = 32 << 20
+	}
+	if opts.MaxReadBuffer < opts.ReadBuffer {
+		if opts.MaxReadBuffer == 0 {
+			opts.MaxReadBuffer = 256 << 20
+		}
+		if opts.MaxReadBuffer < opts.ReadBuffer {
+			opts.MaxReadBuffer = opts.ReadBuffer
+		}
+	}
+	ev, err := dialNetlink(c.ns, c.cfg.observe)
+	if err != nil {
+		return st, explainNetlink(err)
+	}
+	defer ev.close()
+	size := opts.ReadBuffer
+	if st.ReadBuffer, st.Forced, err = ev.setReadBuffer(size); err != nil {
+		return st, err
+	}
+	if !st.Forced {
+		c.note("event buffer limited to %d bytes by net.core.rmem_max (SO_RCVBUFFORCE needs CAP_NET_ADMIN)", st.ReadBuffer/2)
+	}
+	groups := []uint32{netlinkct.GroupNew, netlinkct.GroupUpdate, netlinkct.GroupDestroy}
+	if opts.Expectations {
+		groups = append(groups, netlinkct.GroupExpNew, netlinkct.GroupExpDestroy)
+	}
+	if err := ev.join(groups...); err != nil {
+		return st, explainNetlink(err)
+	}
+	if opts.Ready != nil {
+		opts.Ready()
+	}
+	stop := ev.cancelOn(ctx)
+	defer stop()
+
+	r := &eventReader{c: c, ev: ev, sink: sink, st: &st}
+	for {
+		b, err := ev.recv()
+		now := c.cfg.Now()
+		switch {
+		case errors.Is(err, unix.ENOBUFS):
+			if size < opts.MaxReadBuffer {
+				size = min(size*2, opts.MaxReadBuffer)
+				if got, forced, err := ev.setReadBuffer(size); err == nil {
+					st.ReadBuffer, st.Forced = got, forced
+				}
+			}
+			if err := r.overrun(ctx, now); err != nil {
+				return st, err
+			}
+			continue
+		case err != nil:
+			if ctx.Err() != nil {
+				return st, ctx.Err()
+			}
+			return st, fmt.Errorf("reading events: %w", err)
+		}
+		if err := r.deliver(b, now); err != nil {
+			return st, err
+		}
+	}
+}
+
+// eventReader is one run of Events.
+type eventReader struct {
+	c     *Collector
+	ev    *nlConn
+	sink  EventSink
+	st    *EventStats
+	event track.Event
+}
+
+// overrun handles ENOBUFS. The kernel reports it once, then drops every
+// event for this socket until its queue is empty (NETLINK_S_CONGESTED,
+// cleared by the read that empties it). So the queue is drained first —
+// its events are real — and only then is the table re-read: events of
+// changes after that point are queued again, and nothing falls between the
+// dump and the events. Further overruns seen while draining are counted
+// too; one resync covers them all.
+func (r *eventReader) overrun(ctx context.Context, at time.Time) error {
+	times := []time.Time{at}
+	deadline := at.Add(time.Second) // a sustained flood: resync anyway
+	for r.c.cfg.Now().Before(deadline) {
+		b, err := r.ev.recvNow()
+		if errors.Is(err, unix.EAGAIN) {
+			break
+		}
+		now := r.c.cfg.Now()
+		if errors.Is(err, unix.ENOBUFS) {
+			times = append(times, now)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("reading events: %w", err)
+		}
+		if err := r.deliver(b, now); err != nil {
+			return err
+		}
+	}
+	n, err := r.c.resync(ctx, r.sink)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n = -1
+		r.c.note("resync after lost events failed: %v", err)
+	}
+	for _, t := range times {
+		loss := track.EventLoss{Time: t, Resynced: n, Total: len(r.st.Losses) + 1}
+		r.st.Losses = append(r.st.Losses, loss)
+		if err := r.sink.Lost(loss); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver decodes one datagram of events.
+func (r *eventReader) deliver(b []byte, now time.Time) error {
+	return netlinkct.Walk(b, func(m *netlinkct.Message) error {
+		switch m.Subsys() {
+		case netlinkct.SubsysConntrack:
+			ok, err := r.c.dec.Event(m, now, &r.event)
+			if err != nil || !ok {
+				return err
+			}
+			r.st.Events++
+			return r.sink.Event(&r.event)
+		case netlinkct.SubsysExpect:
+			typ, e, ok, err := decodeExpectEvent(m)
+			if err != nil || !ok {
+				return err
+			}
+			r.st.Expectations++
+			return r.sink.Expect(typ, now, &e)
+		}
+		return nil
+	})
+}
+
+// resync streams a fresh dump to sink.Resync and returns its size.
+func (c *Collector) resync(ctx context.Context, sink EventSink) (int, error) {
+	info, err := c.netlinkFlows(ctx, DumpFilter{}, sink.Resync)
+	return info.Entries, err
+}
+
+// decodeExpectEvent decodes an expectation event with ti-mo/conntrack.
+func decodeExpectEvent(m *netlinkct.Message) (track.EventType, track.Expectation, bool, error) {
+	var e conntrack.Event
+	err := e.Unmarshal(netlink.Message{
+		Header: netlink.Header{Type: netlink.HeaderType(m.Type), Flags: netlink.HeaderFlags(m.Flags), Sequence: m.Seq, PID: m.PortID},
+		Data:   m.Body,
+	})
+	if err != nil {
+		return 0, track.Expectation{}, false, fmt.Errorf("decoding an expectation event: %w", err)
+	}
+	if e.Expect == nil {
+		return 0, track.Expectation{}, false, nil
+	}
+	typ := track.EventNew
+	if e.Type == conntrack.EventExpDestroy {
+		typ = track.EventDestroy
+	}
+	return typ, ExpectationFrom(e.Expect), true, nil
+}
+
+// ExpectationFrom converts ti-mo/conntrack's expectation.
+func ExpectationFrom(x *conntrack.Expect) track.Expectation {
+	return track.Expectation{
+		Timeout: x.Timeout,
+		Tuple:   tupleFrom(x.Tuple),
+		Mask:    tupleFrom(x.Mask),
+		Master:  tupleFrom(x.TupleMaster),
+		Helper:  x.HelpName,
+		Class:   x.Class,
+		Zone:    x.Zone,
+		Flags:   x.Flags,
+		ID:      x.ID,
+	}
+}
+
+func tupleFrom(t conntrack.Tuple) track.Tuple {
+	out := track.Tuple{
+		Src: t.IP.SourceAddress, Dst: t.IP.DestinationAddress,
+		Proto:   track.Proto(t.Proto.Protocol),
+		SrcPort: t.Proto.SourcePort, DstPort: t.Proto.DestinationPort,
+		Type: t.Proto.ICMPType, Code: t.Proto.ICMPCode, ID: t.Proto.ICMPID,
+	}
+	switch {
+	case out.Src.Is4() || out.Dst.Is4():
+		out.Family = track.FamilyIPv4
+	case out.Src.Is6() || out.Dst.Is6():
+		out.Family = track.FamilyIPv6
+	}
+	if out.Src.Is4In6() {
+		out.Src = netip.AddrFrom4(out.Src.As4())
+	}
+	return out
+}

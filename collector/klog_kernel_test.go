@@ -1,0 +1,117 @@
+package collector
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// TestKernelLogMatchesDmesg reads the kernel log through /dev/kmsg (the
+// buffer is shared: other tests' "table full" lines are in it) and checks
+// it against dmesg's view of the same buffer: the same conntrack lines,
+// with wall-clock times within a second of dmesg's, and nothing twice on
+// a second read.
+func TestKernelLogMatchesDmesg(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("reading /dev/kmsg needs root (kernel.dmesg_restrict)")
+	}
+	if _, err := exec.LookPath("dmesg"); err != nil {
+		t.Skip("needs dmesg (util-linux)")
+	}
+	c, err := Open(Config{Source: SourceProcfs, KernelLog: []string{"/dev/kmsg"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lines, err := c.KernelLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("dmesg", "--time-format", "iso").Output()
+	if err != nil {
+		t.Skipf("dmesg: %v", err)
+	}
+	dmesgTimes := map[string][]time.Time{}
+	for _, l := range strings.Split(string(out), "\n") {
+		stamp, msg, ok := strings.Cut(l, " ")
+		if !ok || !strings.Contains(msg, "conntrack") && !strings.Contains(msg, "net_ratelimit") {
+			continue
+		}
+		if ts, err := time.Parse("2006-01-02T15:04:05,000000-07:00", stamp); err == nil {
+			dmesgTimes[msg] = append(dmesgTimes[msg], ts)
+		}
+	}
+	matched := 0
+	for _, l := range lines {
+		if l.Time.IsZero() || !strings.Contains(l.Raw, " kernel: "+l.Text) {
+			t.Errorf("line without wall time or self-contained form: %+v", l)
+			continue
+		}
+		ts := dmesgTimes[l.Text]
+		if len(ts) == 0 {
+			continue // rotated out between the two reads
+		}
+		if !slices.ContainsFunc(ts, func(d time.Time) bool { return absDur(d.Sub(l.Time)) < time.Second }) {
+			t.Errorf("%q at %v; dmesg has it at %v", l.Text, l.Time, ts)
+		}
+		matched++
+	}
+	t.Logf("%d conntrack lines read, %d checked against dmesg", len(lines), matched)
+	if len(lines) > 0 && matched == 0 {
+		t.Error("no line matched dmesg")
+	}
+	again, err := c.KernelLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range again {
+		if slices.ContainsFunc(lines, func(m track.KernelLogLine) bool { return m.Raw == l.Raw && m.Since == l.Since }) {
+			t.Errorf("line returned twice: %s", l.Raw)
+		}
+	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// TestKernelLogFallsBackToAFile: with /dev/kmsg unavailable (a path that
+// does not exist stands in for it), the log comes from the next source, a
+// file, with a note naming it, and only new lines are returned later.
+func TestKernelLogFallsBackToAFile(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "kern.log")
+	first := "Nov 21 13:00:29 srv kernel: nf_conntrack: nf_conntrack: table full, dropping packet\n" +
+		"Nov 21 13:00:30 srv kernel: eth0: link up\n"
+	if err := os.WriteFile(log, []byte(first), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := &Collector{cfg: Config{KernelLog: []string{filepath.Join(dir, "kmsg-missing"), log}}}
+	c.cfg.defaults()
+	lines, err := c.KernelLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 || lines[0].Kind != track.KernelLogTableFull || lines[0].Time.IsZero() {
+		t.Fatalf("%+v", lines)
+	}
+	if len(c.Notes()) != 1 || !strings.Contains(c.Notes()[0], "read from "+log) {
+		t.Errorf("notes %v", c.Notes())
+	}
+	f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("Nov 21 13:00:31 srv kernel: nf_conntrack: nf_conntrack: table full in netns 4026532246, dropping packet\n")
+	f.Close()
+	lines, err = c.KernelLog()
+	if err != nil || len(lines) != 1 || lines[0].Netns != 4026532246 {
+		t.Fatalf("second read: %+v %v", lines, err)
+	}
+}

@@ -1,0 +1,262 @@
+package collector
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// kernelLogSyslog names the syslog(2) buffer in Config.KernelLog.
+const kernelLogSyslog = "syslog(2)"
+
+// maxLogTail bounds how much of a log file is read: its end.
+const maxLogTail = 4 << 20
+
+// kernelLog remembers the source it found and what it has returned, so each
+// call returns only lines that are new.
+type kernelLog struct {
+	src      string
+	kmsg     int       // /dev/kmsg stays open (fd > 0): it returns each record once
+	after    time.Time // for the other sources: lines up to this are old
+	afterDur time.Duration
+}
+
+func (k *kernelLog) close() error {
+	if k.kmsg > 0 {
+		return unix.Close(k.kmsg)
+	}
+	return nil
+}
+
+// KernelLog returns the conntrack lines of the kernel log that appeared
+// since the previous call (all of the buffer on the first): table full,
+// expectation table full, rate-limit summaries, MASQUERADE's "ate my IP
+// address", invalid-packet logs. Each line's Time is wall-clock (from the
+// kernel's monotonic stamp), and Raw is rewritten in journalctl
+// short-iso-precise form so it keeps that time when written out. The first
+// readable of Config.KernelLog is used; Source().Name says nothing about it
+// but a note names the source or why none was readable.
+func (c *Collector) KernelLog() ([]track.KernelLogLine, error) {
+	if c.cfg.replay() {
+		c.note("kernel log: not read for a --proc-root replay (pass a dmesg capture as a file)")
+		return nil, nil
+	}
+	if c.klog == nil {
+		c.klog = c.openKernelLog()
+		if c.klog == nil {
+			return nil, nil
+		}
+	}
+	k := c.klog
+	var text []byte
+	var err error
+	switch {
+	case k.kmsg > 0:
+		text, err = readKmsg(k.kmsg)
+	case k.src == kernelLogSyslog:
+		text, err = readSyslogBuffer()
+	default:
+		text, err = readTail(k.src, maxLogTail)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("kernel log %s: %w", k.src, err)
+	}
+	lines, err := c.parseKernelLog(text, k.src)
+	if err != nil {
+		return nil, err
+	}
+	if k.kmsg > 0 {
+		return lines, nil
+	}
+	// Sources read whole each time: keep what is newer than last time.
+	fresh := lines[:0]
+	for _, l := range lines {
+		if l.Time.After(k.after) || (l.Time.IsZero() && l.Since > k.afterDur) {
+			fresh = append(fresh, l)
+		}
+	}
+	for _, l := range lines {
+		if l.Time.After(k.after) {
+			k.after = l.Time
+		}
+		if l.Since > k.afterDur {
+			k.afterDur = l.Since
+		}
+	}
+	return fresh, nil
+}
+
+// openKernelLog finds the first readable source and notes which.
+func (c *Collector) openKernelLog() *kernelLog {
+	var why []string
+	for _, src := range c.cfg.KernelLog {
+		switch src {
+		case "/dev/kmsg":
+			// A raw non-blocking fd: through os.File the runtime poller
+			// would wait for the next record instead of returning EAGAIN.
+			fd, err := unix.Open(src, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+			if err == nil {
+				return &kernelLog{src: src, kmsg: fd}
+			}
+			why = append(why, fmt.Sprintf("%s: %v", src, err))
+		case kernelLogSyslog:
+			if _, err := readSyslogBuffer(); err == nil {
+				c.note("kernel log: read from the syslog(2) buffer (/dev/kmsg: %s)", joinWhy(why))
+				return &kernelLog{src: src}
+			} else {
+				why = append(why, fmt.Sprintf("syslog(2): %v", err))
+			}
+		default:
+			f, err := os.Open(src)
+			if err == nil {
+				f.Close()
+				c.note("kernel log: read from %s (%s)", src, joinWhy(why))
+				return &kernelLog{src: src}
+			}
+			why = append(why, fmt.Sprintf("%s: %v", src, errors.Unwrap(err)))
+		}
+	}
+	c.note("kernel log: none readable (%s); run as root (dmesg_restrict), or pass a dmesg capture as a file", joinWhy(why))
+	return nil
+}
+
+func joinWhy(why []string) string {
+	var b bytes.Buffer
+	for i, w := range why {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(w)
+	}
+	return b.String()
+}
+
+// readKmsg reads every record /dev/kmsg has for this reader. Each read
+// returns one record, "prio,seq,usec,flags;text" plus continuation lines
+// (" KEY=value") that are dropped here. EPIPE means records were
+// overwritten before they were read: reading goes on after them.
+func readKmsg(fd int) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case errors.Is(err, unix.EAGAIN):
+			return out, nil
+		case errors.Is(err, unix.EPIPE), errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return out, err
+		case n == 0:
+			return out, nil
+		}
+		rec := buf[:n]
+		if i := bytes.IndexByte(rec, '\n'); i >= 0 {
+			rec = rec[:i]
+		}
+		out = append(out, rec...)
+		out = append(out, '\n')
+	}
+}
+
+// readSyslogBuffer reads the kernel's ring buffer through syslog(2)
+// (SYSLOG_ACTION_READ_ALL), in dmesg -r form.
+func readSyslogBuffer() ([]byte, error) {
+	size, err := unix.Klogctl(unix.SYSLOG_ACTION_SIZE_BUFFER, nil)
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, size)
+	n, err := unix.Klogctl(unix.SYSLOG_ACTION_READ_ALL, buf)
+	if err != nil {
+		return nil, err
+	}
+	return buf[:n], nil
+}
+
+// readTail reads at most max bytes from the end of a file, from a line start.
+func readTail(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	off := st.Size() - max
+	if off < 0 {
+		off = 0
+	}
+	b := make([]byte, st.Size()-off)
+	n, err := f.ReadAt(b, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	b = b[:n]
+	if off > 0 {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return b, nil
+}
+
+// parseKernelLog keeps the conntrack lines of text (parsed by the parser)
+// and gives each a wall-clock time and a self-contained Raw form.
+func (c *Collector) parseKernelLog(text []byte, src string) ([]track.KernelLogLine, error) {
+	if len(text) == 0 {
+		return nil, nil
+	}
+	var snap track.Snapshot
+	if err := c.parseText(io.NopCloser(bytes.NewReader(text)), src, parser.FormatKernelLog, &snap); err != nil {
+		return nil, err
+	}
+	now := c.cfg.Now()
+	boot := bootTime(now)
+	for i := range snap.KernelLog {
+		l := &snap.KernelLog[i]
+		if l.Time.IsZero() && l.HasSince && !boot.IsZero() {
+			l.Time = boot.Add(l.Since)
+		}
+		if !l.Time.IsZero() && l.Time.Year() == 0 {
+			// Syslog stamps have no year: this year's, unless that is ahead.
+			l.Time = l.Time.AddDate(now.Year(), 0, 0)
+			if l.Time.After(now.Add(24 * time.Hour)) {
+				l.Time = l.Time.AddDate(-1, 0, 0)
+			}
+		}
+		if !l.Time.IsZero() {
+			l.Raw = journalLine(l.Time, c.source.Host, l.Text)
+		}
+	}
+	return snap.KernelLog, nil
+}
+
+// bootTime is when the kernel's log clock (CLOCK_MONOTONIC, which stops
+// during suspend) was zero, in wall-clock time.
+func bootTime(now time.Time) time.Time {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return time.Time{}
+	}
+	return now.Add(-time.Duration(ts.Nano()))
+}
+
+// journalLine writes a kernel message as journalctl -k -o short-iso-precise
+// does, which people, grep and ctdiag's parser all read with its time.
+func journalLine(t time.Time, host, msg string) string {
+	if host == "" {
+		host = "localhost"
+	}
+	return t.Format("2006-01-02T15:04:05.000000-0700") + " " + host + " kernel: " + msg
+}

@@ -1,0 +1,143 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Netns names the network namespace to read. The zero value is the
+// caller's own namespace. At most one field may be set.
+type Netns struct {
+	// Name is a name as `ip netns` gives it: a bind mount in Config.NetnsDir
+	// (/run/netns).
+	Name string
+	// PID reads the namespace of a process (its /proc/PID/ns/net), e.g. a
+	// container's.
+	PID int
+	// Path is any file that refers to a namespace (an nsfs bind mount or
+	// /proc/PID/ns/net).
+	Path string
+}
+
+// IsZero reports whether n is the caller's own namespace.
+func (n Netns) IsZero() bool { return n.Name == "" && n.PID == 0 && n.Path == "" }
+
+// String names the namespace as a person would ("netns web", "netns of pid
+// 1234"), or "" for the caller's own.
+func (n Netns) String() string {
+	switch {
+	case n.Name != "":
+		return n.Name
+	case n.PID != 0:
+		return "pid " + strconv.Itoa(n.PID)
+	case n.Path != "":
+		return n.Path
+	}
+	return ""
+}
+
+// nsPath is the file that refers to the namespace.
+func (n Netns) nsPath(procRoot, netnsDir string) (string, error) {
+	set := 0
+	for _, b := range []bool{n.Name != "", n.PID != 0, n.Path != ""} {
+		if b {
+			set++
+		}
+	}
+	if set > 1 {
+		return "", fmt.Errorf("%w: give one of a namespace name, a pid or a path", ErrBadConfig)
+	}
+	switch {
+	case n.Name != "":
+		if strings.ContainsRune(n.Name, '/') || n.Name == "." || n.Name == ".." {
+			return "", fmt.Errorf("%w: %q is not a namespace name (ip netns list shows them)", ErrBadConfig, n.Name)
+		}
+		return filepath.Join(netnsDir, n.Name), nil
+	case n.PID != 0:
+		if n.PID < 0 {
+			return "", fmt.Errorf("%w: pid %d", ErrBadConfig, n.PID)
+		}
+		return filepath.Join(procRoot, strconv.Itoa(n.PID), "ns", "net"), nil
+	}
+	return n.Path, nil
+}
+
+// nsHandle is an open namespace: the file and its inode number (the number
+// the kernel prints in "table full in netns N").
+type nsHandle struct {
+	f     *os.File
+	inode uint64
+}
+
+// openNetns opens the namespace file and checks that it is one.
+func openNetns(path string) (*nsHandle, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s does not exist (ip netns list, or a live pid)", ErrNoNetns, path)
+		}
+		return nil, fmt.Errorf("opening namespace: %w", err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("opening namespace %s: %w", path, err)
+	}
+	var fs unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &fs); err == nil && fs.Type != unix.NSFS_MAGIC && fs.Type != unix.PROC_SUPER_MAGIC {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s is not a network namespace file", ErrNoNetns, path)
+	}
+	return &nsHandle{f: f, inode: st.Ino}, nil
+}
+
+func (h *nsHandle) fd() int { return int(h.f.Fd()) }
+
+func (h *nsHandle) close() error {
+	if h == nil {
+		return nil
+	}
+	return h.f.Close()
+}
+
+// inNetns runs fn on an OS thread switched into the namespace. Files fn
+// opens under /proc/thread-self/net and /proc/sys/net belong to that
+// namespace and keep it when read later from any thread. If the thread
+// cannot switch back it is not unlocked, so the runtime retires it and no
+// other goroutine runs in the wrong namespace.
+func inNetns(h *nsHandle, fn func() error) error {
+	if h == nil {
+		return fn()
+	}
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		orig, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering namespace: %w", err)
+			return
+		}
+		defer orig.Close()
+		if err := unix.Setns(h.fd(), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
+			errc <- fmt.Errorf("entering namespace: setns: %w", err)
+			return
+		}
+		ferr := fn()
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- errors.Join(ferr, fmt.Errorf("leaving namespace: setns: %w", err))
+			return
+		}
+		runtime.UnlockOSThread()
+		errc <- ferr
+	}()
+	return <-errc
+}

@@ -1,0 +1,359 @@
+package collector
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// RecordOptions tune Record.
+type RecordOptions struct {
+	Samples  int           // at least 1
+	Interval time.Duration // from the start of one sample to the next
+	// Events logs conntrack events between samples (netlink only; with
+	// /proc there are none and a note says so).
+	Events       bool
+	EventOptions EventOptions
+	// Tool names the program in the manifest ("ctdiag v1.2.3").
+	Tool string
+	// Progress, when set, is called after each sample.
+	Progress func(n, entries int)
+}
+
+// Record samples the live source into a bundle at out (see parser's
+// bundle format): per sample the table in /proc format, per-CPU
+// statistics in /proc/net/stat format, sysctls, new kernel-log lines,
+// the slab cache, and the events since the previous sample with a marker
+// wherever events were lost; plus a manifest with times, host, kernel and
+// source. Files are written next to out first (the table can be large),
+// then packed, manifest first, and renamed into place. If ctx ends after
+// at least one sample, the bundle is still written with what was taken,
+// and the error says so.
+func Record(ctx context.Context, cfg Config, out string, opts RecordOptions) (*parser.Manifest, error) {
+	if opts.Samples < 1 {
+		return nil, fmt.Errorf("%w: %d samples", ErrBadConfig, opts.Samples)
+	}
+	if opts.Samples > 1 && opts.Interval <= 0 {
+		return nil, fmt.Errorf("%w: several samples need an interval", ErrBadConfig)
+	}
+	c, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	tmp, err := os.MkdirTemp(filepath.Dir(out), ".ctdiag-record-")
+	if err != nil {
+		return nil, fmt.Errorf("record: %w", err)
+	}
+	defer os.RemoveAll(tmp)
+
+	src := c.Source()
+	m := &parser.Manifest{Tool: opts.Tool, Host: src.Host, Kernel: src.Kernel, Source: src.Kind.String(),
+		Netns: src.Netns, Started: c.cfg.Now()}
+	if opts.Samples > 1 {
+		m.Interval = opts.Interval.String()
+	}
+
+	var ev *eventLog
+	var evDone chan eventResult
+	evCtx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	if opts.Events {
+		if c.kind != track.SourceNetlink {
+			c.note("events not recorded: the %s source has none (they need ctnetlink)", c.kind)
+		} else if ev, evDone, err = startEventLog(evCtx, cfg, tmp, opts.EventOptions); err != nil {
+			c.note("events not recorded: %v", err)
+			ev = nil
+		}
+	}
+
+	var runErr error
+	for i := 1; i <= opts.Samples; i++ {
+		if i > 1 {
+			if runErr = sleepUntil(ctx, m.Started.Add(time.Duration(i-1)*opts.Interval), c.cfg.Now); runErr != nil {
+				break
+			}
+		}
+		s, err := recordSample(ctx, c, tmp, i, ev)
+		if err != nil {
+			runErr = fmt.Errorf("sample %d: %w", i, err)
+			break
+		}
+		m.Samples = append(m.Samples, s)
+		if opts.Progress != nil {
+			opts.Progress(i, s.Entries)
+		}
+	}
+	if ev != nil {
+		stopEvents()
+		r := <-evDone
+		if r.err != nil && !errors.Is(r.err, context.Canceled) {
+			c.note("event log: %v", r.err)
+		}
+		m.Events = &parser.BundleEvents{Received: r.st.Events, Expectations: r.st.Expectations,
+			Losses: parser.LossesOf(r.st.Losses), ReadBuffer: r.st.ReadBuffer}
+	}
+	m.Finished = c.cfg.Now()
+	if len(m.Samples) == 0 {
+		if runErr == nil {
+			runErr = errors.New("no sample taken")
+		}
+		return nil, runErr
+	}
+	if runErr != nil {
+		c.note("stopped after %d of %d samples: %v", len(m.Samples), opts.Samples, runErr)
+	}
+	m.Notes = c.Notes()
+	if err := packBundle(out, tmp, m); err != nil {
+		return m, err
+	}
+	return m, runErr
+}
+
+// Bundle member names.
+const (
+	memberTable  = "nf_conntrack"
+	memberStats  = "stat_nf_conntrack"
+	memberSysctl = "sysctl.txt"
+	memberKlog   = "kernel-log.txt"
+	memberEvents = "events.txt"
+	memberSlab   = "slabinfo"
+)
+
+// recordSample writes one sample's files into tmp/sample-NNN.
+func recordSample(ctx context.Context, c *Collector, tmp string, i int, ev *eventLog) (parser.BundleSample, error) {
+	s := parser.BundleSample{Time: c.cfg.Now()}
+	dir := fmt.Sprintf("sample-%03d", i)
+	if err := os.Mkdir(filepath.Join(tmp, dir), 0o755); err != nil {
+		return s, err
+	}
+	add := func(name string, write func(w *bufio.Writer) error) error {
+		f, err := os.Create(filepath.Join(tmp, dir, name))
+		if err != nil {
+			return err
+		}
+		w := bufio.NewWriterSize(f, 256<<10)
+		err = write(w)
+		if ferr := w.Flush(); err == nil {
+			err = ferr
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("%s/%s: %w", dir, name, err)
+		}
+		s.Files = append(s.Files, dir+"/"+name)
+		return nil
+	}
+	err := add(memberTable, func(w *bufio.Writer) error {
+		fw, err := parser.NewFlowWriter(w, parser.FormatProc)
+		if err != nil {
+			return err
+		}
+		_, err = c.Flows(ctx, DumpFilter{}, func(f *track.Flow) error {
+			s.Entries++
+			f.Fields &^= track.FieldID // /proc has no ids
+			return fw.Write(f)
+		})
+		if cerr := fw.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return s, err
+	}
+	x, err := c.Extra(ctx)
+	if err != nil {
+		return s, err
+	}
+	if len(x.Stats.CPUs) > 0 {
+		if err := add(memberStats, func(w *bufio.Writer) error { return parser.WriteProcStat(w, &x.Stats, x.Count) }); err != nil {
+			return s, err
+		}
+	}
+	if len(x.Sysctls) > 0 {
+		if err := add(memberSysctl, func(w *bufio.Writer) error { return parser.WriteSysctls(w, x.Sysctls) }); err != nil {
+			return s, err
+		}
+	}
+	if err := add(memberKlog, func(w *bufio.Writer) error { return parser.WriteKernelLog(w, x.KernelLog) }); err != nil {
+		return s, err
+	}
+	if ev != nil {
+		if err := ev.rotate(filepath.Join(tmp, dir, memberEvents)); err != nil {
+			return s, err
+		}
+		s.Files = append(s.Files, dir+"/"+memberEvents)
+	}
+	if x.HasSlab {
+		if err := add(memberSlab, func(w *bufio.Writer) error { return parser.WriteSlabinfo(w, []track.Slab{x.Slab}) }); err != nil {
+			return s, err
+		}
+	}
+	return s, nil
+}
+
+// packBundle writes the manifest and the sample files into out, via a
+// temporary file renamed into place.
+func packBundle(out, tmp string, m *parser.Manifest) error {
+	part := out + ".part"
+	f, err := os.Create(part)
+	if err != nil {
+		return fmt.Errorf("record: %w", err)
+	}
+	defer os.Remove(part)
+	name := strings.TrimSuffix(strings.TrimSuffix(filepath.Base(out), ".gz"), ".tar")
+	name = strings.TrimSuffix(name, ".tgz")
+	w := bufio.NewWriterSize(f, 1<<20)
+	bw, err := parser.NewBundleWriter(w, name, m)
+	if err == nil {
+		err = addSampleFiles(bw, tmp, m)
+	}
+	if err == nil {
+		err = bw.Close()
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(part, out)
+	}
+	if err != nil {
+		return fmt.Errorf("record: writing %s: %w", out, err)
+	}
+	return nil
+}
+
+func addSampleFiles(bw *parser.BundleWriter, tmp string, m *parser.Manifest) error {
+	for _, s := range m.Samples {
+		for _, name := range s.Files {
+			f, err := os.Open(filepath.Join(tmp, name))
+			if err != nil {
+				return err
+			}
+			st, err := f.Stat()
+			if err == nil {
+				err = bw.Add(name, s.Time, st.Size(), bufio.NewReaderSize(f, 1<<20))
+			}
+			f.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// eventLog writes events, as conntrack -E -o timestamp,extended,id prints
+// them, into the current sample's file; rotate moves it into place.
+type eventLog struct {
+	mu   sync.Mutex
+	path string
+	f    *os.File
+	w    *bufio.Writer
+	buf  []byte
+	err  error
+}
+
+type eventResult struct {
+	st  EventStats
+	err error
+}
+
+// startEventLog subscribes (on its own collector: the sample dumps use the
+// other socket) and logs until ctx ends.
+func startEventLog(ctx context.Context, cfg Config, tmp string, opts EventOptions) (*eventLog, chan eventResult, error) {
+	ec, err := Open(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	l := &eventLog{path: filepath.Join(tmp, "events.current")}
+	if err := l.open(); err != nil {
+		ec.Close()
+		return nil, nil, err
+	}
+	ready := make(chan struct{})
+	opts.Ready = func() { close(ready) }
+	done := make(chan eventResult, 1)
+	go func() {
+		defer ec.Close()
+		st, err := ec.Events(ctx, opts, l)
+		done <- eventResult{st, err}
+	}()
+	select {
+	case <-ready:
+		return l, done, nil
+	case r := <-done:
+		return nil, nil, r.err
+	}
+}
+
+func (l *eventLog) open() error {
+	f, err := os.Create(l.path)
+	if err != nil {
+		return err
+	}
+	l.f, l.w = f, bufio.NewWriterSize(f, 256<<10)
+	return nil
+}
+
+// rotate closes the current file as dst and starts a new one.
+func (l *eventLog) rotate(dst string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	err := l.err
+	if ferr := l.w.Flush(); err == nil {
+		err = ferr
+	}
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(l.path, dst)
+	}
+	if oerr := l.open(); err == nil {
+		err = oerr
+	}
+	return err
+}
+
+func (l *eventLog) write(b []byte) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, err := l.w.Write(b); err != nil && l.err == nil {
+		l.err = err
+	}
+	return nil
+}
+
+func (l *eventLog) Event(ev *track.Event) error {
+	l.buf = parser.AppendEvent(l.buf[:0], ev, parser.StyleExtended)
+	return l.write(l.buf)
+}
+
+func (l *eventLog) Expect(typ track.EventType, t time.Time, e *track.Expectation) error {
+	l.buf = parser.AppendExpectEvent(l.buf[:0], typ, t, e)
+	return l.write(l.buf)
+}
+
+// Resync entries are not logged: the next sample's table is a full dump.
+func (l *eventLog) Resync(*track.Flow) error { return nil }
+
+func (l *eventLog) Lost(loss track.EventLoss) error {
+	l.buf = parser.AppendEventLoss(l.buf[:0], &loss)
+	return l.write(l.buf)
+}

@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench-live.sh — times ctdiag on a live 1,000,000-entry table and measures
+# event throughput. Run as root on a machine with conntrack; it changes
+# nothing outside the namespace it creates except nf_conntrack_max, which it
+# raises for the run and restores (under the lock internal/netnstest uses,
+# so concurrent kernel tests wait instead of racing it).
+#
+#   scripts/bench-live.sh            # N=1000000 RUNS=5
+#   N=200000 RUNS=3 scripts/bench-live.sh
+#   QUICK=1 scripts/bench-live.sh    # list -c vs conntrack -L only
+#
+# Needs hyperfine, GNU time (/usr/bin/time), iproute2 and conntrack-tools.
+# Results go to bench/out/ (not committed); docs/PERFORMANCE.md quotes them.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${N:-1000000}
+RUNS=${RUNS:-5}
+out=bench/out
+mkdir -p "$out"
+ns=ctdiag-bench-$$
+lock=/run/ctdiag-netnstest-conntrack-max.lock
+maxfile=/proc/sys/net/netfilter/nf_conntrack_max
+
+go build -o "$out/ctdiag" ./cmd/ctdiag
+go build -o "$out/ctfill" ./internal/cmd/ctfill
+
+# Hold the nf_conntrack_max lock for the whole run; record the value to
+# restore in it, as netnstest.SetConntrackMax does.
+exec 9<>"$lock"
+flock 9
+orig=$(cat "$lock")
+[ -n "$orig" ] || { orig=$(cat "$maxfile"); echo "$orig" >"$lock"; }
+cleanup() {
+	ip netns del "$ns" 2>/dev/null || true
+	echo "$orig" >"$maxfile"
+	: >"$lock"
+}
+trap cleanup EXIT
+want=$((N + N / 4))
+[ "$(cat "$maxfile")" -ge "$want" ] || echo "$want" >"$maxfile"
+
+ip netns add "$ns"
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), kernel $(uname -r), $(go version)"
+echo "conntrack: $(conntrack --version 2>&1)"
+"$out/ctfill" -netns "$ns" -n "$N"
+echo "table: $(ip netns exec "$ns" conntrack -C) entries in namespace $ns"
+
+if [ -n "${QUICK:-}" ]; then
+	hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$out/live-quick.md" \
+		-n 'ctdiag list -c (netlink)' "ip netns exec $ns $out/ctdiag list -c --quiet" \
+		-n 'conntrack -L > /dev/null' "ip netns exec $ns conntrack -L >/dev/null 2>&1"
+	exit 0
+fi
+hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$out/live.md" \
+	-n 'ctdiag list -c (netlink)' "ip netns exec $ns $out/ctdiag list -c --quiet" \
+	-n 'conntrack -L > /dev/null' "ip netns exec $ns conntrack -L >/dev/null 2>&1" \
+	-n 'conntrack -C' "ip netns exec $ns conntrack -C" \
+	-n 'ctdiag list -c -p tcp --state SYN_SENT' "ip netns exec $ns $out/ctdiag list -c --quiet -p tcp --state SYN_SENT" \
+	-n 'ctdiag list -c -f ipv6 (kernel filter)' "ip netns exec $ns $out/ctdiag list -c --quiet -f ipv6" \
+	-n 'ctdiag list -o extended > /dev/null' "ip netns exec $ns $out/ctdiag list --quiet -o extended >/dev/null" \
+	-n 'ctdiag list -c --source proc' "ip netns exec $ns $out/ctdiag list -c --quiet --source proc"
+
+echo
+for cmd in "list -c --quiet" "list --quiet -o extended" "list -c --quiet --source proc"; do
+	ip netns exec "$ns" /usr/bin/time -f "peak RSS %M KB, %e s wall, %U s user, %S s sys: ctdiag $cmd" "$out/ctdiag" $cmd >/dev/null
+done 2>&1 | tee "$out/live-memory.txt"
+ip netns exec "$ns" /usr/bin/time -f "peak RSS %M KB, %e s wall, %U s user, %S s sys: conntrack -L" conntrack -L 2>&1 >/dev/null | grep peak | tee -a "$out/live-memory.txt"
+
+echo
+rec="$out/record.tar.gz"
+ip netns exec "$ns" /usr/bin/time -f "peak RSS %M KB, %e s wall: ctdiag record (2 samples)" \
+	"$out/ctdiag" record -o "$rec" --samples 2 --interval 5s 2>&1 | tee -a "$out/live-memory.txt"
+ls -l "$rec" | tee -a "$out/live-memory.txt"
+ip netns del "$ns"
+# Release the limit and its lock: the Go benchmarks take it themselves.
+cleanup
+trap - EXIT
+flock -u 9
+exec 9>&-
+
+echo
+CTDIAG_BENCH_N=$N go test ./collector -run '^$' -bench 'KernelEvents|KernelDump' -benchtime 1x -count 3 | tee "$out/events-bench.txt"
