@@ -72,7 +72,6 @@ func TestKernelListWithoutPrivileges(t *testing.T) {
 	}
 }
 
-
 // TestKernelRecordThenList records a namespace while its table grows and
 // reads the bundle back: as samples (times, entries, statistics,
 // sysctls, events), with ctdiag list, and with tar.
