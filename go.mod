@@ -3,6 +3,7 @@ module github.com/ctdiag/ctdiag
 go 1.24.0
 
 require (
+	github.com/gopacket/gopacket v1.3.1
 	github.com/spf13/cobra v1.9.1
 	github.com/spf13/pflag v1.0.6
 	github.com/ti-mo/conntrack v0.6.0

@@ -1,0 +1,21 @@
+// Package capture reads packet captures (pcap and pcapng, as tcpdump and
+// Wireshark write them) into track.Packet values for the reference engine.
+//
+// It owns the file formats (through gopacket's pure-Go pcapgo), the link
+// layers (Ethernet with VLAN tags, Linux cooked capture SLL and SLL2, raw
+// IP, BSD loopback; through gopacket's layers) and the decoding of the IP and
+// L4 headers into exactly the fields conntrack reads. That last part is
+// written here rather than taken from gopacket's layers because conntrack
+// depends on details those normalise away: the IP length field as opposed to
+// the captured length, raw TCP option bytes parsed the kernel's lenient
+// way, and the 8 bytes of L4 header embedded in an ICMP error.
+//
+// IP fragments are reassembled (conntrack sees whole datagrams, spec §7.1)
+// well enough to know the datagram's length and its L4 header.
+//
+// Bad, truncated and non-IP frames are counted and the first few reported
+// with their frame number; they never stop the reading.
+//
+// capture imports track and gopacket; it must not import parser, analyzer
+// or the CLI.
+package capture
