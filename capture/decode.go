@@ -29,14 +29,14 @@ var (
 // fragment is returned by decodeIP for an IP fragment; the reader
 // reassembles it.
 type fragment struct {
-	family    track.Family
-	src, dst  netip.Addr
-	proto     track.Proto
-	id        uint32
-	offset    int  // of this fragment's payload in the datagram
-	more      bool // more fragments follow
-	payload   []byte // captured bytes of this fragment's payload
-	payLen    int    // its length per the IP header (may exceed len(payload))
+	family   track.Family
+	src, dst netip.Addr
+	proto    track.Proto
+	id       uint32
+	offset   int    // of this fragment's payload in the datagram
+	more     bool   // more fragments follow
+	payload  []byte // captured bytes of this fragment's payload
+	payLen   int    // its length per the IP header (may exceed len(payload))
 }
 
 // linkPayload strips the link layer and returns the IP packet. gopacket's
