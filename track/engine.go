@@ -621,3 +621,35 @@ func (e *Engine) Sysctls() Sysctls {
 	}
 	return s
 }
+
+// EntryInfo is one entry with its exact timing, as Lookup returns it.
+type EntryInfo struct {
+	Flow    Flow      // as Table would show it at the time asked
+	Expires time.Time // when it expires (to the jiffy)
+	Created time.Time // when its first packet came (the UDP stream rule counts from it)
+	Expired bool      // it has expired but not been collected yet
+}
+
+// Lookup finds the entry holding t (in either direction) in zone, without
+// changing the table: expired entries not yet collected are returned with
+// Expired set. Tests use it to keep away from timing boundaries; analysis can
+// use it for exact expiry times.
+func (e *Engine) Lookup(t Tuple, zone uint16, at time.Time) (EntryInfo, bool) {
+	k, ok := keyOfTuple(t, zone)
+	if !ok {
+		return EntryInfo{}, false
+	}
+	id, _, found := e.t.find(k)
+	if !found {
+		return EntryInfo{}, false
+	}
+	c := e.t.conn(id)
+	now := jiffiesOf(at)
+	left := time.Duration(int32(c.expires-now)) * jiffy
+	return EntryInfo{
+		Flow:    e.flow(c, now, at),
+		Expires: at.Add(left),
+		Created: at.Add(time.Duration(int32(c.created-now)) * jiffy),
+		Expired: expired(c, now),
+	}, true
+}

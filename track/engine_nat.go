@@ -219,6 +219,9 @@ func (e *Engine) natUsed(t key, now uint32) bool {
 		return false
 	}
 	_, _, taken := e.t.lookup(reply, now)
+	if taken {
+		e.stats[CounterFound]++ // nf_conntrack_tuple_taken counts its hits
+	}
 	return taken
 }
 

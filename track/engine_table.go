@@ -329,3 +329,32 @@ func (t *table) each(fn func(id uint32, c *conn)) {
 		}
 	}
 }
+
+// keyOfTuple builds the key of a Tuple (the inverse of key.tuple).
+func keyOfTuple(t Tuple, zone uint16) (key, bool) {
+	if !t.IsValid() {
+		return key{}, false
+	}
+	p := Packet{Family: t.Family, Src: t.Src, Dst: t.Dst, Proto: t.Proto, Zone: zone,
+		SrcPort: t.SrcPort, DstPort: t.DstPort,
+		ICMP: ICMPHeader{Type: t.Type, Code: t.Code, ID: t.ID}}
+	k := keyOf(&p)
+	if t.Proto == ProtoGRE {
+		k.a, k.b = t.SrcKey, t.DstKey
+	}
+	return k, true
+}
+
+// find is lookup without side effects: expired entries are found too.
+func (t *table) find(k key) (id uint32, dir int, ok bool) {
+	h := k.hash(t.seed)
+	for n := t.buckets[t.bucket(h)]; n != 0; {
+		id, dir := n.id(), n.dir()
+		c := t.conn(id)
+		if c.hash[dir] == h && t.keyAt(c, dir) == k {
+			return id, dir, true
+		}
+		n = c.next[dir]
+	}
+	return 0, 0, false
+}

@@ -237,9 +237,12 @@ func (e *Engine) tcpRSTChecks(c *conn, p *Packet, dir int, old TCPState) rstChec
 		}
 		keep = true // in window but not exact: let a challenge ACK through
 	}
-	if ((c.status.SeenReply() && ct.lastIndex == tcpSynSet) ||
+	// An RST answering a SYN from the other side or an ACK let through
+	// earlier. The SYN's direction matters: LIVE-6.18 rejects an RST that
+	// follows its own side's SYN (kerneldiff sequence B12, docs/ENGINE.md).
+	if ((c.status.SeenReply() && ct.lastIndex == tcpSynSet && int(ct.lastDir) != dir) ||
 		(!c.status.Assured() && ct.lastIndex == tcpAckSet)) && th.Ack == ct.lastEnd {
-		return rstInWindow // answers a SYN or ACK let through earlier
+		return rstInWindow
 	}
 	if old == TCPSynSent && ct.lastIndex == tcpAckSet && ct.lastDir == dirReply && th.Seq == ct.lastAck {
 		return rstInWindow // answers a challenge ACK

@@ -274,3 +274,14 @@ func TestEngineTCPTimeoutsFromSysctls(t *testing.T) {
 	s.wait(599*time.Second + 990*time.Millisecond)
 	s.step("the entry expires 600 s after the last packet", track.Verdict{State: track.CTEstablished}, track.CTEstablished, "gone")
 }
+
+func TestEngineTCPRSTAfterOwnSYN(t *testing.T) {
+	// spec §1.5.5 rule 3 (found by the differential test): an RST skips the
+	// window check when it answers a SYN from the other side, not when it
+	// follows a SYN of its own side.
+	s := newScenario(t)
+	s.tcp(fromClient, syn, 1000, 0, 0)
+	s.step("server ACK in SYN_SENT is ignored", s.tcp(fromServer, ack, 7000, 1001, 0), track.CTEstablished, "SYN_SENT 119")
+	s.step("client retransmits its SYN", s.tcp(fromClient, syn, 1000, 0, 0), track.CTEstablished, "SYN_SENT 119")
+	s.step("client RST acking the ignored ACK is invalid", s.tcp(fromClient, rstack, 1001, 7000, 0), track.CTInvalid, "SYN_SENT 119")
+}

@@ -35,6 +35,25 @@ const (
 // recorded value.
 func SetConntrackMax(t testing.TB, n int) {
 	t.Helper()
+	setConntrackMax(t, func(int) int { return n })
+}
+
+// HoldConntrackMax keeps net.netfilter.nf_conntrack_max at its normal value
+// until the test ends and returns that value. It takes the lock
+// SetConntrackMax takes, so no other test can lower the global limit
+// meanwhile (tests that count drops or compare with a model need a limit
+// that does not move).
+func HoldConntrackMax(t testing.TB) int {
+	t.Helper()
+	held := 0
+	setConntrackMax(t, func(orig int) int { held = orig; return orig })
+	return held
+}
+
+// setConntrackMax takes the lock and sets the limit to value(orig), where
+// orig is the value the cleanup restores.
+func setConntrackMax(t testing.TB, value func(orig int) int) {
+	t.Helper()
 	Require(t)
 	f, err := os.OpenFile(conntrackMaxPath, os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS) {
@@ -54,6 +73,7 @@ func SetConntrackMax(t testing.TB, n int) {
 			t.Errorf("netnstest: restore nf_conntrack_max to %d: %v", l.orig, err)
 		}
 	})
+	n := value(l.orig)
 	if err := writeConntrackMax(n); err != nil {
 		t.Fatalf("netnstest: set nf_conntrack_max to %d: %v", n, err)
 	}
