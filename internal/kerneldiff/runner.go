@@ -77,7 +77,7 @@ func (r *Result) Agreement() float64 {
 
 // Disagreement is one sequence whose entries differed.
 type Disagreement struct {
-	Sequence string
+	Sequence  string
 	AfterStep int
 	Diffs     []string
 	History   []string
