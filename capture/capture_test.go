@@ -288,7 +288,8 @@ func TestParseTCPOptionsLikeTheKernel(t *testing.T) {
 		{"wscale capped at 14", []byte{3, 3, 20, 0}, 0, track.TCPOptions{Present: true, WScale: 14, HasWScale: true}},
 		{"EOL stops", []byte{0, 4, 2, 0}, 0, track.TCPOptions{Present: true}},
 		{"silly length stops", []byte{8, 1, 4, 2}, 0, track.TCPOptions{Present: true}},
-		{"SACK right edge", []byte{1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 50}, 20, track.TCPOptions{Present: true, SACK: 50}},
+		{"SACK right edge", []byte{1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 50}, 20, track.TCPOptions{Present: true, SACK: 50, HasSACK: true}},
+		{"SACK edge before the ack", []byte{1, 1, 5, 10, 0, 0, 0, 1, 0, 0, 0, 5}, 20, track.TCPOptions{Present: true, SACK: 20, HasSACK: true}},
 		{"timestamp only", []byte{1, 1, 8, 10, 0, 0, 0, 1, 0, 0, 0, 2}, 7, track.TCPOptions{Present: true, SACK: 7}},
 	} {
 		if got := track.ParseTCPOptions(tc.opts, tc.ack); got != tc.want {

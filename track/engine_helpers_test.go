@@ -76,7 +76,7 @@ func (s *scenario) tcpWin(from int, flags track.TCPFlags, seq, ack uint32, paylo
 	if opts.Present {
 		doff = 8
 	}
-	if opts.SACK == 0 {
+	if !opts.HasSACK {
 		opts.SACK = ack
 	}
 	p := s.packet(from, track.ProtoTCP)

@@ -102,8 +102,10 @@ type TCPOptions struct {
 	SACKPerm  bool
 	// SACK is the highest right edge of the first SACK option's blocks,
 	// folded from the ack number with sequence-space comparisons exactly as
-	// tcp_sack does; it equals Ack when there is no SACK block.
-	SACK uint32
+	// tcp_sack does. It is used only when HasSACK is set (without SACK
+	// blocks the kernel's fold leaves the ack number).
+	SACK    uint32
+	HasSACK bool
 }
 
 // UDPHeader holds the UDP (and UDPLITE) length field: UDP's length, or
@@ -214,6 +216,7 @@ func ParseTCPOptions(opts []byte, ack uint32) TCPOptions {
 					o.SACK = right
 				}
 			}
+			o.HasSACK = true
 			break
 		}
 		i += size

@@ -448,7 +448,7 @@ func (e *Engine) tcpInWindow(c *conn, p *Packet, dir int, index uint8) (resKind,
 	winRaw := th.Window
 	win := uint32(winRaw)
 	end := segmentEnd(p)
-	if receiver.flags&tcpFlagSACKPerm != 0 {
+	if receiver.flags&tcpFlagSACKPerm != 0 && th.Options.HasSACK {
 		sack = th.Options.SACK
 	}
 

@@ -78,12 +78,17 @@ func IdleAge(f *Flow, t Timeouts) time.Duration {
 	return max(TimeoutOf(f, t).Value-left, 0)
 }
 
-// StateKey is how what-if groups entries: "tcp TIME_WAIT", "udp", ...
+// StateKey is how what-if groups entries: "tcp TIME_WAIT", "udp",
+// "unknown 253", ...
 func StateKey(f *Flow) string {
-	if st := f.StateName(); st != "" {
-		return f.Orig.Proto.String() + " " + st
+	name := f.Orig.Proto.Name()
+	if name == "unknown" {
+		name = "unknown " + f.Orig.Proto.String() // as /proc prints it
 	}
-	return f.Orig.Proto.String()
+	if st := f.StateName(); st != "" {
+		return name + " " + st
+	}
+	return name
 }
 
 // WhatIfCount is one group's entries now and as predicted.
@@ -95,47 +100,77 @@ type WhatIfCount struct {
 	// show (ones that expired before it was taken), estimated as steady
 	// arrivals: count × new timeout / old timeout.
 	Extrapolated bool
+	// Unexplained counts entries with more time left than any timeout
+	// their state can be given (set by conntrack -I/-U, a cttimeout
+	// policy, or sysctls changed since): they are predicted to stay.
+	Unexplained int
 }
 
-// WhatIfSnapshot predicts how many of flows, counted per StateKey, a table
-// would hold with the timeouts in next instead of cur. Entries idle longer
-// than their new timeout would be gone; with a longer timeout, the extra
-// entries are extrapolated (see WhatIfCount.Extrapolated).
-func WhatIfSnapshot(flows []Flow, cur, next Timeouts) []WhatIfCount {
-	idx := map[string]*WhatIfCount{}
-	var order []string
-	for i := range flows {
-		f := &flows[i]
-		if !f.Fields.Has(FieldTimeout) {
-			continue
-		}
-		k := StateKey(f)
-		c := idx[k]
-		if c == nil {
-			c = &WhatIfCount{Key: k}
-			idx[k] = c
-			order = append(order, k)
-		}
-		c.Current++
-		r := TimeoutOf(f, cur)
-		newValue := r.Value
-		if r.Sysctl != "" {
-			newValue = next.Get(r.Sysctl)
-		}
-		switch age := IdleAge(f, cur); {
-		case newValue <= age:
-			// gone: idle longer than the new timeout allows
-		case newValue > r.Value && r.Value > 0:
-			c.Predicted += float64(newValue) / float64(r.Value)
-			c.Extrapolated = true
-		default:
-			c.Predicted++
-		}
+// WhatIf accumulates a snapshot's entries, one at a time, and predicts how
+// many of them, counted per StateKey, a table would hold with other
+// timeouts. Entries idle longer than their new timeout would be gone; with
+// a longer timeout, the extra entries are extrapolated (see
+// WhatIfCount.Extrapolated).
+type WhatIf struct {
+	cur, next Timeouts
+	idx       map[string]*WhatIfCount
+	order     []string
+}
+
+// NewWhatIf compares the timeouts in force (cur) with proposed ones (next).
+func NewWhatIf(cur, next Timeouts) *WhatIf {
+	return &WhatIf{cur: cur, next: next, idx: map[string]*WhatIfCount{}}
+}
+
+// Add counts one entry.
+func (w *WhatIf) Add(f *Flow) {
+	if !f.Fields.Has(FieldTimeout) {
+		return // offloaded: no timeout to reason about
 	}
-	out := make([]WhatIfCount, 0, len(order))
-	for _, k := range order {
-		out = append(out, *idx[k])
+	k := StateKey(f)
+	c := w.idx[k]
+	if c == nil {
+		c = &WhatIfCount{Key: k}
+		w.idx[k] = c
+		w.order = append(w.order, k)
+	}
+	c.Current++
+	r := TimeoutOf(f, w.cur)
+	if time.Duration(f.Timeout)*time.Second > r.Value {
+		c.Unexplained++
+		c.Predicted++
+		return
+	}
+	newValue := r.Value
+	if r.Sysctl != "" {
+		newValue = w.next.Get(r.Sysctl)
+	}
+	switch age := IdleAge(f, w.cur); {
+	case newValue <= age:
+		// gone: idle longer than the new timeout allows
+	case newValue > r.Value && r.Value > 0:
+		c.Predicted += float64(newValue) / float64(r.Value)
+		c.Extrapolated = true
+	default:
+		c.Predicted++
+	}
+}
+
+// Counts returns the groups, largest first.
+func (w *WhatIf) Counts() []WhatIfCount {
+	out := make([]WhatIfCount, 0, len(w.order))
+	for _, k := range w.order {
+		out = append(out, *w.idx[k])
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Current > out[j].Current })
 	return out
+}
+
+// WhatIfSnapshot is WhatIf over a slice of entries.
+func WhatIfSnapshot(flows []Flow, cur, next Timeouts) []WhatIfCount {
+	w := NewWhatIf(cur, next)
+	for i := range flows {
+		w.Add(&flows[i])
+	}
+	return w.Counts()
 }

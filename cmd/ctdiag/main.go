@@ -81,5 +81,7 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
 	root.AddCommand(newListCmd(e))
+	root.AddCommand(newReplayCmd(e))
+	root.AddCommand(newWhatifCmd(e))
 	return root
 }

@@ -11,7 +11,7 @@ import (
 // of p.L4Length bytes holding the header p describes (even a contradictory
 // one: a data offset past the end, a wrong UDP length) and zero payload.
 // TCP options are written from p.TCP.Options (window scale, SACK-permitted,
-// one SACK block ending at Options.SACK when it differs from the ack).
+// and with HasSACK one SACK block ending at Options.SACK).
 // Checksums are correct unless p.BadChecksum.
 func Encode(p *track.Packet) ([]byte, error) {
 	if p.L4Length < 0 || p.L4Length > 65000 {
@@ -137,7 +137,7 @@ func tcpOptionBytes(o *track.TCPOptions, ack uint32) []byte {
 	if o.SACKPerm {
 		b = append(b, 1, 1, 4, 2)
 	}
-	if o.SACK != ack {
+	if o.HasSACK {
 		b = append(b, 1, 1, 5, 10)
 		b = binary.BigEndian.AppendUint32(b, o.SACK-1)
 		b = binary.BigEndian.AppendUint32(b, o.SACK)

@@ -192,7 +192,7 @@ func (g *Generator) tcpSequence(c *conv, n int) {
 func (t *tcpConv) send(fromServer bool, flags track.TCPFlags, seq, ack uint32, payload int, opts track.TCPOptions, doff uint8) {
 	p := t.base(fromServer, track.ProtoTCP)
 	e := &t.end[b2i(fromServer)]
-	if opts.SACK == 0 {
+	if !opts.HasSACK {
 		opts.SACK = ack
 	}
 	optLen := TCPOptionsLen(&opts, ack)
@@ -251,7 +251,7 @@ func (t *tcpConv) segment(fromServer bool, flags track.TCPFlags, payload int) {
 	case r < 22:
 		ack -= uint32(60000 + t.g.rng.IntN(500000)) // very old ack
 	case r < 27 && peer.sackOK:
-		opts.SACK = ack + uint32(t.g.rng.IntN(3000)) // a SACK block
+		opts.SACK, opts.HasSACK = ack+uint32(t.g.rng.IntN(3000)), true // a SACK block
 	}
 	if t.g.rng.IntN(20) == 0 {
 		e.win = 0

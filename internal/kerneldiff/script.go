@@ -85,7 +85,7 @@ func (s *Script) TCP(note string, from bool, flags track.TCPFlags, seq, ack uint
 // TCPOpts sends a segment with a window and options.
 func (s *Script) TCPOpts(note string, from bool, flags track.TCPFlags, seq, ack uint32, payload int, win uint16, o track.TCPOptions) *Script {
 	p := s.base(from, track.ProtoTCP, note)
-	if o.SACK == 0 {
+	if !o.HasSACK {
 		o.SACK = ack
 	}
 	doff := uint8(5 + (TCPOptionsLen(&o, ack)+3)/4)
