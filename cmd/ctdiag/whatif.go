@@ -148,15 +148,20 @@ func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineCon
 	}
 	at := runNow.last.Add(opts.at)
 	endNow, endNext := stateCounts(runNow.engine, at), stateCounts(runNext.engine, at)
-	// The peak sampling stops at the last packet; the end counts too.
-	for k, n := range endNow {
-		peakNow.byState[k] = max(peakNow.byState[k], n)
+	// Samples are taken before the packets of their instant; the moment of
+	// the last packet and the end count towards the peaks too.
+	for _, t := range []time.Time{runNow.last, at} {
+		for _, x := range []struct {
+			eng *track.Engine
+			pk  *peaks
+		}{{runNow.engine, &peakNow}, {runNext.engine, &peakNext}} {
+			counts := stateCounts(x.eng, t)
+			for k, n := range counts {
+				x.pk.byState[k] = max(x.pk.byState[k], n)
+			}
+			x.pk.total = max(x.pk.total, sum(counts))
+		}
 	}
-	for k, n := range endNext {
-		peakNext.byState[k] = max(peakNext.byState[k], n)
-	}
-	peakNow.total = max(peakNow.total, sum(endNow))
-	peakNext.total = max(peakNext.total, sum(endNext))
 
 	rows := map[string]*whatifRow{}
 	row := func(k string) *whatifRow {

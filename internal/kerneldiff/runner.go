@@ -476,10 +476,8 @@ func flowDiff(k, e *track.Flow, randomPorts bool) string {
 		d = append(d, "mark/zone")
 	}
 	kr, er := k.Reply, e.Reply
-	if randomPorts {
-		if kr.DstPort != k.Orig.SrcPort && er.DstPort != e.Orig.SrcPort && kr.DstPort >= 1024 && er.DstPort >= 1024 {
-			kr.DstPort, er.DstPort = 0, 0 // both remapped to some high port
-		}
+	if randomPorts && kr.DstPort != k.Orig.SrcPort && er.DstPort != e.Orig.SrcPort {
+		kr.DstPort, er.DstPort = 0, 0 // both remapped, to a port of their choice
 	}
 	if kr != er {
 		d = append(d, "reply tuple")

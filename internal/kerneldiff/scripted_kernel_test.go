@@ -325,18 +325,23 @@ table ip ctdiag_nat {
 	chain post {
 		type nat hook postrouting priority 100;
 		udp dport 8888 snat to 127.0.0.3
+		udp dport 8889 snat to 127.0.0.3:20000-20010
+		tcp dport 8892 snat to 127.0.0.4:30000-30000
 		udp dport 9911 masquerade
 	}
 	chain out {
 		type nat hook output priority -100;
 		udp dport 8890 dnat to 127.0.0.9:9999
+		udp dport 8891 dnat to 127.0.0.9:7000-7010
 	}
 }
 `
 
 func rulesConfig(t *testing.T) track.EngineConfig {
 	var cfg track.EngineConfig
-	for _, r := range []string{"snat to 127.0.0.3 proto udp dport 8888", "masquerade proto udp dport 9911", "dnat to 127.0.0.9 ports 9999 proto udp dport 8890"} {
+	for _, r := range []string{"snat to 127.0.0.3 proto udp dport 8888", "snat to 127.0.0.3 ports 20000-20010 proto udp dport 8889",
+		"snat to 127.0.0.4 ports 30000 proto tcp dport 8892", "masquerade proto udp dport 9911",
+		"dnat to 127.0.0.9 ports 9999 proto udp dport 8890", "dnat to 127.0.0.9 ports 7000-7010 proto udp dport 8891"} {
 		rule, err := track.ParseNATRule(r)
 		if err != nil {
 			t.Fatal(err)
@@ -367,6 +372,24 @@ func TestKernelEngineRules(t *testing.T) {
 			UDP("SNAT keeps port 300", FromClient, 1).Sequence(),
 		NewScript("dnat", netip.MustParseAddr("127.30.3.1"), Server4, 9200, 8890).
 			UDP("DNAT to 127.0.0.9:9999", FromClient, 1).Sequence(),
+		NewScript("dnat-port-range", netip.MustParseAddr("127.30.3.2"), Server4, 9300, 8891).
+			UDP("DNAT to 127.0.0.9:7000-7010 takes the first port, 7000", FromClient, 1).
+			UDP("the client again: the same entry", FromClient, 1).Sequence(),
+		NewScript("dnat-port-range-reply", netip.MustParseAddr("127.30.3.3"), Server4, 9301, 8891).
+			UDP("another client, DNAT to 7000", FromClient, 1).
+			Raw("the answer comes from 127.0.0.9:7000", FromServer, func(p *track.Packet) {
+				p.Proto, p.Src, p.SrcPort = track.ProtoUDP, netip.MustParseAddr("127.0.0.9"), 7000
+				p.L4Length, p.UDP = 9, track.UDPHeader{Length: 9, Checksum: 1}
+			}).Sequence(),
+		NewScript("snat-port-range", netip.MustParseAddr("127.30.5.1"), Server4, 9000, 8889).RandomPorts().
+			UDP("SNAT into 20000-20010 picks a port of the range", FromClient, 1).Sequence(),
+		NewScript("snat-single-port", netip.MustParseAddr("127.30.6.1"), Server4, 40000, 8892).
+			TCP("SNAT to the single port 30000", FromClient, syn, 1000, 0, 0).
+			Raw("the SYN-ACK comes back to 127.0.0.4:30000", FromServer, func(p *track.Packet) {
+				p.Dst, p.DstPort = netip.MustParseAddr("127.0.0.4"), 30000
+				p.TCP = track.TCPHeader{Seq: 5000, Ack: 1001, Flags: synack, Window: 64240, DataOffset: 5}
+				p.L4Length = 20
+			}).Sequence(),
 		NewScript("masquerade-no-address", netip.MustParseAddr("127.30.4.1"), Server4, 9000, 9911).
 			UDP("masquerade on lo finds no address and drops", FromClient, 1).Sequence(),
 	}
