@@ -60,9 +60,14 @@ type Result struct {
 	Checkpoints        int // sequence comparisons made
 	Agreeing           int // sequences with no disagreement at any checkpoint
 	Disagreements      []Disagreement
-	StatChecks         int // statistics comparisons
+	StatChecks         int // statistics comparisons during the run
 	StatAgree          int
 	StatDiffs          []string
+	// FinalStats is the kernel's and the engine's statistics after the
+	// run, with the kernel's counted from its start. During the run a
+	// reading can catch a looped-back packet between its two hooks; the
+	// totals at the end must be equal.
+	FinalKernel, FinalEngine map[string]uint64
 	Deferred           int // packets or checks moved away from a timing boundary
 	Elapsed            time.Duration
 }
@@ -181,8 +186,10 @@ func (r *Runner) Run(seqs []Sequence) (*Result, error) {
 	for nextSeq < len(seqs) && inFlight < r.opts.Concurrency {
 		startOne(now.Add(time.Duration(nextSeq) * 2 * time.Millisecond))
 	}
-	prevStats := map[string]uint64{}
-	engPrev := map[string]uint64{}
+	base, err := ReadStats(r.ns.NS)
+	if err != nil {
+		return res, err
+	}
 	var lastSend time.Time
 	lastProgress := time.Now()
 
@@ -255,14 +262,12 @@ func (r *Runner) Run(seqs []Sequence) (*Result, error) {
 		at := r0.Add(r1.Sub(r0) / 2)
 		half := r1.Sub(r0)/2 + r.opts.Margin
 
-		estats := EngineStats(r.engine)
 		res.StatChecks++
-		if diff := statDiff(prevStats, kstats, engPrev, estats); diff == "" {
+		if diff := statDiff(base, kstats, EngineStats(r.engine)); diff == "" {
 			res.StatAgree++
 		} else if len(res.StatDiffs) < r.opts.MaxReports {
 			res.StatDiffs = append(res.StatDiffs, fmt.Sprintf("at %.3fs: %s", at.Sub(r.start).Seconds(), diff))
 		}
-		prevStats, engPrev = kstats, estats
 
 		kidx := indexFlows(kflows)
 		eidx := indexFlows(r.engine.Table(at))
@@ -305,8 +310,23 @@ func (r *Runner) Run(seqs []Sequence) (*Result, error) {
 			r.opts.Logf("progress: %d/%d sequences started, %d packets, %d checkpoints, %.0fs", nextSeq, len(seqs), res.Packets, res.Checkpoints, time.Since(r.start).Seconds())
 		}
 	}
+	time.Sleep(20 * time.Millisecond)
+	final, err := ReadStats(r.ns.NS)
+	if err != nil {
+		return res, err
+	}
+	res.FinalKernel, res.FinalEngine = map[string]uint64{}, EngineStats(r.engine)
+	for k := range res.FinalEngine {
+		res.FinalKernel[k] = final[k] - base[k]
+	}
 	res.Elapsed = time.Since(r.start)
 	return res, nil
+}
+
+// FinalStatsEqual reports whether the statistics ended equal, and how not.
+func (r *Result) FinalStatsEqual() (bool, string) {
+	d := statDiff(map[string]uint64{}, r.FinalKernel, r.FinalEngine)
+	return d == "", d
 }
 
 // readSlot is the first reading time at or after t.
@@ -521,14 +541,13 @@ func summary(f *track.Flow) string {
 	return strings.Join(b, " ")
 }
 
-// statDiff compares how the kernel's and the engine's statistics moved
-// since the last reading.
-func statDiff(kPrev, k, ePrev, e map[string]uint64) string {
+// statDiff compares the kernel's statistics, counted from base, with the
+// engine's.
+func statDiff(base, k, e map[string]uint64) string {
 	var d []string
 	for _, name := range []string{"invalid", "drop", "early_drop", "icmp_error", "insert_failed", "found"} {
-		kd, ed := k[name]-kPrev[name], e[name]-ePrev[name]
-		if kd != ed {
-			d = append(d, fmt.Sprintf("%s +%d in the kernel, +%d in the engine", name, kd, ed))
+		if kd := k[name] - base[name]; kd != e[name] {
+			d = append(d, fmt.Sprintf("%s %d in the kernel, %d in the engine", name, kd, e[name]))
 		}
 	}
 	return strings.Join(d, "; ")
