@@ -68,8 +68,8 @@ type Result struct {
 	// reading can catch a looped-back packet between its two hooks; the
 	// totals at the end must be equal.
 	FinalKernel, FinalEngine map[string]uint64
-	Deferred           int // packets or checks moved away from a timing boundary
-	Elapsed            time.Duration
+	Deferred                 int // packets or checks moved away from a timing boundary
+	Elapsed                  time.Duration
 }
 
 // Agreement is the share of sequences that agreed everywhere.
