@@ -16,6 +16,11 @@
 // Bad, truncated and non-IP frames are counted and the first few reported
 // with their frame number; they never stop the reading.
 //
+// Encode is the inverse of DecodeIP: it writes a track.Packet as IP bytes,
+// even a contradictory one (a data offset past the end, a wrong UDP
+// length), for tests that send the same bytes to the kernel and the engine
+// and for generated benchmark captures.
+//
 // capture imports track and gopacket; it must not import parser, analyzer
 // or the CLI.
 package capture

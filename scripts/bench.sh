@@ -36,3 +36,7 @@ done 2>&1 | tee "$out/memory.txt"
 
 echo
 go test ./parser -run '^$' -bench 'ParseFlowLine|AppendFlow|DecoderFlows|Decode1M' -benchmem -count 5 | tee "$out/go-bench.txt"
+
+# The reference engine (issue 5): packets/s on one core for a realistic TCP
+# mix, and heap per tracked flow at 1,000,000 flows.
+GOMAXPROCS=1 go test ./track -run '^$' -bench 'EngineTCPMix|EngineMemory1M' -benchtime 5x -count 5 | tee "$out/engine-bench.txt"

@@ -13,7 +13,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
-	"github.com/ctdiag/ctdiag/internal/kerneldiff"
+	"github.com/ctdiag/ctdiag/capture"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -42,7 +42,7 @@ func writeCapture(t *testing.T, packets []track.Packet, extra ...[]byte) string 
 		at = at.Add(100 * time.Millisecond)
 	}
 	for i := range packets {
-		b, err := kerneldiff.Encode(&packets[i])
+		b, err := capture.Encode(&packets[i])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -81,7 +81,7 @@ func handshakeCapture(t *testing.T) string {
 	add(q)
 	q.Src, q.Dst, q.SrcPort, q.DstPort = q.Dst, q.Src, q.DstPort, q.SrcPort
 	add(q)
-	cut, _ := kerneldiff.Encode(&ps[0])
+	cut, _ := capture.Encode(&ps[0])
 	return writeCapture(t, ps, cut[:30], []byte{0x60, 0, 0}) // a TCP header cut short; a stub IPv6 header
 }
 

@@ -2,7 +2,7 @@
 // conntrack engine (track.Engine) against the real kernel.
 //
 // It crafts IPv4 and IPv6 TCP, UDP, UDPLITE, ICMP, GRE and generic packets
-// (Encode), sends them on raw sockets inside a network namespace the test
+// (capture.Encode), sends them on raw sockets inside a network namespace the test
 // created (Sender), where conntrack is switched on by an nft ct rule and an
 // input drop keeps the local stack from answering, exactly as the spec's
 // live checks were run (../shared/spec/conntrack-semantics.md §9). The same

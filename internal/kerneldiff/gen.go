@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ctdiag/ctdiag/capture"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -195,7 +196,7 @@ func (t *tcpConv) send(fromServer bool, flags track.TCPFlags, seq, ack uint32, p
 	if !opts.HasSACK {
 		opts.SACK = ack
 	}
-	optLen := TCPOptionsLen(&opts, ack)
+	optLen := capture.TCPOptionsLen(&opts, ack)
 	if doff == 0 {
 		doff = uint8(5 + (optLen+3)/4)
 	}

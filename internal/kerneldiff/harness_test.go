@@ -15,7 +15,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 	for _, seq := range NewGenerator(9).Sequences(2000) {
 		for _, st := range seq.Steps {
 			p := st.Packet
-			b, err := Encode(&p)
+			b, err := capture.Encode(&p)
 			if err != nil {
 				t.Fatalf("%s: %v", describePacket(&p), err)
 			}

@@ -338,7 +338,7 @@ func (r *Runner) readSlot(t time.Time) time.Time {
 // send encodes p, sends it, and runs the same bytes through the engine.
 // dropped says the kernel dropped it on the way out (sendto's EPERM).
 func (r *Runner) send(p *track.Packet) (v track.Verdict, at time.Time, dropped bool, err error) {
-	b, err := Encode(p)
+	b, err := capture.Encode(p)
 	if err != nil {
 		return v, at, false, err
 	}

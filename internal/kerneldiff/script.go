@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/ctdiag/ctdiag/capture"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -88,7 +89,7 @@ func (s *Script) TCPOpts(note string, from bool, flags track.TCPFlags, seq, ack 
 	if !o.HasSACK {
 		o.SACK = ack
 	}
-	doff := uint8(5 + (TCPOptionsLen(&o, ack)+3)/4)
+	doff := uint8(5 + (capture.TCPOptionsLen(&o, ack)+3)/4)
 	o.Present = doff > 5
 	p.TCP = track.TCPHeader{Seq: seq, Ack: ack, Flags: flags, Window: win, DataOffset: doff, Options: o}
 	p.L4Length = int(doff)*4 + payload

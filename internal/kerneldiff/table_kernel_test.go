@@ -37,7 +37,7 @@ func (f *flooder) send(i int, fromServer bool) {
 	if fromServer {
 		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
 	}
-	b, err := Encode(&p)
+	b, err := capture.Encode(&p)
 	if err != nil {
 		f.t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package kerneldiff
+package capture
 
 import (
 	"encoding/binary"
@@ -7,7 +7,7 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// Encode builds the wire bytes of p: an IPv4 or IPv6 header and an L4 part
+// Encode builds the wire bytes of p, the inverse of DecodeIP: an IPv4 or IPv6 header and an L4 part
 // of p.L4Length bytes holding the header p describes (even a contradictory
 // one: a data offset past the end, a wrong UDP length) and zero payload.
 // TCP options are written from p.TCP.Options (window scale, SACK-permitted,
