@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
 	"net"
@@ -200,6 +201,17 @@ func TestReaderCutShort(t *testing.T) {
 	ps, st := readAll(t, data[:len(data)-10])
 	if len(ps) != 1 || !st.CutShort {
 		t.Errorf("packets %d, cut short %v", len(ps), st.CutShort)
+	}
+}
+
+func TestReaderGzip(t *testing.T) {
+	frame := serialize(t, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolTCP), tcpSYN())
+	var z bytes.Buffer
+	zw := gzip.NewWriter(&z)
+	zw.Write(writePcap(t, layers.LinkTypeEthernet, frame, frame))
+	zw.Close()
+	if ps, st := readAll(t, z.Bytes()); len(ps) != 2 || st.Bad != 0 {
+		t.Errorf("gzipped pcap: %d packets, %+v", len(ps), st)
 	}
 }
 

@@ -2,6 +2,7 @@ package capture
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,9 +47,11 @@ func (p Problem) Error() string { return fmt.Sprintf("frame %d: %v", p.Frame, p.
 // maxProblems is how many bad frames are kept with their reason.
 const maxProblems = 5
 
-// packetSource is what pcapgo's two readers have in common.
+// packetSource is what pcapgo's two readers have in common. The data a
+// call returns is valid until the next call: nothing keeps it (the
+// reassembler copies what it needs).
 type packetSource interface {
-	ReadPacketData() ([]byte, gopacket.CaptureInfo, error)
+	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 }
 
 // Reader reads packets from a pcap or pcapng capture.
@@ -76,13 +79,23 @@ func Open(path string) (*Reader, error) {
 	return r, nil
 }
 
-// NewReader reads a capture from r, detecting pcap or pcapng by its magic
-// number. name is used in messages.
+// NewReader reads a capture from r, detecting pcap or pcapng (either
+// gzipped) by its magic number. name is used in messages.
 func NewReader(r io.Reader, name string) (*Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	magic, err := br.Peek(4)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (empty or shorter than a header)", name, ErrNotCapture)
+	}
+	if magic[0] == 0x1f && magic[1] == 0x8b { // gzip: a .pcap.gz or .pcapng.gz
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("%s: gzip: %w", name, err)
+		}
+		br = bufio.NewReaderSize(zr, 1<<16)
+		if magic, err = br.Peek(4); err != nil {
+			return nil, fmt.Errorf("%s: %w (empty after gunzip)", name, ErrNotCapture)
+		}
 	}
 	c := &Reader{name: name, frags: reassembler{pending: map[fragKey]*datagram{}}}
 	switch binary.BigEndian.Uint32(magic) {
@@ -132,7 +145,7 @@ func (r *Reader) Close() error {
 // set. Any other error is the file's (unreadable, corrupt block).
 func (r *Reader) Next(p *track.Packet) error {
 	for {
-		data, ci, err := r.src.ReadPacketData()
+		data, ci, err := r.src.ZeroCopyReadPacketData()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return io.EOF
