@@ -265,6 +265,10 @@ func shortScenarios() []Sequence {
 		TCP("server answers", FromServer, synack, 5000, 1001, 0).
 		TCP("client ACKs (established=9)", FromClient, ack, 1001, 5001, 0).
 		TCP("client sends data (unacknowledged=6)", FromClient, psh, 1001, 5001, 10))
+	add(c.tcp("syn-sent2-keeps-the-syn-timeout", false).
+		TCP("client sends SYN (syn_sent=3)", FromClient, syn, 1000, 0, 0).Wait(time.Second).
+		TCP("server SYN: SYN_SENT2, timeout not renewed (about 2 s left, not 120)", FromServer, syn, 5000, 0, 0).
+		TCP("server retransmits its SYN: refreshed, but no ACK seen yet (last_win 0) caps 120 s at max_retrans=5", FromServer, syn, 5000, 0, 0))
 	add(c.udp("udp-expiry").
 		UDP("client sends", FromClient, 10).Wait(3500*time.Millisecond).
 		UDP("udp_timeout=3 has passed: a new entry", FromClient, 10))
