@@ -255,3 +255,17 @@ func TestEngineAccounting(t *testing.T) {
 		t.Errorf("counters %+v %+v delta-time %d; want 1/29 each way, delta-time 1", f.OrigCounters, f.ReplyCounters, f.DeltaTime)
 	}
 }
+
+func TestEngineSnapshot(t *testing.T) {
+	s := udpScenario(t, "nf_conntrack_max=1000")
+	s.udp(fromClient, 1)
+	s.tcp(fromClient, finack, 1, 1, 0) // a different protocol, invalid
+	snap := s.e.Snapshot(s.now)
+	if len(snap.Flows) != 1 || snap.Count != 1 || !snap.HasCount || snap.Max != 1000 || !snap.HasMax ||
+		snap.Source.Kind != track.SourceEngine || snap.Stats.Total(track.CounterInvalid) != 1 {
+		t.Errorf("snapshot %+v", snap)
+	}
+	if v, _ := snap.Sysctls.Get("nf_conntrack_max"); v != "1000" {
+		t.Errorf("snapshot sysctls say nf_conntrack_max=%q", v)
+	}
+}

@@ -310,13 +310,6 @@ func (t *table) nextOther(id uint32, next node) node {
 	return next
 }
 
-// taken reports whether any live entry holds k (nf_conntrack_tuple_taken),
-// ignoring entry skip.
-func (t *table) taken(k key, now uint32, skip uint32, haveSkip bool) bool {
-	id, _, ok := t.lookup(k, now)
-	return ok && !(haveSkip && id == skip)
-}
-
 // expired is the kernel's nf_ct_is_expired: (s32)(timeout - now) <= 0.
 func expired(c *conn, now uint32) bool { return int32(c.expires-now) <= 0 }
 

@@ -53,8 +53,6 @@ const (
 	tcpNoneSet
 )
 
-var tcpIndexNames = [...]string{"syn", "synack", "fin", "ack", "rst", "none"}
-
 func tcpIndex(f TCPFlags) uint8 {
 	switch {
 	case f&TCPRst != 0:

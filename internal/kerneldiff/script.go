@@ -53,7 +53,7 @@ func (s *Script) Wait(d time.Duration) *Script {
 
 func (s *Script) base(from bool, proto track.Proto, note string) track.Packet {
 	p := track.Packet{Family: s.family, Proto: proto, Src: s.client, Dst: s.server, SrcPort: s.cport, DstPort: s.sport, Zone: s.zone, Mark: s.mark}
-	if from == FromServer {
+	if from { // FromServer
 		p.Src, p.Dst, p.SrcPort, p.DstPort = p.Dst, p.Src, p.DstPort, p.SrcPort
 	}
 	return p
