@@ -198,9 +198,14 @@ func TestDecodeBadFramesAreCounted(t *testing.T) {
 func TestReaderCutShort(t *testing.T) {
 	frame := serialize(t, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolTCP), tcpSYN())
 	data := writePcap(t, layers.LinkTypeEthernet, frame, frame)
-	ps, st := readAll(t, data[:len(data)-10])
-	if len(ps) != 1 || !st.CutShort {
-		t.Errorf("packets %d, cut short %v", len(ps), st.CutShort)
+	for _, cut := range []int{10, len(frame), len(frame) + 6} { // inside the data, right after the header, inside the header
+		ps, st := readAll(t, data[:len(data)-cut])
+		if len(ps) != 1 || !st.CutShort {
+			t.Errorf("cut %d bytes: packets %d, cut short %v", cut, len(ps), st.CutShort)
+		}
+	}
+	if ps, st := readAll(t, data); len(ps) != 2 || st.CutShort {
+		t.Errorf("whole file: packets %d, cut short %v", len(ps), st.CutShort)
 	}
 }
 

@@ -147,11 +147,14 @@ func (r *Reader) Next(p *track.Packet) error {
 	for {
 		data, ci, err := r.src.ZeroCopyReadPacketData()
 		if err != nil {
-			if errors.Is(err, io.EOF) {
+			// A record cut inside its header or data is a capture stopped
+			// mid-write. pcapgo says io.EOF when the header is whole and
+			// no data follows; the header's capture length gives it away.
+			if errors.Is(err, io.ErrUnexpectedEOF) || (errors.Is(err, io.EOF) && ci.CaptureLength > 0) {
+				r.stats.CutShort = true
 				return io.EOF
 			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				r.stats.CutShort = true
+			if errors.Is(err, io.EOF) {
 				return io.EOF
 			}
 			return fmt.Errorf("%s: after frame %d: %w", r.name, r.stats.Frames, err)
