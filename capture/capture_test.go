@@ -241,7 +241,7 @@ func TestReaderPcapng(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, f := range [][]byte{frame, raw} {
-		ci := gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(f), Length: len(f), InterfaceIndex: i * id}
+		ci := gopacket.CaptureInfo{Timestamp: t0.Add(1234567 * time.Nanosecond), CaptureLength: len(f), Length: len(f), InterfaceIndex: i * id}
 		if err := w.WritePacket(ci, f); err != nil {
 			t.Fatal(err)
 		}
@@ -250,7 +250,7 @@ func TestReaderPcapng(t *testing.T) {
 		t.Fatal(err)
 	}
 	ps, st := readAll(t, b.Bytes())
-	if len(ps) != 2 || ps[0].Proto != track.ProtoTCP || ps[1].Family != track.FamilyIPv6 {
+	if len(ps) != 2 || ps[0].Proto != track.ProtoTCP || ps[1].Family != track.FamilyIPv6 || !ps[0].Time.Equal(t0.Add(1234567*time.Nanosecond)) { // nanosecond if_tsresol
 		t.Errorf("packets %+v, problems %v", ps, st.Problems)
 	}
 }
@@ -339,5 +339,39 @@ func FuzzDecode(f *testing.F) {
 		e, _ := track.NewEngine(track.EngineConfig{})
 		p.Time = t0
 		e.Process(&p)
+	})
+}
+
+// FuzzReader feeds arbitrary files (seeded with pcap and pcapng ones) to the
+// reader: it must never panic or loop, and every frame must be accounted for.
+func FuzzReader(f *testing.F) {
+	frame := serialize(f, eth(layers.EthernetTypeIPv4), ipv4(layers.IPProtocolTCP), tcpSYN())
+	var pc bytes.Buffer
+	w := pcapgo.NewWriter(&pc)
+	w.WriteFileHeader(65535, layers.LinkTypeEthernet)
+	for range 3 {
+		w.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: len(frame), Length: len(frame)}, frame)
+	}
+	f.Add(pc.Bytes())
+	var ng bytes.Buffer
+	nw, _ := pcapgo.NewNgWriter(&ng, layers.LinkTypeRaw)
+	nw.WritePacket(gopacket.CaptureInfo{Timestamp: t0, CaptureLength: 20, Length: 20}, frame[14:34])
+	nw.Flush()
+	f.Add(ng.Bytes())
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := NewReader(bytes.NewReader(data), "fuzz")
+		if err != nil {
+			return
+		}
+		var p track.Packet
+		for range 100000 {
+			if err := r.Next(&p); err != nil {
+				break
+			}
+		}
+		st := r.Stats()
+		if st.Packets+st.NotIP+st.Bad > st.Frames+st.Reassembled {
+			t.Fatalf("more outcomes than frames: %+v", st)
+		}
 	})
 }

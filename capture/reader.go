@@ -34,6 +34,10 @@ type Stats struct {
 	// CutShort says the file ended inside a record (a capture stopped
 	// mid-write); what came before was read.
 	CutShort bool
+	// Stopped says why the reading stopped before the end of the file (a
+	// record or block whose lengths are impossible); what came before was
+	// read.
+	Stopped error
 }
 
 // Problem is one frame that could not be decoded.
@@ -100,21 +104,21 @@ func NewReader(r io.Reader, name string) (*Reader, error) {
 	c := &Reader{name: name, frags: reassembler{pending: map[fragKey]*datagram{}}}
 	switch binary.BigEndian.Uint32(magic) {
 	case 0x0a0d0d0a: // pcapng section header block
-		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
+		ng, err := newNgReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: pcapng: %w", name, err)
 		}
 		c.src = ng
-		c.linkOf = func(ci gopacket.CaptureInfo) layers.LinkType {
-			if iface, err := ng.Interface(ci.InterfaceIndex); err == nil {
-				return iface.LinkType
-			}
-			return ng.LinkType()
-		}
+		c.linkOf = ng.linkOf
 	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1:
 		pr, err := pcapgo.NewReader(br)
 		if err != nil {
 			return nil, fmt.Errorf("%s: pcap: %w", name, err)
+		}
+		// pcapgo allocates the snap length the header claims; bound it
+		// (records longer than it are then reported as corrupt).
+		if pr.Snaplen() > maxSnap || pr.Snaplen() == 0 {
+			pr.SetSnaplen(maxSnap)
 		}
 		c.src = pr
 		link := pr.LinkType()
@@ -141,8 +145,9 @@ func (r *Reader) Close() error {
 
 // Next reads the next IP packet into p. It returns io.EOF at the end of the
 // capture. Frames that are not IP, or cannot be decoded, are counted and
-// skipped; a file cut short ends the reading as io.EOF with Stats.CutShort
-// set. Any other error is the file's (unreadable, corrupt block).
+// skipped; a file cut short, or broken from some record on, ends the
+// reading as io.EOF with Stats.CutShort or Stats.Stopped set. It never
+// fails otherwise.
 func (r *Reader) Next(p *track.Packet) error {
 	for {
 		data, ci, err := r.src.ZeroCopyReadPacketData()
@@ -157,7 +162,15 @@ func (r *Reader) Next(p *track.Packet) error {
 			if errors.Is(err, io.EOF) {
 				return io.EOF
 			}
-			return fmt.Errorf("%s: after frame %d: %w", r.name, r.stats.Frames, err)
+			// A broken record or block: nothing after it can be trusted.
+			// Keep what was read, and say where it stopped.
+			if !errors.Is(err, ErrCorrupt) {
+				err = fmt.Errorf("%w: %v", ErrCorrupt, err)
+			}
+			r.stats.Frames++
+			r.stats.Bad++
+			r.stats.Stopped = fmt.Errorf("at frame %d: %w", r.stats.Frames, err)
+			return io.EOF
 		}
 		r.stats.Frames++
 		*p = track.Packet{Time: ci.Timestamp}

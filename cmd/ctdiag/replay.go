@@ -328,6 +328,9 @@ func replaySummary(w io.Writer, path string, run *replayRun, at time.Time, after
 	if st.CutShort {
 		fmt.Fprintf(w, "ctdiag: %s: the file ends inside a packet record (capture cut short); the packets before it were replayed\n", path)
 	}
+	if st.Stopped != nil {
+		fmt.Fprintf(w, "ctdiag: %s: reading stopped %v; the packets before it were replayed\n", path, st.Stopped)
+	}
 	var states []string
 	for _, s := range []track.CTState{track.CTNew, track.CTEstablished, track.CTRelated, track.CTInvalid, track.CTUntracked} {
 		states = append(states, fmt.Sprintf("%s %d", s, run.verdicts[s]))
