@@ -28,6 +28,7 @@ bench:
 fuzz:
 	for f in $(FUZZ_TARGETS); do go test ./parser -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) || exit 1; done
 	go test ./capture -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME)
+	go test ./capture -run '^$$' -fuzz '^FuzzReader$$' -fuzztime $(FUZZTIME)
 
 # staticcheck: go install honnef.co/go/tools/cmd/staticcheck@v0.6.1
 lint:

@@ -1,10 +1,13 @@
 // Package capture reads packet captures (pcap and pcapng, as tcpdump and
 // Wireshark write them) into track.Packet values for the reference engine.
 //
-// It owns the file formats (through gopacket's pure-Go pcapgo), the link
-// layers (Ethernet with VLAN tags, Linux cooked capture SLL and SLL2, raw
-// IP, BSD loopback; through gopacket's layers) and the decoding of the IP and
-// L4 headers into exactly the fields conntrack reads. That last part is
+// It owns the file formats (pcap through gopacket's pure-Go pcapgo, with
+// its snap length bounded; pcapng by a small reader of its own, because
+// pcapgo's allocates whatever length a corrupt block claims; either may be
+// gzipped), the link layers (Ethernet with VLAN tags and BSD loopback
+// through gopacket's layers; Linux cooked capture SLL and SLL2 and raw IP
+// read directly) and the decoding of the IP and L4 headers into exactly the
+// fields conntrack reads. That last part is
 // written here rather than taken from gopacket's layers because conntrack
 // depends on details those normalise away: the IP length field as opposed to
 // the captured length, raw TCP option bytes parsed the kernel's lenient
