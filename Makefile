@@ -3,9 +3,9 @@ FUZZTIME ?= 1m
 # package:target pairs; every parser of the project has one.
 FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
-	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow
+	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader
 
-.PHONY: build test integration bench bench-tui bench-live fuzz lint
+.PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -18,6 +18,12 @@ test:
 integration:
 	go test -count=1 -run Kernel ./...
 	go test -count=1 ./internal/netnstest/
+
+# The engine against the kernel with more random sequences (root).
+SEQUENCES ?= 100000
+SEED ?= 7
+engine-diff:
+	go test -count=1 -timeout 120m -v -run KernelEngineRandom ./internal/kerneldiff -engine.sequences=$(SEQUENCES) -engine.seed=$(SEED)
 
 bench:
 	scripts/bench.sh

@@ -11,6 +11,7 @@ require (
 	github.com/charmbracelet/x/exp/golden v0.1.0
 	github.com/charmbracelet/x/exp/teatest v0.0.0-20251215102626-e0db08df7383
 	github.com/charmbracelet/x/term v0.2.2
+	github.com/gopacket/gopacket v1.3.1
 	github.com/mdlayher/netlink v1.7.2
 	github.com/muesli/termenv v0.16.0
 	github.com/spf13/cobra v1.9.1

@@ -47,3 +47,7 @@ echo
 go test ./parser -run '^$' -bench 'ParseFlowLine|AppendFlow|DecoderFlows|Decode1M' -benchmem -count 5 | tee "$out/go-bench.txt"
 go test ./analyzer -run '^$' -bench 'AnalyzeSample1M' -benchmem -benchtime 3x -count 5 | tee -a "$out/go-bench.txt"
 CTDIAG_BENCH_DUMP="$PWD/$dump" go test ./cmd/ctdiag -run '^$' -bench 'Report' -benchtime 3x -count 5 | tee -a "$out/go-bench.txt"
+
+# The reference engine (issue 5): packets/s on one core for a realistic TCP
+# mix, and heap per tracked flow at 1,000,000 flows.
+GOMAXPROCS=1 go test ./track -run '^$' -bench 'EngineTCPMix|EngineMemory1M' -benchtime 5x -count 5 | tee "$out/engine-bench.txt"

@@ -102,5 +102,7 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newRulesCmd(e))
 	root.AddCommand(newTopCmd(e))
 	root.AddCommand(newRecordCmd(e))
+	root.AddCommand(newReplayCmd(e))
+	root.AddCommand(newWhatifCmd(e))
 	return root
 }

@@ -35,6 +35,13 @@ const (
 // recorded value.
 func SetConntrackMax(t testing.TB, n int) {
 	t.Helper()
+	setConntrackMax(t, func(int) int { return n })
+}
+
+// setConntrackMax takes the lock and sets the limit to value(orig), where
+// orig is the value the cleanup restores.
+func setConntrackMax(t testing.TB, value func(orig int) int) {
+	t.Helper()
 	Require(t)
 	f, err := os.OpenFile(conntrackMaxPath, os.O_WRONLY, 0)
 	if errors.Is(err, fs.ErrPermission) || errors.Is(err, unix.EROFS) {
@@ -54,17 +61,20 @@ func SetConntrackMax(t testing.TB, n int) {
 			t.Errorf("netnstest: restore nf_conntrack_max to %d: %v", l.orig, err)
 		}
 	})
+	n := value(l.orig)
 	if err := writeConntrackMax(n); err != nil {
 		t.Fatalf("netnstest: set nf_conntrack_max to %d: %v", n, err)
 	}
 }
 
 // KeepConntrackMax holds the global nf_conntrack_max steady for the rest of
-// the test: it takes the lock SetConntrackMax takes, shared, so that no test
-// in any process lowers the limit while this one fills a table past a few
-// hundred entries (go test runs packages in parallel). Tests that only make
-// a handful of entries need not call it. A test must not call both.
-func KeepConntrackMax(t testing.TB) {
+// the test and returns it: it takes the lock SetConntrackMax takes, shared,
+// so that no test in any process changes the limit while this one fills a
+// table past a few hundred entries, counts drops or compares with a model
+// (go test runs packages in parallel); keepers do not wait for each other.
+// Tests that only make a handful of entries need not call it. A test must
+// not call both.
+func KeepConntrackMax(t testing.TB) int {
 	t.Helper()
 	Require(t)
 	f, err := os.OpenFile(conntrackMaxLock, os.O_RDWR|os.O_CREATE, 0o600)
@@ -86,6 +96,11 @@ func KeepConntrackMax(t testing.TB) {
 	if err := restoreRecorded(f); err != nil {
 		t.Fatalf("netnstest: %v", err)
 	}
+	v, err := readConntrackMax()
+	if err != nil {
+		t.Fatalf("netnstest: %v", err)
+	}
+	return v
 }
 
 // healConntrackMax restores the value a test binary killed while it had

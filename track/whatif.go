@@ -1,0 +1,176 @@
+package track
+
+import (
+	"sort"
+	"time"
+)
+
+// What-if from a table snapshot: an entry's remaining timeout and the
+// timeout it was last given tell how long ago its last packet came (its
+// idle age); with other timeouts, the entry would be there only if that age
+// is under the new timeout. The timeout an entry was given is not in the
+// table, so it is inferred from its protocol, state, flags and remaining
+// time, with the engine's rules (spec §1.10, §2).
+
+// TimeoutRule names the timeout an entry was last given: the sysctl that
+// sets it ("" for SYN_SENT2, whose 120 s has none) and its value.
+type TimeoutRule struct {
+	Sysctl string
+	Value  time.Duration
+}
+
+// TimeoutOf infers the timeout rule behind f's remaining time. For TCP the
+// candidates are the state's timeout and the lower caps the kernel applies
+// (max_retrans, unacknowledged, close after an RST): the smallest that is
+// above the remaining time wins.
+func TimeoutOf(f *Flow, t Timeouts) TimeoutRule {
+	remaining := time.Duration(f.Timeout) * time.Second
+	rule := func(name string) TimeoutRule { return TimeoutRule{Sysctl: name, Value: t.Get(name)} }
+	switch f.Orig.Proto {
+	case ProtoTCP:
+		st, ok := f.TCPState()
+		if !ok {
+			return rule("nf_conntrack_tcp_timeout_established")
+		}
+		base := TimeoutRule{Sysctl: TimeoutSysctl(st), Value: t.TCP(st)}
+		cands := []TimeoutRule{base}
+		names := []string{"nf_conntrack_tcp_timeout_max_retrans", "nf_conntrack_tcp_timeout_unacknowledged"}
+		if st == TCPEstablished {
+			// An in-window but inexact RST keeps ESTABLISHED with the
+			// close timeout (spec §1.5.5).
+			names = append(names, "nf_conntrack_tcp_timeout_close")
+		}
+		for _, name := range names {
+			if c := rule(name); c.Value < base.Value {
+				cands = append(cands, c)
+			}
+		}
+		sort.SliceStable(cands, func(i, j int) bool { return cands[i].Value < cands[j].Value })
+		for _, c := range cands {
+			if c.Value > remaining {
+				return c
+			}
+		}
+		return base
+	case ProtoUDP, ProtoUDPLite:
+		if f.Status.Assured() {
+			return rule("nf_conntrack_udp_timeout_stream")
+		}
+		return rule("nf_conntrack_udp_timeout")
+	case ProtoICMP:
+		return rule("nf_conntrack_icmp_timeout")
+	case ProtoICMPv6:
+		return rule("nf_conntrack_icmpv6_timeout")
+	case ProtoGRE:
+		if f.Status.SeenReply() {
+			return rule("nf_conntrack_gre_timeout_stream")
+		}
+		return rule("nf_conntrack_gre_timeout")
+	}
+	return rule("nf_conntrack_generic_timeout")
+}
+
+// IdleAge estimates how long ago f's last refreshing packet came: its
+// timeout rule's value minus the time left (the middle of the second the
+// kernel's floor leaves). It is never negative.
+func IdleAge(f *Flow, t Timeouts) time.Duration {
+	left := time.Duration(f.Timeout)*time.Second + time.Second/2
+	return max(TimeoutOf(f, t).Value-left, 0)
+}
+
+// StateKey is how what-if groups entries: "tcp TIME_WAIT", "udp",
+// "unknown 253", ...
+func StateKey(f *Flow) string {
+	name := f.Orig.Proto.Name()
+	if name == "unknown" {
+		name = "unknown " + f.Orig.Proto.String() // as /proc prints it
+	}
+	if st := f.StateName(); st != "" {
+		return name + " " + st
+	}
+	return name
+}
+
+// WhatIfCount is one group's entries now and as predicted.
+type WhatIfCount struct {
+	Key       string
+	Current   int
+	Predicted float64
+	// Extrapolated says longer timeouts added entries the snapshot cannot
+	// show (ones that expired before it was taken), estimated as steady
+	// arrivals: count × new timeout / old timeout.
+	Extrapolated bool
+	// Unexplained counts entries with more time left than any timeout
+	// their state can be given (set by conntrack -I/-U, a cttimeout
+	// policy, or sysctls changed since): they are predicted to stay.
+	Unexplained int
+}
+
+// WhatIf accumulates a snapshot's entries, one at a time, and predicts how
+// many of them, counted per StateKey, a table would hold with other
+// timeouts. Entries idle longer than their new timeout would be gone; with
+// a longer timeout, the extra entries are extrapolated (see
+// WhatIfCount.Extrapolated).
+type WhatIf struct {
+	cur, next Timeouts
+	idx       map[string]*WhatIfCount
+	order     []string
+}
+
+// NewWhatIf compares the timeouts in force (cur) with proposed ones (next).
+func NewWhatIf(cur, next Timeouts) *WhatIf {
+	return &WhatIf{cur: cur, next: next, idx: map[string]*WhatIfCount{}}
+}
+
+// Add counts one entry.
+func (w *WhatIf) Add(f *Flow) {
+	if !f.Fields.Has(FieldTimeout) {
+		return // offloaded: no timeout to reason about
+	}
+	k := StateKey(f)
+	c := w.idx[k]
+	if c == nil {
+		c = &WhatIfCount{Key: k}
+		w.idx[k] = c
+		w.order = append(w.order, k)
+	}
+	c.Current++
+	r := TimeoutOf(f, w.cur)
+	if time.Duration(f.Timeout)*time.Second > r.Value {
+		c.Unexplained++
+		c.Predicted++
+		return
+	}
+	newValue := r.Value
+	if r.Sysctl != "" {
+		newValue = w.next.Get(r.Sysctl)
+	}
+	switch age := IdleAge(f, w.cur); {
+	case newValue <= age:
+		// gone: idle longer than the new timeout allows
+	case newValue > r.Value && r.Value > 0:
+		c.Predicted += float64(newValue) / float64(r.Value)
+		c.Extrapolated = true
+	default:
+		c.Predicted++
+	}
+}
+
+// Counts returns the groups, largest first.
+func (w *WhatIf) Counts() []WhatIfCount {
+	out := make([]WhatIfCount, 0, len(w.order))
+	for _, k := range w.order {
+		out = append(out, *w.idx[k])
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Current > out[j].Current })
+	return out
+}
+
+// WhatIfSnapshot is WhatIf over a slice of entries.
+func WhatIfSnapshot(flows []Flow, cur, next Timeouts) []WhatIfCount {
+	w := NewWhatIf(cur, next)
+	for i := range flows {
+		w.Add(&flows[i])
+	}
+	return w.Counts()
+}
