@@ -31,6 +31,7 @@ type Analyzer struct {
 	cur    *sample
 	timing string        // set by SetTimes or SetTiming
 	hint   track.Sysctls // every sysctl in the inputs (SysctlHint)
+	expect int           // samples announced (ExpectSamples); 0 when unknown
 	// Tuples seen in TIME_WAIT or CLOSE in the previous sample, to spot
 	// their reuse by a new handshake.
 	prevClosed map[uint64]struct{}
@@ -120,6 +121,9 @@ type sample struct {
 	reused                          int
 	reusedExample                   *track.Flow
 	services                        map[addrPortKey]*service
+	ranked                          bool     // tallies for rankings are kept (the last sample, or any when the count is unknown)
+	last                            bool     // announced as the last: nothing is kept for a next sample
+	alone                           bool     // the only sample: no other to compare tuples with
 	hashes                          []uint64 // tuple hashes, sorted by sortedHashes
 	hashesSorted                    bool
 }
@@ -145,6 +149,9 @@ func (a *Analyzer) BeginSample(meta track.Snapshot) error {
 	meta.Flows = nil
 	prev := a.lastSample()
 	a.cur = &sample{
+		ranked:       a.expect == 0 || len(a.done)+1 >= a.expect,
+		last:         a.expect > 0 && len(a.done)+1 >= a.expect,
+		alone:        a.expect == 1,
 		meta:         meta,
 		timeouts:     a.timeoutsFor(meta.Sysctls),
 		tcpPort:      make([]int32, 65536),
@@ -185,8 +192,10 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.ipv6++
 	}
 	keys := keysOf(o)
-	s.srcs.add(keys.src, 0)
-	s.dsts.add(keys.dst, 0)
+	if s.ranked {
+		s.srcs.add(keys.src, 0)
+		s.dsts.add(keys.dst, 0)
+	}
 	if f.SrcNAT() {
 		s.snat++
 	}
@@ -195,14 +204,20 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.dnat++
 	}
 	h := tupleHash(o, &keys, f.Zone)
-	s.hashes = append(s.hashes, h)
+	if !s.alone {
+		s.hashes = append(s.hashes, h)
+	}
 
 	switch o.Proto {
 	case track.ProtoTCP:
 		s.tcpPort[o.DstPort]++
 		if st, ok := f.TCPState(); ok && st.Known() {
 			s.tcp[st][class]++
-			a.tcpEntry(s, f, &keys, st, class, h)
+			var gk *entryKeys // the groups tally peers only where ranked
+			if s.ranked {
+				gk = &keys
+			}
+			a.tcpEntry(s, f, gk, st, class, h)
 		} else {
 			s.other[track.ProtoTCP]++
 		}
@@ -264,7 +279,9 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 			}
 			if f.Fields.Has(track.FieldOrigCounters) {
 				pk := f.OrigCounters.Packets + f.ReplyCounters.Packets
-				s.idleCounters[h] = pk
+				if !s.last {
+					s.idleCounters[h] = pk
+				}
 				if prev, ok := a.prevIdle[h]; ok {
 					s.idleChecked++
 					if prev == pk {
@@ -277,7 +294,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 	switch st {
 	case track.TCPFinWait, track.TCPCloseWait, track.TCPLastAck, track.TCPTimeWait, track.TCPClose:
 		s.closing.add(f, keys, age, h, a.opts.Examples)
-		if st == track.TCPTimeWait || st == track.TCPClose {
+		if (st == track.TCPTimeWait || st == track.TCPClose) && !s.last {
 			s.closed[h] = struct{}{}
 		}
 	}
@@ -335,6 +352,11 @@ func (a *Analyzer) Extra(x *track.Snapshot) error {
 	}
 	return nil
 }
+
+// ExpectSamples is told how many samples will come (parser.SampleCounter):
+// only the last is ranked (who holds the table, where the stuck entries
+// go), so the others skip the tallies that rankings need.
+func (a *Analyzer) ExpectSamples(n int) { a.expect = n }
 
 // SysctlHint takes every sysctl the inputs hold, before the first sample
 // (parser.SysctlHinter): samples that carry none of their own are read with

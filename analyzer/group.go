@@ -39,10 +39,14 @@ func keysOf(t *track.Tuple) entryKeys {
 	return entryKeys{src: keyOf(t.Src), dst: keyOf(t.Dst), dstPort: t.DstPort}
 }
 
+// add counts an entry in the group; k is nil when the sample is not
+// ranked (its peers are not tallied).
 func (g *group) add(f *track.Flow, k *entryKeys, age float64, h uint64, keep int) {
 	g.count++
-	g.dst.add(k.dst, k.dstPort)
-	g.src.add(k.src, 0)
+	if k != nil {
+		g.dst.add(k.dst, k.dstPort)
+		g.src.add(k.src, 0)
+	}
 	g.sumAge += age
 	if age > g.oldest {
 		g.oldest = age

@@ -269,6 +269,9 @@ func (a *Analyzer) notes(t timeline) []string {
 	case !t.timed:
 		out = append(out, "samples without times: growth is shown per sample, not per second (give --interval)")
 	}
+	if !l.ranked {
+		out = append(out, fmt.Sprintf("the samples stopped before the %d announced: the last one read was not prepared for rankings, so who holds the table is not shown", a.expect))
+	}
 	if _, ok := t.maxOf(); !ok {
 		out = append(out, "nf_conntrack_max unknown: utilisation and headroom need it (add sysctl -a or /proc/sys/net/netfilter/nf_conntrack_max)")
 	}

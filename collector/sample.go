@@ -117,6 +117,9 @@ func Sample(ctx context.Context, cfg Config, opts SampleOptions, sink parser.Sam
 	}
 	defer c.Close()
 	res.Source = c.Source()
+	if sc, ok := sink.(parser.SampleCounter); ok {
+		sc.ExpectSamples(opts.Samples)
+	}
 	start := c.cfg.Now()
 	for i := 0; i < opts.Samples; i++ {
 		if i > 0 {

@@ -48,6 +48,13 @@ func (w *Walk) Problems() int {
 	return n
 }
 
+// SampleCounter is implemented by sinks that want to know, before the
+// first sample, how many will come: an analysis ranks only the last one and
+// need not prepare the others for it.
+type SampleCounter interface {
+	ExpectSamples(n int)
+}
+
 // SysctlHinter is implemented by sinks that want, before the first sample,
 // every sysctl the inputs hold: a capture often reads sysctls once, and
 // they still tell how to read the entries of samples that carry none.
@@ -118,6 +125,24 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 	}
 	if h, ok := sink.(SysctlHinter); ok && len(hint) > 0 {
 		h.SysctlHint(hint)
+	}
+	if c, ok := sink.(SampleCounter); ok {
+		n, unsure := 0, false
+		for _, it := range plan.items {
+			switch {
+			case it.skip != "":
+			case !it.sniffd:
+				unsure = true // standard input: a table or not, unknown yet
+			case it.table:
+				n++
+			}
+		}
+		if n == 0 && len(extras[-1]) > 0 {
+			n = 1
+		}
+		if !unsure {
+			c.ExpectSamples(n)
+		}
 	}
 
 	// Pass 2: the tables in order, each with its extras first.
