@@ -84,7 +84,7 @@ It never changes kernel state: remedies are printed, never applied.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case demo && isTerminal(e.stdout):
-				return runTop(e, &topOptions{demo: true, speed: 1, pane: 2, theme: "auto", live: &liveFlags{procRoot: "/proc"}}, nil)
+				return runTop(e, &topOptions{demo: true, demoKind: "capture", speed: 1, pane: 2, theme: "auto", live: &liveFlags{procRoot: "/proc"}}, nil)
 			case demo:
 				return runReport(e, &reportOptions{demo: true, output: "text", failOn: "never", color: "auto", top: 5, live: &liveFlags{procRoot: "/proc"}}, pflag.NewFlagSet("demo", pflag.ContinueOnError), nil)
 			case !isTerminal(e.stdout):

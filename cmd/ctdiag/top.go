@@ -18,6 +18,7 @@ import (
 
 type topOptions struct {
 	demo     bool
+	demoKind string // "engine" (the scenario) or "capture"
 	live     *liveFlags
 	interval time.Duration
 	speed    float64
@@ -43,13 +44,16 @@ ctdiag list. The live table needs root (CAP_NET_ADMIN).
 
 Given files or directories, it steps through them as successive samples of one
 table, as ctdiag list and report read them: play and pause (p), previous and
-next sample (, .), speed (- +). --demo replays a capture built into ctdiag: a
-real table filling up to nf_conntrack_max; no root needed.
+next sample (, .), speed (- +). --demo (no root needed) plays a scenario through
+ctdiag's reference conntrack engine: a web frontend whose backend stops
+answering, SYNs piling up, the table filling and dropping; --demo=capture
+replays a real Linux 6.18 capture of a table filling up to nf_conntrack_max.
 
 Keys: ? shows them all; q quits.`,
 		Example: `  sudo ctdiag top                           # the live table (plain sudo ctdiag does the same)
   sudo ctdiag top --netns blue --interval 2s
-  ctdiag top --demo
+  ctdiag top --demo                         # the engine scenario
+  ctdiag top --demo=capture                 # a real capture
   ctdiag top captures/                      # a directory of dumps, in natural order
   ctdiag top --interval 5s t00.txt t05.txt t10.txt
   ctdiag top --filter '-p tcp --state SYN_SENT' dump.txt`,
@@ -59,7 +63,8 @@ Keys: ? shows them all; q quits.`,
 		},
 	}
 	f := cmd.Flags()
-	f.BoolVar(&o.demo, "demo", false, "replay the built-in capture (a table filling up to nf_conntrack_max)")
+	f.StringVar(&o.demoKind, "demo", "", "show a built-in demo, no root needed: engine (a scenario run through the reference engine: a backend stops answering and the table fills) or capture (a real Linux 6.18 table filling up to nf_conntrack_max)")
+	f.Lookup("demo").NoOptDefVal = "engine"
 	f.DurationVar(&o.interval, "interval", 0, "live: how often to read the table (default 1s); files: the time between samples that carry no times")
 	f.Float64Var(&o.speed, "speed", 1, "playback speed of a recording (1 = as captured, or one sample a second)")
 	f.BoolVar(&o.paused, "paused", false, "start paused on the first sample")
@@ -78,6 +83,13 @@ func isTerminal(w io.Writer) bool {
 }
 
 func runTop(e env, o *topOptions, args []string) error {
+	switch o.demoKind {
+	case "":
+	case "engine", "capture":
+		o.demo = true
+	default:
+		return usageError("--demo=%s: want engine or capture", o.demoKind)
+	}
 	if o.demo && len(args) > 0 {
 		return usageError("--demo replays the built-in capture: give it no files")
 	}
@@ -91,13 +103,20 @@ func runTop(e env, o *topOptions, args []string) error {
 	}
 	var src tui.Source
 	switch {
-	case o.demo:
+	case o.demo && o.demoKind == "capture":
 		r, err := tui.NewReplay(demo.Inputs(), tui.ReplayOptions{Info: tui.Description{
 			Kind: track.SourceFile, Name: "demo: " + demo.Origin, Host: demo.Host, Kernel: demo.Kernel, Netns: demo.Netns}})
 		if err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
 		src = r
+	case o.demo:
+		snaps, err := demo.Scenario()
+		if err != nil {
+			return &exitError{code: exitFailure, err: err}
+		}
+		src = tui.NewSnapshots(snaps, tui.Description{Kind: track.SourceEngine, Name: demo.ScenarioName,
+			Host: "demo-frontend", Kernel: "model of Linux 6.18", Netns: "demo"})
 	case len(args) > 0:
 		inputs, err := parser.ExpandPaths(args)
 		if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"regexp"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctdiag/ctdiag/collector"
+	"github.com/ctdiag/ctdiag/internal/demo"
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/tui"
 )
@@ -65,6 +67,33 @@ func TestKernelTopLive(t *testing.T) {
 	wait(`udp\s+25\b`)
 	sendUDP(t, p, 20025, 35)
 	wait(`udp\s+60\b`)
+	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
+	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+}
+
+// TestTopEngineDemo: ctdiag top --demo plays the engine's scenario; by its
+// last sample the table is full and the findings say why.
+func TestTopEngineDemo(t *testing.T) {
+	snaps, err := demo.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := lipgloss.NewRenderer(io.Discard)
+	r.SetColorProfile(termenv.Ascii)
+	src := tui.NewSnapshots(snaps, tui.Description{Name: demo.ScenarioName, Host: "demo-frontend"})
+	// Played 100 times faster than the scenario's 5 s between samples.
+	m := tui.New(tui.Options{Source: src, Renderer: r, Clipboard: func(string) error { return nil }, Speed: 100})
+	t.Cleanup(func() { m.Close() })
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
+	// WaitFor consumes what it reads: one condition over the whole screen.
+	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+		for _, want := range []string{"engine", "sample 13/13", "SYN_SENT", "The table is full", "4,096"} {
+			if !bytes.Contains(b, []byte(want)) {
+				return false
+			}
+		}
+		return true
+	}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }

@@ -61,7 +61,7 @@ func TestTopInTmux(t *testing.T) {
 		}
 		return string(out)
 	}
-	script := bin + " top --demo --paused; echo EXITED $?; stty -a; sleep 60"
+	script := bin + " top --demo=capture --paused; echo EXITED $?; stty -a; sleep 60"
 	tmux("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
 	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
 
@@ -156,7 +156,7 @@ func TestTopColoursInTmux(t *testing.T) {
 		colours bool
 	}{{"TERM=xterm-256color COLORTERM=truecolor", true}, {"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false}} {
 		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
-		cmd := "env " + c.env + " " + bin + " top --demo --paused; sleep 60"
+		cmd := "env " + c.env + " " + bin + " top --demo=capture --paused; sleep 60"
 		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
 			t.Fatalf("tmux: %v\n%s", err, out)
 		}
