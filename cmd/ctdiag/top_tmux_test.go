@@ -44,6 +44,22 @@ var builtCtdiag = func() func(t *testing.T) string {
 	}
 }()
 
+// tmuxServer starts a private tmux server for one test (killed at its end)
+// and returns a function that runs a tmux command on it.
+func tmuxServer(t *testing.T, name string) func(args ...string) string {
+	t.Helper()
+	sock := fmt.Sprintf("ctdiag-%s-%d", name, os.Getpid())
+	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	return func(args ...string) string {
+		t.Helper()
+		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+		return string(out)
+	}
+}
+
 // TestTopInTmux runs the built ctdiag top in a real terminal (tmux), types
 // what a person would, and reads the screen back: the state counts, a
 // finding, a filtered list; then q must give the shell a sane terminal.
@@ -52,18 +68,9 @@ func TestTopInTmux(t *testing.T) {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
 	bin := builtCtdiag(t)
-	sock := fmt.Sprintf("ctdiag-test-%d", os.Getpid())
-	tmux := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	tmux := tmuxServer(t, "test")
 	script := bin + " top --demo=capture --paused; echo EXITED $?; stty -a; sleep 60"
 	tmux("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
-	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
 
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "top") }
 	waitFor := func(what string, re *regexp.Regexp) string {
@@ -189,18 +196,9 @@ func TestKernelPlainCtdiagOnTerminal(t *testing.T) {
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 20000-20100 drop\n }\n}")
 	sendUDP(t, p, 20000, 37)
 	bin := builtCtdiag(t)
-	sock := fmt.Sprintf("ctdiag-plain-%d", os.Getpid())
-	tmux := func(args ...string) string {
-		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-		return string(out)
-	}
+	tmux := tmuxServer(t, "plain")
 	tmux("new-session", "-d", "-s", "p", "-x", "120", "-y", "40",
 		"sh", "-c", "ip netns exec "+p.A.Name+" "+bin+"; echo EXITED $?; sleep 60")
-	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
 	screen := func(want ...string) string {
 		t.Helper()
 		var s string

@@ -71,3 +71,10 @@ func NewKeyMap() *KeyMap {
 		Copy: b("c", "copy remedy (OSC 52)", "c"),
 	}
 }
+
+// WithHelp is b described for one pane ("explain", "list these flows"):
+// the same key, its help text said the pane's way.
+func WithHelp(b key.Binding, desc string) key.Binding {
+	b.SetHelp(b.Help().Key, desc)
+	return b
+}

@@ -51,18 +51,13 @@ func (m *Model) ShortHelp() []key.Binding {
 	if m.open {
 		return []key.Binding{k.Back, k.Up, k.Down, k.Copy}
 	}
-	return []key.Binding{k.Up, k.Down, withHelp(k.Enter, "explain")}
+	return []key.Binding{k.Up, k.Down, common.WithHelp(k.Enter, "explain")}
 }
 
 // FullHelp implements help.KeyMap.
 func (m *Model) FullHelp() [][]key.Binding {
 	k := m.c.Keys
-	return [][]key.Binding{{k.Up, k.Down, withHelp(k.Enter, "explain"), k.Back}, {k.PageUp, k.PageDown, k.Home, k.End, k.Copy}}
-}
-
-func withHelp(b key.Binding, desc string) key.Binding {
-	b.SetHelp(b.Help().Key, desc)
-	return b
+	return [][]key.Binding{{k.Up, k.Down, common.WithHelp(k.Enter, "explain"), k.Back}, {k.PageUp, k.PageDown, k.Home, k.End, k.Copy}}
 }
 
 // Update implements tea.Model.

@@ -60,18 +60,13 @@ func (m *Model) Init() tea.Cmd { return nil }
 // ShortHelp implements help.KeyMap.
 func (m *Model) ShortHelp() []key.Binding {
 	k := m.c.Keys
-	return []key.Binding{k.Dimension, k.Up, k.Down, withHelp(k.Enter, "list these flows")}
+	return []key.Binding{k.Dimension, k.Up, k.Down, common.WithHelp(k.Enter, "list these flows")}
 }
 
 // FullHelp implements help.KeyMap.
 func (m *Model) FullHelp() [][]key.Binding {
 	k := m.c.Keys
-	return [][]key.Binding{{k.Dimension, k.DimensionBack}, {k.Up, k.Down, withHelp(k.Enter, "list these flows")}}
-}
-
-func withHelp(b key.Binding, desc string) key.Binding {
-	b.SetHelp(b.Help().Key, desc)
-	return b
+	return [][]key.Binding{{k.Dimension, k.DimensionBack}, {k.Up, k.Down, common.WithHelp(k.Enter, "list these flows")}}
 }
 
 // Update implements tea.Model.
