@@ -1,6 +1,9 @@
-// Command ctdiag diagnoses Linux netfilter connection tracking: it lists and
-// converts conntrack tables from captured dumps or the live kernel, and (in
-// later subcommands) names what is wrong with them.
+// Command ctdiag diagnoses Linux netfilter connection tracking: it reads
+// conntrack tables from the live kernel or captured dumps, shows them in a
+// terminal UI (top), lists and converts them (list), names what is wrong
+// with evidence and remedies (report, rules), records bundles (record), and
+// predicts tables from packet captures with its reference engine (replay,
+// whatif).
 package main
 
 import (
@@ -72,7 +75,12 @@ func newRootCmd(e env) *cobra.Command {
 		Short: "Diagnose Linux conntrack: tables, pressure, and what is wrong",
 		Long: `ctdiag reads the Linux connection tracking table, from the live kernel or from
 captured dumps (/proc/net/nf_conntrack, conntrack -L [-o extended], conntrack -S,
-/proc/net/stat/nf_conntrack, sysctls, kernel logs), and tells you what it holds.
+/proc/net/stat/nf_conntrack, sysctls, kernel logs, ctdiag record bundles), and
+tells you what it holds and what is wrong with it.
+
+On a terminal, plain ctdiag opens the terminal UI on the live table (as root;
+the same as ctdiag top). ctdiag --demo shows a built-in real capture without
+root: in the terminal UI on a terminal, as a report otherwise.
 
 It never changes kernel state: remedies are printed, never applied.`,
 		SilenceUsage:  true,
