@@ -95,6 +95,12 @@ type Collector struct {
 	klog   *kernelLog
 	// noTable is why the table cannot be read (TableOptional), else nil.
 	noTable error
+	// otherNetnsNoted: the note about other namespaces' kernel-log lines
+	// was given.
+	otherNetnsNoted bool
+	// opened is when the collector was opened: kernel-log lines about a
+	// namespace other than the initial one count only from then on.
+	opened time.Time
 }
 
 // Open chooses the source (netlink, else /proc) for the namespace in cfg.
@@ -102,7 +108,7 @@ type Collector struct {
 // wraps ErrPermission and names the files that still work.
 func Open(cfg Config) (*Collector, error) {
 	cfg.defaults()
-	c := &Collector{cfg: cfg}
+	c := &Collector{cfg: cfg, opened: cfg.Now()}
 	if cfg.replay() {
 		if cfg.Netns.Name != "" || cfg.Netns.Path != "" {
 			return nil, fmt.Errorf("%w: a --proc-root replay can only select a namespace by pid (ROOT/PID/net)", ErrBadConfig)

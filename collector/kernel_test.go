@@ -444,3 +444,50 @@ func tuples(flows []track.Flow) []string {
 	slices.Sort(out)
 	return out
 }
+
+// TestKernelLogOwnNamespace: the kernel log is the machine's; a collector
+// for one namespace keeps the "table full" lines of that namespace only
+// (the init namespace's name none), and every line it cannot attribute.
+func TestKernelLogOwnNamespace(t *testing.T) {
+	ns := netnstest.NewNS(t)
+	c, err := Open(Config{Netns: Netns{Name: ns.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	own := c.NetnsInode()
+	lines := []track.KernelLogLine{
+		{Kind: track.KernelLogTableFull, Netns: own, Text: "mine"},
+		{Kind: track.KernelLogTableFull, Netns: own, Time: c.opened.Add(-time.Hour), Text: "an earlier namespace with this inode"},
+		{Kind: track.KernelLogTableFull, Netns: own + 1, Text: "another namespace"},
+		{Kind: track.KernelLogTableFull, Netns: 0, Text: "the init namespace"},
+		{Kind: track.KernelLogAteMyIP, Text: "eth0 ate my IP address"},
+	}
+	var got []string
+	for _, l := range c.ownTableFull(lines) {
+		got = append(got, l.Text)
+	}
+	if want := []string{"mine", "eth0 ate my IP address"}; !slices.Equal(got, want) {
+		t.Errorf("kept %q, want %q", got, want)
+	}
+	if !slices.ContainsFunc(c.Notes(), func(n string) bool { return strings.Contains(n, "lines of other network namespaces") }) {
+		t.Errorf("notes %q", c.Notes())
+	}
+
+	// Reading the init namespace: its unnamed lines are its own.
+	host, err := Open(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer host.Close()
+	got = nil
+	for _, l := range host.ownTableFull([]track.KernelLogLine{
+		{Kind: track.KernelLogTableFull, Netns: own, Text: "a namespace"},
+		{Kind: track.KernelLogTableFull, Netns: 0, Text: "the init namespace"},
+	}) {
+		got = append(got, l.Text)
+	}
+	if want := []string{"the init namespace"}; !slices.Equal(got, want) {
+		t.Errorf("host kept %q, want %q", got, want)
+	}
+}

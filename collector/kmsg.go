@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -73,6 +75,7 @@ func (c *Collector) KernelLog() ([]track.KernelLogLine, error) {
 	if err != nil {
 		return nil, err
 	}
+	lines = c.ownTableFull(lines)
 	if k.kmsg > 0 {
 		return lines, nil
 	}
@@ -92,6 +95,59 @@ func (c *Collector) KernelLog() ([]track.KernelLogLine, error) {
 		}
 	}
 	return fresh, nil
+}
+
+// ownTableFull leaves out the "table full" lines of other network
+// namespaces: the kernel log is the machine's, the table is one namespace's.
+// For a namespace other than the initial one, lines from before the
+// collector opened are left out too: its inode number may have named an
+// earlier, deleted namespace.
+// Init-namespace lines name no namespace ("table full, dropping packet"),
+// the others name theirs by inode. Lines that name no namespace and are not
+// about a full table (MASQUERADE's "ate my IP address") cannot be told apart
+// and are kept.
+func (c *Collector) ownTableFull(lines []track.KernelLogLine) []track.KernelLogLine {
+	own, init := c.NetnsInode(), c.initNetnsInode()
+	if own == 0 || init == 0 {
+		return lines // which namespace is which is unknown: keep everything
+	}
+	kept, other := lines[:0], 0
+	for _, l := range lines {
+		if l.Kind == track.KernelLogTableFull {
+			mine := l.Netns == own || l.Netns == 0 && own == init
+			// The kernel reuses the inode numbers of deleted namespaces:
+			// before ctdiag opened this one, a line naming its number may
+			// have been about an earlier namespace.
+			if own != init && !l.Time.IsZero() && l.Time.Before(c.opened) {
+				mine = false
+			}
+			if !mine {
+				other++
+				continue
+			}
+		}
+		kept = append(kept, l)
+	}
+	if other > 0 && !c.otherNetnsNoted {
+		c.otherNetnsNoted = true
+		c.note("kernel log: \"table full\" lines of other network namespaces (and, for a namespace other than the initial one, from before ctdiag started: its inode number may have been an earlier namespace's) are left out (%d so far)", other)
+	}
+	return kept
+}
+
+// initNetnsInode is the initial network namespace's inode, 0 if unknown:
+// kthreadd's (pid 2 on the host, always in it), else pid 1's (whose
+// namespace links may be closed to root in some sandboxes).
+func (c *Collector) initNetnsInode() uint64 {
+	var st syscall.Stat_t
+	if comm, err := os.ReadFile(c.procPath("2/comm")); err == nil && strings.TrimSpace(string(comm)) == "kthreadd" &&
+		syscall.Stat(c.procPath("2/ns/net"), &st) == nil {
+		return st.Ino
+	}
+	if syscall.Stat(c.procPath("1/ns/net"), &st) == nil {
+		return st.Ino
+	}
+	return 0
 }
 
 // openKernelLog finds the first readable source and notes which.
