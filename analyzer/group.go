@@ -133,27 +133,10 @@ func (c *counts[K]) top(n int, cmp func(a, b K) int) []ranked[K] {
 	if n <= 0 {
 		return nil
 	}
-	better := func(x, y ranked[K]) bool {
-		return x.count > y.count || x.count == y.count && cmp(x.key, y.key) < 0
-	}
 	out := make([]ranked[K], 0, n+1)
 	for _, s := range c.slots {
-		if s.n == 0 {
-			continue
-		}
-		r := ranked[K]{c.keys[s.key], int(s.n)}
-		if len(out) == n && !better(r, out[n-1]) {
-			continue
-		}
-		k := len(out)
-		for k > 0 && better(r, out[k-1]) {
-			k--
-		}
-		out = append(out, ranked[K]{})
-		copy(out[k+1:], out[k:])
-		out[k] = r
-		if len(out) > n {
-			out = out[:n]
+		if s.n != 0 {
+			out = keepBest(out, ranked[K]{c.keys[s.key], int(s.n)}, n, func(a, b K) bool { return cmp(a, b) < 0 })
 		}
 	}
 	return out
@@ -234,25 +217,9 @@ func topN[K comparable, V any](m map[K]V, n int, less func(a, b K) bool, count f
 	if n <= 0 {
 		return nil
 	}
-	better := func(a, b ranked[K]) bool {
-		return a.count > b.count || a.count == b.count && less(a.key, b.key)
-	}
 	out := make([]ranked[K], 0, n+1)
 	for k, v := range m {
-		r := ranked[K]{k, count(v)}
-		if len(out) == n && !better(r, out[n-1]) {
-			continue
-		}
-		i := len(out)
-		for i > 0 && better(r, out[i-1]) {
-			i--
-		}
-		out = append(out, ranked[K]{})
-		copy(out[i+1:], out[i:])
-		out[i] = r
-		if len(out) > n {
-			out = out[:n]
-		}
+		out = keepBest(out, ranked[K]{k, count(v)}, n, less)
 	}
 	return out
 }

@@ -92,8 +92,14 @@ func v4Key(k uint64) addrPortKey {
 
 // insertRanked keeps out the n best, largest count first, ties by key.
 func insertRanked(out []ranked[addrPortKey], r ranked[addrPortKey], n int) []ranked[addrPortKey] {
-	better := func(x, y ranked[addrPortKey]) bool {
-		return x.count > y.count || x.count == y.count && cmpAddrPortKey(x.key, y.key) < 0
+	return keepBest(out, r, n, func(a, b addrPortKey) bool { return cmpAddrPortKey(a, b) < 0 })
+}
+
+// keepBest inserts r into out, the n best so far (largest count first, ties
+// by less on the keys), and keeps it at n.
+func keepBest[K any](out []ranked[K], r ranked[K], n int, less func(a, b K) bool) []ranked[K] {
+	better := func(x, y ranked[K]) bool {
+		return x.count > y.count || x.count == y.count && less(x.key, y.key)
 	}
 	if len(out) == n && !better(r, out[n-1]) {
 		return out
@@ -102,7 +108,7 @@ func insertRanked(out []ranked[addrPortKey], r ranked[addrPortKey], n int) []ran
 	for k > 0 && better(r, out[k-1]) {
 		k--
 	}
-	out = append(out, ranked[addrPortKey]{})
+	out = append(out, ranked[K]{})
 	copy(out[k+1:], out[k:])
 	out[k] = r
 	if len(out) > n {
