@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/term"
+	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
 	"github.com/ctdiag/ctdiag/internal/demo"
@@ -146,7 +147,9 @@ func runTop(e env, o *topOptions, args []string) error {
 		src.Close()
 		return usageError("top draws on a terminal, and standard output is not one: use ctdiag list (or report) to print")
 	}
-	r := lipgloss.NewRenderer(e.stdout)
+	// termenv takes any CI variable to mean "not a terminal" and drops
+	// colours; standard output was just checked to be one, so say so.
+	r := lipgloss.NewRenderer(e.stdout, termenv.WithTTY(true))
 	switch o.theme {
 	case "dark":
 		r.SetHasDarkBackground(true)

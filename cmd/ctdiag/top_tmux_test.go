@@ -161,9 +161,16 @@ func TestTopColoursInTmux(t *testing.T) {
 	for i, c := range []struct {
 		env     string
 		colours bool
-	}{{"TERM=xterm-256color COLORTERM=truecolor", true}, {"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false}} {
+	}{
+		{"TERM=xterm-256color COLORTERM=truecolor", true},
+		// termenv alone would take CI for "no terminal" and drop colours.
+		{"CI=true TERM=xterm-256color COLORTERM=truecolor", true},
+		{"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false},
+	} {
 		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
-		cmd := "env " + c.env + " " + bin + " top --demo=capture --paused; sleep 60"
+		// The test's own environment (a CI runner's NO_COLOR, say) must not
+		// decide the outcome: clear every colour switch, then set the case's.
+		cmd := "env -u NO_COLOR -u CLICOLOR -u CLICOLOR_FORCE -u TERM_PROGRAM -u CI " + c.env + " " + bin + " top --demo=capture --paused; sleep 60"
 		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
 			t.Fatalf("tmux: %v\n%s", err, out)
 		}
