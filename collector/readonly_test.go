@@ -60,7 +60,8 @@ func TestKernelReadOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	for _, kf := range []DumpFilter{{}, {Family: 2, HasMark: true, Mark: 1, MarkMask: 3, HasStatus: true, Status: 2, StatusMask: 6, HasZone: true}} {
+	tuples := DumpFilter{Orig: netlinkct.TupleFilter{Proto: 6, HasProto: true, DstPort: 443, HasDstPort: true}}
+	for _, kf := range []DumpFilter{{}, {Family: 2, HasMark: true, Mark: 1, MarkMask: 3, HasStatus: true, Status: 2, StatusMask: 6, HasZone: true}, tuples} {
 		if _, err := c.Flows(ctx, kf, func(*track.Flow) error { return nil }); err != nil {
 			t.Fatal(err)
 		}

@@ -59,6 +59,18 @@ type Filter struct {
 	args []string // the options as given, for String
 }
 
+// SrcPort returns the original source port asked for (--sport), if any.
+func (f *Filter) SrcPort() (uint16, bool) { return f.sport.port, f.sport.set }
+
+// DstPort returns the original destination port asked for (--dport), if any.
+func (f *Filter) DstPort() (uint16, bool) { return f.dport.port, f.dport.set }
+
+// ReplySrcPort returns the reply source port asked for, if any.
+func (f *Filter) ReplySrcPort() (uint16, bool) { return f.replySport.port, f.replySport.set }
+
+// ReplyDstPort returns the reply destination port asked for, if any.
+func (f *Filter) ReplyDstPort() (uint16, bool) { return f.replyDport.port, f.replyDport.set }
+
 // Match reports whether fl passes every condition.
 func (f *Filter) Match(fl *track.Flow) bool {
 	if f.Family != 0 && fl.Orig.Family != f.Family {

@@ -75,6 +75,7 @@ const (
 	ctaTimestamp      = 20
 	ctaMarkMask       = 21
 	ctaLabels         = 22
+	ctaFilter         = 25 // Linux 5.10+, dump requests only
 	ctaStatusMask     = 26
 	ctaTimestampEvent = 27 // Linux 6.14+, events only, with nf_conntrack_timestamp=1
 )
@@ -99,6 +100,20 @@ const (
 	ctaProtoICMPv6ID   = 7
 	ctaProtoICMPv6Type = 8
 	ctaProtoICMPv6Code = 9
+)
+
+// CTA_FILTER: which fields of CTA_TUPLE_ORIG and CTA_TUPLE_REPLY a dump
+// matches exactly (CTA_FILTER_FLAG in nfnetlink_conntrack.h). The flag
+// words are host-endian (nla_get_u32).
+const (
+	ctaFilterOrigFlags  = 1
+	ctaFilterReplyFlags = 2
+
+	filterIPSrc   = 1 << 0
+	filterIPDst   = 1 << 1
+	filterProto   = 1 << 3
+	filterSrcPort = 1 << 4
+	filterDstPort = 1 << 5
 )
 
 // Nested attributes inside CTA_PROTOINFO, CTA_COUNTERS_*, CTA_TIMESTAMP,

@@ -274,3 +274,93 @@ func FuzzFlow(f *testing.F) {
 		})
 	})
 }
+
+// TestDumpTableTupleFilter: a tuple filter is CTA_FILTER with the flags
+// of the fields it names, beside the tuples laid out as the kernel dumps
+// them; ports go only with a protocol.
+func TestDumpTableTupleFilter(t *testing.T) {
+	f := DumpFilter{Family: afINet}
+	f.Orig = TupleFilter{Dst: netip.MustParseAddr("192.0.2.1"), Proto: 17, HasProto: true, DstPort: 53, HasDstPort: true}
+	f.Reply = TupleFilter{SrcPort: 9, HasSrcPort: true} // no protocol: no port
+	if f.Reply.IsEmpty() != true || f.IsEmpty() {
+		t.Fatalf("IsEmpty: reply %v, filter %v", f.Reply.IsEmpty(), f.IsEmpty())
+	}
+	r := DumpTable(f)
+	ad, err := netlink.NewAttributeDecoder(r.Attrs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var flags uint32
+	var dst []byte
+	var proto uint8
+	var port uint16
+	tuples := 0
+	for ad.Next() {
+		switch ad.Type() {
+		case ctaFilter:
+			ad.Nested(func(nd *netlink.AttributeDecoder) error {
+				for nd.Next() {
+					if nd.Type() == ctaFilterOrigFlags {
+						flags = nd.Uint32()
+					} else {
+						t.Errorf("filter attribute %d", nd.Type())
+					}
+				}
+				return nil
+			})
+		case ctaTupleOrig:
+			tuples++
+			ad.Nested(func(nd *netlink.AttributeDecoder) error {
+				for nd.Next() {
+					switch nd.Type() {
+					case ctaTupleIP:
+						nd.Nested(func(id *netlink.AttributeDecoder) error {
+							for id.Next() {
+								if id.Type() == ctaIPv4Dst {
+									dst = id.Bytes()
+								} else {
+									t.Errorf("address attribute %d", id.Type())
+								}
+							}
+							return nil
+						})
+					case ctaTupleProto:
+						nd.Nested(func(pd *netlink.AttributeDecoder) error {
+							for pd.Next() {
+								switch pd.Type() {
+								case ctaProtoNum:
+									proto = pd.Uint8()
+								case ctaProtoDstPort:
+									port = binary.BigEndian.Uint16(pd.Bytes())
+								default:
+									t.Errorf("protocol attribute %d", pd.Type())
+								}
+							}
+							return nil
+						})
+					}
+				}
+				return nil
+			})
+		default:
+			t.Errorf("unexpected attribute %d", ad.Type())
+		}
+	}
+	if err := ad.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if flags != filterIPDst|filterProto|filterDstPort || tuples != 1 || netip.AddrFrom4([4]byte(dst)) != f.Orig.Dst || proto != 17 || port != 53 {
+		t.Errorf("flags %#x, %d tuples, dst %v, proto %d, port %d", flags, tuples, dst, proto, port)
+	}
+	if r.Family != afINet {
+		t.Errorf("family %d", r.Family)
+	}
+	// Without a family, one dump per family; without a tuple filter, one.
+	f.Family = 0
+	if parts := f.PerFamily(); len(parts) != 2 || parts[0].Family != afINet || parts[1].Family != afINet6 {
+		t.Errorf("PerFamily: %+v", parts)
+	}
+	if parts := (DumpFilter{HasMark: true}).PerFamily(); len(parts) != 1 || parts[0].Family != 0 {
+		t.Errorf("PerFamily without tuples: %+v", parts)
+	}
+}
