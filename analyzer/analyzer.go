@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ctdiag/ctdiag/internal/radix"
 	"github.com/ctdiag/ctdiag/rules"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -484,4 +485,4 @@ func (s *sample) sortedHashes() []uint64 {
 
 // sortHashes sorts a sample's tuple hashes: a million per sample, and
 // comparison sorting them would cost more than parsing them.
-func sortHashes(h []uint64) { radixSort(h) }
+func sortHashes(h []uint64) { radix.Uint64s(h) }

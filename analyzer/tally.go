@@ -1,8 +1,9 @@
 package analyzer
 
 import (
-	"math/bits"
 	"sync"
+
+	"github.com/ctdiag/ctdiag/internal/radix"
 )
 
 // addrTally counts addresses, or address and port pairs, one per entry of a
@@ -55,7 +56,7 @@ func (t *addrTally) keys() []uint64 {
 	for _, b := range t.blocks {
 		all = append(all, b...)
 	}
-	radixSort(all)
+	radix.Uint64s(all)
 	t.blocks, t.sorted = [][]uint64{all}, true
 	return all
 }
@@ -115,57 +116,6 @@ func keepBest[K any](out []ranked[K], r ranked[K], n int, less func(a, b K) bool
 		out = out[:n]
 	}
 	return out
-}
-
-// radixSort sorts keys, 11 bits per pass (2048 counters stay in the
-// first-level cache), over only the bits that differ between keys: an
-// address tally's port bits are all zero and its network's top bits alike.
-func radixSort(keys []uint64) {
-	if len(keys) < 256 {
-		insertionSort(keys)
-		return
-	}
-	and, or := ^uint64(0), uint64(0)
-	for _, v := range keys {
-		and &= v
-		or |= v
-	}
-	vary := and ^ or
-	if vary == 0 {
-		return // all equal
-	}
-	lo, hi := bits.TrailingZeros64(vary), 64-bits.LeadingZeros64(vary)
-	const digit = 11
-	tmp := make([]uint64, len(keys))
-	src, dst := keys, tmp
-	for shift := lo; shift < hi; shift += digit {
-		var count [1 << digit]int
-		for _, v := range src {
-			count[(v>>shift)&(1<<digit-1)]++
-		}
-		pos := 0
-		for i, c := range count {
-			count[i] = pos
-			pos += c
-		}
-		for _, v := range src {
-			d := (v >> shift) & (1<<digit - 1)
-			dst[count[d]] = v
-			count[d]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &keys[0] {
-		copy(keys, src)
-	}
-}
-
-func insertionSort(keys []uint64) {
-	for i := 1; i < len(keys); i++ {
-		for j := i; j > 0 && keys[j] < keys[j-1]; j-- {
-			keys[j], keys[j-1] = keys[j-1], keys[j]
-		}
-	}
 }
 
 // prepareRankings sorts the tallies every analysis ranks (sources and

@@ -7,24 +7,6 @@ import (
 	"testing"
 )
 
-func TestRadixSort(t *testing.T) {
-	r := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 100, 255, 256, 5000, 100000} {
-		for _, bits := range []int{16, 48, 64} {
-			keys := make([]uint64, n)
-			for i := range keys {
-				keys[i] = r.Uint64() >> (64 - bits)
-			}
-			want := slices.Clone(keys)
-			slices.Sort(want)
-			radixSort(keys)
-			if !slices.Equal(keys, want) {
-				t.Fatalf("n=%d bits=%d: not sorted", n, bits)
-			}
-		}
-	}
-}
-
 // The tally ranks exactly as counting with a map and sorting would, IPv4
 // and IPv6 mixed.
 func TestAddrTallyMatchesReference(t *testing.T) {

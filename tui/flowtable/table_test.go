@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -341,10 +342,7 @@ func TestSortMatchesReference(t *testing.T) {
 	flows := realFlows(t)
 	// The 100k table is all IPv4 and IPv6 mixed: include it here, where
 	// radix passes and IPv6 ties matter.
-	big, err := parser.ReadSamples([]parser.Input{{Path: "../../testdata/kernel-6.18/table-100k/nf_conntrack.txt"}}, parser.Options{})
-	if err == nil && len(big.Snapshots) == 1 {
-		flows = append(flows, big.Snapshots[0].Flows...)
-	}
+	flows = append(flows, bigTable(t)...)
 	tab := build(flows)
 	tab.SetTimeouts(track.NewTimeouts(nil))
 	for col := ColProto; col < NumColumns; col++ {
@@ -446,4 +444,55 @@ func TestSortIPv6Runs(t *testing.T) {
 		}
 		prev = f
 	}
+}
+
+// TestTalkersMatchNaiveOnBigTable: on the real 100,000-entry table (large
+// enough for the parallel key building and the radix sort of several
+// passes, IPv4 and IPv6 mixed) every dimension has the distinct count and
+// the top counts that counting with a map gives.
+func TestTalkersMatchNaiveOnBigTable(t *testing.T) {
+	flows := append(realFlows(t), bigTable(t)...)
+	tab := build(flows)
+	port := func(f *track.Flow) uint16 {
+		if f.Orig.Proto.HasPorts() && !f.Fields.Has(track.FieldGeneric) {
+			return f.Orig.DstPort
+		}
+		return 0
+	}
+	keys := map[Dimension]func(*track.Flow) string{
+		BySource:      func(f *track.Flow) string { return f.Orig.Src.String() },
+		ByDestination: func(f *track.Flow) string { return f.Orig.Dst.String() },
+		ByStatePeer: func(f *track.Flow) string {
+			slot := "class " + strconv.Itoa(int(classOf(f.Status)))
+			if f.Fields.Has(track.FieldState) {
+				slot = "state " + strconv.Itoa(int(f.State))
+			}
+			return fmt.Sprint(f.Orig.Proto, slot, f.Orig.Src, f.Orig.Dst, port(f))
+		},
+	}
+	for d, key := range keys {
+		want := naiveTop(flows, key)
+		got := tab.Talkers(d, 10)
+		if got.Distinct != len(want) || len(got.Top) != 10 {
+			t.Fatalf("%v: %d distinct, %d top; want %d distinct", d, got.Distinct, len(got.Top), len(want))
+		}
+		for i, g := range got.Top {
+			if g.Count != want[i].Count {
+				t.Errorf("%v #%d: %s %d, want count %d", d, i, g.Key, g.Count, want[i].Count)
+			}
+			if n := countMatching(t, flows, g.Filter); n != g.Count {
+				t.Errorf("%v #%d: filter %q selects %d, want %d", d, i, g.Filter, n, g.Count)
+			}
+		}
+	}
+}
+
+// bigTable is the real 100,000-entry table captured on this kernel.
+func bigTable(t *testing.T) []track.Flow {
+	t.Helper()
+	big, err := parser.ReadSamples([]parser.Input{{Path: "../../testdata/kernel-6.18/table-100k/proc-nf_conntrack-100k.txt.gz"}}, parser.Options{})
+	if err != nil || len(big.Snapshots) != 1 || len(big.Snapshots[0].Flows) != 100000 {
+		t.Fatalf("reading the 100k table: %v", err)
+	}
+	return big.Snapshots[0].Flows
 }

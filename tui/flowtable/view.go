@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ctdiag/ctdiag/internal/radix"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -149,29 +150,80 @@ func (t *Table) filter(match func(*track.Flow) bool) []int32 {
 }
 
 // keyed is a row index with its sort key.
-type keyed struct {
-	key uint64
-	i   int32
-}
+type keyed = radix.Keyed
 
 func (t *Table) sort(idx []int32, col Column) {
 	ks := make([]keyed, len(idx))
-	var f track.Flow
-	memo := map[uint32]Age{}
-	for j, i := range idx {
-		if col == ColIdle {
-			ks[j] = keyed{t.idleKey(int(i), memo), i}
-			continue
-		}
-		ks[j] = keyed{t.key(int(i), col, &f), i}
+	// Keys are built on every core for a large view. Entries without a
+	// value (unknownLast) then get the key after the largest real one, so
+	// the radix sort visits only the bits real keys use, not all 64.
+	parts := 1
+	if len(idx) >= 1<<16 {
+		parts = runtime.GOMAXPROCS(0)
 	}
-	radixSort(ks)
+	maxKnown := make([]uint64, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var f track.Flow
+			memo := map[uint32]Age{}
+			m := uint64(0)
+			for j := len(idx) * p / parts; j < len(idx)*(p+1)/parts; j++ {
+				i := idx[j]
+				var k uint64
+				if col == ColIdle {
+					k = t.idleKey(int(i), memo)
+				} else {
+					k = t.key(int(i), col, &f)
+				}
+				if k != unknownLast {
+					m = max(m, k)
+				}
+				ks[j] = keyed{Key: k, Index: i}
+			}
+			maxKnown[p] = m
+		}()
+	}
+	wg.Wait()
+	if m := slices.Max(maxKnown); m < unknownLast-1 && col != ColSrc && col != ColDst {
+		for j := range ks {
+			if ks[j].Key == unknownLast {
+				ks[j].Key = m + 1
+			}
+		}
+	}
 	if col == ColSrc || col == ColDst {
+		// IPv4 keys (48 bits) sort apart from IPv6 ones (bit 63 set), so
+		// neither pays for the other's bits; all IPv4 keys come first.
+		v4 := stablePartition(ks, func(k keyed) bool { return k.Key&(1<<63) == 0 })
+		radix.SortKeyed(ks[:v4])
+		radix.SortKeyed(ks[v4:])
 		t.settleTies(ks, col)
+	} else {
+		radix.SortKeyed(ks)
 	}
 	for j := range ks {
-		idx[j] = ks[j].i
+		idx[j] = ks[j].Index
 	}
+}
+
+// stablePartition moves the elements for which first is true ahead of
+// the others, each side keeping its order, and returns how many there are.
+func stablePartition(ks []keyed, first func(keyed) bool) int {
+	var rest []keyed
+	n := 0
+	for _, k := range ks {
+		if first(k) {
+			ks[n] = k
+			n++
+		} else {
+			rest = append(rest, k)
+		}
+	}
+	copy(ks[n:], rest)
+	return n
 }
 
 const unknownLast = ^uint64(0)
@@ -309,7 +361,7 @@ func (t *Table) settleTies(ks []keyed, col Column) {
 		return 0
 	}
 	addrPort := func(k keyed) (*[16]byte, uint64) {
-		r := &t.rows[k.i]
+		r := &t.rows[k.Index]
 		if col == ColSrc {
 			return &r.src, port(r, r.p1)
 		}
@@ -326,18 +378,18 @@ func (t *Table) settleTies(ks []keyed, col Column) {
 	rekey := func(run []keyed, f func(addr *[16]byte, port uint64) uint64) {
 		for j := range run {
 			a, p := addrPort(run[j])
-			run[j].key = f(a, p)
+			run[j].Key = f(a, p)
 		}
-		radixSort(run)
+		radix.SortKeyed(run)
 	}
 	for lo := 0; lo < len(ks); {
 		hi := lo + 1
-		for hi < len(ks) && ks[hi].key == ks[lo].key {
+		for hi < len(ks) && ks[hi].Key == ks[lo].Key {
 			hi++
 		}
 		run := ks[lo:hi]
 		switch {
-		case len(run) < 2 || ks[lo].key&(1<<63) == 0:
+		case len(run) < 2 || ks[lo].Key&(1<<63) == 0:
 		case len(run) < 256:
 			slices.SortStableFunc(run, cmp)
 		default:
@@ -346,48 +398,5 @@ func (t *Table) settleTies(ks []keyed, col Column) {
 			rekey(run, func(a *[16]byte, _ uint64) uint64 { return uint64(a[7] & 1) }) // the bit the key dropped
 		}
 		lo = hi
-	}
-}
-
-// radixSort sorts by key, stably, 16 bits a pass; passes whose digit is
-// the same for every key are skipped.
-func radixSort(ks []keyed) {
-	if len(ks) < 256 {
-		slices.SortStableFunc(ks, func(a, b keyed) int {
-			switch {
-			case a.key < b.key:
-				return -1
-			case a.key > b.key:
-				return 1
-			}
-			return 0
-		})
-		return
-	}
-	tmp := make([]keyed, len(ks))
-	src, dst := ks, tmp
-	var count [1 << 16]int
-	for shift := uint(0); shift < 64; shift += 16 {
-		clear(count[:])
-		for _, k := range src {
-			count[(k.key>>shift)&0xffff]++
-		}
-		if count[(src[0].key>>shift)&0xffff] == len(src) {
-			continue // every key has this digit
-		}
-		sum := 0
-		for d, c := range count {
-			count[d] = sum
-			sum += c
-		}
-		for _, k := range src {
-			d := (k.key >> shift) & 0xffff
-			dst[count[d]] = k
-			count[d]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &ks[0] {
-		copy(ks, src)
 	}
 }
