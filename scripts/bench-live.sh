@@ -8,6 +8,7 @@
 #   scripts/bench-live.sh            # N=1000000 RUNS=5
 #   N=200000 RUNS=3 scripts/bench-live.sh
 #   QUICK=1 scripts/bench-live.sh    # list -c vs conntrack -L only
+#   FILTERS=1 scripts/bench-live.sh  # what the kernel-side filters save
 #
 # Needs hyperfine, GNU time (/usr/bin/time), iproute2 and conntrack-tools.
 # Results go to bench/out/ (not committed); docs/PERFORMANCE.md quotes them.
@@ -51,12 +52,26 @@ if [ -n "${QUICK:-}" ]; then
 		-n 'conntrack -L > /dev/null' "ip netns exec $ns conntrack -L >/dev/null 2>&1"
 	exit 0
 fi
+if [ -n "${FILTERS:-}" ]; then
+	# What the kernel's filters save: family and tuple filters cross
+	# netlink narrowed; a state filter cannot be sent and is applied here.
+	hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$out/live-filters.md" \
+		-n 'ctdiag list -c (netlink)' "ip netns exec $ns $out/ctdiag list -c --quiet" \
+		-n 'ctdiag list -c -f ipv6 (family, in the kernel)' "ip netns exec $ns $out/ctdiag list -c --quiet -f ipv6" \
+		-n 'ctdiag list -c -p udp --dport 53 (tuple, in the kernel)' "ip netns exec $ns $out/ctdiag list -c --quiet -p udp --dport 53" \
+		-n 'ctdiag list -c -s 10.0.1.2 (IPv4 host, in the kernel)' "ip netns exec $ns $out/ctdiag list -c --quiet -s 10.0.1.2" \
+		-n 'ctdiag list -c -p tcp --state SYN_SENT (protocol in the kernel, state here)' "ip netns exec $ns $out/ctdiag list -c --quiet -p tcp --state SYN_SENT" \
+		-n 'conntrack -L -p udp --dport 53 > /dev/null' "ip netns exec $ns conntrack -L -p udp --dport 53 >/dev/null 2>&1"
+	ip netns del "$ns"
+	exit 0
+fi
 hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$out/live.md" \
 	-n 'ctdiag list -c (netlink)' "ip netns exec $ns $out/ctdiag list -c --quiet" \
 	-n 'conntrack -L > /dev/null' "ip netns exec $ns conntrack -L >/dev/null 2>&1" \
 	-n 'conntrack -C' "ip netns exec $ns conntrack -C" \
 	-n 'ctdiag list -c -p tcp --state SYN_SENT' "ip netns exec $ns $out/ctdiag list -c --quiet -p tcp --state SYN_SENT" \
 	-n 'ctdiag list -c -f ipv6 (kernel filter)' "ip netns exec $ns $out/ctdiag list -c --quiet -f ipv6" \
+	-n 'ctdiag list -c -p udp --dport 53 (kernel tuple filter)' "ip netns exec $ns $out/ctdiag list -c --quiet -p udp --dport 53" \
 	-n 'ctdiag list -o extended > /dev/null' "ip netns exec $ns $out/ctdiag list --quiet -o extended >/dev/null" \
 	-n 'ctdiag list -c --source proc' "ip netns exec $ns $out/ctdiag list -c --quiet --source proc"
 

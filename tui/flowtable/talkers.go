@@ -219,35 +219,44 @@ func (t *Table) rank(n int, keyOf func(*row) rowKey, cmp func(a, b *row) int) (t
 	if len(t.rows) >= 1<<16 {
 		parts = runtime.GOMAXPROCS(0)
 	}
-	exact, hashed := make([][]keyed, parts), make([][]keyed, parts)
+	// Each part writes its exact keys to the front of its own range of ks
+	// and its hashed ones aside; the ranges are then closed up in place.
+	ks := make([]keyed, len(t.rows))
+	exactN, hashed := make([]int, parts), make([][]keyed, parts)
 	var wg sync.WaitGroup
 	for p := range parts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			lo, hi := len(t.rows)*p/parts, len(t.rows)*(p+1)/parts
-			ex := make([]keyed, 0, hi-lo)
+			w := lo
 			var hs []keyed
 			for i := lo; i < hi; i++ {
 				k := keyOf(&t.rows[i])
 				if k.exact {
-					ex = append(ex, keyed{Key: k.key, Index: int32(i), Aux: k.aux})
+					ks[w] = keyed{Key: k.key, Index: int32(i), Aux: k.aux}
+					w++
 				} else {
 					hs = append(hs, keyed{Key: k.key, Index: int32(i)})
 				}
 			}
-			exact[p], hashed[p] = ex, hs
+			exactN[p], hashed[p] = w-lo, hs
 		}()
 	}
 	wg.Wait()
+	nExact := 0
+	for p := range parts {
+		lo := len(t.rows) * p / parts
+		nExact += copy(ks[nExact:], ks[lo:lo+exactN[p]])
+	}
+	exact := ks[:nExact]
 	h := &minHeap[int32]{cmp: func(a, b int32) int { return cmp(&t.rows[a], &t.rows[b]) }}
 	offer := func(run []keyed) {
 		distinct++
 		h.offer(counted[int32]{first(run), len(run)}, n)
 	}
-	ks := slices.Concat(exact...)
-	radix.SortKeyed(ks)
-	eachRun(ks, func(run []keyed) {
+	radix.SortKeyed(exact)
+	eachRun(exact, func(run []keyed) {
 		if slices.ContainsFunc(run, func(k keyed) bool { return k.Aux != run[0].Aux }) {
 			slices.SortStableFunc(run, func(a, b keyed) int { return cmp2(a.Aux, b.Aux) })
 			for lo := 0; lo < len(run); {
@@ -262,9 +271,13 @@ func (t *Table) rank(n int, keyOf func(*row) rowKey, cmp func(a, b *row) int) (t
 		}
 		offer(run)
 	})
-	ks = slices.Concat(hashed...)
-	radix.SortKeyed(ks)
-	eachRun(ks, func(run []keyed) {
+	// The hashed keys (IPv6, usually few) reuse the space after the exact ones.
+	hs := ks[nExact:nExact]
+	for _, h := range hashed {
+		hs = append(hs, h...)
+	}
+	radix.SortKeyed(hs)
+	eachRun(hs, func(run []keyed) {
 		same := !slices.ContainsFunc(run[1:], func(k keyed) bool { return cmp(&t.rows[k.Index], &t.rows[run[0].Index]) != 0 })
 		if same {
 			offer(run)
