@@ -89,6 +89,7 @@ malformed input with --strict).`,
 }
 
 func runList(e env, opts *listOptions, fs *pflag.FlagSet, args []string) error {
+	batchGC()
 	flt, err := opts.filter.Filter()
 	if err != nil {
 		return usageError("%v", err)

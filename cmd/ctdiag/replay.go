@@ -200,6 +200,7 @@ func replayCapture(path string, cfg track.EngineConfig, interval time.Duration, 
 }
 
 func runReplay(e env, opts *replayOptions, path string) error {
+	batchGC()
 	flt, err := opts.filter.Filter()
 	if err != nil {
 		return usageError("%v", err)

@@ -122,6 +122,7 @@ func ruleConfig(file string, sets []string) (*rules.Config, error) {
 }
 
 func runReport(e env, opts *reportOptions, fs *pflag.FlagSet, args []string) error {
+	batchGC()
 	switch opts.output {
 	case "text", "json", "markdown", "md", "junit":
 	default:

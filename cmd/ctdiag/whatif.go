@@ -70,6 +70,7 @@ type whatifRow struct {
 }
 
 func runWhatif(e env, opts *whatifOptions, args []string) error {
+	batchGC()
 	if len(opts.set) == 0 {
 		return usageError("whatif needs at least one --set NAME=VALUE (the setting to try)")
 	}
