@@ -24,6 +24,7 @@ type liveLike struct {
 	failNext bool
 	lost     uint64
 	clock    time.Time
+	counts   *EventCounts // reported by the next read
 }
 
 func (s *liveLike) Describe() Description {
@@ -44,7 +45,9 @@ func (s *liveLike) Read(ctx context.Context, sink parser.SampleSink) (ReadReport
 	}
 	in = append(in, parser.Input{Path: filepath.Join(dir, "stat-nf_conntrack.txt")}, parser.Input{Path: filepath.Join(dir, "sysctl-nf_conntrack.txt")})
 	_, err := parser.WalkSamples(in, parser.Options{}, sink)
-	return ReadReport{}, err
+	rep := ReadReport{Events: s.counts}
+	s.counts = nil
+	return rep, err
 }
 
 func (s *liveLike) Close() error { return nil }
@@ -62,7 +65,7 @@ func TestLiveSource(t *testing.T) {
 		t.Fatalf("the next refresh should be due in the source's interval, got %v", ticks)
 	}
 	screen := m.View()
-	for _, want := range []string{"netlink", "lost events 3", "every 1s"} {
+	for _, want := range []string{"netlink", "events lost 3×", "every 1s"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("first frame lacks %q:\n%s", want, screen)
 		}
@@ -98,6 +101,17 @@ func TestLiveSource(t *testing.T) {
 	}
 	if !strings.Contains(m.View(), "per s: new 11 destroy 1") {
 		t.Errorf("header should show the event rates:\n%s", m.View())
+	}
+
+	// A source that counts its events (the live collector keeps only the
+	// latest few) reports the counts; with a loss they are lower bounds.
+	src.counts = &EventCounts{Created: 5000, Destroyed: 40, Lost: true}
+	d.send(tickMsg{gen: m.tickGen})
+	if r := m.frame.Rates; !r.FromEvents || !r.EventsLost || r.New != 5000 || r.Destroyed != 40 {
+		t.Errorf("new/destroy from counted events: %+v", r)
+	}
+	if !strings.Contains(m.View(), "per s: new ≥5000 destroy ≥40") {
+		t.Errorf("header should show the counted rates as lower bounds:\n%s", m.View())
 	}
 
 	// A flow's detail shows the events seen for it.

@@ -66,9 +66,10 @@ type sampleRec struct {
 	ownMax  bool // read with this sample, not carried from an earlier one
 	point   common.Point
 	// Entries created and destroyed, counted from events when the source
-	// delivered any.
+	// delivered any; eventsLost when some were lost (lower bounds).
 	created, destroyed int
 	hasEvents          bool
+	eventsLost         bool
 }
 
 const (
@@ -301,13 +302,18 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 		u, h, a := table.Classes()
 		rec.point.Classes = [3]int{u, h, a}
 	}
-	for i := range s.events {
-		rec.hasEvents = true
-		switch s.events[i].Type {
-		case track.EventNew:
-			rec.created++
-		case track.EventDestroy:
-			rec.destroyed++
+	if ev := rep.Events; ev != nil {
+		rec.hasEvents, rec.eventsLost = true, ev.Lost
+		rec.created, rec.destroyed = ev.Created, ev.Destroyed
+	} else {
+		for i := range s.events {
+			rec.hasEvents = true
+			switch s.events[i].Type {
+			case track.EventNew:
+				rec.created++
+			case track.EventDestroy:
+				rec.destroyed++
+			}
 		}
 	}
 	p.samples[idx] = rec
@@ -429,7 +435,7 @@ func (p *pipeline) rates(idx int, res *analyzer.Result) common.Rates {
 	}
 	switch {
 	case cur.hasEvents:
-		r.HasNew, r.FromEvents = true, true
+		r.HasNew, r.FromEvents, r.EventsLost = true, true, cur.eventsLost
 		r.New, r.Destroyed = r.Per(float64(cur.created)), r.Per(float64(cur.destroyed))
 	case res != nil && res.Summary.Samples > 1:
 		// The analyzer follows tuples between its last two samples.

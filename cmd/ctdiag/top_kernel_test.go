@@ -43,7 +43,8 @@ func sendUDP(t *testing.T, p *netnstest.Pair, base, n int) {
 
 // TestKernelTopLive runs the TUI headless (teatest) on the live collector
 // reading a namespace every 300 ms, makes traffic between refreshes and
-// sees the counts follow: 25 UDP flows, then 60.
+// sees the counts follow: 25 UDP flows, then 60, with new/s counted from
+// the namespace's events.
 func TestKernelTopLive(t *testing.T) {
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 20000-20100 drop\n }\n}")
@@ -57,16 +58,25 @@ func TestKernelTopLive(t *testing.T) {
 	m := tui.New(tui.Options{Source: src, Renderer: r, Clipboard: func(string) error { return nil }})
 	t.Cleanup(func() { m.Close() })
 	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
-	wait := func(re string) {
+	// wait reads the screen until every pattern has shown (a redraw
+	// repaints only changed lines, so each may be in a different frame).
+	wait := func(res ...string) {
 		t.Helper()
-		rx := regexp.MustCompile(re)
-		teatest.WaitFor(t, tm.Output(), func(b []byte) bool { return rx.Match(b) },
-			teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
+		teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
+			for _, re := range res {
+				if !regexp.MustCompile(re).Match(b) {
+					return false
+				}
+			}
+			return true
+		}, teatest.WithDuration(10*time.Second), teatest.WithCheckInterval(20*time.Millisecond))
 	}
 	wait(`netlink`)
 	wait(`udp\s+25\b`)
 	sendUDP(t, p, 20025, 35)
-	wait(`udp\s+60\b`)
+	// The 35 new entries arrive as events: new/s is counted (no "~" of a
+	// comparison of samples) and nothing was lost.
+	wait(`udp\s+60\b`, `per s: new [1-9]\d* destroy \d+ [^\n]*events lost: none`)
 	tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("q")})
 	tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
 }

@@ -2,45 +2,78 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/track"
 	"github.com/ctdiag/ctdiag/tui"
 )
 
 // liveSource is the running kernel as the TUI reads it: one collector
-// (netlink, else /proc), read once per refresh.
+// (netlink, else /proc), read once per refresh, and over netlink an event
+// follower between reads, so new/s and destroy/s are counted, not guessed.
 type liveSource struct {
 	c        *collector.Collector
+	follow   *collector.Follower // nil: events not followed (see notes)
 	interval time.Duration
-	notes    int // collector notes already shown
+	notes    []string // the source's own notes, shown with the collector's
+	shown    int      // notes already shown
 }
+
+// recentEvents is how many events a read keeps for the flow detail's
+// history; the counts cover every event.
+const recentEvents = 4096
 
 func newLiveSource(cfg collector.Config, interval time.Duration) (*liveSource, error) {
 	c, err := collector.Open(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &liveSource{c: c, interval: interval}, nil
+	s := &liveSource{c: c, interval: interval}
+	if c.Source().Kind == track.SourceNetlink {
+		if s.follow, err = collector.Follow(cfg, recentEvents); err != nil {
+			s.notes = append(s.notes, fmt.Sprintf("events not followed (new/s and destroy/s are estimated from samples): %v", explainLiveError(err)))
+		}
+	}
+	return s, nil
 }
 
 // Describe implements tui.Source.
 func (s *liveSource) Describe() tui.Description {
 	src := s.c.Source()
-	return tui.Description{Kind: src.Kind, Name: src.Name, Host: src.Host, Kernel: src.Kernel, Netns: src.Netns,
+	d := tui.Description{Kind: src.Kind, Name: src.Name, Host: src.Host, Kernel: src.Kernel, Netns: src.Netns,
 		Interval: s.interval, Timing: "wall clock", WallClock: true}
+	if s.follow != nil {
+		d.Events, d.LostEvents = true, uint64(s.follow.Losses())
+	}
+	return d
 }
 
 // Read implements tui.Source: one sample of the live table, with its
-// statistics, count, max, sysctls, new kernel-log lines and slab size.
+// statistics, count, max, sysctls, new kernel-log lines, slab size and the
+// events since the previous read.
 func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.ReadReport, error) {
-	_, err := s.c.Sample(ctx, collector.DumpFilter{}, sink)
 	var rep tui.ReadReport
-	if notes := s.c.Notes(); len(notes) > s.notes {
-		rep.Warning = strings.Join(notes[s.notes:], "; ")
-		s.notes = len(notes)
+	if s.follow != nil {
+		if err := s.follow.Err(); err != nil {
+			s.notes = append(s.notes, fmt.Sprintf("events no longer followed: %v", err))
+			s.follow.Stop()
+			s.follow = nil
+		}
+	}
+	es := &eventSink{SampleSink: sink, follow: s.follow}
+	_, err := s.c.Sample(ctx, collector.DumpFilter{}, es)
+	if es.delta != nil {
+		rep.Events = &tui.EventCounts{Created: es.delta.Created, Destroyed: es.delta.Destroyed, Lost: len(es.delta.Losses) > 0}
+	}
+	notes := append(slices.Clone(s.notes), s.c.Notes()...)
+	if len(notes) > s.shown {
+		rep.Warning = strings.Join(notes[s.shown:], "; ")
+		s.shown = len(notes)
 	}
 	if err != nil {
 		return rep, explainLiveError(err)
@@ -49,4 +82,27 @@ func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.Read
 }
 
 // Close implements tui.Source.
-func (s *liveSource) Close() error { return s.c.Close() }
+func (s *liveSource) Close() error {
+	if s.follow != nil {
+		s.follow.Stop()
+	}
+	return s.c.Close()
+}
+
+// eventSink adds the events followed since the previous sample to the
+// sample's extra data, once, as the sample is read.
+type eventSink struct {
+	parser.SampleSink
+	follow *collector.Follower
+	delta  *collector.FollowDelta
+}
+
+func (e *eventSink) Extra(x *track.Snapshot) error {
+	if e.follow != nil && e.delta == nil {
+		d := e.follow.Take()
+		e.delta = &d
+		x.Events = append(x.Events, d.Events...)
+		x.EventLosses = append(x.EventLosses, d.Losses...)
+	}
+	return e.SampleSink.Extra(x)
+}

@@ -23,8 +23,9 @@ type SourceInfo struct {
 	Timing    string
 	WallClock bool
 	// Events is set when the source follows conntrack events between reads
-	// (they arrive in the sample's Extra); LostEvents counts the events the
-	// kernel dropped because the reader fell behind, since the start.
+	// (they arrive in the sample's Extra); LostEvents counts the times the
+	// kernel dropped events because the reader fell behind (overruns; the
+	// kernel does not say how many events each one lost), since the start.
 	Events     bool
 	LostEvents uint64
 }
@@ -114,6 +115,9 @@ type Rates struct {
 	New, Destroyed float64
 	HasNew         bool
 	FromEvents     bool
+	// EventsLost: the kernel dropped events in this interval, so New and
+	// Destroyed are lower bounds.
+	EventsLost bool
 
 	Counters [track.NumCounters]CounterRate
 }

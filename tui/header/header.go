@@ -211,8 +211,11 @@ func (m *Model) movement(f *common.Frame) string {
 	var parts []string
 	if r.HasNew {
 		how := ""
-		if !r.FromEvents {
-			how = "~" // from comparing tuples: a lower bound
+		switch {
+		case !r.FromEvents:
+			how = "~" // from comparing tuples: entries that came and went are missed
+		case r.EventsLost:
+			how = "≥" // events were lost in between
 		}
 		parts = append(parts, st.Label.Render(per+"new ")+how+common.Num(r.New)+st.Label.Render(" destroy ")+how+common.Num(r.Destroyed))
 	} else {
@@ -253,9 +256,9 @@ func (m *Model) movement(f *common.Frame) string {
 		parts = append(parts, s)
 	}
 	if f.Source.Events {
-		lost := st.Label.Render("lost events ") + common.Int(f.Source.LostEvents)
+		lost := st.Label.Render("events lost: none")
 		if f.Source.LostEvents > 0 {
-			lost = st.Crit.Render("lost events " + common.Int(f.Source.LostEvents))
+			lost = st.Crit.Render("events lost " + common.Int(f.Source.LostEvents) + "×")
 		}
 		parts = append(parts, lost)
 	}

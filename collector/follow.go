@@ -1,0 +1,141 @@
+package collector
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// Follower follows a namespace's conntrack events in the background (on a
+// socket of its own) and keeps what a reader sampling the table
+// periodically needs between two samples: exactly how many entries were
+// created and destroyed, the most recent events, and every loss. It is how
+// the live TUI knows new/s and destroy/s instead of estimating them.
+type Follower struct {
+	keep   int
+	cancel context.CancelFunc
+	done   chan struct{}
+
+	mu                 sync.Mutex
+	created, destroyed int
+	recent             []track.Event // the last keep events since Take
+	first              int           // ring start when len(recent) == keep
+	losses             []track.EventLoss
+	totalLosses        int
+	err                error // why following stopped, if it did
+}
+
+// FollowDelta is what happened since the previous Take.
+type FollowDelta struct {
+	Created, Destroyed int
+	// Events are the most recent events, oldest first (at most the
+	// Follower's keep).
+	Events []track.Event
+	// Losses are the overruns: Created and Destroyed are then lower bounds.
+	Losses []track.EventLoss
+}
+
+// Follow opens its own collector on cfg's namespace, subscribes to its
+// events and returns once the subscription is in place; it follows until
+// Stop. keep bounds the events held between two Takes (counts are always
+// exact but for losses). It fails where Events would (no ctnetlink, no
+// CAP_NET_ADMIN).
+func Follow(cfg Config, keep int) (*Follower, error) {
+	c, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &Follower{keep: max(keep, 1), cancel: cancel, done: make(chan struct{})}
+	ready := make(chan struct{})
+	failed := make(chan error, 1)
+	go func() {
+		defer close(f.done)
+		defer c.Close()
+		_, err := c.Events(ctx, EventOptions{Ready: func() { close(ready) }}, f)
+		if ctx.Err() == nil {
+			f.mu.Lock()
+			f.err = err
+			f.mu.Unlock()
+			failed <- err
+		}
+	}()
+	select {
+	case <-ready:
+		return f, nil
+	case err := <-failed:
+		cancel()
+		return nil, err
+	}
+}
+
+// Take returns what happened since the previous Take and starts afresh.
+func (f *Follower) Take() FollowDelta {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := FollowDelta{Created: f.created, Destroyed: f.destroyed, Losses: f.losses}
+	d.Events = make([]track.Event, 0, len(f.recent))
+	d.Events = append(d.Events, f.recent[f.first:]...)
+	d.Events = append(d.Events, f.recent[:f.first]...)
+	f.created, f.destroyed, f.recent, f.first, f.losses = 0, 0, f.recent[:0], 0, nil
+	return d
+}
+
+// Losses is how many times events were lost since Follow.
+func (f *Follower) Losses() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.totalLosses
+}
+
+// Err says why following stopped on its own (nil while it runs).
+func (f *Follower) Err() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+// Stop ends the subscription and waits for it to close.
+func (f *Follower) Stop() {
+	f.cancel()
+	<-f.done
+}
+
+// Event implements EventSink.
+func (f *Follower) Event(ev *track.Event) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch ev.Type {
+	case track.EventNew:
+		f.created++
+	case track.EventDestroy:
+		f.destroyed++
+	}
+	// The decoder reuses ev and what its flow points into.
+	kept := *ev
+	kept.Flow = ev.Flow.Clone()
+	if len(f.recent) < f.keep {
+		f.recent = append(f.recent, kept)
+		return nil
+	}
+	f.recent[f.first] = kept
+	f.first = (f.first + 1) % f.keep
+	return nil
+}
+
+// Expect implements EventSink: expectations are not followed.
+func (f *Follower) Expect(track.EventType, time.Time, *track.Expectation) error { return nil }
+
+// Resync implements EventSink: the reader's next sample is a full dump.
+func (f *Follower) Resync(*track.Flow) error { return nil }
+
+// Lost implements EventSink.
+func (f *Follower) Lost(loss track.EventLoss) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.losses = append(f.losses, loss)
+	f.totalLosses++
+	return nil
+}
