@@ -3,6 +3,8 @@ package collector
 import (
 	"context"
 	"maps"
+	"slices"
+	"strings"
 	"net/netip"
 	"testing"
 
@@ -123,5 +125,31 @@ func TestKernelIPv6AddressFilterInverted(t *testing.T) {
 	if got, gotOther := count(v6), count(other); got != 0 || gotOther != 10 {
 		t.Errorf("IPv6 destination filter: %d entries for the address all 10 have, %d for one none has; "+
 			"this kernel was seen to give 0 and 10. If it now gives 10 and 0, IPv6 filters could go to the kernel (collector.hostAddr)", got, gotOther)
+	}
+}
+
+// TestKernelRefusedFilterFallsBack: a filter the kernel refuses (a tuple
+// filter for a family it cannot match tuples in: EOPNOTSUPP) gives the
+// whole table, filtered in ctdiag, and a note that says so.
+func TestKernelRefusedFilterFallsBack(t *testing.T) {
+	netnstest.Require(t)
+	ns := netnstest.NewNS(t)
+	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fill.Fill(0, 40); err != nil {
+		t.Fatal(err)
+	}
+	fill.Close()
+	c := openIn(t, ns, Config{})
+	kf := DumpFilter{Family: 7} // AF_BRIDGE
+	kf.Orig.Proto, kf.Orig.HasProto = 17, true
+	info, err := c.Flows(context.Background(), kf, func(*track.Flow) error { return nil })
+	if err != nil || info.Entries != 40 || info.KernelFiltered {
+		t.Fatalf("%d entries, filtered in the kernel %v, %v; want all 40, unfiltered", info.Entries, info.KernelFiltered, err)
+	}
+	if !slices.ContainsFunc(c.Notes(), func(n string) bool { return strings.Contains(n, "refused the dump filter") }) {
+		t.Errorf("no note about the refused filter: %q", c.Notes())
 	}
 }

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,5 +117,40 @@ func TestKernelLogFallsBackToAFile(t *testing.T) {
 	lines, err = c.KernelLog()
 	if err != nil || len(lines) != 1 || lines[0].Netns != 0 || lines[0].Time.Second() != 32 {
 		t.Fatalf("second read: %+v %v", lines, err)
+	}
+}
+
+// TestKernelLogSyslogFallback: with /dev/kmsg unavailable the kernel log
+// is read through syslog(2), as dmesg does, and says so; a line written to
+// the ring buffer just before comes back with its wall-clock time.
+func TestKernelLogSyslogFallback(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("syslog(2) and writing /dev/kmsg need root")
+	}
+	marker := fmt.Sprintf("nf_conntrack: ctdiag test marker %d", time.Now().UnixNano())
+	if err := os.WriteFile("/dev/kmsg", []byte(marker+"\n"), 0); err != nil {
+		t.Fatalf("writing the marker: %v", err)
+	}
+	written := time.Now()
+	c, err := Open(Config{Source: SourceProcfs, KernelLog: []string{"/nonexistent/kmsg", kernelLogSyslog}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	lines, err := c.KernelLog()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(lines, func(l track.KernelLogLine) bool { return l.Text == marker })
+	if i < 0 {
+		t.Fatalf("the marker is not among the %d lines read through syslog(2)", len(lines))
+	}
+	if d := absDur(lines[i].Time.Sub(written)); d > 2*time.Second {
+		t.Errorf("marker at %v, written at %v", lines[i].Time, written)
+	}
+	if !slices.ContainsFunc(c.Notes(), func(n string) bool {
+		return strings.Contains(n, "syslog(2)") && strings.Contains(n, "/nonexistent/kmsg")
+	}) {
+		t.Errorf("no note says the kernel log came from syslog(2) and why: %q", c.Notes())
 	}
 }
