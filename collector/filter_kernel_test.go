@@ -3,9 +3,9 @@ package collector
 import (
 	"context"
 	"maps"
+	"net/netip"
 	"slices"
 	"strings"
-	"net/netip"
 	"testing"
 
 	"github.com/ctdiag/ctdiag/filter"
