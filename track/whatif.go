@@ -62,10 +62,22 @@ func TimeoutOf(f *Flow, t Timeouts) TimeoutRule {
 	case ProtoICMPv6:
 		return rule("nf_conntrack_icmpv6_timeout")
 	case ProtoGRE:
-		if f.Status.SeenReply() {
-			return rule("nf_conntrack_gre_timeout_stream")
+		// The stream timeout comes with ASSURED, on the first packet after
+		// the reply (spec §2.5): a replied entry not yet assured still has
+		// the unreplied one. The entry carries both as they were when it
+		// was made; they win over today's sysctls.
+		r := rule("nf_conntrack_gre_timeout")
+		if f.Status.Assured() {
+			r = rule("nf_conntrack_gre_timeout_stream")
 		}
-		return rule("nf_conntrack_gre_timeout")
+		if f.Fields.Has(FieldGRETimeouts) && f.Ext != nil {
+			v := f.Ext.GRETimeout
+			if f.Status.Assured() {
+				v = f.Ext.GREStreamTimeout
+			}
+			r.Value = time.Duration(v) * time.Second
+		}
+		return r
 	}
 	return rule("nf_conntrack_generic_timeout")
 }

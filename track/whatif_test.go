@@ -84,3 +84,82 @@ func TestWhatIfSnapshot(t *testing.T) {
 		}
 	}
 }
+
+// TestTimeoutOfAgreesWithEngine: right after each packet of a scenario, the
+// timeout rule what-if infers from the entry (protocol, state, flags and
+// time left) is the one the engine just set: TimeoutOf's value is the
+// displayed timeout plus the second the kernel's floor takes off, and the
+// idle age is under a second. Covers TCP's states and caps, UDP before and
+// after the 2-second stream rule, ICMP, GRE before and after assurance,
+// and the generic tracker.
+func TestTimeoutOfAgreesWithEngine(t *testing.T) {
+	tm := track.NewTimeouts(nil)
+	check := func(s *scenario, what string) {
+		t.Helper()
+		at := s.now.Add(10 * time.Millisecond)
+		for _, f := range s.e.Table(at) {
+			if f.Orig != s.orig() {
+				continue
+			}
+			rule := track.TimeoutOf(&f, tm)
+			if want := time.Duration(f.Timeout+1) * time.Second; rule.Value != want {
+				t.Errorf("%s: entry %s %v shows %d s: TimeoutOf says %s = %v, want %v", what, f.StateName(), f.Status, f.Timeout, rule.Sysctl, rule.Value, want)
+			}
+			if age := track.IdleAge(&f, tm); age >= time.Second {
+				t.Errorf("%s: idle age %v right after a packet", what, age)
+			}
+			return
+		}
+		t.Errorf("%s: no entry", what)
+	}
+	const syn, ack, fin = track.TCPSyn, track.TCPAck, track.TCPFin
+
+	s := newScenario(t)
+	s.tcp(fromClient, syn, 1000, 0, 0)
+	check(s, "TCP SYN_SENT")
+	s.tcp(fromServer, syn|ack, 5000, 1001, 0)
+	check(s, "TCP SYN_RECV")
+	s.tcp(fromClient, ack, 1001, 5001, 0)
+	check(s, "TCP ESTABLISHED")
+	s.tcp(fromClient, ack, 1001, 5001, 100) // data not yet acknowledged
+	check(s, "TCP ESTABLISHED with unacknowledged data")
+	s.tcp(fromServer, ack, 5001, 1101, 0)
+	check(s, "TCP ESTABLISHED, data acknowledged")
+	s.tcp(fromClient, fin|ack, 1101, 5001, 0)
+	check(s, "TCP FIN_WAIT")
+	s.tcp(fromServer, fin|ack, 5001, 1102, 0)
+	check(s, "TCP LAST_ACK")
+	s.tcp(fromClient, ack, 1102, 5002, 0)
+	check(s, "TCP TIME_WAIT")
+
+	s = newScenario(t)
+	s.proto, s.sport = track.ProtoUDP, 53
+	s.udp(fromClient, 10)
+	check(s, "UDP unreplied")
+	s.udp(fromServer, 10)
+	check(s, "UDP replied")
+	s.wait(3 * time.Second)
+	s.udp(fromClient, 10)
+	check(s, "UDP stream, assured")
+
+	s = newScenario(t)
+	s.proto, s.cport, s.sport = track.ProtoGRE, 0, 0
+	s.udp(fromClient, 10)
+	check(s, "GRE unreplied")
+	s.udp(fromServer, 10)
+	check(s, "GRE replied, not yet assured")
+	s.udp(fromClient, 10)
+	check(s, "GRE assured")
+
+	// A GRE entry keeps the timeouts of its creation, whatever the
+	// sysctls say now (here the defaults, where it was made with 60 s).
+	s = newScenario(t, "nf_conntrack_gre_timeout=60")
+	s.proto, s.cport, s.sport = track.ProtoGRE, 0, 0
+	s.udp(fromClient, 10)
+	check(s, "GRE made with a 60 s timeout")
+
+	s = newScenario(t)
+	s.proto, s.cport, s.sport = 253, 0, 0
+	s.udp(fromClient, 10)
+	check(s, "generic")
+}

@@ -53,10 +53,10 @@ func IdleAge(f *track.Flow, tm track.Timeouts) Age {
 	case p == track.ProtoICMPv6:
 		a.Sysctl = "nf_conntrack_icmpv6_timeout"
 	case p == track.ProtoGRE:
-		a.Sysctl = "nf_conntrack_gre_timeout"
-		if f.Status.Assured() {
-			a.Sysctl = "nf_conntrack_gre_timeout_stream"
-		}
+		// track.TimeoutOf's rule: the entry's own timeouts, from its
+		// creation, when it carries them.
+		r := track.TimeoutOf(f, tm)
+		a.Sysctl, a.Full = r.Sysctl, r.Value
 	case (p == track.ProtoSCTP || p == track.ProtoDCCP) && f.HasState():
 		a.Sysctl = "nf_conntrack_" + p.String() + "_timeout_" + strings.ToLower(f.StateName())
 	default:
