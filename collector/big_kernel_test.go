@@ -21,14 +21,7 @@ func TestKernelDump200k(t *testing.T) {
 	const n = 200000
 	netnstest.SetConntrackMax(t, 262144) // hold the global limit above n while filling
 	ns := netnstest.NewNS(t)
-	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fill.Fill(0, n); err != nil {
-		t.Fatal(err)
-	}
-	fill.Close()
+	fill(t, ns, 0, n)
 	index := make(map[track.Tuple]int, n)
 	for i := range n {
 		index[ctfill.Entry(i).Orig] = i
@@ -83,14 +76,7 @@ func TestKernelAllNetnsSeesEachNamespace(t *testing.T) {
 		ns *netnstest.NS
 		n  int
 	}{{small, 30}, {big, 70}} {
-		fill, err := ctfill.NewIn("/run/netns/" + x.ns.Name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := fill.Fill(0, x.n); err != nil {
-			t.Fatal(err)
-		}
-		fill.Close()
+		fill(t, x.ns, 0, x.n)
 	}
 	sums, err := SummarizeNamespaces(context.Background(), Config{}, nil)
 	if err != nil {

@@ -320,14 +320,7 @@ func TestKernelEventBufferGrows(t *testing.T) {
 	rec.gated()
 	stop := listen(t, c, EventOptions{ReadBuffer: 4096, MaxReadBuffer: 1 << 20}, rec)
 	rec.openAtEnd(t)
-	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fill.Close()
-	if err := fill.Fill(0, 2000); err != nil {
-		t.Fatal(err)
-	}
+	fill(t, ns, 0, 2000)
 	rec.open()
 	waitFor(t, "a loss report", func() bool { _, l, _ := rec.snapshot(); return len(l) > 0 })
 	st, err := stop()

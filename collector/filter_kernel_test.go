@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/ctdiag/ctdiag/filter"
-	"github.com/ctdiag/ctdiag/internal/ctfill"
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -22,14 +21,7 @@ func TestKernelTupleFilter(t *testing.T) {
 	netnstest.Require(t)
 	const n = 2000
 	ns := netnstest.NewNS(t)
-	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fill.Fill(0, n); err != nil {
-		t.Fatal(err)
-	}
-	fill.Close()
+	fill(t, ns, 0, n)
 	c := openIn(t, ns, Config{})
 	ctx := context.Background()
 	var all []track.Flow
@@ -96,14 +88,7 @@ func TestKernelTupleFilter(t *testing.T) {
 func TestKernelIPv6AddressFilterInverted(t *testing.T) {
 	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
-	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fill.Fill(0, 100); err != nil { // 90 IPv4 entries to 192.0.2.1, 10 IPv6 to fd00::1
-		t.Fatal(err)
-	}
-	fill.Close()
+	fill(t, ns, 0, 100) // 90 IPv4 entries to 192.0.2.1, 10 IPv6 to fd00::1
 	c := openIn(t, ns, Config{})
 	count := func(kf DumpFilter) int {
 		t.Helper()
@@ -134,14 +119,7 @@ func TestKernelIPv6AddressFilterInverted(t *testing.T) {
 func TestKernelRefusedFilterFallsBack(t *testing.T) {
 	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
-	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fill.Fill(0, 40); err != nil {
-		t.Fatal(err)
-	}
-	fill.Close()
+	fill(t, ns, 0, 40)
 	c := openIn(t, ns, Config{})
 	kf := DumpFilter{Family: 7} // AF_BRIDGE
 	kf.Orig.Proto, kf.Orig.HasProto = 17, true

@@ -21,14 +21,7 @@ func TestKernelFollowerCounts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Stop()
-	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fill.Close()
-	if err := fill.Fill(0, 500); err != nil {
-		t.Fatal(err)
-	}
+	fill(t, ns, 0, 500)
 	var d FollowDelta
 	deadline := time.Now().Add(10 * time.Second)
 	for d.Created < 500 && time.Now().Before(deadline) {

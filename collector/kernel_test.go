@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctdiag/ctdiag/internal/ctfill"
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
@@ -30,6 +31,19 @@ func openIn(t *testing.T, ns *netnstest.NS, cfg Config) *Collector {
 	}
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// fill creates ctfill's entries from..from+n-1 in ns over netlink.
+func fill(t testing.TB, ns *netnstest.NS, from, n int) {
+	t.Helper()
+	f, err := ctfill.NewIn("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := f.Fill(from, n); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // dump returns every entry of c's table.

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector/netlinkct"
-	"github.com/ctdiag/ctdiag/internal/ctfill"
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -90,14 +89,7 @@ func TestKernelReadOnly(t *testing.T) {
 	rec.gated()
 	stop := listen(t, evc, EventOptions{ReadBuffer: 4096, MaxReadBuffer: 4096, Expectations: true}, rec)
 	rec.openAtEnd(t)
-	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := fill.Fill(0, 2000); err != nil {
-		t.Fatal(err)
-	}
-	fill.Close()
+	fill(t, ns, 0, 2000)
 	tableBefore := tupleLines(string(ns.MustOutput(t, "conntrack", "-L", "-o", "id")))
 	rec.open()
 	waitFor(t, "an overrun", func() bool { _, l, _ := rec.snapshot(); return len(l) > 0 })

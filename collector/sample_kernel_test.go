@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/ctfill"
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -33,14 +32,7 @@ func (s *sampleSink) EndSample() error              { s.ended++; return nil }
 func TestKernelSampleStreamsLiveSamples(t *testing.T) {
 	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
-	f, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Fill(0, 300); err != nil {
-		t.Fatal(err)
-	}
+	fill(t, ns, 0, 300)
 	for _, src := range []SourceChoice{SourceNetlink, SourceProcfs} {
 		var sink sampleSink
 		progress := 0

@@ -184,19 +184,7 @@ func TestTalkers(t *testing.T) {
 		ByDestination: func(f *track.Flow) string { return f.Orig.Dst.String() },
 	}
 	for d, key := range keys {
-		want := naiveTop(flows, key)
-		got := tab.Talkers(d, 5)
-		if got.Distinct != len(want) || len(got.Top) != 5 {
-			t.Fatalf("%v: %d distinct, %d top; want %d distinct", d, got.Distinct, len(got.Top), len(want))
-		}
-		for i, g := range got.Top {
-			if g.Count != want[i].Count {
-				t.Errorf("%v #%d: %s %d, want count %d", d, i, g.Key, g.Count, want[i].Count)
-			}
-			if n := countMatching(t, flows, g.Filter); n != g.Count {
-				t.Errorf("%v #%d: filter %q selects %d, want %d", d, i, g.Filter, n, g.Count)
-			}
-		}
+		checkTalkers(t, tab, flows, d, key, 5)
 	}
 	for _, d := range []Dimension{ByDestPort, ByStatePeer} {
 		got := tab.Talkers(d, 8)
@@ -471,18 +459,25 @@ func TestTalkersMatchNaiveOnBigTable(t *testing.T) {
 		},
 	}
 	for d, key := range keys {
-		want := naiveTop(flows, key)
-		got := tab.Talkers(d, 10)
-		if got.Distinct != len(want) || len(got.Top) != 10 {
-			t.Fatalf("%v: %d distinct, %d top; want %d distinct", d, got.Distinct, len(got.Top), len(want))
+		checkTalkers(t, tab, flows, d, key, 10)
+	}
+}
+
+// checkTalkers compares the top n of dimension d with counting key in a
+// map: the distinct count, each count, and the filter each row offers.
+func checkTalkers(t *testing.T, tab *Table, flows []track.Flow, d Dimension, key func(*track.Flow) string, n int) {
+	t.Helper()
+	want := naiveTop(flows, key)
+	got := tab.Talkers(d, n)
+	if got.Distinct != len(want) || len(got.Top) != n {
+		t.Fatalf("%v: %d distinct, %d top; want %d distinct", d, got.Distinct, len(got.Top), len(want))
+	}
+	for i, g := range got.Top {
+		if g.Count != want[i].Count {
+			t.Errorf("%v #%d: %s %d, want count %d", d, i, g.Key, g.Count, want[i].Count)
 		}
-		for i, g := range got.Top {
-			if g.Count != want[i].Count {
-				t.Errorf("%v #%d: %s %d, want count %d", d, i, g.Key, g.Count, want[i].Count)
-			}
-			if n := countMatching(t, flows, g.Filter); n != g.Count {
-				t.Errorf("%v #%d: filter %q selects %d, want %d", d, i, g.Filter, n, g.Count)
-			}
+		if c := countMatching(t, flows, g.Filter); c != g.Count {
+			t.Errorf("%v #%d: filter %q selects %d, want %d", d, i, g.Filter, c, g.Count)
 		}
 	}
 }

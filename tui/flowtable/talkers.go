@@ -255,56 +255,31 @@ func (t *Table) rank(n int, keyOf func(*row) rowKey, cmp func(a, b *row) int) (t
 		distinct++
 		h.offer(counted[int32]{first(run), len(run)}, n)
 	}
+	byKey := func(a, b keyed) int { return compareUint(a.Key, b.Key) }
+	byAux := func(a, b keyed) int { return compareUint(a.Aux, b.Aux) }
+	byRow := func(a, b keyed) int { return cmp(&t.rows[a.Index], &t.rows[b.Index]) }
 	radix.SortKeyed(exact)
-	eachRun(exact, func(run []keyed) {
-		if slices.ContainsFunc(run, func(k keyed) bool { return k.Aux != run[0].Aux }) {
-			slices.SortStableFunc(run, func(a, b keyed) int { return cmp2(a.Aux, b.Aux) })
-			for lo := 0; lo < len(run); {
-				hi := lo + 1
-				for hi < len(run) && run[hi].Aux == run[lo].Aux {
-					hi++
-				}
-				offer(run[lo:hi])
-				lo = hi
-			}
-			return
-		}
-		offer(run)
-	})
-	// The hashed keys (IPv6, usually few) reuse the space after the exact ones.
+	runs(exact, byKey, func(run []keyed) { split(run, byAux, offer) })
+	// The hashed keys (IPv6, usually few) reuse the space after the exact
+	// ones; a run of equal hashes that holds several keys is a collision.
 	hs := ks[nExact:nExact]
 	for _, h := range hashed {
 		hs = append(hs, h...)
 	}
 	radix.SortKeyed(hs)
-	eachRun(hs, func(run []keyed) {
-		same := !slices.ContainsFunc(run[1:], func(k keyed) bool { return cmp(&t.rows[k.Index], &t.rows[run[0].Index]) != 0 })
-		if same {
-			offer(run)
-			return
-		}
-		// A hash collision: order the run by key and split it.
-		slices.SortStableFunc(run, func(a, b keyed) int { return cmp(&t.rows[a.Index], &t.rows[b.Index]) })
-		for lo := 0; lo < len(run); {
-			hi := lo + 1
-			for hi < len(run) && cmp(&t.rows[run[hi].Index], &t.rows[run[lo].Index]) == 0 {
-				hi++
-			}
-			offer(run[lo:hi])
-			lo = hi
-		}
-	})
+	runs(hs, byKey, func(run []keyed) { split(run, byRow, offer) })
 	for _, e := range h.sorted() {
 		top = append(top, group{first: e.key, count: e.count})
 	}
 	return top, distinct
 }
 
-// eachRun calls fn with every run of equal Key in sorted ks.
-func eachRun(ks []keyed, fn func(run []keyed)) {
+// runs calls fn with every run of elements equal under cmp in ks, which
+// is ordered by cmp.
+func runs(ks []keyed, cmp func(a, b keyed) int, fn func(run []keyed)) {
 	for lo := 0; lo < len(ks); {
 		hi := lo + 1
-		for hi < len(ks) && ks[hi].Key == ks[lo].Key {
+		for hi < len(ks) && cmp(ks[hi], ks[lo]) == 0 {
 			hi++
 		}
 		fn(ks[lo:hi])
@@ -312,7 +287,19 @@ func eachRun(ks []keyed, fn func(run []keyed)) {
 	}
 }
 
-func cmp2(a, b uint32) int {
+// split calls fn with each group of run equal under cmp: the whole run
+// when all are equal (the usual case, checked without sorting), else its
+// runs once ordered by cmp.
+func split(run []keyed, cmp func(a, b keyed) int, fn func(run []keyed)) {
+	if !slices.ContainsFunc(run[1:], func(k keyed) bool { return cmp(k, run[0]) != 0 }) {
+		fn(run)
+		return
+	}
+	slices.SortStableFunc(run, cmp)
+	runs(run, cmp, fn)
+}
+
+func compareUint[T uint32 | uint64](a, b T) int {
 	switch {
 	case a < b:
 		return -1
