@@ -36,12 +36,7 @@ func openIn(t *testing.T, ns *netnstest.NS, cfg Config) *Collector {
 // fill creates ctfill's entries from..from+n-1 in ns over netlink.
 func fill(t testing.TB, ns *netnstest.NS, from, n int) {
 	t.Helper()
-	f, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Fill(from, n); err != nil {
+	if err := ctfill.FillIn("/run/netns/"+ns.Name, from, n); err != nil {
 		t.Fatal(err)
 	}
 }

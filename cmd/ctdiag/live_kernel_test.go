@@ -17,12 +17,7 @@ import (
 // fill creates n entries in ns.
 func fill(t *testing.T, ns *netnstest.NS, from, n int) {
 	t.Helper()
-	f, err := ctfill.NewIn("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	if err := f.Fill(from, n); err != nil {
+	if err := ctfill.FillIn("/run/netns/"+ns.Name, from, n); err != nil {
 		t.Fatal(err)
 	}
 }

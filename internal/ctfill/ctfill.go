@@ -106,6 +106,17 @@ func NewIn(path string) (*Filler, error) {
 	return New(int(f.Fd()))
 }
 
+// FillIn creates Entry(from) … Entry(from+n-1) in the namespace at path
+// (e.g. /run/netns/NAME) on a socket of its own.
+func FillIn(path string, from, n int) error {
+	fl, err := NewIn(path)
+	if err != nil {
+		return err
+	}
+	defer fl.Close()
+	return fl.Fill(from, n)
+}
+
 // Close closes the socket.
 func (fl *Filler) Close() error { return fl.c.Close() }
 
