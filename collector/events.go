@@ -106,7 +106,7 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	stop := ev.cancelOn(ctx)
 	defer stop()
 
-	r := &eventReader{c: c, ev: ev, sink: sink, st: &st}
+	r := &eventReader{c: c, ev: ev, sink: sink, st: &st, names: prognames{c: c}}
 	for {
 		b, err := ev.recv()
 		now := c.cfg.Now()
@@ -141,6 +141,7 @@ type eventReader struct {
 	sink  EventSink
 	st    *EventStats
 	event track.Event
+	names prognames
 }
 
 // overrun handles ENOBUFS. The kernel reports it once, then drops every
@@ -196,6 +197,9 @@ func (r *eventReader) deliver(b []byte, now time.Time) error {
 			ok, err := r.c.dec.Event(m, now, &r.event)
 			if err != nil || !ok {
 				return err
+			}
+			if r.event.Userspace {
+				r.event.Progname = r.names.lookup(r.event.PortID)
 			}
 			r.st.Events++
 			return r.sink.Event(&r.event)
