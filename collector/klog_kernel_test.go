@@ -129,7 +129,7 @@ func TestKernelLogSyslogFallback(t *testing.T) {
 	}
 	marker := fmt.Sprintf("nf_conntrack: ctdiag test marker %d", time.Now().UnixNano())
 	if err := os.WriteFile("/dev/kmsg", []byte(marker+"\n"), 0); err != nil {
-		t.Fatalf("writing the marker: %v", err)
+		t.Skipf("cannot write a marker line to the kernel log: %v", err)
 	}
 	written := time.Now()
 	c, err := Open(Config{Source: SourceProcfs, KernelLog: []string{"/nonexistent/kmsg", kernelLogSyslog}})
