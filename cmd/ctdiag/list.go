@@ -33,10 +33,11 @@ standard input ("-"), or from the live table when no SOURCE is given.
 The live table is read over netlink (ctnetlink, like conntrack -L; needs
 CAP_NET_ADMIN, i.e. sudo), else from /proc/net/nf_conntrack (root); stderr
 says which. The kernel applies what it can of the filter (family, mark,
-status, zone) while dumping; ctdiag applies the rest. --netns NAME and
---netns-pid PID read another network namespace; --proc-root DIR reads a
-copied /proc tree; --all-netns prints one summary line per namespace
-(entries, share of nf_conntrack_max, top states) instead of entries.
+status, zone, protocol, TCP/UDP ports, single IPv4 hosts) while dumping;
+ctdiag applies the rest. --netns NAME and --netns-pid PID read another
+network namespace; --proc-root DIR reads a copied /proc tree; --all-netns
+prints one summary line per namespace (entries, share of nf_conntrack_max,
+top states) instead of entries.
 
 A SOURCE is a file (gzip is read transparently), a directory (every file in
 it, in natural order; files that are not flow tables are skipped with a
