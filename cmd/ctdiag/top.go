@@ -41,7 +41,9 @@ column).
 
 With no file it reads the live table every --interval (1 s): over netlink,
 else /proc; --netns, --netns-pid, --proc-root and --source choose as for
-ctdiag list. The live table needs root (CAP_NET_ADMIN).
+ctdiag list. Over netlink it also follows the conntrack events between
+reads, so entries created and destroyed per second are counted exactly.
+The live table needs root (CAP_NET_ADMIN).
 
 Given files or directories, it steps through them as successive samples of one
 table, as ctdiag list and report read them: play and pause (p), previous and
