@@ -406,6 +406,7 @@ func (a *Analyzer) EndSample() error {
 	}
 	a.staleSeen = seen
 	a.prevClosed, s.closed = s.closed, nil
+	s.meta.Events = nil // only their totals are used, and they can be many
 	a.prevIdle, s.idleCounters = s.idleCounters, nil
 
 	if n := len(a.done); n > 0 {

@@ -81,6 +81,15 @@ type Summary struct {
 	GonePerSec          float64 // disappeared
 	NewBetween          int     // appeared between the last two samples
 	GoneBetween         int
+	// Events, when they were followed between the last two samples (a
+	// record bundle's event log, a live follower): the kernel's own count
+	// of entries created and destroyed, which tuple comparison misses for
+	// entries that came and went in between. EventsLost counts overruns in
+	// that time: the counts are then lower bounds.
+	EventsFollowed                 bool
+	EventsCreated, EventsDestroyed int
+	CreatedPerSec, DestroyedPerSec float64
+	EventsLost                     int
 	StatsDeltas         []Delta // per-CPU counters summed, first to last sample
 
 	Notes []string // what could not be judged and why

@@ -373,3 +373,24 @@ func TestTableFullProjection(t *testing.T) {
 		t.Errorf("fired at 25%%: %s", f.Summary)
 	}
 }
+
+// TestEventChurn: events followed over the last interval give the kernel's
+// own churn, per second from the sample times; an overrun is counted; a
+// last sample without followed events gives none, whatever came before.
+func TestEventChurn(t *testing.T) {
+	last := snap(20 * time.Second)
+	last.EventTotals = track.EventTotals{Followed: true, Created: 300, Destroyed: 120}
+	last.EventLosses = []track.EventLoss{{Time: t0.Add(15 * time.Second), Total: 1}}
+	first := snap(0)
+	first.EventTotals = track.EventTotals{Followed: true, Created: 5}
+	s := run(t, nil, first, snap(10*time.Second), last).Summary
+	if !s.EventsFollowed || s.EventsCreated != 300 || s.EventsDestroyed != 120 || s.CreatedPerSec != 30 || s.DestroyedPerSec != 12 || s.EventsLost != 1 {
+		t.Errorf("summary %+v", s)
+	}
+	if s := run(t, nil, first, snap(10*time.Second)).Summary; s.EventsFollowed || s.EventsCreated != 0 {
+		t.Errorf("events of an earlier interval counted for the last: %+v", s)
+	}
+	if s := run(t, nil, last).Summary; s.EventsFollowed {
+		t.Errorf("one sample has no interval: %+v", s)
+	}
+}

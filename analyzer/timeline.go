@@ -188,10 +188,20 @@ func (a *Analyzer) summary(t timeline) Summary {
 		sum.EntriesGrowthPerSec = t.growth(func(s *sample) float64 { return s.tableSize() }).perSec
 		prev := t.s[len(t.s)-2]
 		sum.NewBetween, sum.GoneBetween = diffSorted(prev.sortedHashes(), l.sortedHashes())
+		dt := 0.0
 		if t.timed {
-			dt := t.offsets[len(t.s)-1] - t.offsets[len(t.s)-2]
+			dt = t.offsets[len(t.s)-1] - t.offsets[len(t.s)-2]
 			if dt > 0 {
 				sum.NewPerSec, sum.GonePerSec = float64(sum.NewBetween)/dt, float64(sum.GoneBetween)/dt
+			}
+		}
+		// The last sample's events are those since the one before.
+		if et := l.meta.EventTotals; et.Followed {
+			sum.EventsFollowed = true
+			sum.EventsCreated, sum.EventsDestroyed = et.Created, et.Destroyed
+			sum.EventsLost = len(l.meta.EventLosses)
+			if dt > 0 {
+				sum.CreatedPerSec, sum.DestroyedPerSec = float64(et.Created)/dt, float64(et.Destroyed)/dt
 			}
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -138,4 +139,36 @@ func (f *Follower) Lost(loss track.EventLoss) error {
 	f.losses = append(f.losses, loss)
 	f.totalLosses++
 	return nil
+}
+
+// Into wraps sink so that each sample read through it carries, in its
+// first Extra, what f followed since the previous sample: the latest
+// events, the losses, and the totals (track.Snapshot.EventTotals).
+func (f *Follower) Into(sink parser.SampleSink) *FollowSink {
+	return &FollowSink{SampleSink: sink, f: f}
+}
+
+// FollowSink is a SampleSink that adds a Follower's events to each sample.
+type FollowSink struct {
+	parser.SampleSink
+	f     *Follower
+	taken bool
+}
+
+// BeginSample implements parser.SampleSink.
+func (s *FollowSink) BeginSample(meta track.Snapshot) error {
+	s.taken = false
+	return s.SampleSink.BeginSample(meta)
+}
+
+// Extra implements parser.SampleSink.
+func (s *FollowSink) Extra(x *track.Snapshot) error {
+	if !s.taken {
+		s.taken = true
+		d := s.f.Take()
+		x.Events = append(x.Events, d.Events...)
+		x.EventLosses = append(x.EventLosses, d.Losses...)
+		x.EventTotals.Add(track.EventTotals{Followed: true, Created: d.Created, Destroyed: d.Destroyed})
+	}
+	return s.SampleSink.Extra(x)
 }

@@ -125,7 +125,7 @@ const (
 	memberStats  = "stat_nf_conntrack"
 	memberSysctl = "sysctl.txt"
 	memberKlog   = "kernel-log.txt"
-	memberEvents = "events.txt"
+	memberEvents = parser.BundleEventsFile
 	memberSlab   = "slabinfo"
 )
 

@@ -85,6 +85,12 @@ type SampleOptions struct {
 	// Progress, when set, is called after each sample with its number
 	// (from 1) and entry count.
 	Progress func(n, entries int)
+	// Events follows the namespace's conntrack events between samples
+	// (over netlink, with several samples), so each sample after the
+	// first carries the kernel's count of entries created and destroyed
+	// since the one before (track.Snapshot.EventTotals). Where events
+	// cannot be followed, a note says why and the samples come without.
+	Events bool
 }
 
 // SampleResult says where the samples came from and what degraded.
@@ -119,6 +125,15 @@ func Sample(ctx context.Context, cfg Config, opts SampleOptions, sink parser.Sam
 	res.Source = c.Source()
 	if sc, ok := sink.(parser.SampleCounter); ok {
 		sc.ExpectSamples(opts.Samples)
+	}
+	if opts.Events && opts.Samples > 1 && res.Source.Kind == track.SourceNetlink {
+		f, err := Follow(cfg, 0)
+		if err != nil {
+			c.note("events not followed between samples (churn is judged by comparing them): %v", err)
+		} else {
+			defer f.Stop()
+			sink = f.Into(sink)
+		}
 	}
 	start := c.cfg.Now()
 	for i := 0; i < opts.Samples; i++ {

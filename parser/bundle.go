@@ -41,6 +41,9 @@ const BundleVersion = 1
 
 const manifestName = "manifest.json"
 
+// BundleEventsFile is the member holding a sample's event log.
+const BundleEventsFile = "events.txt"
+
 // Manifest describes a record bundle.
 type Manifest struct {
 	Format   string         `json:"format"`
@@ -188,11 +191,12 @@ func (b *Bundle) Inputs() []Input {
 		for _, name := range s.Files {
 			member := b.dir + name
 			out = append(out, Input{
-				Path:    b.Path + ":" + name,
-				FromDir: true,
-				Bundle:  b.Path,
-				Time:    s.Time,
-				Open:    func() (io.ReadCloser, error) { return b.cur.open(member) },
+				Path:     b.Path + ":" + name,
+				FromDir:  true,
+				Bundle:   b.Path,
+				Time:     s.Time,
+				EventLog: path.Base(name) == BundleEventsFile,
+				Open:     func() (io.ReadCloser, error) { return b.cur.open(member) },
 			})
 		}
 	}

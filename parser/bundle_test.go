@@ -145,3 +145,69 @@ func TestEventLossMarkerRoundTrips(t *testing.T) {
 		t.Error("a bad marker must be an error")
 	}
 }
+
+// TestBundleEventTotals: a sample's event log gives its totals (every NEW
+// and DESTROY counted), and an empty log still says events were followed
+// and none came, where a bundle without logs says nothing.
+func TestBundleEventTotals(t *testing.T) {
+	p, _ := writeBundle(t)
+	inputs, err := ExpandPaths([]string{p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadSamples(inputs, Options{})
+	if err != nil || len(got.Snapshots) != 2 {
+		t.Fatalf("%v, %d samples", err, len(got.Snapshots))
+	}
+	want := track.EventTotals{Followed: true, Created: 11, Destroyed: 1}
+	for i, s := range got.Snapshots {
+		if s.EventTotals != want {
+			t.Errorf("sample %d: %+v, want %+v", i+1, s.EventTotals, want)
+		}
+	}
+
+	table := string(readAll(t, captures+"/formats/proc-nf_conntrack.txt"))
+	t0 := time.Date(2026, 11, 21, 13, 0, 0, 0, time.UTC)
+	for _, withLog := range []bool{true, false} {
+		m := &Manifest{Host: "srv", Source: "netlink", Started: t0, Finished: t0}
+		s := BundleSample{Time: t0, Files: []string{"sample-001/nf_conntrack"}}
+		if withLog {
+			s.Files = append(s.Files, "sample-001/"+BundleEventsFile)
+		}
+		m.Samples = []BundleSample{s}
+		var buf bytes.Buffer
+		w, err := NewBundleWriter(&buf, "rec", m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Add("sample-001/nf_conntrack", t0, int64(len(table)), strings.NewReader(table)); err != nil {
+			t.Fatal(err)
+		}
+		if withLog {
+			if err := w.Add("sample-001/"+BundleEventsFile, t0, 0, strings.NewReader("")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "quiet.tar.gz")
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		inputs, err := ExpandPaths([]string{path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := ReadSamples(inputs, Options{})
+		if err != nil || len(got.Snapshots) != 1 {
+			t.Fatalf("%v, %d samples", err, len(got.Snapshots))
+		}
+		if want := (track.EventTotals{Followed: withLog}); got.Snapshots[0].EventTotals != want {
+			t.Errorf("event log %v: %+v, want %+v", withLog, got.Snapshots[0].EventTotals, want)
+		}
+		if withLog && len(got.Skipped) != 0 {
+			t.Errorf("the empty event log was skipped: %q", got.Skipped)
+		}
+	}
+}

@@ -26,6 +26,9 @@ type Input struct {
 	// Time is when the content was read, when a manifest says so; zero
 	// when unknown.
 	Time time.Time
+	// EventLog marks a bundle's event log: empty, it still says that
+	// events were followed over the sample's interval and none came.
+	EventLog bool
 }
 
 // ExpandPaths turns command-line arguments into inputs: "-" is standard

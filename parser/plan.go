@@ -249,7 +249,7 @@ func PlanSamples(inputs []Input, opts Options) (Plan, error) {
 			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: %s", it.in.Path, it.skip))
 		case it.format == FormatUnknown:
 			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: not a conntrack format", it.in.Path))
-		case it.format == FormatEmpty && !it.table:
+		case it.format == FormatEmpty && !it.table && !it.in.EventLog:
 			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: empty", it.in.Path))
 		case it.table:
 			s := PlannedSample{Time: it.time, Inputs: []Input{it.in}}

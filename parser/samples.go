@@ -237,6 +237,9 @@ func readExtra(d *Decoder, in Input) (snap *track.Snapshot, skip string, err err
 	switch format := d.Format(); {
 	case format == FormatUnknown:
 		return nil, fmt.Sprintf("%s: not a conntrack format", d.Name()), nil
+	case format == FormatEmpty && in.EventLog:
+		// An empty event log: events were followed and none came.
+		return &track.Snapshot{EventTotals: track.EventTotals{Followed: true}}, "", nil
 	case format == FormatEmpty:
 		return nil, fmt.Sprintf("%s: empty", d.Name()), nil
 	}

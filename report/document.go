@@ -77,8 +77,23 @@ type Summary struct {
 	GoneBetween      *int      `json:"gone_between_last_samples,omitempty"`
 	NewPerSecond     *float64  `json:"new_per_second,omitempty"`
 	DestroyPerSecond *float64  `json:"destroy_per_second,omitempty"`
-	Counters         []Counter `json:"counters"`
+	// Events is the kernel's own count of entries created and destroyed
+	// between the last two samples, when events were followed then (a
+	// record bundle's event log, a live report); absent otherwise.
+	Events   *EventChurn `json:"events,omitempty"`
+	Counters []Counter   `json:"counters"`
 	Notes            []string  `json:"notes"`
+}
+
+// EventChurn counts the NEW and DESTROY events between the last two
+// samples. Lost counts the times the kernel dropped events in that time
+// (the counts are then lower bounds).
+type EventChurn struct {
+	Created            int      `json:"created"`
+	Destroyed          int      `json:"destroyed"`
+	CreatedPerSecond   *float64 `json:"created_per_second,omitempty"`
+	DestroyedPerSecond *float64 `json:"destroyed_per_second,omitempty"`
+	Lost               int      `json:"lost"`
 }
 
 // StateCount is how many entries are in one protocol state.
@@ -281,6 +296,13 @@ func buildSummary(s *analyzer.Summary) Summary {
 		if s.SpanSeconds > 0 {
 			out.GrowthPerSecond = ptr(s.EntriesGrowthPerSec)
 			out.NewPerSecond, out.DestroyPerSecond = ptr(s.NewPerSec), ptr(s.GonePerSec)
+		}
+		if s.EventsFollowed {
+			ev := &EventChurn{Created: s.EventsCreated, Destroyed: s.EventsDestroyed, Lost: s.EventsLost}
+			if s.SpanSeconds > 0 {
+				ev.CreatedPerSecond, ev.DestroyedPerSecond = ptr(s.CreatedPerSec), ptr(s.DestroyedPerSec)
+			}
+			out.Events = ev
 		}
 	}
 	for _, c := range s.StatsDeltas {

@@ -199,3 +199,39 @@ func TestSparkline(t *testing.T) {
 		t.Errorf("flat %q", got)
 	}
 }
+
+// TestEventChurnInReport: with events followed over the last interval the
+// report gives the kernel's counts (lower bounds after a loss) beside the
+// tuple comparison, in text, markdown and JSON, and JSON reads back.
+func TestEventChurnInReport(t *testing.T) {
+	d := document(t, "syn-sent-growth/cli")
+	if d.Summary.Events != nil {
+		t.Fatalf("no events were recorded, yet: %+v", d.Summary.Events)
+	}
+	res := &analyzer.Result{Summary: analyzer.Summary{Samples: 2, SpanSeconds: 10, NewBetween: 12, GoneBetween: 3, NewPerSec: 1.2, GonePerSec: 0.3,
+		EventsFollowed: true, EventsCreated: 4000, EventsDestroyed: 3900, CreatedPerSec: 400, DestroyedPerSec: 390, EventsLost: 2}}
+	d = report.Build(res, report.Meta{Tool: "ctdiag test", Generated: fixed})
+	var text, md, js bytes.Buffer
+	if err := report.WriteText(&text, d, report.TextOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteMarkdown(&md, d); err != nil {
+		t.Fatal(err)
+	}
+	want := "at least 4000 created, at least 3900 destroyed between the last two samples (conntrack events: 400/s created, 390/s destroyed; lost 2 times) · tuples: 12 new, 3 gone"
+	for name, out := range map[string]string{"text": text.String(), "markdown": md.String()} {
+		if !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
+			t.Errorf("%s lacks %q:\n%s", name, want, out)
+		}
+	}
+	if err := report.WriteJSON(&js, d); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(js.String(), `"events": {`) || !strings.Contains(js.String(), `"created": 4000`) || !strings.Contains(js.String(), `"lost": 2`) {
+		t.Errorf("JSON lacks the event churn:\n%s", js.String())
+	}
+	back, err := report.ReadJSON(&js)
+	if err != nil || !reflect.DeepEqual(back.Summary.Events, d.Summary.Events) {
+		t.Errorf("event churn did not round-trip: %+v, %v", back.Summary.Events, err)
+	}
+}

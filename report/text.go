@@ -240,8 +240,25 @@ func churnLine(d *Document) string {
 	if s.GrowthPerSecond != nil {
 		parts = append(parts, fmt.Sprintf("growth %s", human.Rate(*s.GrowthPerSecond)))
 	}
+	if ev := s.Events; ev != nil {
+		at := ""
+		if ev.Lost > 0 {
+			at = "at least " // events were lost
+		}
+		p := fmt.Sprintf("%s%d created, %s%d destroyed between the last two samples (conntrack events", at, ev.Created, at, ev.Destroyed)
+		if ev.CreatedPerSecond != nil {
+			p += fmt.Sprintf(": %s created, %s destroyed", human.Rate(*ev.CreatedPerSecond), human.Rate(*ev.DestroyedPerSecond))
+		}
+		if ev.Lost > 0 {
+			p += fmt.Sprintf("; lost %s", human.Plural(ev.Lost, "time", "times"))
+		}
+		parts = append(parts, p+")")
+	}
 	if s.NewBetween != nil {
 		p := fmt.Sprintf("%d new, %d gone between the last two samples", *s.NewBetween, *s.GoneBetween)
+		if s.Events != nil {
+			p = fmt.Sprintf("tuples: %d new, %d gone", *s.NewBetween, *s.GoneBetween)
+		}
 		if s.NewPerSecond != nil {
 			p += fmt.Sprintf(" (%s new, %s gone)", human.Rate(*s.NewPerSecond), human.Rate(*s.DestroyPerSecond))
 		}

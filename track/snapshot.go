@@ -143,6 +143,10 @@ type Snapshot struct {
 	// EventLosses lists the times an event reader lost events (the kernel's
 	// socket buffer overran) during the sample.
 	EventLosses []EventLoss
+	// EventTotals counts the entries events said were created and
+	// destroyed over the sample's interval, when events were followed
+	// (Events may then hold only the latest of them).
+	EventTotals EventTotals
 
 	// MemTotal is the machine's RAM in bytes (/proc/meminfo MemTotal), when
 	// the source could read it; zero when unknown.
@@ -170,6 +174,7 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	s.KernelLog = append(s.KernelLog, src.KernelLog...)
 	s.Events = append(s.Events, src.Events...)
 	s.EventLosses = append(s.EventLosses, src.EventLosses...)
+	s.EventTotals.Add(src.EventTotals)
 	s.Flows = append(s.Flows, src.Flows...)
 	if src.HasSlab {
 		s.Slab, s.HasSlab = src.Slab, true
@@ -187,6 +192,35 @@ type Slab struct {
 	ActiveObjs, NumObjs      uint64
 	ObjSize                  uint64
 	ObjPerSlab, PagesPerSlab uint64
+}
+
+// EventTotals counts NEW and DESTROY events. Followed says events were
+// followed at all: a quiet interval then counts zero, where without
+// events nothing is known.
+type EventTotals struct {
+	Followed           bool
+	Created, Destroyed int
+}
+
+// Count adds one event.
+func (t *EventTotals) Count(typ EventType) {
+	t.Followed = true
+	switch typ {
+	case EventNew:
+		t.Created++
+	case EventDestroy:
+		t.Destroyed++
+	}
+}
+
+// Add adds o's counts, if o followed events.
+func (t *EventTotals) Add(o EventTotals) {
+	if !o.Followed {
+		return
+	}
+	t.Followed = true
+	t.Created += o.Created
+	t.Destroyed += o.Destroyed
 }
 
 // EventLoss is one overrun of an event reader: the kernel could not queue

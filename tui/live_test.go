@@ -24,7 +24,23 @@ type liveLike struct {
 	failNext bool
 	lost     uint64
 	clock    time.Time
-	counts   *EventCounts // reported by the next read
+	counts   *track.EventTotals // carried by the next read, with a loss
+}
+
+// totalsSink adds event totals and a loss to a sample's first Extra, as
+// the live collector's follower does.
+type totalsSink struct {
+	parser.SampleSink
+	totals *track.EventTotals
+}
+
+func (s *totalsSink) Extra(x *track.Snapshot) error {
+	if s.totals != nil {
+		x.EventTotals.Add(*s.totals)
+		x.EventLosses = append(x.EventLosses, track.EventLoss{Time: time.Now(), Total: 1})
+		s.totals = nil
+	}
+	return s.SampleSink.Extra(x)
 }
 
 func (s *liveLike) Describe() Description {
@@ -44,10 +60,9 @@ func (s *liveLike) Read(ctx context.Context, sink parser.SampleSink) (ReadReport
 		in = append(in, parser.Input{Path: filepath.Join(dir, "conntrack-E-timestamp-extended-id.txt")})
 	}
 	in = append(in, parser.Input{Path: filepath.Join(dir, "stat-nf_conntrack.txt")}, parser.Input{Path: filepath.Join(dir, "sysctl-nf_conntrack.txt")})
-	_, err := parser.WalkSamples(in, parser.Options{}, sink)
-	rep := ReadReport{Events: s.counts}
+	_, err := parser.WalkSamples(in, parser.Options{}, &totalsSink{SampleSink: sink, totals: s.counts})
 	s.counts = nil
-	return rep, err
+	return ReadReport{}, err
 }
 
 func (s *liveLike) Close() error { return nil }
@@ -105,7 +120,7 @@ func TestLiveSource(t *testing.T) {
 
 	// A source that counts its events (the live collector keeps only the
 	// latest few) reports the counts; with a loss they are lower bounds.
-	src.counts = &EventCounts{Created: 5000, Destroyed: 40, Lost: true}
+	src.counts = &track.EventTotals{Followed: true, Created: 5000, Destroyed: 40}
 	d.send(tickMsg{gen: m.tickGen})
 	if r := m.frame.Rates; !r.FromEvents || !r.EventsLost || r.New != 5000 || r.Destroyed != 40 {
 		t.Errorf("new/destroy from counted events: %+v", r)

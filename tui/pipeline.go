@@ -132,6 +132,8 @@ func (s *sink) Extra(x *track.Snapshot) error {
 // mergeExtra adds what was read beside a table to its sample: statistics
 // per CPU, count and max, sysctls and kernel-log lines (x's values win).
 func mergeExtra(dst, x *track.Snapshot) {
+	dst.EventTotals.Add(x.EventTotals)
+	dst.EventLosses = append(dst.EventLosses, x.EventLosses...)
 	for _, c := range x.Stats.CPUs {
 		d := dst.Stats.CPU(c.CPU)
 		for k := track.Counter(0); k < track.NumCounters; k++ {
@@ -302,9 +304,11 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 		u, h, a := table.Classes()
 		rec.point.Classes = [3]int{u, h, a}
 	}
-	if ev := rep.Events; ev != nil {
-		rec.hasEvents, rec.eventsLost = true, ev.Lost
-		rec.created, rec.destroyed = ev.Created, ev.Destroyed
+	if et := s.meta.EventTotals; et.Followed {
+		// A source that follows events counts them all (the sample may
+		// carry only the latest).
+		rec.hasEvents, rec.eventsLost = true, len(s.meta.EventLosses) > 0
+		rec.created, rec.destroyed = et.Created, et.Destroyed
 	} else {
 		for i := range s.events {
 			rec.hasEvents = true

@@ -43,18 +43,6 @@ type ReadReport struct {
 	// Warning is shown in the status line: a degraded mode ("netlink
 	// refused: reading /proc instead"), a partial read.
 	Warning string
-	// Events, from a source that follows conntrack events, counts what
-	// they reported since the previous Read (the sample's Extra may carry
-	// only the latest of them). Nil: count the events the sample carries.
-	Events *EventCounts
-}
-
-// EventCounts is how many entries events said were created and destroyed
-// between two reads. Lost is set when the kernel dropped events in that
-// time: the counts are then lower bounds.
-type EventCounts struct {
-	Created, Destroyed int
-	Lost               bool
 }
 
 // Recording is a Source that replays a fixed sequence of samples, so the

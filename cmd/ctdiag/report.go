@@ -232,7 +232,7 @@ func reportLive(e env, opts *reportOptions, an *analyzer.Analyzer, meta *report.
 	if opts.samples > 1 {
 		fmt.Fprintf(e.stderr, "ctdiag: reading the live table %d times, %v apart (Ctrl-C stops early)\n", opts.samples, interval)
 	}
-	res, err := collector.Sample(ctx, cfg, collector.SampleOptions{Samples: opts.samples, Interval: interval}, an)
+	res, err := collector.Sample(ctx, cfg, collector.SampleOptions{Samples: opts.samples, Interval: interval, Events: true}, an)
 	for _, n := range res.Notes {
 		fmt.Fprintf(e.stderr, "ctdiag: note: %s\n", n)
 	}

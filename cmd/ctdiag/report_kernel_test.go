@@ -874,6 +874,38 @@ func TestKernelReportLive(t *testing.T) {
 	}
 }
 
+// TestKernelReportLiveCountsEvents: a live report follows the namespace's
+// events between its samples, so its churn is the kernel's own count: 40
+// UDP flows made between the two samples are 40 created, none destroyed.
+func TestKernelReportLiveCountsEvents(t *testing.T) {
+	p := netnstest.NewPair(t)
+	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 21000-21100 drop\n }\n}")
+	sent := make(chan error, 1)
+	go func() {
+		time.Sleep(750 * time.Millisecond) // after the first sample, before the second
+		sent <- udpBurst(p, 21000, 40)
+	}()
+	out, errOut, code := ctdiag(t, "", "report", "-o", "json", "--fail-on", "never", "--netns", p.A.Name, "--samples", "2", "--interval", "1500ms")
+	if err := <-sent; err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 {
+		t.Fatalf("exit %d, stderr %s", code, errOut)
+	}
+	d, err := report.ReadJSON(strings.NewReader(out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := d.Summary.Events
+	if ev == nil || ev.Created != 40 || ev.Destroyed != 0 || ev.Lost != 0 || ev.CreatedPerSecond == nil {
+		t.Fatalf("event churn %+v (samples %+v), stderr %s", ev, d.Samples, errOut)
+	}
+	text, _, _ := ctdiag(t, "", "report", "--color", "never", "--fail-on", "never", "--samples", "1", "--netns", p.A.Name)
+	if strings.Contains(text, "conntrack events") {
+		t.Errorf("one sample has no interval to count events over:\n%s", text)
+	}
+}
+
 // Without privileges, a live report says it could not read the table and
 // judges what everyone may read: the statistics, count, max and sysctls.
 func TestKernelReportLiveWithoutPrivileges(t *testing.T) {

@@ -23,7 +23,14 @@ import (
 // n UDP entries in A's table (B drops them, so they stay [UNREPLIED]).
 func sendUDP(t *testing.T, p *netnstest.Pair, base, n int) {
 	t.Helper()
-	err := p.A.Do(func() error {
+	if err := udpBurst(p, base, n); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// udpBurst is sendUDP for another goroutine than the test's.
+func udpBurst(p *netnstest.Pair, base, n int) error {
+	return p.A.Do(func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 		if err != nil {
 			return err
@@ -36,9 +43,6 @@ func sendUDP(t *testing.T, p *netnstest.Pair, base, n int) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestKernelTopLive runs the TUI headless (teatest) on the live collector

@@ -65,11 +65,10 @@ func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.Read
 			s.follow = nil
 		}
 	}
-	es := &eventSink{SampleSink: sink, follow: s.follow}
-	_, err := s.c.Sample(ctx, collector.DumpFilter{}, es)
-	if es.delta != nil {
-		rep.Events = &tui.EventCounts{Created: es.delta.Created, Destroyed: es.delta.Destroyed, Lost: len(es.delta.Losses) > 0}
+	if s.follow != nil {
+		sink = s.follow.Into(sink)
 	}
+	_, err := s.c.Sample(ctx, collector.DumpFilter{}, sink)
 	notes := append(slices.Clone(s.notes), s.c.Notes()...)
 	if len(notes) > s.shown {
 		rep.Warning = strings.Join(notes[s.shown:], "; ")
@@ -87,22 +86,4 @@ func (s *liveSource) Close() error {
 		s.follow.Stop()
 	}
 	return s.c.Close()
-}
-
-// eventSink adds the events followed since the previous sample to the
-// sample's extra data, once, as the sample is read.
-type eventSink struct {
-	parser.SampleSink
-	follow *collector.Follower
-	delta  *collector.FollowDelta
-}
-
-func (e *eventSink) Extra(x *track.Snapshot) error {
-	if e.follow != nil && e.delta == nil {
-		d := e.follow.Take()
-		e.delta = &d
-		x.Events = append(x.Events, d.Events...)
-		x.EventLosses = append(x.EventLosses, d.Losses...)
-	}
-	return e.SampleSink.Extra(x)
 }
