@@ -90,7 +90,7 @@ type Summary struct {
 	EventsCreated, EventsDestroyed int
 	CreatedPerSec, DestroyedPerSec float64
 	EventsLost                     int
-	StatsDeltas         []Delta // per-CPU counters summed, first to last sample
+	StatsDeltas                    []Delta // per-CPU counters summed, first to last sample
 
 	Notes []string // what could not be judged and why
 }

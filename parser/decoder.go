@@ -264,7 +264,7 @@ func (d *Decoder) ReadInto(s *track.Snapshot) error {
 		})
 	}
 	sink := &recordSink{
-		flow:  func(f *track.Flow) error { s.Flows = append(s.Flows, *f); return nil },
+		flow: func(f *track.Flow) error { s.Flows = append(s.Flows, *f); return nil },
 		event: func(e *track.Event) {
 			s.Events = append(s.Events, *e)
 			s.EventTotals.Count(e.Type)

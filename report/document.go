@@ -72,17 +72,17 @@ type Summary struct {
 	IPv6        int          `json:"ipv6"`
 	States      []StateCount `json:"states"`
 	// Across samples (absent with a single sample).
-	GrowthPerSecond  *float64  `json:"growth_per_second,omitempty"`
-	NewBetween       *int      `json:"new_between_last_samples,omitempty"`
-	GoneBetween      *int      `json:"gone_between_last_samples,omitempty"`
-	NewPerSecond     *float64  `json:"new_per_second,omitempty"`
-	DestroyPerSecond *float64  `json:"destroy_per_second,omitempty"`
+	GrowthPerSecond  *float64 `json:"growth_per_second,omitempty"`
+	NewBetween       *int     `json:"new_between_last_samples,omitempty"`
+	GoneBetween      *int     `json:"gone_between_last_samples,omitempty"`
+	NewPerSecond     *float64 `json:"new_per_second,omitempty"`
+	DestroyPerSecond *float64 `json:"destroy_per_second,omitempty"`
 	// Events is the kernel's own count of entries created and destroyed
 	// between the last two samples, when events were followed then (a
 	// record bundle's event log, a live report); absent otherwise.
 	Events   *EventChurn `json:"events,omitempty"`
 	Counters []Counter   `json:"counters"`
-	Notes            []string  `json:"notes"`
+	Notes    []string    `json:"notes"`
 }
 
 // EventChurn counts the NEW and DESTROY events between the last two
