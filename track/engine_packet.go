@@ -163,65 +163,59 @@ const (
 func ParseTCPOptions(opts []byte, ack uint32) TCPOptions {
 	o := TCPOptions{Present: len(opts) > 0, SACK: ack}
 	// tcp_options: every option is read; the last window scale wins.
-	for i := 0; i < len(opts); {
-		kind := opts[i]
-		if kind == tcpOptEOL {
-			break
-		}
-		if kind == tcpOptNOP {
-			i++
-			continue
-		}
-		if len(opts)-i < 2 {
-			break
-		}
-		size := int(opts[i+1])
-		if size < 2 || size > len(opts)-i {
-			break
-		}
+	walkTCPOptions(opts, func(kind byte, opt []byte) bool {
 		switch {
-		case kind == tcpOptSACKPerm && size == 2:
+		case kind == tcpOptSACKPerm && len(opt) == 2:
 			o.SACKPerm = true
-		case kind == tcpOptWindow && size == 3:
-			o.WScale = min(opts[i+2], 14)
+		case kind == tcpOptWindow && len(opt) == 3:
+			o.WScale = min(opt[2], 14)
 			o.HasWScale = true
 		}
-		i += size
-	}
+		return true
+	})
 	// tcp_sack: a timestamp-only header is skipped; otherwise the first
 	// well-formed SACK option's right edges are folded in.
 	if len(opts) == 12 && opts[0] == tcpOptNOP && opts[1] == tcpOptNOP && opts[2] == 8 && opts[3] == 10 {
 		return o
 	}
+	walkTCPOptions(opts, func(kind byte, opt []byte) bool {
+		if kind != tcpOptSACK || len(opt) < 2+8 || (len(opt)-2)%8 != 0 {
+			return true
+		}
+		for b := 2; b < len(opt); b += 8 {
+			right := uint32(opt[b+4])<<24 | uint32(opt[b+5])<<16 | uint32(opt[b+6])<<8 | uint32(opt[b+7])
+			if seqAfter(right, o.SACK) {
+				o.SACK = right
+			}
+		}
+		o.HasSACK = true
+		return false
+	})
+	return o
+}
+
+// walkTCPOptions calls fn with each option's kind and bytes (kind, length,
+// data), stopping where the kernel's option loops stop: at EOL, at a
+// length that is too short or runs past the header, or when fn says so.
+func walkTCPOptions(opts []byte, fn func(kind byte, opt []byte) bool) {
 	for i := 0; i < len(opts); {
 		kind := opts[i]
 		if kind == tcpOptEOL {
-			break
+			return
 		}
 		if kind == tcpOptNOP {
 			i++
 			continue
 		}
 		if len(opts)-i < 2 {
-			break
+			return
 		}
 		size := int(opts[i+1])
-		if size < 2 || size > len(opts)-i {
-			break
-		}
-		if kind == tcpOptSACK && size >= 2+8 && (size-2)%8 == 0 {
-			for b := i + 2; b < i+size; b += 8 {
-				right := uint32(opts[b+4])<<24 | uint32(opts[b+5])<<16 | uint32(opts[b+6])<<8 | uint32(opts[b+7])
-				if seqAfter(right, o.SACK) {
-					o.SACK = right
-				}
-			}
-			o.HasSACK = true
-			break
+		if size < 2 || size > len(opts)-i || !fn(kind, opts[i:i+size]) {
+			return
 		}
 		i += size
 	}
-	return o
 }
 
 // CTState is the conntrack state a packet gets, as nft `ct state` and
