@@ -121,40 +121,15 @@ func (s *sink) Flow(f *track.Flow) error {
 }
 
 func (s *sink) Extra(x *track.Snapshot) error {
-	mergeExtra(&s.meta, x)
+	// The events are kept apart (s.events), entries come through Flow.
+	x2 := *x
+	x2.Events, x2.Flows = nil, nil
+	s.meta.Merge(&x2)
 	s.events = append(s.events, x.Events...)
 	if s.an != nil {
 		return s.an.Extra(x)
 	}
 	return nil
-}
-
-// mergeExtra adds what was read beside a table to its sample: statistics
-// per CPU, count and max, sysctls and kernel-log lines (x's values win).
-func mergeExtra(dst, x *track.Snapshot) {
-	dst.EventTotals.Add(x.EventTotals)
-	dst.EventLosses = append(dst.EventLosses, x.EventLosses...)
-	for _, c := range x.Stats.CPUs {
-		d := dst.Stats.CPU(c.CPU)
-		for k := track.Counter(0); k < track.NumCounters; k++ {
-			if v, ok := c.Get(k); ok {
-				d.Set(k, v)
-			}
-		}
-	}
-	if x.HasCount {
-		dst.Count, dst.HasCount = x.Count, true
-	}
-	if x.HasMax {
-		dst.Max, dst.HasMax = x.Max, true
-	}
-	for k, v := range x.Sysctls {
-		if dst.Sysctls == nil {
-			dst.Sysctls = track.Sysctls{}
-		}
-		dst.Sysctls[k] = v
-	}
-	dst.KernelLog = append(dst.KernelLog, x.KernelLog...)
 }
 
 // SysctlHint passes on the sysctls a walk knows before its first sample
