@@ -1,6 +1,9 @@
 package common
 
-import "github.com/charmbracelet/bubbles/key"
+import (
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+)
 
 // KeyMap is every key the TUI answers to. One map serves the key handling
 // and the help (bubbles/help renders it), so the two cannot disagree.
@@ -77,4 +80,26 @@ func NewKeyMap() *KeyMap {
 func WithHelp(b key.Binding, desc string) key.Binding {
 	b.SetHelp(b.Help().Key, desc)
 	return b
+}
+
+// MoveCursor applies a list key to cursor: up and down move one row, page
+// up and down move page rows (page 0: the list does not page), home goes
+// to the first row and end to last. ok is false for any other key. The
+// caller keeps the cursor within its rows.
+func (k *KeyMap) MoveCursor(msg tea.KeyMsg, cursor, page, last int) (int, bool) {
+	switch {
+	case key.Matches(msg, k.Up):
+		return cursor - 1, true
+	case key.Matches(msg, k.Down):
+		return cursor + 1, true
+	case page > 0 && key.Matches(msg, k.PageUp):
+		return cursor - page, true
+	case page > 0 && key.Matches(msg, k.PageDown):
+		return cursor + page, true
+	case key.Matches(msg, k.Home):
+		return 0, true
+	case key.Matches(msg, k.End):
+		return last, true
+	}
+	return cursor, false
 }

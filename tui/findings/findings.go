@@ -90,16 +90,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			return m, nil
 		}
-		switch {
-		case key.Matches(msg, k.Up):
-			m.cursor--
-		case key.Matches(msg, k.Down):
-			m.cursor++
-		case key.Matches(msg, k.Home):
-			m.cursor = 0
-		case key.Matches(msg, k.End):
-			m.cursor = len(m.list) - 1
-		case key.Matches(msg, k.Enter):
+		if c, ok := k.MoveCursor(msg, m.cursor, 0, len(m.list)-1); ok {
+			m.cursor = c
+		} else if key.Matches(msg, k.Enter) {
 			if len(m.list) > 0 {
 				m.open = true
 				m.refreshDetail()

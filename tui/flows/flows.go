@@ -273,18 +273,6 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 		if m.view != nil && m.viewOrder.Col == m.order.Col {
 			m.setView(m.view.Reversed(), m.viewQuery, m.order) // no need to sort again
 		}
-	case key.Matches(msg, k.Up):
-		m.cursor--
-	case key.Matches(msg, k.Down):
-		m.cursor++
-	case key.Matches(msg, k.PageUp):
-		m.cursor -= page
-	case key.Matches(msg, k.PageDown):
-		m.cursor += page
-	case key.Matches(msg, k.Home):
-		m.cursor = 0
-	case key.Matches(msg, k.End):
-		m.cursor = n - 1
 	case key.Matches(msg, k.Enter):
 		if m.view != nil && m.cursor < n {
 			m.view.Flow(m.cursor, &m.entry)
@@ -293,6 +281,8 @@ func (m *Model) key(msg tea.KeyMsg) tea.Cmd {
 			m.renderDetail()
 			m.detail.Top()
 		}
+	default:
+		m.cursor, _ = k.MoveCursor(msg, m.cursor, page, n-1)
 	}
 	m.cursor = max(0, min(m.cursor, n-1))
 	return nil

@@ -61,16 +61,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case common.FrameMsg:
 		m.setFrame(msg.Frame)
 	case tea.KeyMsg:
-		switch {
-		case key.Matches(msg, k.Up):
-			m.cursor--
-		case key.Matches(msg, k.Down):
-			m.cursor++
-		case key.Matches(msg, k.Home):
-			m.cursor = 0
-		case key.Matches(msg, k.End):
-			m.cursor = len(m.rows) - 1
-		case key.Matches(msg, k.Enter):
+		if c, ok := k.MoveCursor(msg, m.cursor, 0, len(m.rows)-1); ok {
+			m.cursor = c
+		} else if key.Matches(msg, k.Enter) {
 			if m.cursor < len(m.rows) && m.rows[m.cursor].filter != "" {
 				f := m.rows[m.cursor].filter
 				return m, func() tea.Msg { return common.ShowFlowsMsg{Filter: f} }

@@ -97,19 +97,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			m.dim = (m.dim + flowtable.NumDimensions - 1) % flowtable.NumDimensions
 			m.cursor = 0
 			return m, m.rankCmd()
-		case key.Matches(msg, k.Up):
-			m.cursor--
-		case key.Matches(msg, k.Down):
-			m.cursor++
-		case key.Matches(msg, k.Home):
-			m.cursor = 0
-		case key.Matches(msg, k.End):
-			m.cursor = TopN
 		case key.Matches(msg, k.Enter):
 			if m.rank != nil && m.cursor < len(m.rank.Top) {
 				f := m.rank.Top[m.cursor].Filter
 				return m, func() tea.Msg { return common.ShowFlowsMsg{Filter: f} }
 			}
+		default:
+			m.cursor, _ = k.MoveCursor(msg, m.cursor, 0, TopN)
 		}
 		if m.rank != nil {
 			m.cursor = max(0, min(m.cursor, len(m.rank.Top)-1))
