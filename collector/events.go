@@ -134,6 +134,64 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	}
 }
 
+// eventRun is Events running in the background on a collector of its own
+// (the caller's dumps use the other socket).
+type eventRun struct {
+	cancel   context.CancelFunc
+	finished chan struct{}
+	st       EventStats // set before finished closes
+	err      error
+}
+
+// startEvents opens cfg's namespace again, subscribes, and returns once
+// the subscription is in place; sink gets the events until stop.
+func startEvents(ctx context.Context, cfg Config, opts EventOptions, sink EventSink) (*eventRun, error) {
+	ec, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	r := &eventRun{cancel: cancel, finished: make(chan struct{})}
+	ready := make(chan struct{})
+	opts.Ready = func() { close(ready) }
+	go func() {
+		defer close(r.finished)
+		defer ec.Close()
+		r.st, r.err = ec.Events(ctx, opts, sink)
+	}()
+	select {
+	case <-ready:
+		return r, nil
+	case <-r.finished:
+		cancel()
+		return nil, r.err
+	}
+}
+
+// stop ends the subscription and says how it went; being stopped is not
+// an error.
+func (r *eventRun) stop() (EventStats, error) {
+	r.cancel()
+	<-r.finished
+	if errors.Is(r.err, context.Canceled) {
+		return r.st, nil
+	}
+	return r.st, r.err
+}
+
+// failed says why the subscription ended on its own; nil while it runs.
+func (r *eventRun) failed() error {
+	select {
+	case <-r.finished:
+		if errors.Is(r.err, context.Canceled) {
+			return nil
+		}
+		return r.err
+	default:
+		return nil
+	}
+}
+
 // eventReader is one run of Events.
 type eventReader struct {
 	c     *Collector

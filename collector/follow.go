@@ -15,9 +15,8 @@ import (
 // created and destroyed, the most recent events, and every loss. It is how
 // the live TUI knows new/s and destroy/s instead of estimating them.
 type Follower struct {
-	keep   int
-	cancel context.CancelFunc
-	done   chan struct{}
+	keep int
+	run  *eventRun
 
 	mu                 sync.Mutex
 	created, destroyed int
@@ -25,7 +24,6 @@ type Follower struct {
 	first              int           // ring start when len(recent) == keep
 	losses             []track.EventLoss
 	totalLosses        int
-	err                error // why following stopped, if it did
 }
 
 // FollowDelta is what happened since the previous Take.
@@ -44,32 +42,13 @@ type FollowDelta struct {
 // exact but for losses). It fails where Events would (no ctnetlink, no
 // CAP_NET_ADMIN).
 func Follow(cfg Config, keep int) (*Follower, error) {
-	c, err := Open(cfg)
+	f := &Follower{keep: max(keep, 1)}
+	run, err := startEvents(context.Background(), cfg, EventOptions{}, f)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	f := &Follower{keep: max(keep, 1), cancel: cancel, done: make(chan struct{})}
-	ready := make(chan struct{})
-	failed := make(chan error, 1)
-	go func() {
-		defer close(f.done)
-		defer c.Close()
-		_, err := c.Events(ctx, EventOptions{Ready: func() { close(ready) }}, f)
-		if ctx.Err() == nil {
-			f.mu.Lock()
-			f.err = err
-			f.mu.Unlock()
-			failed <- err
-		}
-	}()
-	select {
-	case <-ready:
-		return f, nil
-	case err := <-failed:
-		cancel()
-		return nil, err
-	}
+	f.run = run
+	return f, nil
 }
 
 // Take returns what happened since the previous Take and starts afresh.
@@ -92,17 +71,10 @@ func (f *Follower) Losses() int {
 }
 
 // Err says why following stopped on its own (nil while it runs).
-func (f *Follower) Err() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.err
-}
+func (f *Follower) Err() error { return f.run.failed() }
 
 // Stop ends the subscription and waits for it to close.
-func (f *Follower) Stop() {
-	f.cancel()
-	<-f.done
-}
+func (f *Follower) Stop() { f.run.stop() }
 
 // Event implements EventSink.
 func (f *Follower) Event(ev *track.Event) error {

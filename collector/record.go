@@ -64,15 +64,15 @@ func Record(ctx context.Context, cfg Config, out string, opts RecordOptions) (*p
 	}
 
 	var ev *eventLog
-	var evDone chan eventResult
-	evCtx, stopEvents := context.WithCancel(ctx)
-	defer stopEvents()
+	var evRun *eventRun
 	if opts.Events {
 		if c.kind != track.SourceNetlink {
 			c.note("events not recorded: the %s source has none (they need ctnetlink)", c.kind)
-		} else if ev, evDone, err = startEventLog(evCtx, cfg, tmp, opts.EventOptions); err != nil {
+		} else if ev, evRun, err = startEventLog(ctx, cfg, tmp, opts.EventOptions); err != nil {
 			c.note("events not recorded: %v", err)
 			ev = nil
+		} else {
+			defer evRun.stop()
 		}
 	}
 
@@ -94,13 +94,12 @@ func Record(ctx context.Context, cfg Config, out string, opts RecordOptions) (*p
 		}
 	}
 	if ev != nil {
-		stopEvents()
-		r := <-evDone
-		if r.err != nil && !errors.Is(r.err, context.Canceled) {
-			c.note("event log: %v", r.err)
+		st, err := evRun.stop()
+		if err != nil {
+			c.note("event log: %v", err)
 		}
-		m.Events = &parser.BundleEvents{Received: r.st.Events, Expectations: r.st.Expectations,
-			Losses: parser.LossesOf(r.st.Losses), ReadBuffer: r.st.ReadBuffer}
+		m.Events = &parser.BundleEvents{Received: st.Events, Expectations: st.Expectations,
+			Losses: parser.LossesOf(st.Losses), ReadBuffer: st.ReadBuffer}
 	}
 	m.Finished = c.cfg.Now()
 	if len(m.Samples) == 0 {
@@ -269,37 +268,18 @@ type eventLog struct {
 	err  error
 }
 
-type eventResult struct {
-	st  EventStats
-	err error
-}
-
-// startEventLog subscribes (on its own collector: the sample dumps use the
-// other socket) and logs until ctx ends.
-func startEventLog(ctx context.Context, cfg Config, tmp string, opts EventOptions) (*eventLog, chan eventResult, error) {
-	ec, err := Open(cfg)
-	if err != nil {
-		return nil, nil, err
-	}
+// startEventLog subscribes and logs into tmp until the run is stopped.
+func startEventLog(ctx context.Context, cfg Config, tmp string, opts EventOptions) (*eventLog, *eventRun, error) {
 	l := &eventLog{path: filepath.Join(tmp, "events.current")}
 	if err := l.open(); err != nil {
-		ec.Close()
 		return nil, nil, err
 	}
-	ready := make(chan struct{})
-	opts.Ready = func() { close(ready) }
-	done := make(chan eventResult, 1)
-	go func() {
-		defer ec.Close()
-		st, err := ec.Events(ctx, opts, l)
-		done <- eventResult{st, err}
-	}()
-	select {
-	case <-ready:
-		return l, done, nil
-	case r := <-done:
-		return nil, nil, r.err
+	run, err := startEvents(ctx, cfg, opts, l)
+	if err != nil {
+		l.f.Close()
+		return nil, nil, err
 	}
+	return l, run, nil
 }
 
 func (l *eventLog) open() error {
