@@ -39,11 +39,8 @@ type RecordOptions struct {
 // at least one sample, the bundle is still written with what was taken,
 // and the error says so.
 func Record(ctx context.Context, cfg Config, out string, opts RecordOptions) (*parser.Manifest, error) {
-	if opts.Samples < 1 {
-		return nil, fmt.Errorf("%w: %d samples", ErrBadConfig, opts.Samples)
-	}
-	if opts.Samples > 1 && opts.Interval <= 0 {
-		return nil, fmt.Errorf("%w: several samples need an interval", ErrBadConfig)
+	if err := checkSampling(opts.Samples, opts.Interval); err != nil {
+		return nil, err
 	}
 	c, err := Open(cfg)
 	if err != nil {

@@ -101,6 +101,17 @@ type SampleResult struct {
 	Entries []int
 }
 
+// checkSampling refuses a sampling plan that cannot run.
+func checkSampling(samples int, interval time.Duration) error {
+	if samples < 1 {
+		return fmt.Errorf("%w: %d samples", ErrBadConfig, samples)
+	}
+	if samples > 1 && interval <= 0 {
+		return fmt.Errorf("%w: several samples need an interval", ErrBadConfig)
+	}
+	return nil
+}
+
 // Sample opens the live source cfg names and streams opts.Samples samples,
 // opts.Interval apart, into sink (parser.SampleSink, as a report consumes
 // files): each sample is BeginSample (Time = when the dump started, Source
@@ -111,11 +122,8 @@ type SampleResult struct {
 // ctx's error, when ctx ends.
 func Sample(ctx context.Context, cfg Config, opts SampleOptions, sink parser.SampleSink) (SampleResult, error) {
 	var res SampleResult
-	if opts.Samples < 1 {
-		return res, fmt.Errorf("%w: %d samples", ErrBadConfig, opts.Samples)
-	}
-	if opts.Samples > 1 && opts.Interval <= 0 {
-		return res, fmt.Errorf("%w: several samples need an interval", ErrBadConfig)
+	if err := checkSampling(opts.Samples, opts.Interval); err != nil {
+		return res, err
 	}
 	c, err := Open(cfg)
 	if err != nil {
