@@ -1,6 +1,7 @@
 package radix
 
 import (
+	"cmp"
 	"math/bits"
 	"runtime"
 	"slices"
@@ -90,15 +91,7 @@ const parallelMin = 1 << 16
 func SortKeyed(ks []Keyed) {
 	n := len(ks)
 	if n < small {
-		slices.SortStableFunc(ks, func(a, b Keyed) int {
-			switch {
-			case a.Key < b.Key:
-				return -1
-			case a.Key > b.Key:
-				return 1
-			}
-			return 0
-		})
+		slices.SortStableFunc(ks, func(a, b Keyed) int { return cmp.Compare(a.Key, b.Key) })
 		return
 	}
 	parts := 1

@@ -2,6 +2,7 @@ package flowtable
 
 import (
 	"bytes"
+	"cmp"
 	"container/heap"
 	"fmt"
 	"math/bits"
@@ -214,7 +215,7 @@ type rowKey struct {
 // row against the full key (a collision splits the run), which costs a
 // cache miss per row and so is kept to the hashed rows. A million
 // distinct keys cost 16 MB and tens of milliseconds instead of a 200 MB map.
-func (t *Table) rank(n int, keyOf func(*row) rowKey, cmp func(a, b *row) int) (top []group, distinct int) {
+func (t *Table) rank(n int, keyOf func(*row) rowKey, compare func(a, b *row) int) (top []group, distinct int) {
 	parts := 1
 	if len(t.rows) >= 1<<16 {
 		parts = runtime.GOMAXPROCS(0)
@@ -250,14 +251,14 @@ func (t *Table) rank(n int, keyOf func(*row) rowKey, cmp func(a, b *row) int) (t
 		nExact += copy(ks[nExact:], ks[lo:lo+exactN[p]])
 	}
 	exact := ks[:nExact]
-	h := &minHeap[int32]{cmp: func(a, b int32) int { return cmp(&t.rows[a], &t.rows[b]) }}
+	h := &minHeap[int32]{cmp: func(a, b int32) int { return compare(&t.rows[a], &t.rows[b]) }}
 	offer := func(run []keyed) {
 		distinct++
 		h.offer(counted[int32]{first(run), len(run)}, n)
 	}
-	byKey := func(a, b keyed) int { return compareUint(a.Key, b.Key) }
-	byAux := func(a, b keyed) int { return compareUint(a.Aux, b.Aux) }
-	byRow := func(a, b keyed) int { return cmp(&t.rows[a.Index], &t.rows[b.Index]) }
+	byKey := func(a, b keyed) int { return cmp.Compare(a.Key, b.Key) }
+	byAux := func(a, b keyed) int { return cmp.Compare(a.Aux, b.Aux) }
+	byRow := func(a, b keyed) int { return compare(&t.rows[a.Index], &t.rows[b.Index]) }
 	radix.SortKeyed(exact)
 	runs(exact, byKey, func(run []keyed) { split(run, byAux, offer) })
 	// The hashed keys (IPv6, usually few) reuse the space after the exact
@@ -276,10 +277,10 @@ func (t *Table) rank(n int, keyOf func(*row) rowKey, cmp func(a, b *row) int) (t
 
 // runs calls fn with every run of elements equal under cmp in ks, which
 // is ordered by cmp.
-func runs(ks []keyed, cmp func(a, b keyed) int, fn func(run []keyed)) {
+func runs(ks []keyed, compare func(a, b keyed) int, fn func(run []keyed)) {
 	for lo := 0; lo < len(ks); {
 		hi := lo + 1
-		for hi < len(ks) && cmp(ks[hi], ks[lo]) == 0 {
+		for hi < len(ks) && compare(ks[hi], ks[lo]) == 0 {
 			hi++
 		}
 		fn(ks[lo:hi])
@@ -290,24 +291,15 @@ func runs(ks []keyed, cmp func(a, b keyed) int, fn func(run []keyed)) {
 // split calls fn with each group of run equal under cmp: the whole run
 // when all are equal (the usual case, checked without sorting), else its
 // runs once ordered by cmp.
-func split(run []keyed, cmp func(a, b keyed) int, fn func(run []keyed)) {
-	if !slices.ContainsFunc(run[1:], func(k keyed) bool { return cmp(k, run[0]) != 0 }) {
+func split(run []keyed, compare func(a, b keyed) int, fn func(run []keyed)) {
+	if !slices.ContainsFunc(run[1:], func(k keyed) bool { return compare(k, run[0]) != 0 }) {
 		fn(run)
 		return
 	}
-	slices.SortStableFunc(run, cmp)
-	runs(run, cmp, fn)
+	slices.SortStableFunc(run, compare)
+	runs(run, compare, fn)
 }
 
-func compareUint[T uint32 | uint64](a, b T) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // first is the smallest row index of a run, so the row named for a key
 // does not depend on the sort.
