@@ -300,7 +300,6 @@ func split(run []keyed, compare func(a, b keyed) int, fn func(run []keyed)) {
 	runs(run, compare, fn)
 }
 
-
 // first is the smallest row index of a run, so the row named for a key
 // does not depend on the sort.
 func first(run []keyed) int32 {
