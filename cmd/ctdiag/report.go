@@ -63,9 +63,12 @@ utilisation; statistics and kernel-log lines add drops and failures.
 With no SOURCE it reads the live table (netlink, else /proc; --netns,
 --netns-pid, --proc-root, --source as for ctdiag list): --samples readings
 --interval apart (default 2, 5 s apart; --samples 1 reads once), each with the
-per-CPU statistics, count, max, sysctls, kernel-log lines and slab size. The
-table needs root (CAP_NET_ADMIN); without it the report says so and judges
-what everyone may read (statistics, count, max, sysctls).
+per-CPU statistics, count, max, sysctls, kernel-log lines and slab size.
+Between readings it follows the conntrack events, so the churn it reports is
+the kernel's count of entries created and destroyed (a record bundle's event
+log gives the same). The table needs root (CAP_NET_ADMIN); without it the
+report says so and judges what everyone may read (statistics, count, max,
+sysctls).
 
 Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
 2 bad usage or no readable input (or malformed lines with --strict).`,
