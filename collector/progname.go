@@ -20,6 +20,10 @@ import (
 type prognames struct {
 	c     *Collector
 	known map[uint32]string
+	// missed remembers port ids not found, so a flood of events from a
+	// requester that has gone (conntrack -F, -D) is not a scan each; a
+	// miss is retried after missRetry.
+	missed map[uint32]time.Time
 	// Scanning every process's descriptors is the costly part: at most
 	// scanBudget scans a second, so a burst of requests from short-lived
 	// processes cannot stall the event reader into an overrun.
@@ -27,13 +31,19 @@ type prognames struct {
 	scans  int
 }
 
-const scanBudget = 20
+const (
+	scanBudget = 20
+	missRetry  = 10 * time.Second
+)
 
 func (p *prognames) lookup(portID uint32) string {
 	if name, ok := p.known[portID]; ok {
 		return name
 	}
 	now := p.c.cfg.Now()
+	if at, ok := p.missed[portID]; ok && now.Sub(at) < missRetry {
+		return ""
+	}
 	if now.Sub(p.window) >= time.Second {
 		p.window, p.scans = now, 0
 	}
@@ -41,17 +51,22 @@ func (p *prognames) lookup(portID uint32) string {
 		return ""
 	}
 	p.scans++
-	inode := p.socketInode(portID)
-	if inode == 0 {
+	name := ""
+	if inode := p.socketInode(portID); inode != 0 {
+		name = processWithSocket(p.c.cfg.ProcRoot, inode)
+	}
+	if name == "" {
+		if p.missed == nil {
+			p.missed = map[uint32]time.Time{}
+		}
+		p.missed[portID] = now
 		return ""
 	}
-	name := processWithSocket(p.c.cfg.ProcRoot, inode)
-	if name != "" {
-		if p.known == nil {
-			p.known = map[uint32]string{}
-		}
-		p.known[portID] = name
+	if p.known == nil {
+		p.known = map[uint32]string{}
 	}
+	p.known[portID] = name
+	delete(p.missed, portID)
 	return name
 }
 
