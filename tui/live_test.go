@@ -88,6 +88,9 @@ func TestLiveSource(t *testing.T) {
 	if r := m.frame.Rates; r.HasNew {
 		t.Errorf("one sample cannot give new/destroy rates: %+v", r)
 	}
+	if strings.Contains(screen, "netlink netlink") {
+		t.Errorf("the source is named twice:\n%s", screen)
+	}
 
 	// A failing read: the error goes to the status line, the last sample
 	// stays, and the next refresh is still scheduled.

@@ -121,7 +121,7 @@ func (m *Model) identity(f *common.Frame, pb Playback, src common.SourceInfo) st
 			left = append(left, st.Label.Render(ns)+src.Netns)
 		}
 		source := src.Kind.String()
-		if fm.name {
+		if fm.name && src.Name != source { // "netlink" names itself once
 			name := src.Name
 			if !fm.long {
 				name = shorten(name, 20)
