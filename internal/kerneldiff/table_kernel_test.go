@@ -88,24 +88,41 @@ func TestKernelEngineTableFull(t *testing.T) {
 	t.Run("assured", func(t *testing.T) {
 		// A table full of ASSURED entries has nothing early drop may take:
 		// every new flow is dropped, exactly, in both.
-		f, ns := newFlooder(t, 41)
-		for i := range tableMax {
-			f.send(i, false)
-			f.send(i, true)
-		}
-		time.Sleep(2300 * time.Millisecond) // past the UDP 2-second mark
-		for i := range tableMax {
-			f.send(i, false) // assures
-		}
-		kflows, err := ReadTable(ns.NS)
-		if err != nil {
-			t.Fatal(err)
-		}
+		//
+		// With other namespaces being made and torn down meanwhile (another
+		// test package's, in CI), the kernel was seen to leave the same 149
+		// of the 2,048 entries without SEEN_REPLY however often their
+		// replies were sent again, no counter moving. That is outside
+		// what this test checks, so the table is filled again in a fresh
+		// namespace (other hash buckets) when it happens.
+		var f *flooder
+		var ns *Namespace
+		var kflows []track.Flow
 		assured := 0
-		for _, fl := range kflows {
-			if fl.Status.Assured() {
-				assured++
+		for attempt := 1; ; attempt++ {
+			f, ns = newFlooder(t, 41)
+			for i := range tableMax {
+				f.send(i, false)
+				f.send(i, true)
 			}
+			time.Sleep(2300 * time.Millisecond) // past the UDP 2-second mark
+			for i := range tableMax {
+				f.send(i, false) // assures
+			}
+			var err error
+			if kflows, err = ReadTable(ns.NS); err != nil {
+				t.Fatal(err)
+			}
+			assured = 0
+			for _, fl := range kflows {
+				if fl.Status.Assured() {
+					assured++
+				}
+			}
+			if assured == tableMax || attempt == 3 {
+				break
+			}
+			t.Logf("attempt %d: %d of %d entries ASSURED (the others never saw their reply); filling a fresh namespace", attempt, assured, tableMax)
 		}
 		if assured != tableMax || f.e.Len(time.Now()) != tableMax {
 			t.Fatalf("kernel holds %d entries (%d ASSURED), engine %d; want %d ASSURED", len(kflows), assured, f.e.Len(time.Now()), tableMax)
