@@ -16,11 +16,16 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// Exit codes, as conntrack uses them.
+// Exit codes, one meaning each in every command (the README's table).
+// conntrack uses 1 for any failure; ctdiag keeps 1 for "a finding at or
+// above --fail-on", because CI scripts branch on it, and gives failures
+// their own code.
 const (
-	exitOK        = 0
-	exitFailure   = 1 // something could not be read or done
-	exitParameter = 2 // bad usage, or malformed input under --strict
+	exitOK         = 0
+	exitFindings   = 1 // report: a finding at or above --fail-on
+	exitParameter  = 2 // bad usage, unusable input, or malformed input under --strict
+	exitIncomplete = 3 // report: some rules could not be judged (nothing at or above --fail-on fired)
+	exitFailure    = 4 // the live source or the output failed: no privilege, namespace gone, write error
 )
 
 // exitError carries an exit code out of a command.

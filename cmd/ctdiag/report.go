@@ -20,9 +20,6 @@ import (
 	"github.com/ctdiag/ctdiag/rules"
 )
 
-// Exit status of report, for CI: findings at or above --fail-on.
-const exitFindings = 1
-
 type reportOptions struct {
 	demo     bool
 	live     *liveFlags
