@@ -17,13 +17,13 @@ test:
 # Only the tests that need the real kernel (root, iproute2, nftables, conntrack).
 integration:
 	go test -count=1 -run Kernel ./...
-	go test -count=1 ./internal/netnstest/
+	go test -count=1 ./internal/testkit/netnstest/
 
 # The engine against the kernel with more random sequences (root).
 SEQUENCES ?= 100000
 SEED ?= 7
 engine-diff:
-	go test -count=1 -timeout 120m -v -run KernelEngineRandom ./internal/kerneldiff -engine.sequences=$(SEQUENCES) -engine.seed=$(SEED)
+	go test -count=1 -timeout 120m -v -run KernelEngineRandom ./internal/testkit/kerneldiff -engine.sequences=$(SEQUENCES) -engine.seed=$(SEED)
 
 bench:
 	scripts/bench.sh

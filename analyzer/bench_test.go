@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/ctdiag/ctdiag/analyzer"
-	"github.com/ctdiag/ctdiag/internal/gendump"
+	"github.com/ctdiag/ctdiag/internal/bench/gendump"
 	"github.com/ctdiag/ctdiag/track"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 
 	"github.com/ctdiag/ctdiag/filter"
-	"github.com/ctdiag/ctdiag/internal/ctfill"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 

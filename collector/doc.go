@@ -16,5 +16,5 @@
 // wrong (that is the analyzer's). It imports track, parser (for the text
 // formats of /proc and of record bundles), filter (to hand the kernel the
 // part of a filter it can apply) and netlinkct; it must not import
-// analyzer, rules, the TUI or the CLI, nor internal/ctfill (which writes).
+// analyzer, rules, the TUI or the CLI, nor internal/testkit/ctfill (which writes).
 package collector

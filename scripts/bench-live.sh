@@ -2,7 +2,7 @@
 # bench-live.sh — times ctdiag on a live 1,000,000-entry table and measures
 # event throughput. Run as root on a machine with conntrack; it changes
 # nothing outside the namespace it creates except nf_conntrack_max, which it
-# raises for the run and restores (under the lock internal/netnstest uses,
+# raises for the run and restores (under the lock internal/testkit/netnstest uses,
 # so concurrent kernel tests wait instead of racing it).
 #
 #   scripts/bench-live.sh            # N=1000000 RUNS=5

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/capture"
-	"github.com/ctdiag/ctdiag/internal/kerneldiff"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/kerneldiff"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )

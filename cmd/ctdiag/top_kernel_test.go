@@ -15,7 +15,7 @@ import (
 
 	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/internal/demo"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/tui"
 )
 

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
 // builtCtdiag builds the binary once for the tests that run it as a

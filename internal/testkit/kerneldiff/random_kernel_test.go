@@ -4,7 +4,7 @@ import (
 	"flag"
 	"testing"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 
 	"github.com/ctdiag/ctdiag/track"
 )

@@ -17,5 +17,5 @@
 // generator (Generator).
 //
 // Only tests import kerneldiff. It imports track, capture, parser and
-// internal/netnstest.
+// internal/testkit/netnstest.
 package kerneldiff
