@@ -46,9 +46,8 @@ type Namespace struct {
 // quiet, IPv6 addresses on lo, and the given conntrack sysctls
 // (bare names, e.g. "nf_conntrack_tcp_timeout_syn_sent": "3").
 //
-// nf_conntrack_max is global and other tests lower it for a moment: a
-// differential test must hold it steady first (netnstest.KeepConntrackMax,
-// or SetConntrackMax), or its packets may be dropped as "table full".
+// nf_conntrack_max is global, but the count it limits is the namespace's
+// own: other tests' tables, full or not, do not change what this one sees.
 func NewNamespace(t testing.TB, sysctls track.Sysctls) *Namespace {
 	t.Helper()
 	ns := netnstest.NewNS(t)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -279,7 +278,6 @@ func shortScenarios() []Sequence {
 }
 
 func TestKernelEngineScripted(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
 	short := GenSysctls()
 	for _, tc := range []struct {
 		name    string
@@ -362,7 +360,6 @@ func rulesConfig(t *testing.T) track.EngineConfig {
 }
 
 func TestKernelEngineRules(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
 	a, b := netip.MustParseAddr("127.30.0.1"), netip.MustParseAddr("127.30.0.5")
 	seqs := []Sequence{
 		NewScript("zone-and-mark", netip.MustParseAddr("127.30.1.1"), Server4, 7000, 7777).Zone(5, 16).

@@ -1,30 +1,72 @@
 package netnstest
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
 	"testing"
 )
 
+// Kernel tests are told apart by name: a test that needs root and the real
+// kernel is called TestKernel… (a benchmark BenchmarkKernel…). `go test
+// -short` skips them, `make integration` runs exactly them (-run
+// '^TestKernel'), and the kit refuses every other test, so the boundary
+// cannot blur as tests are added.
+const (
+	kernelTestPrefix  = "TestKernel"
+	kernelBenchPrefix = "BenchmarkKernel"
+)
+
+// conntrackMaxPath is read, never written: the limit is global to the
+// machine, and no test may change what other tests and the host run with.
+const conntrackMaxPath = "/proc/sys/net/netfilter/nf_conntrack_max"
+
 // Require skips the test unless it can build namespaces: it needs root, the
-// ip and nft tools, and a kernel with conntrack. NewNS, NewPair and
-// SetConntrackMax call it themselves.
+// ip and nft tools, and a kernel with conntrack. NewNS and NewPair call it
+// themselves. Like RequireRoot, it fails a test whose name does not start
+// with TestKernel and skips under -short.
 func Require(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("netnstest: needs root (network namespaces, nftables, sysctls)")
-	}
+	RequireRoot(t, "network namespaces, nftables")
 	for _, tool := range []string{"ip", "nft"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("netnstest: needs %s: %v", tool, err)
+			t.Skipf("netnstest: needs %s (apt-get install %s): %v", tool, debianPackage(tool), err)
 		}
 	}
 	if !haveConntrack() {
 		t.Skip("netnstest: kernel has no conntrack")
 	}
-	if err := healConntrackMax(); err != nil {
+}
+
+// RequireRoot is the gate of a kernel test that needs root but no
+// namespace (reading /dev/kmsg, say); why names what root is needed for.
+// It fails the test unless its name starts with TestKernel (or
+// BenchmarkKernel), skips it under -short, and skips it without root.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if err := checkKernelTestName(t.Name()); err != nil {
 		t.Fatalf("netnstest: %v", err)
 	}
+	if testing.Short() {
+		t.Skip("netnstest: kernel test, skipped under -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Skipf("netnstest: needs root (%s); run as root, or make integration", why)
+	}
+}
+
+// checkKernelTestName says why a test of that name may not use the kit.
+// The top-level name decides, so subtests of a kernel test may use it.
+func checkKernelTestName(name string) error {
+	top, _, _ := strings.Cut(name, "/")
+	if strings.HasPrefix(top, kernelTestPrefix) || strings.HasPrefix(top, kernelBenchPrefix) {
+		return nil
+	}
+	return fmt.Errorf("%s needs root and the real kernel, so its name must start with %s (%s for a benchmark): "+
+		"the name is how go test -short skips kernel tests and make integration selects them", name, kernelTestPrefix, kernelBenchPrefix)
 }
 
 func haveConntrack() bool {
@@ -38,6 +80,22 @@ func haveConntrack() bool {
 		return false
 	}
 	return exec.Command("conntrack", "-C").Run() == nil
+}
+
+// ConntrackMax returns net.netfilter.nf_conntrack_max, the limit every
+// namespace's own count is held to. It is only read: a test that needs a
+// full table fills its namespace up to it (ctfill.FillToLimit).
+func ConntrackMax(t testing.TB) int {
+	t.Helper()
+	b, err := os.ReadFile(conntrackMaxPath)
+	if err != nil {
+		t.Fatalf("netnstest: %v", err)
+	}
+	v, err := strconv.Atoi(string(bytes.TrimSpace(b)))
+	if err != nil {
+		t.Fatalf("netnstest: parse %s: %v", conntrackMaxPath, err)
+	}
+	return v
 }
 
 // RequireTools skips the test unless the named programs are installed (e.g.
