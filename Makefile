@@ -5,7 +5,7 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
 	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader
 
-.PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
+.PHONY: build test unit integration check-clean package engine-diff bench bench-tui bench-live fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -14,10 +14,23 @@ build:
 test:
 	go test ./...
 
-# Only the tests that need the real kernel (root, iproute2, nftables, conntrack).
+# Only the unit tests: every kernel test skips under -short.
+unit:
+	go test -short ./...
+
+# Exactly the tests that need the real kernel (root, iproute2, nftables,
+# conntrack): they, and only they, are named TestKernel….
 integration:
-	go test -count=1 -run Kernel ./...
-	go test -count=1 ./internal/testkit/netnstest/
+	go test -count=1 -run '^TestKernel' ./...
+
+# The suite, failing if it leaves anything behind (files, tmux sockets,
+# namespaces, processes); CI runs this.
+check-clean:
+	scripts/check-clean.sh go test ./...
+
+# The .deb (dist/), with man pages and shell completions.
+package:
+	scripts/package.sh
 
 # The engine against the kernel with more random sequences (root).
 SEQUENCES ?= 100000

@@ -220,8 +220,8 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// TestKernelLogWrappers: the same message in every wrapper people paste.
-func TestKernelLogWrappers(t *testing.T) {
+// TestKlogWrappers: the same message in every wrapper people paste.
+func TestKlogWrappers(t *testing.T) {
 	const msg = "nf_conntrack: nf_conntrack: table full in netns 4026532246, dropping packet"
 	cases := []struct {
 		line     string

@@ -945,7 +945,7 @@ func TestKernelReportLiveWithoutPrivileges(t *testing.T) {
 		t.Skip("needs setpriv (util-linux)")
 	}
 	ns := netnstest.NewNS(t)
-	bin := builtCtdiag(t)
+	bin := builtCtdiag.build(t)
 	cmd := exec.Command("ip", "netns", "exec", ns.Name, "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
 		bin, "report", "--samples", "1", "--fail-on", "never")
 	var out, errb strings.Builder

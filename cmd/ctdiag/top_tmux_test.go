@@ -2,57 +2,27 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
-// builtCtdiag builds the binary once for the tests that run it as a
-// program (in a real terminal, as another user: its directory is
-// world-readable).
-var builtCtdiag = func() func(t *testing.T) string {
-	var once sync.Once
-	var bin string
-	var err error
-	return func(t *testing.T) string {
-		t.Helper()
-		once.Do(func() {
-			var dir string
-			if dir, err = os.MkdirTemp("", "ctdiag-bin"); err != nil {
-				return
-			}
-			if err = os.Chmod(dir, 0o755); err != nil {
-				return
-			}
-			bin = filepath.Join(dir, "ctdiag")
-			var out []byte
-			if out, err = exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-				err = fmt.Errorf("go build: %w\n%s", err, out)
-			}
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return bin
-	}
-}()
-
-// tmuxServer starts a private tmux server for one test (killed at its end)
-// and returns a function that runs a tmux command on it.
+// tmuxServer starts a private tmux server for one test and returns a
+// function that runs a tmux command on it. Its socket is in the test's
+// temporary directory (tmux -S), so nothing is left in /tmp/tmux-UID when
+// the server is killed at the end of the test.
 func tmuxServer(t *testing.T, name string) func(args ...string) string {
 	t.Helper()
-	sock := fmt.Sprintf("ctdiag-%s-%d", name, os.Getpid())
-	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	sock := filepath.Join(t.TempDir(), "tmux-"+name)
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
 	return func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		out, err := exec.Command("tmux", append([]string{"-S", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("tmux %v: %v\n%s", args, err, out)
 		}
@@ -67,7 +37,7 @@ func TestTopInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
-	bin := builtCtdiag(t)
+	bin := builtCtdiag.build(t)
 	tmux := tmuxServer(t, "test")
 	script := bin + " top --demo=capture --paused; echo EXITED $?; stty -a; sleep 60"
 	tmux("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
@@ -156,7 +126,7 @@ func TestTopColoursInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
-	bin := builtCtdiag(t)
+	bin := builtCtdiag.build(t)
 	colour := regexp.MustCompile("\x1b\\[[0-9;]*3[0-9](;[0-9;]*)?m|\x1b\\[[0-9;]*38;[25];")
 	for i, c := range []struct {
 		env     string
@@ -167,21 +137,18 @@ func TestTopColoursInTmux(t *testing.T) {
 		{"CI=true TERM=xterm-256color COLORTERM=truecolor", true},
 		{"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false},
 	} {
-		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
+		tmux := tmuxServer(t, fmt.Sprint("colour", i))
 		// The test's own environment (a CI runner's NO_COLOR, say) must not
 		// decide the outcome: clear every colour switch, then set the case's.
 		cmd := "env -u NO_COLOR -u CLICOLOR -u CLICOLOR_FORCE -u TERM_PROGRAM -u CI " + c.env + " " + bin + " top --demo=capture --paused; sleep 60"
-		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
-			t.Fatalf("tmux: %v\n%s", err, out)
-		}
+		tmux("new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd)
 		var s string
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-e", "-p", "-t", "c").CombinedOutput()
-			if s = string(out); strings.Contains(s, "[2 States]") {
+			if s = tmux("capture-pane", "-e", "-p", "-t", "c"); strings.Contains(s, "[2 States]") {
 				break
 			}
 		}
-		exec.Command("tmux", "-L", sock, "kill-server").Run()
+		tmux("kill-server")
 		if !strings.Contains(s, "[2 States]") {
 			t.Fatalf("%s: the TUI did not show:\n%s", c.env, s)
 		}
@@ -202,7 +169,7 @@ func TestKernelPlainCtdiagOnTerminal(t *testing.T) {
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 20000-20100 drop\n }\n}")
 	sendUDP(t, p, 20000, 37)
-	bin := builtCtdiag(t)
+	bin := builtCtdiag.build(t)
 	tmux := tmuxServer(t, "plain")
 	tmux("new-session", "-d", "-s", "p", "-x", "120", "-y", "40",
 		"sh", "-c", "ip netns exec "+p.A.Name+" "+bin+"; echo EXITED $?; sleep 60")

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -278,6 +279,7 @@ func shortScenarios() []Sequence {
 }
 
 func TestKernelEngineScripted(t *testing.T) {
+	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	short := GenSysctls()
 	for _, tc := range []struct {
 		name    string
@@ -360,6 +362,7 @@ func rulesConfig(t *testing.T) track.EngineConfig {
 }
 
 func TestKernelEngineRules(t *testing.T) {
+	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	a, b := netip.MustParseAddr("127.30.0.1"), netip.MustParseAddr("127.30.0.5")
 	seqs := []Sequence{
 		NewScript("zone-and-mark", netip.MustParseAddr("127.30.1.1"), Server4, 7000, 7777).Zone(5, 16).

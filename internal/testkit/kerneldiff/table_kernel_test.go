@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctdiag/ctdiag/capture"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -117,6 +118,7 @@ func flooded(ns *Namespace) ([]track.Flow, error) {
 // TestKernelEngineTableFull fills a namespace's table and compares what
 // new flows get (spec §4.2, §4.3).
 func TestKernelEngineTableFull(t *testing.T) {
+	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	t.Run("assured", func(t *testing.T) {
 		// A table full of ASSURED entries has nothing early drop may take:
 		// every new flow is dropped, exactly, in both.
