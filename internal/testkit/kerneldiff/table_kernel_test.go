@@ -11,8 +11,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/ctdiag/ctdiag/capture"
-	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 
