@@ -264,7 +264,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 	case st == track.TCPEstablished && class == classAssured:
 		s.estAll++
 		// A timeout set by the unacknowledged-data or retransmission caps
-		// (spec §1.10) is no measure of idleness: only entries above the
+		// (docs/KERNEL.md §1.10) is no measure of idleness: only entries above the
 		// cap tell their idle age.
 		cap := s.timeouts.TCPCap().Seconds()
 		if !hasTimeout || (T > cap && float64(f.Timeout) < cap) {
@@ -301,7 +301,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 	}
 	if st != track.TCPTimeWait && st != track.TCPClose {
 		// From TIME_WAIT or CLOSE the only way to any other state is a new
-		// handshake on the same tuple (re-open or resync, spec §1.5.1-2).
+		// handshake on the same tuple (re-open or resync, docs/KERNEL.md §1.5.1-2).
 		if _, ok := a.prevClosed[h]; ok {
 			s.reused++
 			if s.reusedExample == nil {

@@ -229,7 +229,7 @@ func TestKernelReportSynSentGrowth(t *testing.T) {
 	// The first 25 SYNs left at ~0.1 s, so at 5 s they have waited 4-5 s
 	// (one more as read, the kernel showing whole seconds left rounded
 	// down): it did not refresh the entry on the SYN retransmitted at 1 s
-	// and 3 s (spec §1.10).
+	// and 3 s (docs/KERNEL.md §1.10).
 	if old := docFigure(f, "oldest"); old != "4s" && old != "5s" && old != "6s" {
 		t.Errorf("oldest %q", old)
 	}
@@ -527,7 +527,7 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 
 	// Segments far outside the window of the new connection, as a stray
 	// packet of an earlier one would be: the kernel counts them INVALID
-	// ("SEQ is over upper bound", spec §1.6).
+	// ("SEQ is over upper bound", docs/KERNEL.md §1.6).
 	sendRawTCP(t, p.A, p.A4, p.B4, sport, port, 250)
 	cli.sampleAt(3)
 
@@ -561,7 +561,7 @@ func sendRawTCP(t *testing.T, ns *netnstest.NS, src, dst netip.Addr, sport, dpor
 		// The connection's initial sequence number is random: of two
 		// numbers 2^31 apart, one is "after" the sender's data and beyond
 		// the receiver's window (INVALID, "SEQ is over upper bound"), the
-		// other "before" it (IGNORE, "SEQ is under lower bound"): spec §1.6.
+		// other "before" it (IGNORE, "SEQ is under lower bound"): docs/KERNEL.md §1.6.
 		for i := 0; i < n; i++ {
 			for _, seq := range []uint32{uint32(i) * 1000, uint32(i)*1000 + 1<<31} {
 				seg := tcpSegment(src, dst, sport, dport, seq, 1, []byte("stale"))
@@ -614,7 +614,7 @@ func tcpSegment(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, paylo
 
 // The DNS race: two sockets on one source port send the first packet of the
 // same UDP flow at the same moment from two CPUs; the second insert clashes
-// and the kernel resolves it (clash_resolve, spec §4.6). Not a full table.
+// and the kernel resolves it (clash_resolve, docs/KERNEL.md §4.6). Not a full table.
 func TestKernelReportInsertFailed(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("the insert race needs two CPUs")

@@ -86,7 +86,7 @@ type Pressure struct {
 	MaxCarried    bool // Max comes from an earlier sample
 	Assured       int
 	// Evictable entries are not ASSURED: early drop may remove them to make
-	// room (spec §4.3). Headroom is how many new entries fit before drops:
+	// room (docs/KERNEL.md §4.3). Headroom is how many new entries fit before drops:
 	// free slots plus evictable entries.
 	Evictable int
 	Free      int64

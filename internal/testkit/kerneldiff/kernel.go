@@ -19,7 +19,7 @@ import (
 // quietRuleset keeps the namespace's own stack from answering the crafted
 // packets (no RSTs, no port unreachables, no echo replies): everything
 // arriving is dropped at input, after conntrack has seen it on the way out
-// (spec §9). Conntrack itself is switched on by netnstest's ct rules.
+// (docs/KERNEL.md §9). Conntrack itself is switched on by netnstest's ct rules.
 const quietRuleset = `table inet ctdiag_quiet {
 	chain in {
 		type filter hook input priority -10; policy drop;

@@ -175,7 +175,7 @@ func defaultScenarios() []Sequence {
 		TCP("client retransmits its SYN", FromClient, syn, 1000, 0, 0).
 		TCP("client RST acking the ignored ACK is invalid", FromClient, rstack, 1001, 7000, 0))
 
-	// UDP and UDPLITE (spec §2.3).
+	// UDP and UDPLITE (docs/KERNEL.md §2.3).
 	add(c.udp("udp-query-answer").
 		UDP("client sends a query", FromClient, 30).
 		UDP("server answers within 2 s", FromServer, 80).
@@ -204,7 +204,7 @@ func defaultScenarios() []Sequence {
 			p.UDP = track.UDPHeader{Length: 0, Checksum: 0}
 		}))
 
-	// ICMP (spec §2.4).
+	// ICMP (docs/KERNEL.md §2.4).
 	for _, v6 := range []bool{false, true} {
 		req, rep := uint8(8), uint8(0)
 		server := Server4
@@ -240,7 +240,7 @@ func defaultScenarios() []Sequence {
 		ICMP("MLD report is untracked", FromClient, 143, 0, 0, nil).
 		ICMP("node information query", FromClient, 139, 0, 5, nil))
 
-	// Generic, GRE, DCCP (spec §2.5).
+	// Generic, GRE, DCCP (docs/KERNEL.md §2.5).
 	for _, p := range []track.Proto{253, track.ProtoDCCP, track.ProtoGRE} {
 		add(NewScript(fmt.Sprintf("proto-%d", p), c.next(false), Server4, 0, 0).
 			Proto("client sends", FromClient, p, track.GREHeader{}).

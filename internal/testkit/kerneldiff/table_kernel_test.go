@@ -116,7 +116,7 @@ func flooded(ns *Namespace) ([]track.Flow, error) {
 }
 
 // TestKernelEngineTableFull fills a namespace's table and compares what
-// new flows get (spec §4.2, §4.3).
+// new flows get (docs/KERNEL.md §4.2, §4.3).
 func TestKernelEngineTableFull(t *testing.T) {
 	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	t.Run("assured", func(t *testing.T) {
@@ -180,13 +180,13 @@ func TestKernelEngineTableFull(t *testing.T) {
 		// A table full of unreplied entries: early drop scans 8 buckets from
 		// the new tuple's; with 2048 entries in the kernel's 262144 buckets
 		// it mostly finds none and the flow is dropped. Which flows get in
-		// is random (spec §8.6): compare the shares.
+		// is random (docs/KERNEL.md §8.6): compare the shares.
 		for attempt := 1; ; attempt++ {
 			ok, gc := tableFullUnreplied(t, byte(50+attempt))
 			if ok || !gc || attempt == 3 {
 				return
 			}
-			t.Logf("attempt %d: the kernel's garbage collector evicted unassured entries during the test (spec §4.3, after a table-full event); again", attempt)
+			t.Logf("attempt %d: the kernel's garbage collector evicted unassured entries during the test (docs/KERNEL.md §4.3, after a table-full event); again", attempt)
 		}
 	})
 }
