@@ -85,12 +85,12 @@ func TestImportRules(t *testing.T) {
 		}
 	}
 
-	// A doc.go that says the package must not import something the table
-	// allows is a second, diverging definition.
+	// A package comment (doc.go) that says the package must not import
+	// something the table allows is a second, diverging definition.
 	for _, p := range all {
 		for _, named := range docForbids(pkgs[p].doc, all) {
 			if !slices.ContainsFunc(rules, func(r rule) bool { return matchesAny(p, r.subjects) && forbids(r, p, named, pkgs) }) {
-				t.Errorf("%s/doc.go says it must not import %s; the import rules of docs/ARCHITECTURE.md do not", p, named)
+				t.Errorf("%s's package comment says it must not import %s; the import rules of docs/ARCHITECTURE.md do not", p, named)
 			}
 		}
 	}
@@ -214,7 +214,7 @@ func loadPackages(t *testing.T, root string) map[string]*pkgInfo {
 			return err
 		}
 		rel, _ := filepath.Rel(root, path)
-		info := &pkgInfo{path: filepath.ToSlash(rel), main: bp.Name == "main", doc: packageDoc(t, path)}
+		info := &pkgInfo{path: filepath.ToSlash(rel), main: bp.Name == "main", doc: packageDoc(t, path, bp.GoFiles)}
 		for _, imp := range bp.Imports {
 			if r, ok := strings.CutPrefix(imp, module+"/"); ok {
 				imp = r
@@ -233,20 +233,21 @@ func loadPackages(t *testing.T, root string) map[string]*pkgInfo {
 	return pkgs
 }
 
-// packageDoc is the package comment of dir/doc.go, if there is one.
-func packageDoc(t *testing.T, dir string) string {
+// packageDoc is the package comment of the package's files (usually
+// doc.go's).
+func packageDoc(t *testing.T, dir string, files []string) string {
 	t.Helper()
-	f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, "doc.go"), nil, parser.PackageClauseOnly|parser.ParseComments)
-	if errors.Is(err, fs.ErrNotExist) {
-		return ""
+	var doc strings.Builder
+	for _, name := range files {
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, name), nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Doc != nil {
+			doc.WriteString(f.Doc.Text())
+		}
 	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Doc == nil {
-		return ""
-	}
-	return f.Doc.Text()
+	return doc.String()
 }
 
 // readRules parses the "Import rules" table of the architecture document,
