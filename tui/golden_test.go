@@ -106,7 +106,7 @@ func TestGoldenColour(t *testing.T) {
 			r := lipgloss.NewRenderer(nil)
 			r.SetColorProfile(termenv.TrueColor)
 			r.SetHasDarkBackground(dark)
-			m := New(Options{Source: demoReplay(t), Renderer: r, Now: fixedNow, Paused: true})
+			m := New(Options{Source: demoReplay(t), Renderer: r, Now: fixedNow, Open: OpenFirst, Paused: true})
 			t.Cleanup(func() { m.Close() })
 			d := &driver{t: t, m: m}
 			d.send(tea.WindowSizeMsg{Width: 100, Height: 30})

@@ -80,8 +80,18 @@ type driver struct {
 
 func newDriver(t testing.TB, src Source, w, h int) *driver {
 	t.Helper()
-	m := New(Options{Source: src, Renderer: asciiRenderer(), Now: fixedNow, Paused: true,
-		Clipboard: func(string) error { return nil }})
+	return newDriverWith(t, Options{Source: src, Open: OpenFirst, Paused: true}, w, h)
+}
+
+// newDriverWith drives a model made with opts (renderer, clock and
+// clipboard set for tests).
+func newDriverWith(t testing.TB, opts Options, w, h int) *driver {
+	t.Helper()
+	opts.Renderer, opts.Now = asciiRenderer(), fixedNow
+	if opts.Clipboard == nil {
+		opts.Clipboard = func(string) error { return nil }
+	}
+	m := New(opts)
 	t.Cleanup(func() { m.Close() })
 	d := &driver{t: t, m: m}
 	d.send(tea.WindowSizeMsg{Width: w, Height: h})

@@ -40,8 +40,8 @@ func (m *Model) globalHelp() [][]key.Binding {
 	return [][]key.Binding{
 		{k.NextPane, k.PrevPane, k.Left, k.Right},
 		{k.Pane1, k.Pane2, k.Pane3, k.Pane4, k.Pane5},
-		{k.Pause, k.NextSample, k.PrevSample, k.Faster, k.Slower},
-		{k.Help, k.Quit},
+		{k.Pause, k.NextSample, k.PrevSample, k.FirstSample, k.LastSample, k.Faster, k.Slower},
+		{k.Help, k.Messages, k.Quit},
 	}
 }
 

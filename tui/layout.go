@@ -36,8 +36,11 @@ func (l layout) wide() bool { return l.width >= 120 && l.height >= 36 }
 // body is the height between the header and the status line.
 func (l layout) body() int { return l.height - l.header - 1 }
 
-// regions gives each pane its size, boxes included.
-func (l layout) regions(focus int, zoomed bool) [numPanes]region {
+// regions gives each pane its size, boxes included. In the wide layout
+// the left column is shared by what the overview and the states pane have
+// to show (common.Wanter) and the talkers' ranking: states first (a few
+// rows), then the overview, then the talkers take the rest.
+func (l layout) regions(panes [numPanes]common.Component, focus int, zoomed bool) [numPanes]region {
 	var r [numPanes]region
 	body := l.body()
 	if !l.wide() {
@@ -52,8 +55,23 @@ func (l layout) regions(focus int, zoomed bool) [numPanes]region {
 	}
 	left := max(44, min(70, l.width*36/100))
 	right := l.width - left
-	ov := 13
-	st := (body - ov) / 2
+	want := func(i int) int {
+		if w, ok := panes[i].(common.Wanter); ok {
+			return w.Want(left-2) + 2
+		}
+		return body
+	}
+	const least = 7 // a box with a header and a few rows
+	tk := 8
+	if body >= 48 {
+		tk = 12
+	}
+	st := max(least, min(want(paneStates), body*2/5))
+	ov := body - st - tk
+	if w := want(paneOverview); ov > w {
+		ov = w // the talkers take what the overview does not need
+	}
+	ov = max(least, ov)
 	r[paneOverview] = region{left, ov}
 	r[paneStates] = region{left, st}
 	r[paneTalkers] = region{left, body - ov - st}
@@ -65,7 +83,7 @@ func (l layout) regions(focus int, zoomed bool) [numPanes]region {
 
 // size tells each pane the size of its content (inside its box when wide).
 func (l layout) size(panes [numPanes]common.Component, focus int, zoomed bool) {
-	for i, r := range l.regions(focus, zoomed) {
+	for i, r := range l.regions(panes, focus, zoomed) {
 		if l.wide() {
 			panes[i].SetSize(max(0, r.w-2), max(0, r.h-2))
 		} else {
@@ -80,7 +98,7 @@ func (l layout) view(st *common.Styles, panes [numPanes]common.Component, focus 
 	if !l.wide() {
 		return l.tabs(st, panes, focus) + "\n" + panes[focus].View()
 	}
-	r := l.regions(focus, zoomed)
+	r := l.regions(panes, focus, zoomed)
 	box := func(i int) string {
 		return common.Box(st, panes[i].Title(), panes[i].View(), r[i].w, r[i].h, i == focus)
 	}

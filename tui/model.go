@@ -39,8 +39,12 @@ type Options struct {
 	Clipboard func(string) error
 	// Output is where the program draws; nil is os.Stdout.
 	Output io.Writer
-	Speed  float64 // a recording's initial speed (1 = as captured)
-	Paused bool    // start paused on the first sample
+	Speed float64 // a recording's initial speed (1 = as captured)
+	// Open is where a recording opens: its most telling sample (the
+	// default), its first or its last. It opens paused, except on the first
+	// sample without Paused.
+	Open   Open
+	Paused bool // start paused
 	Filter string  // initial flows filter, as typed at the / prompt
 	Pane   int     // initial pane, 1–5
 }
@@ -67,14 +71,16 @@ type Model struct {
 	layout layout
 	play   player
 	frame  *common.Frame
+	best   *telling // the most telling sample scanned so far
 
 	// tick makes the timer of the next refresh (tea.Tick; tests replace
 	// it to tick by hand).
 	tick func(time.Duration, func(time.Time) tea.Msg) tea.Cmd
 
-	status   status
-	help     help.Model
-	showHelp bool
+	status       status
+	help         help.Model
+	showHelp     bool
+	showMessages bool
 }
 
 // frameMsg is a refresh's result.
@@ -103,7 +109,11 @@ func New(opts Options) *Model {
 		cfg = rules.DefaultConfig()
 		opts.Analyzer.Config = cfg
 	}
-	c := common.Common{Styles: common.NewStyles(opts.Renderer), Keys: common.NewKeyMap(), Config: cfg, Now: opts.Now}
+	_, recording := opts.Source.(Recording)
+	if recording && opts.Open != OpenFirst {
+		opts.Paused = true
+	}
+	c := common.Common{Styles: common.NewStyles(opts.Renderer), Keys: common.NewKeyMap(recording), Config: cfg, Now: opts.Now}
 	ctx, stop := context.WithCancel(context.Background())
 	m := &Model{c: c, opts: opts, ctx: ctx, stop: stop, play: newPlayer(opts.Source, opts.Speed, opts.Paused),
 		pipe: newPipeline(opts.Source, opts.Analyzer, opts.Now), tick: tea.Tick}
@@ -130,9 +140,20 @@ func (m *Model) Close() error {
 }
 
 // Init implements tea.Model: take the alternate screen (left again on
-// every exit) and read the first sample.
+// every exit) and read the first sample to show: a live source's next, or
+// where a recording opens.
 func (m *Model) Init() tea.Cmd {
-	return tea.Batch(tea.EnterAltScreen, m.refresh(m.play.next(nil)))
+	first := m.play.next(nil)
+	switch rec := m.play.rec; {
+	case rec != nil && m.opts.Open == OpenWorst && rec.Len() > 1:
+		m.play.start(-1)
+		m.play.scanning = true
+		m.status.progress(fmt.Sprintf("analysing every sample to open the most telling: 0 of %d…", rec.Len()))
+		return tea.Batch(tea.EnterAltScreen, m.scan())
+	case rec != nil && m.opts.Open == OpenLast:
+		first = rec.Len() - 1
+	}
+	return tea.Batch(tea.EnterAltScreen, m.refresh(first))
 }
 
 // refresh asks the pipeline for a sample (a recording's index, or -1 for
@@ -163,6 +184,8 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.layout.width, m.layout.height = msg.Width, msg.Height
 	case frameMsg:
 		cmds = append(cmds, m.onFrame(msg))
+	case scanMsg:
+		cmds = append(cmds, m.onScan(msg))
 	case tickMsg:
 		if m.play.due(msg.gen) {
 			cmds = append(cmds, m.refresh(m.play.next(m.frame)))
@@ -258,11 +281,12 @@ func (m *Model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 	if m.capturing() {
 		return nil, false
 	}
-	if m.showHelp {
+	m.status.key()
+	if m.showHelp || m.showMessages {
 		if key.Matches(msg, k.Quit) {
 			return m.quit(), true
 		}
-		m.showHelp = false // any other key closes the help
+		m.showHelp, m.showMessages = false, false // any other key closes them
 		return nil, true
 	}
 	switch {
@@ -270,6 +294,8 @@ func (m *Model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		return m.quit(), true
 	case key.Matches(msg, k.Help):
 		m.showHelp = true
+	case key.Matches(msg, k.Messages):
+		m.showMessages, m.status.behind = true, 0
 	case key.Matches(msg, k.Pause):
 		seek, ok, status := m.play.togglePause(m.frame)
 		if status != "" {
@@ -288,6 +314,10 @@ func (m *Model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		return m.step(+1), true
 	case key.Matches(msg, k.PrevSample):
 		return m.step(-1), true
+	case key.Matches(msg, k.FirstSample):
+		return m.goTo(0), true
+	case key.Matches(msg, k.LastSample):
+		return m.goTo(m.play.rec.Len() - 1), true
 	case key.Matches(msg, k.Faster):
 		m.status.set(m.play.setSpeed(+1), false)
 	case key.Matches(msg, k.Slower):
@@ -301,6 +331,18 @@ func (m *Model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 // step shows the next or previous sample of a recording, and pauses.
 func (m *Model) step(d int) tea.Cmd {
 	seek, ok, status := m.play.step(m.frame, d)
+	if status != "" {
+		m.status.set(status, false)
+	}
+	if !ok {
+		return nil
+	}
+	return m.refresh(seek)
+}
+
+// goTo shows sample i of a recording, and pauses.
+func (m *Model) goTo(i int) tea.Cmd {
+	seek, ok, status := m.play.goTo(i)
 	if status != "" {
 		m.status.set(status, false)
 	}
@@ -372,9 +414,12 @@ func (m *Model) View() string {
 	pb := header.Playback{Paused: m.play.paused, Speed: m.play.speed, AtEnd: m.play.atEnd}
 	b.WriteString(m.header.View(m.frame, pb, m.opts.Source.Describe()))
 	b.WriteByte('\n')
-	if m.showHelp {
+	switch {
+	case m.showHelp:
 		b.WriteString(strings.Join(common.Lines(m.fullHelp(), l.width, l.body()), "\n"))
-	} else {
+	case m.showMessages:
+		b.WriteString(strings.Join(common.Lines(m.status.messages(m.c.Styles, l.width, l.body()), l.width, l.body()), "\n"))
+	default:
 		b.WriteString(l.view(m.c.Styles, m.panes, m.focus, m.zoomed()))
 	}
 	b.WriteByte('\n')

@@ -25,6 +25,7 @@ type player struct {
 	busy     bool
 	inflight int  // the sample being read (-1: a live source's next)
 	pending  *int // a read asked for while one ran
+	scanning bool // every sample is being analysed to open the most telling
 }
 
 func newPlayer(src Source, speed float64, paused bool) player {
@@ -136,6 +137,15 @@ func (p *player) step(f *common.Frame, d int) (seek int, ok bool, status string)
 	}
 	p.pause()
 	return target, true, ""
+}
+
+// goTo is sample i of a recording (the first, the last), pausing there.
+func (p *player) goTo(i int) (seek int, ok bool, status string) {
+	if p.rec == nil {
+		return 0, false, "the first and last samples are a recording's (ctdiag top FILE|DIR)"
+	}
+	p.pause()
+	return max(0, min(i, p.rec.Len()-1)), true, ""
 }
 
 // pause stops playing where it is.

@@ -1,24 +1,74 @@
 package tui
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ctdiag/ctdiag/tui/common"
 )
 
+// maxMessages is how many past messages the messages view (m) keeps.
+const maxMessages = 50
+
 // status is the message of the moment, shown at the bottom left beside
-// the keys.
+// the keys, and the messages before it. A long message is cut with an
+// ellipsis, never the keys' place: m shows every message in full.
 type status struct {
+	text   string
+	err    bool
+	sticky bool // stays until a key is pressed: where a recording opened
+	behind int  // messages that came while a sticky one was shown
+	log    []message
+}
+
+type message struct {
 	text string
 	err  bool
 }
 
-func (s *status) set(text string, isErr bool) { s.text, s.err = text, isErr }
+// set shows a message (empty: none) and keeps it in the log. While a
+// sticky message is up, it goes to the log only.
+func (s *status) set(text string, isErr bool) {
+	if text != "" {
+		s.log = append(s.log, message{text, isErr})
+		if len(s.log) > maxMessages {
+			s.log = s.log[len(s.log)-maxMessages:]
+		}
+	}
+	if s.sticky {
+		if text != "" {
+			s.behind++
+		}
+		return
+	}
+	s.text, s.err = text, isErr
+}
+
+// progress shows a message of the moment that is not worth keeping.
+func (s *status) progress(text string) {
+	if !s.sticky {
+		s.text, s.err = text, false
+	}
+}
+
+// note shows a message that stays until a key is pressed.
+func (s *status) note(text string) {
+	s.sticky = false
+	s.set(text, false)
+	s.sticky, s.behind = text != "", 0
+}
+
+// key: a key was pressed, so a sticky message has been seen.
+func (s *status) key() { s.sticky = false }
 
 // view draws the status line: the message on the left, the keys on the
-// right; a message pushes the keys down to "? help • q quit", then out.
+// right. A long message pushes the keys down to "m messages • ? help •
+// q quit" and is cut with an ellipsis before those go.
 func (s *status) view(st *common.Styles, h help.Model, keys []key.Binding, k *common.KeyMap, width int, reading bool) string {
 	msg := s.text
 	style := st.Status
@@ -28,14 +78,52 @@ func (s *status) view(st *common.Styles, h help.Model, keys []key.Binding, k *co
 	if msg == "" && reading {
 		msg = "reading…"
 	}
+	if s.behind > 0 {
+		msg += fmt.Sprintf(" (+%d more: m)", s.behind)
+	}
 	all := h.ShortHelpView(keys)
 	if msg == "" {
 		return common.FitLeft(all, width)
 	}
-	for _, keys := range []string{all, h.ShortHelpView([]key.Binding{k.Help, k.Quit})} {
+	short := h.ShortHelpView([]key.Binding{k.Messages, k.Help, k.Quit})
+	for _, keys := range []string{all, short} {
 		if room := width - lipgloss.Width(keys) - 2; lipgloss.Width(msg) <= room {
 			return common.Fit(style.Render(msg), room) + "  " + keys
 		}
 	}
+	if room := width - lipgloss.Width(short) - 2; room >= 12 {
+		return common.Fit(style.Render(msg), room) + "  " + short
+	}
 	return common.Fit(style.Render(msg), width)
+}
+
+// messages draws the messages kept, newest first, in full, as many as fit
+// in height lines (the last says how many older ones do not).
+func (s *status) messages(st *common.Styles, width, height int) string {
+	var b []string
+	b = append(b, st.Title.Render("Messages")+st.Dim.Render("  (newest first; any key closes this)"), "")
+	if len(s.log) == 0 {
+		b = append(b, st.Dim.Render("none yet"))
+	}
+	for i := len(s.log) - 1; i >= 0; i-- {
+		m := s.log[i]
+		style := st.Status
+		if m.err {
+			style = st.StatusError
+		}
+		var lines []string
+		for j, l := range strings.Split(ansi.Wordwrap(m.text, max(20, width-2), ""), "\n") {
+			lead := "· "
+			if j > 0 {
+				lead = "  "
+			}
+			lines = append(lines, lead+style.Render(l))
+		}
+		if len(b)+len(lines) > height-1 && i > 0 || len(b)+len(lines) > height {
+			b = append(b, st.Dim.Render(fmt.Sprintf("+%d older messages (a taller terminal shows them)", i+1)))
+			break
+		}
+		b = append(b, lines...)
+	}
+	return strings.Join(b, "\n")
 }

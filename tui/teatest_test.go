@@ -16,9 +16,10 @@ import (
 )
 
 // startProgram runs the TUI as a real bubbletea program (teatest) on the
-// demo capture.
+// demo capture, from its first sample.
 func startProgram(t *testing.T, opts Options, w, h int) *teatest.TestModel {
 	t.Helper()
+	opts.Open = OpenFirst
 	if opts.Source == nil {
 		opts.Source = demoReplay(t)
 	}
@@ -208,7 +209,7 @@ func TestCopyRemedies(t *testing.T) {
 	waitSample(t, tm, 3)
 	press(tm, "3", "enter")
 	waitFor(t, tm, "WHAT IT MEANS")
-	press(tm, "G")
+	press(tm, ">") // the detail's last line (G is the last sample)
 	waitFor(t, tm, "REMEDIES")
 	press(tm, "c")
 	waitFor(t, tm, "to the clipboard")

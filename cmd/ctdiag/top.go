@@ -23,6 +23,7 @@ type topOptions struct {
 	live     *liveFlags
 	interval time.Duration
 	speed    float64
+	open     string
 	paused   bool
 	filter   string
 	pane     int
@@ -46,11 +47,15 @@ reads, so entries created and destroyed per second are counted exactly.
 The live table needs root (CAP_NET_ADMIN).
 
 Given files or directories, it steps through them as successive samples of one
-table, as ctdiag list and report read them: play and pause (p), previous and
-next sample (, .), speed (- +). --demo (no root needed) plays a scenario through
-ctdiag's reference conntrack engine: a web frontend whose backend stops
-answering, SYNs piling up, the table filling and dropping; --demo=capture
-replays a real Linux 6.18 capture of a table filling up to nf_conntrack_max.
+table, as ctdiag list and report read them (the same samples, times, and
+sysctls read once applying to every sample). It analyses every sample first and
+opens paused on the most telling one: the worst finding, then the fullest
+table (the status line says which; --open first|last to choose). Then: first
+and last sample (g/Home, G/End), previous and next (, .), play and pause (p),
+speed (- +). --demo (no root needed) plays a scenario through ctdiag's
+reference conntrack engine: a web frontend whose backend stops answering, SYNs
+piling up, the table filling and dropping; --demo=capture replays a real Linux
+6.18 capture of a table filling up to nf_conntrack_max.
 
 Keys: ? shows them all; q quits.`,
 		Example: `  sudo ctdiag top                           # the live table (plain sudo ctdiag does the same)
@@ -70,7 +75,8 @@ Keys: ? shows them all; q quits.`,
 	f.Lookup("demo").NoOptDefVal = "engine"
 	f.DurationVar(&o.interval, "interval", 0, "live: how often to read the table (default 1s); files: the time between samples that carry no times")
 	f.Float64Var(&o.speed, "speed", 1, "playback speed of a recording (1 = as captured, or one sample a second)")
-	f.BoolVar(&o.paused, "paused", false, "start paused on the first sample")
+	f.StringVar(&o.open, "open", "worst", "where a recording opens: worst (its most telling sample, paused), first (plays from the start unless --paused) or last (paused)")
+	f.BoolVar(&o.paused, "paused", false, "start paused (a live table on its first reading; a recording opened on its first sample)")
 	f.StringVar(&o.filter, "filter", "", "initial flow filter, with the options of ctdiag list (e.g. '-p tcp --state SYN_SENT')")
 	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows")
 	o.live = registerLiveFlags(f)
@@ -95,6 +101,13 @@ func runTop(e env, o *topOptions, args []string) error {
 	}
 	if o.demo && len(args) > 0 {
 		return usageError("--demo replays the built-in capture: give it no files")
+	}
+	if o.open == "" { // plain ctdiag and ctdiag --demo
+		o.open = "worst"
+	}
+	open, err := tui.ParseOpen(o.open)
+	if err != nil {
+		return usageError("--open %v", err)
 	}
 	if o.pane < 1 || o.pane > 5 {
 		return usageError("--pane %d: want 1 to 5", o.pane)
@@ -164,7 +177,7 @@ func runTop(e env, o *topOptions, args []string) error {
 	default:
 		return usageError("--theme %q: want auto, dark or light", o.theme)
 	}
-	return tui.Run(tui.Options{Source: src, Renderer: r, Speed: o.speed, Paused: o.paused, Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
+	return tui.Run(tui.Options{Source: src, Renderer: r, Speed: o.speed, Open: open, Paused: o.paused, Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
 }
 
 func describeArgs(args []string) string {

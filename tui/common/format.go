@@ -61,6 +61,15 @@ func Dur(d time.Duration) string {
 	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
 }
 
+// FullIn says when the table is full at its recent growth, from
+// analyzer.Pressure.FullInSeconds: "full now", "full in 3m20s".
+func FullIn(seconds float64) string {
+	if seconds <= 0 {
+		return "full now"
+	}
+	return "full in " + Dur(time.Duration(seconds*float64(time.Second)))
+}
+
 // DurShort writes a duration in at most 5 cells, for columns: 45s, 12m,
 // 47h, 4d23h.
 func DurShort(d time.Duration) string {
