@@ -39,14 +39,14 @@ type Options struct {
 	Clipboard func(string) error
 	// Output is where the program draws; nil is os.Stdout.
 	Output io.Writer
-	Speed float64 // a recording's initial speed (1 = as captured)
+	Speed  float64 // a recording's initial speed (1 = as captured)
 	// Open is where a recording opens: its most telling sample (the
 	// default), its first or its last. It opens paused, except on the first
 	// sample without Paused.
 	Open   Open
-	Paused bool // start paused
-	Filter string  // initial flows filter, as typed at the / prompt
-	Pane   int     // initial pane, 1–5
+	Paused bool   // start paused
+	Filter string // initial flows filter, as typed at the / prompt
+	Pane   int    // initial pane, 1–5
 }
 
 // Model is the root model: it composes the panes, routes keys and

@@ -46,10 +46,10 @@ type pipeline struct {
 	// hint is every sysctl of a recording's inputs (parser.SysctlHinter):
 	// as in ctdiag report, a sample that read none of its own is read with
 	// them, and nf_conntrack_max read once applies to every sample.
-	hint track.Sysctls
-	seq     int
-	live    int           // live samples read
-	events  []track.Event // live: the last maxEvents; recordings: the sample's own
+	hint   track.Sysctls
+	seq    int
+	live   int           // live samples read
+	events []track.Event // live: the last maxEvents; recordings: the sample's own
 
 	// Live analysis cadence: analysis runs every analyzeEvery samples, set
 	// from what it costs in CPU, so that a refresh every interval stays

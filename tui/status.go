@@ -7,7 +7,6 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ctdiag/ctdiag/tui/common"
 )
@@ -112,7 +111,7 @@ func (s *status) messages(st *common.Styles, width, height int) string {
 			style = st.StatusError
 		}
 		var lines []string
-		for j, l := range strings.Split(ansi.Wordwrap(m.text, max(20, width-2), ""), "\n") {
+		for j, l := range common.Wrap(m.text, max(20, width-2)) {
 			lead := "· "
 			if j > 0 {
 				lead = "  "

@@ -117,46 +117,9 @@ func runTop(e env, o *topOptions, args []string) error {
 			return usageError("--filter: %v", err)
 		}
 	}
-	var src tui.Source
-	switch {
-	case o.demo && o.demoKind == "capture":
-		r, err := tui.NewReplay(demo.Inputs(), tui.ReplayOptions{Info: tui.Description{
-			Kind: track.SourceFile, Name: "demo: " + demo.Origin, Host: demo.Host, Kernel: demo.Kernel, Netns: demo.Netns}})
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		src = r
-	case o.demo:
-		snaps, err := demo.Scenario()
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		src = tui.NewSnapshots(snaps, tui.Description{Kind: track.SourceEngine, Name: demo.ScenarioName,
-			Host: "demo-frontend", Kernel: "model of Linux 6.18", Netns: "demo"})
-	case len(args) > 0:
-		inputs, err := parser.ExpandPaths(args)
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		r, err := tui.NewReplay(inputs, tui.ReplayOptions{Interval: o.interval, Info: tui.Description{Kind: track.SourceFile, Name: describeArgs(args)}})
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		src = r
-	default:
-		cfg, err := o.live.config()
-		if err != nil {
-			return usageError("%v", err)
-		}
-		interval := o.interval
-		if interval == 0 {
-			interval = time.Second
-		}
-		live, err := newLiveSource(cfg, interval)
-		if err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", explainLiveError(err))}
-		}
-		src = live
+	src, err := topSource(o, args)
+	if err != nil {
+		return err
 	}
 	if !isTerminal(e.stdout) {
 		src.Close()
@@ -178,6 +141,50 @@ func runTop(e env, o *topOptions, args []string) error {
 		return usageError("--theme %q: want auto, dark or light", o.theme)
 	}
 	return tui.Run(tui.Options{Source: src, Renderer: r, Speed: o.speed, Open: open, Paused: o.paused, Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
+}
+
+// topSource is what top shows: a demo, files replayed as a recording, or
+// the live table.
+func topSource(o *topOptions, args []string) (tui.Source, error) {
+	switch {
+	case o.demo && o.demoKind == "capture":
+		r, err := tui.NewReplay(demo.Inputs(), tui.ReplayOptions{Info: tui.Description{
+			Kind: track.SourceFile, Name: "demo: " + demo.Origin, Host: demo.Host, Kernel: demo.Kernel, Netns: demo.Netns}})
+		if err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		return r, nil
+	case o.demo:
+		snaps, err := demo.Scenario()
+		if err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		return tui.NewSnapshots(snaps, tui.Description{Kind: track.SourceEngine, Name: demo.ScenarioName,
+			Host: "demo-frontend", Kernel: "model of Linux 6.18", Netns: "demo"}), nil
+	case len(args) > 0:
+		inputs, err := parser.ExpandPaths(args)
+		if err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		r, err := tui.NewReplay(inputs, tui.ReplayOptions{Interval: o.interval, Info: tui.Description{Kind: track.SourceFile, Name: describeArgs(args)}})
+		if err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		return r, nil
+	}
+	cfg, err := o.live.config()
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	interval := o.interval
+	if interval == 0 {
+		interval = time.Second
+	}
+	live, err := newLiveSource(cfg, interval)
+	if err != nil {
+		return nil, &exitError{code: exitFailure, err: fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", explainLiveError(err))}
+	}
+	return live, nil
 }
 
 func describeArgs(args []string) string {

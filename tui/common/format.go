@@ -3,6 +3,7 @@ package common
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -167,6 +168,21 @@ func FitLeft(s string, width int) string {
 		return ansi.Truncate(s, width, "…")
 	}
 	return strings.Repeat(" ", width-w) + s
+}
+
+// trailingSpace is spaces at the end of a line, before any closing
+// styling.
+var trailingSpace = regexp.MustCompile(`[ ]+((?:\x1b\[[0-9;]*m)*)$`)
+
+// Wrap breaks s (which may hold ANSI styling) into lines of at most width
+// cells, between words where it can: no line is ever wider, so nothing is
+// cut when it is drawn.
+func Wrap(s string, width int) []string {
+	lines := strings.Split(ansi.Wrap(s, max(1, width), ""), "\n")
+	for i, l := range lines {
+		lines[i] = trailingSpace.ReplaceAllString(l, "$1")
+	}
+	return lines
 }
 
 // Lines pads or cuts text to exactly height lines of width cells.

@@ -75,9 +75,9 @@ type Frame struct {
 	// the recording that did (-1: none did, or not known yet).
 	StatsSample int
 	Rates       Rates
-	History  []Point // this session's samples up to this one, oldest first
-	Events   []track.Event
-	Sysctls  track.Sysctls // every sysctl known so far, later ones winning
+	History     []Point // this session's samples up to this one, oldest first
+	Events      []track.Event
+	Sysctls     track.Sysctls // every sysctl known so far, later ones winning
 
 	Malformed int      // malformed lines in this sample's inputs
 	Skipped   []string // inputs skipped, with why

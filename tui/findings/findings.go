@@ -221,7 +221,7 @@ func (m *Model) listLines() []string {
 }
 
 func wrap(s string, w int) []string {
-	return strings.Split(ansi.Wordwrap(s, max(10, w), ""), "\n")
+	return common.Wrap(s, max(10, w))
 }
 
 // refreshDetail rebuilds the open finding's text.
@@ -242,7 +242,7 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 	// after an indent of the same width.
 	hang := func(first, text string) {
 		indent := strings.Repeat(" ", ansi.StringWidth(first))
-		for i, l := range strings.Split(ansi.Wordwrap(text, w-len(indent), ""), "\n") {
+		for i, l := range common.Wrap(text, w-len(indent)) {
 			if i == 0 {
 				add(first + l)
 			} else {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/track"
@@ -107,7 +106,7 @@ func (m *Model) lines() []string {
 	w := max(20, m.width)
 	var out []string
 	field := func(name, value string) {
-		ls := strings.Split(ansi.Wordwrap(value, w-11, ""), "\n")
+		ls := common.Wrap(value, w-11)
 		out = append(out, st.Label.Render(common.Fit(name, 10))+" "+ls[0])
 		for _, l := range ls[1:] {
 			out = append(out, strings.Repeat(" ", 11)+l)
@@ -226,7 +225,10 @@ func (m *Model) statistics() []string {
 		}
 		return append([]string{st.Label.Render("statistics")}, wrapped(st.Dim.Render(why), m.width)...)
 	}
-	deltas := r.HasPrev
+	deltas := false
+	for _, c := range cells {
+		deltas = deltas || r.Counters[c].HasDelta
+	}
 	unit := "per s"
 	if r.Seconds == 0 {
 		unit = "/sample"
@@ -292,7 +294,7 @@ func otherCounters() []track.Counter {
 }
 
 func wrapped(s string, w int) []string {
-	return strings.Split(ansi.Wordwrap(s, max(20, w), ""), "\n")
+	return common.Wrap(s, max(20, w))
 }
 
 func signed(v float64) string {
