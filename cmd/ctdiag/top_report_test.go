@@ -200,3 +200,83 @@ func TestTopShowsReportFigures(t *testing.T) {
 		})
 	}
 }
+
+// reportCommands reads the text report's command lines ("$ …") per
+// finding, by rule id.
+func reportCommands(text string) map[string][]string {
+	head := regexp.MustCompile(`^(CRITICAL|WARNING|INFO) .*\(([a-z-]+)\)$`)
+	out := map[string][]string{}
+	rule := ""
+	for _, l := range strings.Split(text, "\n") {
+		if m := head.FindStringSubmatch(l); m != nil {
+			rule = m[2]
+			out[rule] = nil
+			continue
+		}
+		if c, ok := strings.CutPrefix(strings.TrimSpace(l), "$ "); ok && rule != "" {
+			out[rule] = append(out[rule], c)
+		}
+	}
+	return out
+}
+
+// TestTopCopiesReportCommands: c in a finding's detail copies exactly the
+// command lines ctdiag report prints for that finding, on every capture's
+// last sample and every finding.
+func TestTopCopiesReportCommands(t *testing.T) {
+	checked := 0
+	for _, c := range topCases(t) {
+		t.Run(c.name, func(t *testing.T) {
+			args := append([]string{"report", "--fail-on", "never"}, c.args...)
+			if c.o.demo {
+				args = append(args, "--demo")
+			}
+			out, errOut, code := ctdiag(t, "", args...)
+			if code != 0 {
+				t.Fatalf("report exit %d: %s", code, errOut)
+			}
+			want := reportCommands(out)
+
+			src, err := topSource(&c.o, c.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var copied []string
+			clip := func(s string) error { copied = append(copied, s); return nil }
+			d := newHeadless(t, src, tui.Options{Open: tui.OpenLast, Pane: 3, Clipboard: clip}, 120, 36)
+			for i := 0; i < len(want); i++ {
+				d.keys(runes("<"))
+				for range i {
+					d.keys(tea.KeyMsg{Type: tea.KeyDown})
+				}
+				screen := d.m.View()
+				rule := regexp.MustCompile(`› (?:CRIT|WARN|INFO) .*\(([a-z-]+)\)`).FindStringSubmatch(screen)
+				if rule == nil {
+					t.Fatalf("finding %d: not under the cursor:\n%s", i+1, screen)
+				}
+				d.keys(tea.KeyMsg{Type: tea.KeyEnter})
+				copied = nil
+				d.keys(runes("c"))
+				d.keys(tea.KeyMsg{Type: tea.KeyEsc})
+				cmds, ok := want[rule[1]]
+				if !ok {
+					t.Errorf("top shows %s, which report does not", rule[1])
+					continue
+				}
+				if len(cmds) == 0 {
+					if len(copied) != 0 {
+						t.Errorf("%s: report prints no command, top copied %q", rule[1], copied)
+					}
+					continue
+				}
+				if got, w := strings.Join(copied, ""), strings.Join(cmds, "\n")+"\n"; got != w {
+					t.Errorf("%s: top copied\n%s\nreport prints\n%s", rule[1], got, w)
+				}
+				checked++
+			}
+		})
+	}
+	if checked == 0 {
+		t.Error("no finding with commands was compared")
+	}
+}

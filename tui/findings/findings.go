@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctdiag/ctdiag/analyzer"
 	"github.com/ctdiag/ctdiag/internal/human"
+	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/rules"
 	"github.com/ctdiag/ctdiag/tui/common"
 )
@@ -121,11 +122,7 @@ func (m *Model) copyCmd() tea.Cmd {
 	f := m.list[m.cursor]
 	var cmds []string
 	for _, r := range f.Remedies {
-		for _, l := range strings.Split(r.Text, "\n") {
-			if IsCommand(l) {
-				cmds = append(cmds, strings.TrimSpace(l))
-			}
-		}
+		cmds = append(cmds, report.Commands(r.Text)...)
 	}
 	if len(cmds) == 0 {
 		return func() tea.Msg { return common.StatusMsg{Text: "this finding's remedies have no commands to copy"} }
@@ -133,17 +130,6 @@ func (m *Model) copyCmd() tea.Cmd {
 	text := strings.Join(cmds, "\n") + "\n"
 	what := fmt.Sprintf("%d commands of %s", len(cmds), f.Rule)
 	return func() tea.Msg { return common.CopyMsg{Text: text, What: what} }
-}
-
-// IsCommand tells a remedy's command lines from its prose: they start with
-// a tool name.
-func IsCommand(line string) bool {
-	word, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-	switch word {
-	case "conntrack", "ctdiag", "sysctl", "tcpdump", "ip", "ss", "nft", "iptables", "ip6tables", "echo", "dmesg", "journalctl", "modprobe":
-		return true
-	}
-	return false
 }
 
 func sevLabel(s rules.Severity) string {
@@ -309,7 +295,7 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 		for i, r := range f.Remedies {
 			add(fmt.Sprintf("  %d. %s", i+1, st.Bold.Render(r.Title)))
 			for _, l := range strings.Split(r.Text, "\n") {
-				if IsCommand(l) {
+				if report.IsCommand(l) {
 					add("     " + st.Command.Render(l)) // never wrapped: it must copy whole
 					continue
 				}
