@@ -39,6 +39,32 @@ func demoReplay(t testing.TB) *Replay {
 	return r
 }
 
+// demoScenario is the built-in scenario, as ctdiag top --demo plays it.
+func demoScenario(t testing.TB) *Snapshots {
+	t.Helper()
+	snaps, err := demo.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSnapshots(snaps, Description{Kind: track.SourceEngine, Name: demo.ScenarioName,
+		Host: "demo-frontend", Kernel: "model of Linux 6.18", Netns: "demo"})
+}
+
+// dirReplay replays a capture folder as ctdiag top DIR does: its files
+// expanded and planned as ctdiag report plans them.
+func dirReplay(t testing.TB, dir string) *Replay {
+	t.Helper()
+	in, err := parser.ExpandPaths([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReplay(in, ReplayOptions{Info: Description{Kind: track.SourceFile, Name: filepath.ToSlash(dir)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // captureReplay replays one host's folder of a real capture: its
 // nf_conntrack.tNN.txt tables at their times (NN seconds after the start,
 // as the capture's README says), then the statistics and sysctls read at

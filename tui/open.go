@@ -65,14 +65,16 @@ func (t telling) beats(u telling) bool {
 
 // says is the status line's account of where the recording opened.
 func (t telling) says(samples int) string {
-	where := fmt.Sprintf("opened at sample %d of %d", t.sample+1, samples)
+	where := fmt.Sprintf("sample, %d of %d", t.sample+1, samples)
 	switch {
 	case t.severity > rules.SeverityNone:
-		return fmt.Sprintf("%s, the worst: %s %s", where, strings.ToUpper(t.severity.String()), t.rule)
+		return fmt.Sprintf("at the worst %s: %s %s", where, strings.ToUpper(t.severity.String()), t.rule)
+	case t.size == 0:
+		return "at the last " + where + " (every one empty, no findings)"
 	case t.limited:
-		return where + ", the fullest (no finding in any sample)"
+		return "at the fullest " + where + " (no findings in any)"
 	}
-	return where + ", the largest (no finding in any sample)"
+	return "at the largest " + where + " (no findings in any)"
 }
 
 // scanMsg is one sample of the scan for the most telling.

@@ -84,8 +84,11 @@ func (s *status) view(st *common.Styles, h help.Model, keys []key.Binding, k *co
 	if msg == "" {
 		return common.FitLeft(all, width)
 	}
+	// The message in full beside as many keys as fit; else cut, beside m
+	// (which shows it in full), ? and q.
 	short := h.ShortHelpView([]key.Binding{k.Messages, k.Help, k.Quit})
-	for _, keys := range []string{all, short} {
+	shortest := h.ShortHelpView([]key.Binding{k.Help, k.Quit})
+	for _, keys := range []string{all, short, shortest} {
 		if room := width - lipgloss.Width(keys) - 2; lipgloss.Width(msg) <= room {
 			return common.Fit(style.Render(msg), room) + "  " + keys
 		}

@@ -176,7 +176,7 @@ func TestTopCaptureEndsInTmux(t *testing.T) {
 	// Default: the worst sample, paused, and the status line says so.
 	tmux("new-session", "-d", "-s", "worst", "-x", "120", "-y", "36", "sh", "-c", bin+" top "+captures+"/table-full/srv; sleep 60")
 	wait := screenOf("worst")
-	wait("the most telling sample", regexp.MustCompile(`opened at sample 6 of 6, the worst: CRITICAL table-full`))
+	wait("the most telling sample", regexp.MustCompile(`at the worst sample, 6 of 6: CRITICAL table-full`))
 	s := wait("paused on sample 6", regexp.MustCompile(`sample 6/6 t\+35s · ❚❚ paused`))
 	if !strings.Contains(s, "CRIT The table is full") {
 		t.Errorf("the worst sample's findings are not on screen:\n%s", s)
