@@ -423,6 +423,6 @@ func (m *Model) View() string {
 		b.WriteString(l.view(m.c.Styles, m.panes, m.focus, m.zoomed()))
 	}
 	b.WriteByte('\n')
-	b.WriteString(m.status.view(m.c.Styles, m.help, m.ShortHelp(), m.c.Keys, l.width, m.frame == nil))
+	b.WriteString(m.status.view(m.c.Styles, m.help, m.panes[m.focus].ShortHelp(), m.c.Keys, l.width, m.frame == nil, m.capturing()))
 	return b.String()
 }

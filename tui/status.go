@@ -66,9 +66,12 @@ func (s *status) note(text string) {
 func (s *status) key() { s.sticky = false }
 
 // view draws the status line: the message on the left, the keys on the
-// right. A long message pushes the keys down to "m messages • ? help •
-// q quit" and is cut with an ellipsis before those go.
-func (s *status) view(st *common.Styles, h help.Model, keys []key.Binding, k *common.KeyMap, width int, reading bool) string {
+// right: the focused pane's (as many as fit), then ? and q, which are
+// never pushed out. A long message pushes the pane's keys out first, and
+// is cut with an ellipsis beside "m messages • ? help • q quit" (m shows
+// it whole). While a prompt takes the keys, only its own are shown.
+func (s *status) view(st *common.Styles, h help.Model, pane []key.Binding, k *common.KeyMap, width int, reading, capturing bool) string {
+	h.Width = 0 // measured here: help would cut them itself
 	msg := s.text
 	style := st.Status
 	if s.err {
@@ -80,19 +83,28 @@ func (s *status) view(st *common.Styles, h help.Model, keys []key.Binding, k *co
 	if s.behind > 0 {
 		msg += fmt.Sprintf(" (+%d more: m)", s.behind)
 	}
-	all := h.ShortHelpView(keys)
-	if msg == "" {
-		return common.FitLeft(all, width)
+	room := width
+	if msg != "" {
+		room = width - lipgloss.Width(msg) - 2
 	}
-	// The message in full beside as many keys as fit; else cut, beside m
-	// (which shows it in full), ? and q.
-	short := h.ShortHelpView([]key.Binding{k.Messages, k.Help, k.Quit})
-	shortest := h.ShortHelpView([]key.Binding{k.Help, k.Quit})
-	for _, keys := range []string{all, short, shortest} {
-		if room := width - lipgloss.Width(keys) - 2; lipgloss.Width(msg) <= room {
-			return common.Fit(style.Render(msg), room) + "  " + keys
+	var keys string
+	if capturing {
+		keys = h.ShortHelpView(pane)
+	} else {
+		for n := len(pane); n >= 0; n-- {
+			keys = h.ShortHelpView(append(append([]key.Binding(nil), pane[:n]...), k.Help, k.Quit))
+			if lipgloss.Width(keys) <= room {
+				break
+			}
 		}
 	}
+	switch {
+	case msg == "":
+		return common.FitLeft(keys, width)
+	case lipgloss.Width(keys) <= room:
+		return common.Fit(style.Render(msg), width-lipgloss.Width(keys)-2) + "  " + keys
+	}
+	short := h.ShortHelpView([]key.Binding{k.Messages, k.Help, k.Quit})
 	if room := width - lipgloss.Width(short) - 2; room >= 12 {
 		return common.Fit(style.Render(msg), room) + "  " + short
 	}
