@@ -72,7 +72,7 @@ func RenderFlow(c common.Common, f *track.Flow, fr *common.Frame, current bool, 
 	}
 	switch {
 	case age.Known && age.Capped:
-		field("idle", "≈"+common.Dur(age.Idle)+" since the last packet, counted from the 300 s cap on unacknowledged data (§1.10)")
+		field("idle", "≈"+common.Dur(age.Idle)+" since the last packet, counted from the 300 s cap on unacknowledged data")
 	case age.Known:
 		field("idle", "≈"+common.Dur(age.Idle)+" since the last packet that refreshed it (full timeout − remaining)")
 	default:
