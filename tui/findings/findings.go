@@ -176,7 +176,6 @@ func (m *Model) listLines() []string {
 	if m.frame.ResultSample != m.frame.Sample {
 		head += fmt.Sprintf(" · analysis of sample %d (runs less often on large tables)", m.frame.ResultSample+1)
 	}
-	lines = append(lines, st.Label.Render(common.Fit(head, m.width)))
 	// Each finding: a line with severity and title, then its summary.
 	body := m.height - 1
 	per := 2
@@ -187,6 +186,10 @@ func (m *Model) listLines() []string {
 	if m.cursor*per >= body {
 		start = m.cursor - body/per + 1
 	}
+	if shown := max(1, body/per); shown < len(m.list) {
+		head += fmt.Sprintf(" · %d–%d shown (↑/↓)", start+1, min(len(m.list), start+shown))
+	}
+	lines = append(lines, st.Label.Render(common.Fit(head, m.width)))
 	for i := start; i < len(m.list) && (i-start)*per < body; i++ {
 		f := m.list[i]
 		mark := "  "
