@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
-	"github.com/aymanbagabas/go-osc52/v2"
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
-	"github.com/ctdiag/ctdiag/analyzer"
 	"github.com/ctdiag/ctdiag/rules"
 	"github.com/ctdiag/ctdiag/tui/common"
 	"github.com/ctdiag/ctdiag/tui/findings"
@@ -24,30 +21,6 @@ import (
 	"github.com/ctdiag/ctdiag/tui/states"
 	"github.com/ctdiag/ctdiag/tui/talkers"
 )
-
-// Options configure the TUI.
-type Options struct {
-	Source Source
-	// Renderer decides colours (NO_COLOR, the terminal's profile, a light
-	// or dark background); nil uses lipgloss's default for stdout.
-	Renderer *lipgloss.Renderer
-	Analyzer analyzer.Options
-	// Now is the clock the header shows; nil is time.Now.
-	Now func() time.Time
-	// Clipboard receives copied remedy commands; nil writes OSC 52 to
-	// Output (terminals and tmux put it on the clipboard).
-	Clipboard func(string) error
-	// Output is where the program draws; nil is os.Stdout.
-	Output io.Writer
-	Speed  float64 // a recording's initial speed (1 = as captured)
-	// Open is where a recording opens: its most telling sample (the
-	// default), its first or its last. It opens paused, except on the first
-	// sample without Paused.
-	Open   Open
-	Paused bool   // start paused
-	Filter string // initial flows filter, as typed at the / prompt
-	Pane   int    // initial pane, 1–5
-}
 
 // Model is the root model: it composes the panes, routes keys and
 // messages to them, and runs the refresh loop; playback (player) and
@@ -361,27 +334,6 @@ func (m *Model) capturing() bool {
 func (m *Model) quit() tea.Cmd {
 	m.stop()
 	return tea.Quit
-}
-
-// copy puts text on the clipboard off the UI goroutine.
-func (m *Model) copy(msg common.CopyMsg) tea.Cmd {
-	clip := m.opts.Clipboard
-	if clip == nil {
-		out := m.opts.Output
-		clip = func(s string) error {
-			if out == nil {
-				return errors.New("no terminal to copy through")
-			}
-			_, err := osc52.New(s).WriteTo(out)
-			return err
-		}
-	}
-	return func() tea.Msg {
-		if err := clip(msg.Text); err != nil {
-			return common.StatusMsg{Text: "copy failed: " + err.Error(), Err: true}
-		}
-		return common.StatusMsg{Text: fmt.Sprintf("copied %s (%d bytes) to the clipboard (OSC 52)", msg.What, len(msg.Text))}
-	}
 }
 
 func (m *Model) talkersVisible() bool {

@@ -242,3 +242,24 @@ func (n *noted) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, e
 	rep.Warning = n.note
 	return rep, err
 }
+
+// TestKeyDuringScanWins: g pressed while the samples are being analysed
+// opens the first sample, not the worst.
+func TestKeyDuringScanWins(t *testing.T) {
+	m := New(Options{Source: demoReplay(t), Renderer: asciiRenderer(), Now: fixedNow})
+	t.Cleanup(func() { m.Close() })
+	d := &driver{t: t, m: m}
+	d.send(tea.WindowSizeMsg{Width: 100, Height: 30})
+	scan := m.Init()
+	if !strings.Contains(statusLine(m.View()), "analysing every sample") {
+		t.Errorf("the status line should say the samples are being analysed: %q", statusLine(m.View()))
+	}
+	d.keys("g")
+	d.run(scan)
+	if m.frame == nil || m.frame.Sample != 0 || !m.play.paused {
+		t.Fatalf("g during the scan: want the first sample, paused")
+	}
+	if s := statusLine(m.View()); strings.Contains(s, "worst") {
+		t.Errorf("status line %q speaks of the worst sample, not shown", s)
+	}
+}
