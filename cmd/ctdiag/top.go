@@ -52,17 +52,18 @@ sysctls read once applying to every sample). It analyses every sample first and
 opens paused on the most telling one: the worst finding, then the fullest
 table (the status line says which; --open first|last to choose). Then: first
 and last sample (g/Home, G/End), previous and next (, .), play and pause (p),
-speed (- +). --demo (no root needed) plays a scenario through ctdiag's
+speed (- +). --demo (no root needed) shows a scenario run through ctdiag's
 reference conntrack engine: a web frontend whose backend stops answering, SYNs
 piling up, the table filling and dropping; --demo=capture replays a real Linux
 6.18 capture of a table filling up to nf_conntrack_max.
 
-Keys: ? shows them all; q quits.`,
+Keys: ? shows them all; m shows every message in full; q quits.`,
 		Example: `  sudo ctdiag top                           # the live table (plain sudo ctdiag does the same)
   sudo ctdiag top --netns blue --interval 2s
   ctdiag top --demo                         # the engine scenario
   ctdiag top --demo=capture                 # a real capture
-  ctdiag top captures/                      # a directory of dumps, in natural order
+  ctdiag top captures/                      # a directory of dumps, opened on its worst sample
+  ctdiag top --open first captures/         # played from its first sample
   ctdiag top --interval 5s t00.txt t05.txt t10.txt
   ctdiag top --filter '-p tcp --state SYN_SENT' dump.txt`,
 		Args: cobra.ArbitraryArgs,
