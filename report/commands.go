@@ -1,11 +1,18 @@
 package report
 
-// Commands returns a remedy's command lines as the text and Markdown
-// reports print them (after "$ " in text, in a code block in Markdown):
-// exactly what a person pastes. The terminal UI copies the same lines.
-func Commands(remedyText string) []string {
-	var out []string
-	for _, blk := range remedyBlocks(remedyText) {
+import (
+	"strings"
+
+	"github.com/ctdiag/ctdiag/analyzer"
+)
+
+// Commands returns a remedy's command lines as the text report prints them
+// (after "$ "): its commands, then the lines of its note that are commands
+// to type elsewhere. Exactly what a person pastes; the terminal UI's copy
+// key copies the same lines.
+func Commands(r analyzer.Remedy) []string {
+	out := append([]string(nil), r.Commands...)
+	for _, blk := range remedyBlocks(strings.TrimSpace(r.Note)) {
 		if blk.command {
 			out = append(out, blk.text)
 		}
@@ -13,6 +20,6 @@ func Commands(remedyText string) []string {
 	return out
 }
 
-// IsCommand reports whether a line of a remedy is a command the reports
-// print as one (the rest is prose).
+// IsCommand reports whether a line of a remedy's note is a command the
+// reports print as one (the rest is prose).
 func IsCommand(line string) bool { return looksLikeCommand(line) }

@@ -112,7 +112,7 @@ type sink struct {
 	meta    track.Snapshot
 	events  []track.Event
 	entries int
-	assured int
+	assured int // [ASSURED] and offloaded entries: early drop never evicts them
 	hint    track.Sysctls
 }
 
@@ -129,7 +129,7 @@ func (s *sink) BeginSample(meta track.Snapshot) error {
 
 func (s *sink) Flow(f *track.Flow) error {
 	s.entries++
-	if f.Status.Assured() {
+	if f.Status.Assured() || f.Status.Offloaded() {
 		s.assured++
 	}
 	if s.table != nil {
@@ -437,15 +437,17 @@ func (p *pipeline) timeoutSysctls(rec *sampleRec) track.Sysctls {
 	return out
 }
 
-// pressure is sample idx's pressure, from analyzer.PressureOf as ctdiag
-// report computes it: the count (nf_conntrack_count when read, else the
-// entries listed) against the latest nf_conntrack_max read up to the
-// sample (else the one a recording read with another sample), the ASSURED
-// entries early drop cannot evict, and the table's recent sizes when the
-// samples are timed.
+// pressure is sample idx's pressure, from analyzer.PressureOf with what
+// ctdiag report gives it: the count (nf_conntrack_count when read, else
+// the entries listed) against the latest nf_conntrack_max read up to the
+// sample (else the one a recording read with another sample), the entries
+// early drop cannot evict, the table's recent sizes when the samples are
+// timed, the steady state the analysis found, and the catalog's forecast
+// gate.
 func (p *pipeline) pressure(idx int) common.Pressure {
 	rec := p.samples[idx]
-	in := analyzer.PressureInput{Count: rec.count, Max: rec.max, HasMax: rec.hasMax, NonEvictable: uint64(rec.assured)}
+	in := analyzer.PressureInput{Count: rec.count, Max: rec.max, HasMax: rec.hasMax, NonEvictable: uint64(rec.assured),
+		Gate: analyzer.ForecastGate(p.opts.Config)}
 	out := common.Pressure{CountFromKern: rec.count != uint64(rec.listed), Listed: rec.listed,
 		Assured: rec.assured, Evictable: rec.listed - rec.assured}
 	switch {
@@ -459,6 +461,14 @@ func (p *pipeline) pressure(idx int) common.Pressure {
 		}
 	}
 	in.History = p.sizeHistory(idx)
+	// The steady state needs the entries followed between samples: the
+	// analysis of this sample has it (a live source's latest, when this one
+	// was not analysed).
+	if res := p.results[idx]; res != nil {
+		in.SteadyState = res.Summary.Pressure.SteadyState
+	} else if res := p.results[p.latest]; p.rec == nil && res != nil {
+		in.SteadyState = res.Summary.Pressure.SteadyState
+	}
 	out.Pressure = analyzer.PressureOf(in)
 	if in.HasMax && in.Max > 0 {
 		out.Free = int64(in.Max) - int64(rec.count)

@@ -113,7 +113,7 @@ type reportSummary struct {
 	Headroom    *int64   `json:"headroom"`
 	Growth      *float64 `json:"growth_per_second"`
 	// Time to full, once the report carries it.
-	FullIn *float64 `json:"time_to_full_seconds"`
+	FullIn *float64 `json:"full_in_seconds"`
 }
 
 var (

@@ -96,8 +96,8 @@ type Pressure struct {
 	// MaxElsewhere says where Max was read when not with this sample ("an
 	// earlier sample"); empty when it was.
 	MaxElsewhere string
-	// Assured entries are never evicted by early drop (docs/KERNEL.md);
-	// Evictable ones may be, to make room.
+	// Assured entries ([ASSURED] or offloaded) are never evicted by early
+	// drop (docs/KERNEL.md); Evictable ones may be, to make room.
 	Assured, Evictable int
 	Free               int64 // Max − Count
 }

@@ -122,7 +122,7 @@ func (m *Model) copyCmd() tea.Cmd {
 	f := m.list[m.cursor]
 	var cmds []string
 	for _, r := range f.Remedies {
-		cmds = append(cmds, report.Commands(r.Text)...)
+		cmds = append(cmds, report.Commands(r)...)
 	}
 	if len(cmds) == 0 {
 		return func() tea.Msg { return common.StatusMsg{Text: "this finding's remedies have no commands to copy"} }
@@ -297,7 +297,13 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 		add("", st.Bold.Render("REMEDIES")+st.Dim.Render("  (c copies the commands; ctdiag never applies them)"))
 		for i, r := range f.Remedies {
 			add(fmt.Sprintf("  %d. %s", i+1, st.Bold.Render(r.Title)))
-			for _, l := range strings.Split(r.Text, "\n") {
+			for _, c := range r.Commands {
+				add("     " + st.Command.Render(c)) // never wrapped: it must copy whole
+			}
+			for _, l := range strings.Split(strings.TrimSpace(r.Note), "\n") {
+				if r.Note == "" {
+					break
+				}
 				if report.IsCommand(l) {
 					add("     " + st.Command.Render(l)) // never wrapped: it must copy whole
 					continue
