@@ -11,6 +11,7 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
+	"github.com/ctdiag/ctdiag/analyzer"
 	"github.com/ctdiag/ctdiag/internal/demo"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
@@ -141,7 +142,30 @@ func runTop(e env, o *topOptions, args []string) error {
 	default:
 		return usageError("--theme %q: want auto, dark or light", o.theme)
 	}
-	return tui.Run(tui.Options{Source: src, Renderer: r, Speed: o.speed, Open: open, Paused: o.paused, Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
+	return tui.Run(tui.Options{Source: src, Analyzer: topAnalysis(o, args), Renderer: r, Speed: o.speed, Open: open, Paused: o.paused,
+		Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
+}
+
+// topAnalysis is what top's analyzer is told, as report's is for the same
+// input: the namespace a live table belongs to and how the files are named
+// on a command line, so that the remedies it shows and copies are report's.
+func topAnalysis(o *topOptions, args []string) analyzer.Options {
+	var aopts analyzer.Options
+	scopeAnalysis(&aopts, !o.demo && len(args) == 0, o.demo, args, o.live)
+	return aopts
+}
+
+// scopeAnalysis says where the analysed table lives and how a person names
+// its inputs, so that remedies are right where they are pasted (ip netns
+// exec for a namespace's table, ctdiag whatif on the same files): report
+// and top tell their analyzers the same.
+func scopeAnalysis(aopts *analyzer.Options, live, demo bool, args []string, l *liveFlags) {
+	switch {
+	case live && l != nil:
+		aopts.Target = analyzer.Target{Netns: l.netns, NetnsPID: l.netnsPID}
+	case !live && !demo && !usesStdin(args):
+		aopts.Sources = shellWords(args)
+	}
 }
 
 // topSource is what top shows: a demo, files replayed as a recording, or

@@ -151,7 +151,7 @@ func TestTopShowsReportFigures(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			d := newHeadless(t, src, tui.Options{Open: tui.OpenFirst, Paused: true, Pane: 1}, 200, 60)
+			d := newHeadless(t, src, tui.Options{Analyzer: topAnalysis(&c.o, c.args), Open: tui.OpenFirst, Paused: true, Pane: 1}, 200, 60)
 			d.keys(runes("G")) // the last sample: the one report judges
 			screen := d.m.View()
 			gauge := strings.Split(screen, "\n")[1]
@@ -243,7 +243,7 @@ func TestTopCopiesReportCommands(t *testing.T) {
 			}
 			var copied []string
 			clip := func(s string) error { copied = append(copied, s); return nil }
-			d := newHeadless(t, src, tui.Options{Open: tui.OpenLast, Pane: 3, Clipboard: clip}, 120, 36)
+			d := newHeadless(t, src, tui.Options{Analyzer: topAnalysis(&c.o, c.args), Open: tui.OpenLast, Pane: 3, Clipboard: clip}, 120, 36)
 			for i := 0; i < len(want); i++ {
 				d.keys(runes("<"))
 				for range i {
