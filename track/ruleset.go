@@ -25,9 +25,10 @@ const (
 	BackendNft                        // nft (nftables native)
 	BackendIptablesNft                // iptables-nft: iptables syntax, nftables in the kernel
 	BackendIptablesLegacy             // iptables-legacy: x_tables in the kernel
+	BackendIptables                   // iptables syntax, kernel side not known (an unmarked iptables-save file)
 )
 
-var backendNames = [...]string{"unknown", "nft", "iptables-nft", "iptables-legacy"}
+var backendNames = [...]string{"unknown", "nft", "iptables-nft", "iptables-legacy", "iptables"}
 
 func (b RuleBackend) String() string {
 	if int(b) < len(backendNames) {
@@ -38,7 +39,7 @@ func (b RuleBackend) String() string {
 
 // IsIptables reports whether rules are written in iptables syntax.
 func (b RuleBackend) IsIptables() bool {
-	return b == BackendIptablesNft || b == BackendIptablesLegacy
+	return b == BackendIptablesNft || b == BackendIptablesLegacy || b == BackendIptables
 }
 
 // MarshalText writes the backend's name.
