@@ -251,8 +251,10 @@ type RuleCounter struct {
 	Bytes   uint64 `json:"bytes"`
 }
 
-// CtState is a set of conntrack states as rules match them; the bits are
-// the kernel's (NF_CT_STATE_*_BIT, xt_conntrack's SNAT/DNAT).
+// CtState is a set of conntrack states as rules match them. The bits are
+// nft's (NF_CT_STATE_*_BIT, the same as xt_state's); SNAT and DNAT, which
+// only xt_conntrack has, take two bits above them (xt_conntrack's own
+// numbering differs and is converted when read).
 type CtState uint16
 
 // Conntrack states.
@@ -262,8 +264,8 @@ const (
 	CtStateRelated     CtState = 1 << 2
 	CtStateNew         CtState = 1 << 3
 	CtStateUntracked   CtState = 1 << 6
-	CtStateSNAT        CtState = 1 << 8 // xt_conntrack --ctstate SNAT
-	CtStateDNAT        CtState = 1 << 9 // xt_conntrack --ctstate DNAT
+	CtStateSNAT        CtState = 1 << 8 // xt_conntrack --ctstate SNAT (its own bit 6)
+	CtStateDNAT        CtState = 1 << 9 // xt_conntrack --ctstate DNAT (its own bit 7)
 )
 
 var ctStateNames = []struct {
