@@ -853,7 +853,10 @@ func (r *Ruleset) DNATTargets() []DNATTarget {
 type HookStep struct {
 	Priority  int32
 	Conntrack string // what conntrack does here, when this step is conntrack
-	Family    RuleFamily
+	// TableIndex is the table's index in Ruleset.Tables (an iptables-nft
+	// and an iptables-legacy table may share family and name).
+	TableIndex int
+	Family     RuleFamily
 	Table     string
 	Chain     string
 	Backend   RuleBackend
@@ -888,13 +891,13 @@ func (r *Ruleset) PacketPath() []HookPath {
 			p.Steps = append(p.Steps, HookStep{Priority: prio, Conntrack: what})
 		}
 		if r != nil {
-			for _, t := range r.Tables {
+			for ti, t := range r.Tables {
 				if t.Family == RuleFamilyARP || t.Family == RuleFamilyBridge {
 					continue // other hooks than the IP stack's
 				}
 				for _, c := range t.Chains {
 					if c.Hook == h {
-						p.Steps = append(p.Steps, HookStep{Priority: c.Priority, Family: t.Family,
+						p.Steps = append(p.Steps, HookStep{Priority: c.Priority, TableIndex: ti, Family: t.Family,
 							Table: t.Name, Chain: c.Name, Backend: t.Backend})
 					}
 				}
