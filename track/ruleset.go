@@ -857,9 +857,9 @@ type HookStep struct {
 	// and an iptables-legacy table may share family and name).
 	TableIndex int
 	Family     RuleFamily
-	Table     string
-	Chain     string
-	Backend   RuleBackend
+	Table      string
+	Chain      string
+	Backend    RuleBackend
 }
 
 // HookPath is the steps on one hook in the order a packet meets them.

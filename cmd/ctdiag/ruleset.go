@@ -445,4 +445,3 @@ func humanBytes(n uint64) string {
 	}
 	return fmt.Sprintf("%.1f %s", v, units[u])
 }
-
