@@ -267,6 +267,12 @@ func writeRulesetText(w io.Writer, rs *track.Ruleset, all bool) {
 	if rs.Unknown > 0 {
 		fmt.Fprintf(w, "  %d matches or statements were not decoded (shown in <…> or kept in the rule's text); rules with them may select less than shown\n", rs.Unknown)
 	}
+	// Chains by name, and whether each reaches a relevant rule, per table:
+	// kube-proxy has thousands of chains and as many jumps.
+	indexes := make([]*tableIndex, len(rs.Tables))
+	for i := range rs.Tables {
+		indexes[i] = newTableIndex(&rs.Tables[i])
+	}
 	for _, p := range rs.PacketPath() {
 		fmt.Fprintf(w, "\n%s\n", strings.ToUpper(p.Hook.String()))
 		for _, s := range p.Steps {
@@ -275,14 +281,15 @@ func writeRulesetText(w io.Writer, rs *track.Ruleset, all bool) {
 				continue
 			}
 			t := &rs.Tables[s.TableIndex]
-			c, _ := t.Chain(s.Chain)
+			tc := indexes[s.TableIndex]
+			c := &t.Chains[tc.byName[s.Chain]]
 			policy := ""
 			if c.Policy != "" {
 				policy = ", policy " + c.Policy
 			}
 			fmt.Fprintf(w, "  %-11s %s %s %s [%s%s]\n", prioText(s.Priority)+" "+track.PriorityName(p.Hook, s.Priority),
 				s.Family, s.Table, s.Chain, s.Backend, policy)
-			writeChainRules(w, t, c, all, "      ", map[string]bool{c.Name: true})
+			writeChainRules(w, tc, c, all, "      ", map[string]bool{c.Name: true})
 		}
 	}
 }
@@ -294,16 +301,40 @@ func prioText(p int32) string {
 	return strconv.Itoa(int(p))
 }
 
+// tableIndex finds a table's chains by name and remembers which reach a
+// rule that concerns conntrack.
+type tableIndex struct {
+	t        *track.RuleTable
+	byName   map[string]int
+	relevant map[string]bool // memo of reachesRelevant
+}
+
+func newTableIndex(t *track.RuleTable) *tableIndex {
+	x := &tableIndex{t: t, byName: make(map[string]int, len(t.Chains)), relevant: map[string]bool{}}
+	for i, c := range t.Chains {
+		x.byName[c.Name] = i
+	}
+	return x
+}
+
+func (x *tableIndex) chain(name string) (*track.RuleChain, bool) {
+	i, ok := x.byName[name]
+	if !ok {
+		return nil, false
+	}
+	return &x.t.Chains[i], true
+}
+
 // writeChainRules prints a chain's relevant rules, and under a jump or
 // goto the rules of the chain it reaches.
-func writeChainRules(w io.Writer, t *track.RuleTable, c *track.RuleChain, all bool, indent string, seen map[string]bool) {
+func writeChainRules(w io.Writer, x *tableIndex, c *track.RuleChain, all bool, indent string, seen map[string]bool) {
 	other := 0
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		var sub *track.RuleChain
 		if (r.Verdict == track.VerdictJump || r.Verdict == track.VerdictGoto) && !seen[r.Target] && len(seen) < 16 {
-			if x, ok := t.Chain(r.Target); ok && (all || reachesRelevant(t, x, map[string]bool{})) {
-				sub = x
+			if s, ok := x.chain(r.Target); ok && (all || x.reachesRelevant(s, map[string]bool{})) {
+				sub = s
 			}
 		}
 		if !all && sub == nil && !relevant(r) {
@@ -321,7 +352,7 @@ func writeChainRules(w io.Writer, t *track.RuleTable, c *track.RuleChain, all bo
 		fmt.Fprintf(w, "%s#%-3d %s  %s%s\n", indent, r.Position, counterText(r), tag, ruleText(r))
 		if sub != nil {
 			seen[sub.Name] = true
-			writeChainRules(w, t, sub, all, indent+"    ", seen)
+			writeChainRules(w, x, sub, all, indent+"    ", seen)
 			delete(seen, sub.Name)
 		}
 	}
@@ -336,23 +367,30 @@ func relevant(r *track.Rule) bool {
 
 // reachesRelevant reports whether chain c or a chain it reaches holds a
 // rule that concerns conntrack.
-func reachesRelevant(t *track.RuleTable, c *track.RuleChain, seen map[string]bool) bool {
+func (x *tableIndex) reachesRelevant(c *track.RuleChain, seen map[string]bool) bool {
+	if v, ok := x.relevant[c.Name]; ok {
+		return v
+	}
 	if seen[c.Name] {
 		return false
 	}
 	seen[c.Name] = true
+	v := false
 	for i := range c.Rules {
 		r := &c.Rules[i]
 		if relevant(r) {
-			return true
+			v = true
+			break
 		}
 		if r.Verdict == track.VerdictJump || r.Verdict == track.VerdictGoto {
-			if x, ok := t.Chain(r.Target); ok && reachesRelevant(t, x, seen) {
-				return true
+			if s, ok := x.chain(r.Target); ok && x.reachesRelevant(s, seen) {
+				v = true
+				break
 			}
 		}
 	}
-	return false
+	x.relevant[c.Name] = v
+	return v
 }
 
 // tagText names what a rule does to conntrack, for the eye to catch.
