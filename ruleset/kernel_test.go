@@ -53,6 +53,7 @@ table inet filt {
 		"iptables-nft -t nat -A PREROUTING -p tcp --dport 80 -j DNAT --to-destination 10.0.0.5:8080-8081",
 		"iptables-nft -A INPUT -p tcp --dport " + p + " -m conntrack --ctstate NEW -j ACCEPT",
 		"iptables-nft -A INPUT -m conntrack --ctstate INVALID -j DROP",
+		"iptables-nft -A FORWARD -m conntrack ! --ctstate NEW,DNAT -j ACCEPT",
 		"ip6tables-nft -t nat -A POSTROUTING -p udp -j MASQUERADE --to-ports 40000-40099",
 	} {
 		f := strings.Fields(c)
@@ -144,6 +145,11 @@ func TestKernelThreeWays(t *testing.T) {
 	nt := rule(t, rs, iptB, ip, "raw", "PREROUTING", isAction(track.ActionNotrack))
 	if nt.Match.Proto != track.ProtoUDP || len(nt.Match.DPorts) != 1 || nt.Match.DPorts[0].Min != 123 {
 		t.Errorf("CT --notrack match: %+v", nt.Match)
+	}
+	// xt_conntrack numbers DNAT differently from nft: converted.
+	fwd := rule(t, rs, iptB, ip, "filter", "FORWARD", func(r *track.Rule) bool { return r.Match.CtState != 0 })
+	if fwd.Match.CtState != track.CtStateNew|track.CtStateDNAT || !fwd.Match.CtStateNeg || fwd.Text != "-A FORWARD -m conntrack ! --ctstate NEW,DNAT -j ACCEPT" {
+		t.Errorf("! --ctstate NEW,DNAT read as %+v %q", fwd.Match, fwd.Text)
 	}
 	if len(rs.InvalidDrops()) < 2 {
 		t.Errorf("INVALID drops: %v", rs.InvalidDrops())
