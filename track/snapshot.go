@@ -124,8 +124,12 @@ type Snapshot struct {
 	Time   time.Time
 	Source Source
 
-	Flows []Flow
-	Stats Stats
+	// HasTable says the table's entries were read for this snapshot (there
+	// may be none); a snapshot of statistics, events or logs alone has no
+	// table, and nothing can be said about entries from it.
+	HasTable bool
+	Flows    []Flow
+	Stats    Stats
 
 	// Count is nf_conntrack_count (the netns's entries, which may include
 	// entries /proc does not list yet or any more); Max is nf_conntrack_max.
@@ -151,14 +155,20 @@ type Snapshot struct {
 	// MemTotal is the machine's RAM in bytes (/proc/meminfo MemTotal), when
 	// the source could read it; zero when unknown.
 	MemTotal uint64
+
+	// Ruleset is the namespace's firewall ruleset read with the sample
+	// (nil when it was not read); see ruleset.go.
+	Ruleset *Ruleset
 }
 
 // Merge adds what src holds (statistics, count, max, sysctls, kernel log,
-// events and their losses, flows, memory figures) to s; values in src win.
+// events and their losses, flows, memory figures, the ruleset) to s;
+// values in src win.
 func (s *Snapshot) Merge(src *Snapshot) {
 	for _, c := range src.Stats.CPUs {
 		s.Stats.Merge(c)
 	}
+	s.HasTable = s.HasTable || src.HasTable
 	if src.HasCount {
 		s.Count, s.HasCount = src.Count, true
 	}
@@ -181,6 +191,9 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	}
 	if src.MemTotal != 0 {
 		s.MemTotal = src.MemTotal
+	}
+	if src.Ruleset != nil {
+		s.Ruleset = src.Ruleset
 	}
 }
 

@@ -26,7 +26,7 @@ func fill(t *testing.T, ns *netnstest.NS, from, n int) {
 // refused with what to do instead, and a copied /proc tree still lists.
 func TestKernelListWithoutPrivileges(t *testing.T) {
 	netnstest.Require(t)
-	bin := builtCtdiag.build(t)
+	bin := builtCtdiag(t)
 	ns := netnstest.NewNS(t)
 	fill(t, ns, 0, 20)
 	asNobody := func(args ...string) (string, string, int) {

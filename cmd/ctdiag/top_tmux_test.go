@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -12,22 +13,50 @@ import (
 	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
-// tmuxServer starts a private tmux server for one test and returns a
-// function that runs a tmux command on it. Its socket is in the test's
-// temporary directory (tmux -S), so nothing is left in /tmp/tmux-UID when
-// the server is killed at the end of the test.
+// builtCtdiag builds the binary into the test's temporary directory,
+// removed with it, for the tests that run it as a program (in a real
+// terminal, as another user: the directory is made world-readable). After
+// the first, Go's build cache makes a build little more than a link.
+func builtCtdiag(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	bin := filepath.Join(dir, "ctdiag")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// tmuxServer starts a private tmux server for one test (killed at its end,
+// its socket removed) and returns a function that runs a tmux command on it.
 func tmuxServer(t *testing.T, name string) func(args ...string) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "tmux-"+name)
-	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
+	sock := fmt.Sprintf("ctdiag-%s-%d", name, os.Getpid())
+	t.Cleanup(func() { killTmux(sock) })
 	return func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-S", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("tmux %v: %v\n%s", args, err, out)
 		}
 		return string(out)
 	}
+}
+
+// killTmux stops the tmux server of socket name (tmux -L) and removes the
+// socket, which tmux leaves behind.
+func killTmux(name string) {
+	exec.Command("tmux", "-L", name, "kill-server").Run()
+	dir := os.Getenv("TMUX_TMPDIR")
+	if dir == "" {
+		dir = "/tmp"
+	}
+	os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), name))
 }
 
 // TestTopInTmux runs the built ctdiag top in a real terminal (tmux), types
@@ -37,9 +66,9 @@ func TestTopInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
-	bin := builtCtdiag.build(t)
+	bin := builtCtdiag(t)
 	tmux := tmuxServer(t, "test")
-	script := bin + " top --demo=capture --paused; echo EXITED $?; stty -a; sleep 60"
+	script := bin + " top --demo=capture --open first --paused; echo EXITED $?; stty -a; sleep 60"
 	tmux("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
 
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "top") }
@@ -120,13 +149,64 @@ func TestTopInTmux(t *testing.T) {
 	}
 }
 
+// TestTopCaptureEndsInTmux opens capture folders with the built ctdiag as
+// a newcomer would: by default on the most telling sample, saying which;
+// from the first sample, End (G) jumps to the last one, where the
+// diagnosis names the problem; Home (g) goes back to the first.
+func TestTopCaptureEndsInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
+	}
+	bin := builtCtdiag(t)
+	tmux := tmuxServer(t, "ends")
+	screenOf := func(session string) func(what string, re *regexp.Regexp) string {
+		return func(what string, re *regexp.Regexp) string {
+			t.Helper()
+			var s string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if s = tmux("capture-pane", "-p", "-t", session); re.MatchString(s) {
+					return s
+				}
+			}
+			t.Fatalf("%s: not on screen after 10s:\n%s", what, s)
+			return s
+		}
+	}
+
+	// Default: the worst sample, paused, and the status line says so.
+	tmux("new-session", "-d", "-s", "worst", "-x", "120", "-y", "36", "sh", "-c", bin+" top "+captures+"/table-full/srv; sleep 60")
+	wait := screenOf("worst")
+	wait("the most telling sample", regexp.MustCompile(`at the worst sample, 6 of 6: CRITICAL table-full`))
+	s := wait("paused on sample 6", regexp.MustCompile(`sample 6/6 t\+35s · ❚❚ paused`))
+	if !strings.Contains(s, "CRIT The table is full") {
+		t.Errorf("the worst sample's findings are not on screen:\n%s", s)
+	}
+	tmux("send-keys", "-t", "worst", "Home")
+	wait("Home: the first sample", regexp.MustCompile(`sample 1/6 t\+0s · ❚❚ paused`))
+
+	// From the first sample, End is the last, with its finding.
+	tmux("new-session", "-d", "-s", "first", "-x", "100", "-y", "30", "sh", "-c", bin+" top --open first --paused "+captures+"/syn-sent-growth/cli; sleep 60")
+	wait = screenOf("first")
+	wait("the first sample", regexp.MustCompile(`1/6 t\+0s`))
+	tmux("send-keys", "-t", "first", "End")
+	wait("End: the last sample", regexp.MustCompile(`6/6 t\+30s`))
+	tmux("send-keys", "-t", "first", "3")
+	s = wait("the findings pane", regexp.MustCompile(`\[3 Findings\]`))
+	if !regexp.MustCompile(`› WARN SYNs are not answered \(syn-sent-growth\)`).MatchString(s) ||
+		!strings.Contains(s, "900 TCP connections waiting for a SYN-ACK") {
+		t.Errorf("the last sample's finding is not on screen:\n%s", s)
+	}
+	tmux("send-keys", "-t", "first", "g")
+	wait("g: the first sample again", regexp.MustCompile(`1/6 t\+0s`))
+}
+
 // TestTopColoursInTmux: colours by default, none with NO_COLOR (yet the
 // focused pane and the selected row still show, as text).
 func TestTopColoursInTmux(t *testing.T) {
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
-	bin := builtCtdiag.build(t)
+	bin := builtCtdiag(t)
 	colour := regexp.MustCompile("\x1b\\[[0-9;]*3[0-9](;[0-9;]*)?m|\x1b\\[[0-9;]*38;[25];")
 	for i, c := range []struct {
 		env     string
@@ -137,18 +217,21 @@ func TestTopColoursInTmux(t *testing.T) {
 		{"CI=true TERM=xterm-256color COLORTERM=truecolor", true},
 		{"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false},
 	} {
-		tmux := tmuxServer(t, fmt.Sprint("colour", i))
+		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
 		// The test's own environment (a CI runner's NO_COLOR, say) must not
 		// decide the outcome: clear every colour switch, then set the case's.
-		cmd := "env -u NO_COLOR -u CLICOLOR -u CLICOLOR_FORCE -u TERM_PROGRAM -u CI " + c.env + " " + bin + " top --demo=capture --paused; sleep 60"
-		tmux("new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd)
+		cmd := "env -u NO_COLOR -u CLICOLOR -u CLICOLOR_FORCE -u TERM_PROGRAM -u CI " + c.env + " " + bin + " top --demo=capture; sleep 60"
+		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
+			t.Fatalf("tmux: %v\n%s", err, out)
+		}
 		var s string
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			if s = tmux("capture-pane", "-e", "-p", "-t", "c"); strings.Contains(s, "[2 States]") {
+			out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-e", "-p", "-t", "c").CombinedOutput()
+			if s = string(out); strings.Contains(s, "[2 States]") {
 				break
 			}
 		}
-		tmux("kill-server")
+		killTmux(sock)
 		if !strings.Contains(s, "[2 States]") {
 			t.Fatalf("%s: the TUI did not show:\n%s", c.env, s)
 		}
@@ -169,7 +252,7 @@ func TestKernelPlainCtdiagOnTerminal(t *testing.T) {
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 20000-20100 drop\n }\n}")
 	sendUDP(t, p, 20000, 37)
-	bin := builtCtdiag.build(t)
+	bin := builtCtdiag(t)
 	tmux := tmuxServer(t, "plain")
 	tmux("new-session", "-d", "-s", "p", "-x", "120", "-y", "40",
 		"sh", "-c", "ip netns exec "+p.A.Name+" "+bin+"; echo EXITED $?; sleep 60")
