@@ -383,6 +383,7 @@ func TestKernelReportCloseGrowth(t *testing.T) {
 // "table full in netns N, dropping packet" for this namespace.
 func TestKernelReportTableFull(t *testing.T) {
 	p := netnstest.NewPair(t)
+	max := netnstest.FillableConntrackMax(t)
 	port := p.TCPEcho(t)
 	cli := newKernelCapture(t, p.A)
 	kmsg := openKmsg(t)
@@ -390,7 +391,6 @@ func TestKernelReportTableFull(t *testing.T) {
 	dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 120)
 	cli.sampleAt(1)
 
-	max := netnstest.ConntrackMax(t)
 	fl, err := ctfill.NewIn("/run/netns/" + p.A.Name)
 	if err != nil {
 		t.Fatal(err)

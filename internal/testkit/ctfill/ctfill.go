@@ -64,17 +64,19 @@ func Entry(i int) track.Flow {
 }
 
 // Assured is entry i of a table that early drop cannot make room in:
-// TCP ESTABLISHED [ASSURED] from 100.64.0.0/10 to 198.51.100.1:443, unique
-// for i < 4,194,304 and distinct from every Entry. A namespace filled with
-// them to nf_conntrack_max drops every new flow ("table full"). Their
-// timeout is the default ESTABLISHED one, as if each had just seen a
-// packet, so analysis does not take them for idle connections.
+// UDP [ASSURED] (a stream that saw traffic both ways for more than 2 s)
+// from 100.64.0.0/10 to 198.51.100.1:443 (QUIC), unique for i < 4,194,304
+// and distinct from every Entry. A namespace filled with them to
+// nf_conntrack_max drops every new flow ("table full"). They are not TCP,
+// so analysis takes them neither for idle connections nor for connections
+// left open, and their timeout is Timeout (ctnetlink allows more than the
+// kernel's stream timeout), so none expires while a table is being filled
+// or a test runs.
 func Assured(i int) track.Flow {
 	n := uint32(i)
 	src := netip.AddrFrom4([4]byte{100, 64 | byte(n>>16)&0x3f, byte(n >> 8), byte(n)})
-	f := track.Flow{Timeout: 432000, Fields: track.FieldTimeout | track.FieldState}
-	f.Orig = track.Tuple{Family: track.FamilyIPv4, Proto: track.ProtoTCP, Src: src, Dst: netip.AddrFrom4([4]byte{198, 51, 100, 1}), SrcPort: 40000, DstPort: 443}
-	f.State = uint8(track.TCPEstablished)
+	f := track.Flow{Timeout: Timeout, Fields: track.FieldTimeout}
+	f.Orig = track.Tuple{Family: track.FamilyIPv4, Proto: track.ProtoUDP, Src: src, Dst: netip.AddrFrom4([4]byte{198, 51, 100, 1}), SrcPort: 40000, DstPort: 443}
 	f.Status = track.StatusSeenReply | track.StatusAssured
 	f.Reply = f.Orig.Reply()
 	return f

@@ -15,7 +15,7 @@ import (
 // fails with EPERM), since ASSURED entries leave early drop nothing.
 func TestKernelFillToLimit(t *testing.T) {
 	ns := netnstest.NewNS(t)
-	max := netnstest.ConntrackMax(t)
+	max := netnstest.FillableConntrackMax(t)
 	fl, err := NewIn("/run/netns/" + ns.Name)
 	if err != nil {
 		t.Fatal(err)

@@ -69,6 +69,7 @@ func (f *flooder) send(i int, fromServer bool) {
 }
 
 func newFlooder(t *testing.T, base byte) (*flooder, *Namespace) {
+	netnstest.FillableConntrackMax(t)
 	ns := NewNamespace(t, track.Sysctls{})
 	fl, err := ctfill.NewIn("/run/netns/" + ns.Name)
 	if err != nil {
@@ -102,13 +103,13 @@ func newFlooder(t *testing.T, base byte) (*flooder, *Namespace) {
 	return &flooder{t: t, sender: sender, e: e, base: base}, ns
 }
 
-// flooded returns the kernel's entries of the flooder's flows (UDP), not
-// the ASSURED TCP entries that fill the rest of the table.
+// flooded returns the kernel's entries of the flooder's flows (clients on
+// 127/8), not the ASSURED entries that fill the rest of the table.
 func flooded(ns *Namespace) ([]track.Flow, error) {
 	all, err := ReadTable(ns.NS)
 	var out []track.Flow
 	for _, f := range all {
-		if f.Orig.Proto == track.ProtoUDP {
+		if f.Orig.Src.Is4() && f.Orig.Src.As4()[0] == 127 {
 			out = append(out, f)
 		}
 	}

@@ -98,6 +98,27 @@ func ConntrackMax(t testing.TB) int {
 	return v
 }
 
+// maxFillable is the largest limit a test fills a namespace to: about four
+// times this machine's default (262,144), a few seconds' work. Someone who
+// raised the limit for a benchmark and left it would make a full-table
+// test take minutes.
+const maxFillable = 1 << 20
+
+// FillableConntrackMax is ConntrackMax for a test that fills a namespace to
+// the limit: it skips the test, saying why, when there is no limit (0) or
+// the limit is above 1,048,576.
+func FillableConntrackMax(t testing.TB) int {
+	t.Helper()
+	max := ConntrackMax(t)
+	switch {
+	case max == 0:
+		t.Skip("netnstest: nf_conntrack_max is 0 (no limit): no table can be filled")
+	case max > maxFillable:
+		t.Skipf("netnstest: nf_conntrack_max is %d, far above the default 262144 (raised for a benchmark and left so?): filling a namespace to it would take minutes; restore it to run this test", max)
+	}
+	return max
+}
+
 // RequireTools skips the test unless the named programs are installed (e.g.
 // "conntrack" for tests that compare with conntrack-tools, "ping").
 func RequireTools(t testing.TB, tools ...string) {
