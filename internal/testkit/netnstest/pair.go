@@ -63,8 +63,9 @@ func NewPair(t testing.TB) *Pair {
 
 // Ping sends one echo request from A to addr (ping -c1, -6 for IPv6) and
 // fails the test unless it is answered within 5 s: on a loaded machine the
-// first IPv6 neighbour resolution on a fresh veth can take over a second. addr must be one of the pair's
-// addresses or loopback, so no packet can be meant for anything else.
+// first IPv6 neighbour resolution on a fresh veth can take over a second.
+// addr must be one of the pair's addresses or loopback, so no packet can be
+// meant for anything else.
 func (p *Pair) Ping(t testing.TB, addr netip.Addr) {
 	t.Helper()
 	switch addr {
