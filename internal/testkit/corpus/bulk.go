@@ -184,8 +184,8 @@ type Bulk struct {
 	classes []*Class
 	last    time.Time
 	err     error
-	// Full counts creations refused because the table was full (ENOMEM),
-	// when tolerated.
+	// Full counts batches with creations refused because the table was
+	// full (ENOMEM), when tolerated.
 	Full      int
 	tolerated bool
 
@@ -358,7 +358,9 @@ func (b *Bulk) tick(c *Class, dt float64) error {
 // sync waits for the kernel to have processed what was sent.
 func (b *Bulk) sync() error {
 	err := b.fl.Sync()
-	if err != nil && b.tolerated && errors.Is(err, syscall.ENOMEM) {
+	// In a full table a replacement connection may not have been created,
+	// so a later refresh finds nothing (ENOENT): the same failure, seen late.
+	if err != nil && b.tolerated && (errors.Is(err, syscall.ENOMEM) || errors.Is(err, syscall.ENOENT)) {
 		b.Full++
 		return nil
 	}

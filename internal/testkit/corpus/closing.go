@@ -2,9 +2,9 @@ package corpus
 
 import (
 	"fmt"
-	"strings"
 	"net"
 	"net/netip"
+	"strings"
 
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/rules"

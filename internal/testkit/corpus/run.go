@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -35,6 +36,7 @@ type Run struct {
 	stopOnce sync.Once
 	wg       sync.WaitGroup
 	samples  []string // README lines: "snapshot t05 cli: 300 entries"
+	lastSec  int      // the last sample's second, -1 before the first
 	summary  bytes.Buffer
 
 	mu  sync.Mutex
@@ -206,12 +208,17 @@ func (r *Run) At(sec float64) {
 func (r *Run) SampleTime(k int) float64 { return float64(k) * r.Interval.Seconds() }
 
 // Sample waits until sample k is due and reads every sampled host's table
-// into HOST/nf_conntrack.tNN.txt, NN the due second (ctdiag reads the
-// sample time from the name; the log keeps when it was really read).
+// into HOST/nf_conntrack.tNN.txt, NN the second it was read at (ctdiag
+// reads the sample time from the name): the due second, or later when the
+// machine was too busy to read it on time.
 func (r *Run) Sample(k int) {
 	r.T.Helper()
-	sec := int(r.SampleTime(k))
-	r.At(float64(sec))
+	r.At(r.SampleTime(k))
+	sec := max(int(math.Round(time.Since(r.start).Seconds())), r.lastSec+1)
+	if k == 0 && r.lastSec < 0 {
+		sec = 0
+	}
+	r.lastSec = sec
 	for _, h := range r.hosts {
 		if !h.Sampled {
 			continue
@@ -245,7 +252,9 @@ func readTable(ns *netnstest.NS, path string) (*stateTally, error) {
 		}
 		defer in.Close()
 		w := bufio.NewWriterSize(out, 1<<20)
-		sc := bufio.NewScanner(bufio.NewReaderSize(in, 1<<20))
+		// One large read per call: the kernel walks its hash from the start
+		// to the read position on every read(2) of this file.
+		sc := bufio.NewScanner(bufio.NewReaderSize(in, 32<<20))
 		for sc.Scan() {
 			tally.add(sc.Bytes())
 			w.Write(sc.Bytes())

@@ -71,7 +71,7 @@ func invalidStaleTuple() *Scenario {
 }
 
 // reuseRound connects from cli:40000+i to srv (8080 for even i, 8081 for
-// odd), a hundred at a time. The first round ends each connection (the
+// odd), 400 at a time. The first round ends each connection (the
 // server closes 8080 first; the client aborts 8081); the second keeps
 // them open. It returns how many connected.
 func reuseRound(r *Run, rt *Routed, n int, keep bool) int {
@@ -82,7 +82,7 @@ func reuseRound(r *Run, rt *Routed, n int, keep bool) int {
 		wg        sync.WaitGroup
 		firstErr  error
 	)
-	sem := make(chan struct{}, 100)
+	sem := make(chan struct{}, 400)
 	for i := 0; i < n; i++ {
 		wg.Add(1)
 		sem <- struct{}{}
