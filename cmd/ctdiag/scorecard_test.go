@@ -113,7 +113,9 @@ func scoreCapture(t *testing.T, sc *corpus.Scenario, size int, dir string) *scor
 		row.err = err.Error()
 		return row
 	}
-	if d.Input.MalformedLines != 0 {
+	// A hand-made committed capture may hold notes (table-full's
+	// while-full.txt); a generated one holds only the kernel's output.
+	if d.Input.MalformedLines != 0 && dir != filepath.Join(repoRoot, sc.Committed) {
 		row.err = fmt.Sprintf("the kernel's own output read as malformed: %v", d.Input.Problems)
 		return row
 	}
@@ -187,7 +189,7 @@ func TestKernelScorecard(t *testing.T) {
 						defer func() { <-large }()
 					}
 					dir := t.TempDir()
-					corpus.Play(t, j.sc, j.size, dir, corpus.Options{Interval: 3 * time.Second})
+					corpus.Play(t, j.sc, j.size, dir, corpus.Options{Interval: 3 * time.Second, ViewOnly: true})
 					row = scoreCapture(t, j.sc, j.size, dir)
 				} else {
 					row = scoreCapture(t, j.sc, j.size, filepath.Join(repoRoot, j.sc.Committed))

@@ -36,6 +36,7 @@ func main() {
 	out := flag.String("out", "", "output directory (the capture goes to OUT/SCENARIO)")
 	interval := flag.Duration("interval", 5*time.Second, "time between samples (whole seconds)")
 	list := flag.Bool("list", false, "list the scenarios")
+	viewOnly := flag.Bool("view-only", false, "sample only the host the diagnosis reads (faster; the other hosts' folders stay empty)")
 	flag.Parse()
 	if *list {
 		for _, sc := range corpus.Scenarios() {
@@ -74,7 +75,7 @@ func main() {
 		}
 		dir := filepath.Join(*out, sc.Name)
 		start := time.Now()
-		if err := play(sc, size, dir, corpus.Options{Interval: *interval}); err != nil {
+		if err := play(sc, size, dir, corpus.Options{Interval: *interval, ViewOnly: *viewOnly}); err != nil {
 			fmt.Fprintf(os.Stderr, "gencorpus: %s: %v\n", sc.Name, err)
 			code = 1
 			continue

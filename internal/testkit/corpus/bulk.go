@@ -235,6 +235,17 @@ func (b *Bulk) Prime(classes ...*Class) error {
 			}
 			b.Created++
 		}
+		// A long-lived class that closes Close×N connections a second has
+		// left that many a second in TIME_WAIT over the last 120 s.
+		for j := 0; j < int(c.Close*float64(c.N)*toTimeWait); j++ {
+			f := c.flow(c.next, 1+uint32(b.rand.IntN(toTimeWait)))
+			c.next++
+			f.State = uint8(track.TCPTimeWait)
+			if err := b.fl.Add(&f); err != nil {
+				return err
+			}
+			b.Created++
+		}
 		b.classes = append(b.classes, c)
 	}
 	b.last = time.Now()

@@ -29,6 +29,9 @@ func (r *Run) Finish() {
 	}
 	inodes := map[string]string{}
 	for _, h := range r.hosts {
+		if r.viewOnly && h.Name != r.Scenario.View {
+			continue
+		}
 		r.finishHost(h)
 		inodes[fmt.Sprintf("in netns %d,", NSInode(r.T, h.NS))] = h.Name
 	}

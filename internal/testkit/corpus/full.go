@@ -30,12 +30,12 @@ func conntrackMax(r *Run) int {
 // unanswered (the only entries early drop may take).
 func busyServer(host netip.Addr, n int) []*Class {
 	tcp := track.ProtoTCP
-	return []*Class{
+	return fit(n, []*Class{
 		established("websocket clients", share(n, 80), Flows{Proto: tcp, Clients: pfx("100.64.0.0/11"), PerClient: 3, Servers: []netip.Addr{host}, Port: 443}, 40, 0.03, 0.002),
 		timeWait("closed (TIME_WAIT)", share(n, 12), Flows{Proto: tcp, Clients: pfx("100.96.0.0/12"), PerClient: 1, Servers: []netip.Addr{host}, Port: 443}),
 		udpAnswered("dns lookups", share(n, 5), Flows{From: host, Servers: resolvers(), Port: 53}),
 		udpUnanswered("syslog and stats datagrams", share(n, 3), Flows{From: host, Servers: metrics(), Port: 514}),
-	}
+	})
 }
 
 func tableFull() *Scenario {

@@ -180,8 +180,8 @@ func healthyNAT() *Scenario {
 	return &Scenario{
 		Name: "healthy-nat", View: "rtr", Sizes: []int{S, L},
 		Shows: "a NAT gateway (MASQUERADE) in a steady state: its clients' web browsing (kept-alive and short), QUIC, DNS, " +
-			"NTP, pings, long sessions, and the noise of real networks: a few connections refused (RST, CLOSE), SYNs and " +
-			"datagrams to peers that never answer. Nothing is wrong.",
+			"NTP, pings, long sessions, and the noise of real networks: connections reset (CLOSE), a few refused (the kernel " +
+			"deletes those entries at once), SYNs and datagrams to peers that never answer. Nothing is wrong.",
 		Method: "a real client behind the router keeps 20 connections alive, opens and closes 2 a second, sends 5 DNS queries " +
 			"and 1 ping a second, and now and then tries a closed port (refused) and a filtered one (unanswered SYN and UDP), " +
 			"all masqueraded for real, with their entries of the last timeout's worth netlink-made as history; the other " +
@@ -202,7 +202,8 @@ func healthyNAT() *Scenario {
 			}
 			r.Background(rtr, append(natGateway(rt.RtrOut4, r.Size-400),
 				history("the real client's closed connections", real(80, track.ProtoTCP), churn, track.TCPTimeWait, assured, toTimeWait),
-				history("the real client's DNS queries", real(53, track.ProtoUDP), dns, 0, seen, toUDP))...)
+				history("the real client's DNS queries", real(53, track.ProtoUDP), dns, 0, seen, toUDP),
+				history("the real client's pings", real(0, track.ProtoICMP), ping, 0, seen, toICMP))...)
 			keepAlive(r, rt.Cli, netip.AddrPortFrom(rt.Srv4, 443), 20, 2*time.Second)
 			r.Begin()
 			r.Go(func(stop <-chan struct{}) { loopConnections(r, rt.Cli, netip.AddrPortFrom(rt.Srv4, 80), churn, stop) })

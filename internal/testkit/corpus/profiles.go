@@ -51,6 +51,24 @@ func idleExp(mean float64) func(*rand.Rand) float64 {
 	return func(r *rand.Rand) float64 { return exponential(r, mean) }
 }
 
+// fit scales the classes' N so that what Prime creates (with the
+// TIME_WAIT the long-lived ones' closes leave) totals n.
+func fit(n int, cs []*Class) []*Class {
+	total := 0.0
+	for _, c := range cs {
+		total += float64(c.N) * (1 + c.Close*toTimeWait)
+	}
+	if total == 0 {
+		return cs
+	}
+	for _, c := range cs {
+		if c.N > 0 {
+			c.N = max(1, int(float64(c.N)*float64(n)/total))
+		}
+	}
+	return cs
+}
+
 // established is a long-lived TCP class.
 func established(name string, n int, f Flows, idleMean, refresh, close float64) *Class {
 	return &Class{Name: name, N: n, Flows: f, State: track.TCPEstablished, Status: assured, Timeout: toEstablished,
@@ -94,7 +112,7 @@ func pings(name string, n int, f Flows) *Class {
 func webServer(host, host6 netip.Addr, n int) []*Class {
 	tcp := track.ProtoTCP
 	cs := []*Class{
-		established("https keep-alive", share(n, 22), Flows{Proto: tcp, Clients: pfx("100.64.0.0/12"), PerClient: 2, Servers: []netip.Addr{host}, Port: 443}, 20, 0.15, 0.02),
+		established("https keep-alive", share(n, 22), Flows{Proto: tcp, Clients: pfx("100.64.0.0/12"), PerClient: 2, Servers: []netip.Addr{host}, Port: 443}, 20, 0.15, 0.002),
 		timeWait("https closed by clients (TIME_WAIT)", share(n, 52), Flows{Proto: tcp, Clients: pfx("100.80.0.0/12"), PerClient: 1, Servers: []netip.Addr{host}, Port: 443}),
 		timeWait("http redirects (TIME_WAIT)", share(n, 4), Flows{Proto: tcp, Clients: pfx("100.96.0.0/12"), PerClient: 1, Servers: []netip.Addr{host}, Port: 80}),
 		udpAnswered("dns lookups", share(n, 6), Flows{From: host, Servers: resolvers(), Port: 53}),
@@ -106,57 +124,57 @@ func webServer(host, host6 netip.Addr, n int) []*Class {
 	}
 	if host6.IsValid() {
 		cs = append(cs,
-			established("https keep-alive (IPv6)", share(n, 3), Flows{Proto: tcp, Clients: pfx("2001:db8:64::/48"), PerClient: 2, Servers: []netip.Addr{host6}, Port: 443}, 20, 0.15, 0.02),
+			established("https keep-alive (IPv6)", share(n, 3), Flows{Proto: tcp, Clients: pfx("2001:db8:64::/48"), PerClient: 2, Servers: []netip.Addr{host6}, Port: 443}, 20, 0.15, 0.002),
 			timeWait("https closed by clients (IPv6, TIME_WAIT)", share(n, 5), Flows{Proto: tcp, Clients: pfx("2001:db8:80::/48"), PerClient: 1, Servers: []netip.Addr{host6}, Port: 443}))
 	}
-	return cs
+	return fit(n, cs)
 }
 
 // appClient is an application host that calls others: its own outgoing
 // connections (pooled and short), lookups, and a few inbound ones.
 func appClient(host netip.Addr, n int) []*Class {
 	tcp := track.ProtoTCP
-	return []*Class{
-		established("pooled HTTP clients", share(n, 30), Flows{Proto: tcp, From: host, Servers: upstreams(), Port: 8443}, 15, 0.2, 0.01),
+	return fit(n, []*Class{
+		established("pooled HTTP clients", share(n, 30), Flows{Proto: tcp, From: host, Servers: upstreams(), Port: 8443}, 15, 0.2, 0.002),
 		timeWait("short API calls (TIME_WAIT)", share(n, 45), Flows{Proto: tcp, From: host, Servers: upstreams(), Port: 443}),
 		udpAnswered("dns lookups", share(n, 12), Flows{From: host, Servers: resolvers(), Port: 53}),
 		established("database pool", share(n, 6), Flows{Proto: tcp, From: host, Servers: dbServers(), Port: 5432}, 10, 0.2, 0),
 		established("ssh and monitoring", share(n, 1), Flows{Proto: tcp, Clients: pfx("10.40.2.0/24"), PerClient: 1, Servers: []netip.Addr{host}, Port: 22}, 30, 0.1, 0),
 		timeWait("health checks (TIME_WAIT)", share(n, 5), Flows{Proto: tcp, Clients: pfx("10.40.3.0/24"), PerClient: 40, Servers: []netip.Addr{host}, Port: 8080}),
 		pings("pings", share(n, 1), Flows{Clients: pfx("10.40.4.0/24"), PerClient: 4, Servers: []netip.Addr{host}}),
-	}
+	})
 }
 
 // dbServer is a database host: pooled connections from many application
 // servers, mostly idle for long stretches, and its own small traffic.
 func dbServer(host netip.Addr, n int) []*Class {
 	tcp := track.ProtoTCP
-	return []*Class{
-		established("postgres pools", share(n, 80), Flows{Proto: tcp, Clients: pfx("10.60.0.0/16"), PerClient: 20, Servers: []netip.Addr{host}, Port: 5432}, 240, 0.01, 0.0005),
+	return fit(n, []*Class{
+		established("postgres pools", share(n, 80), Flows{Proto: tcp, Clients: pfx("10.60.0.0/16"), PerClient: 20, Servers: []netip.Addr{host}, Port: 5432}, 240, 0.01, 0.0002),
 		timeWait("short postgres sessions (TIME_WAIT)", share(n, 8), Flows{Proto: tcp, Clients: pfx("10.61.0.0/16"), PerClient: 2, Servers: []netip.Addr{host}, Port: 5432}),
 		established("replication and admin", share(n, 0.5), Flows{Proto: tcp, Clients: pfx("10.62.0.0/24"), PerClient: 2, Servers: []netip.Addr{host}, Port: 22}, 60, 0.1, 0),
 		udpAnswered("dns lookups", share(n, 4), Flows{From: host, Servers: resolvers(), Port: 53}),
 		timeWait("metrics scrapes (TIME_WAIT)", share(n, 6), Flows{Proto: tcp, Clients: pfx("10.40.1.0/24"), PerClient: 200, Servers: []netip.Addr{host}, Port: 9187}),
 		pings("pings", share(n, 1.5), Flows{Clients: pfx("10.40.4.0/24"), PerClient: 4, Servers: []netip.Addr{host}}),
-	}
+	})
 }
 
 // dnsResolver is a caching resolver: queries from clients, its own
 // queries upstream (a few never answered), some over TCP.
 func dnsResolver(host netip.Addr, n int) []*Class {
-	return []*Class{
+	return fit(n, []*Class{
 		udpAnswered("client queries", share(n, 62), Flows{Clients: pfx("10.70.0.0/16"), PerClient: 6, Servers: []netip.Addr{host}, Port: 53}),
 		udpAnswered("upstream queries", share(n, 28), Flows{From: host, Servers: addrs("192.0.2.1", 0, 13, 1), Port: 53}),
 		udpUnanswered("upstream queries never answered", share(n, 1), Flows{From: host, Servers: addrs("198.51.100.1", 0, 40, 1), Port: 53}),
 		timeWait("queries over TCP (TIME_WAIT)", share(n, 6), Flows{Proto: track.ProtoTCP, Clients: pfx("10.71.0.0/16"), PerClient: 1, Servers: []netip.Addr{host}, Port: 53}),
 		timeWait("DNS over TLS upstream (TIME_WAIT)", share(n, 2), Flows{Proto: track.ProtoTCP, From: host, Servers: addrs("192.0.2.1", 0, 13, 1), Port: 853}),
 		pings("pings", share(n, 1), Flows{Clients: pfx("10.70.200.0/24"), PerClient: 3, Servers: []netip.Addr{host}}),
-	}
+	})
 }
 
 // natGateway is a router masquerading its clients' traffic behind snat:
 // web browsing (short and kept-alive), QUIC, DNS, pings, and the noise
-// real networks carry (connections refused, SYNs and datagrams to peers
+// real networks carry (connections reset, SYNs and datagrams to peers
 // that do not answer).
 func natGateway(snat netip.Addr, n int) []*Class {
 	tcp := track.ProtoTCP
@@ -167,13 +185,15 @@ func natGateway(snat netip.Addr, n int) []*Class {
 		}
 		return f
 	}
-	refused := &Class{Name: "connections refused (RST, CLOSE)", N: share(n, 0.3), Flows: lan("10.100.5.0/24", 60, 25),
-		State: track.TCPClose, Status: seen, Timeout: toClose}
+	// A refused connection (SYN, RST) leaves no entry: the kernel deletes
+	// it at once. Connections reset after they were set up stay in CLOSE.
+	reset := &Class{Name: "connections reset (CLOSE)", N: share(n, 0.3), Flows: lan("10.100.5.0/24", 60, 443, 64000, 1500),
+		State: track.TCPClose, Status: assured, Timeout: toClose}
 	unanswered := &Class{Name: "SYNs to peers that do not answer", N: share(n, 0.15), Flows: lan("10.100.6.0/24", 40, 8443),
 		State: track.TCPSynSent, Timeout: toSynSent}
-	return []*Class{
-		established("web keep-alive", share(n, 26), lan("10.100.0.0/20", 12, 443, 1024, 20000), 25, 0.12, 0.01),
-		timeWait("web closed (TIME_WAIT)", share(n, 38), lan("10.101.0.0/20", 20, 443, 21024, 44000)),
+	return fit(n, []*Class{
+		established("web keep-alive", share(n, 26), lan("10.100.0.0/20", 12, 443, 1024, 20000), 25, 0.12, 0.003),
+		timeWait("web closed (TIME_WAIT)", share(n, 38), lan("10.101.0.0/20", 20, 443, 21024, 42000)),
 		timeWait("plain http closed (TIME_WAIT)", share(n, 5), lan("10.102.0.0/20", 10, 80)),
 		established("long sessions (ssh, IMAP)", share(n, 3), lan("10.103.0.0/20", 2, 993), 200, 0.02, 0.001),
 		udpStream("QUIC", share(n, 9), Flows{Clients: pfx("10.104.0.0/20"), PerClient: 6, Servers: internet(), Port: 443, SNAT: snat}),
@@ -181,6 +201,6 @@ func natGateway(snat netip.Addr, n int) []*Class {
 		udpAnswered("ntp", share(n, 0.5), Flows{Clients: pfx("10.106.0.0/20"), PerClient: 1, Servers: ntp(), Port: 123, SNAT: snat}),
 		pings("pings", share(n, 2), Flows{Clients: pfx("10.107.0.0/20"), PerClient: 4, Servers: internet(), SNAT: snat}),
 		udpUnanswered("probes nobody answers", share(n, 0.6), Flows{Clients: pfx("10.108.0.0/20"), PerClient: 10, Servers: internet(), Port: 161, SNAT: snat}),
-		refused, unanswered,
-	}
+		reset, unanswered,
+	})
 }

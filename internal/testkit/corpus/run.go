@@ -29,6 +29,7 @@ type Run struct {
 	Interval time.Duration
 	Rand     *rand.Rand
 
+	viewOnly bool
 	start    time.Time
 	kmsg     *Kmsg
 	hosts    []*Host
@@ -60,6 +61,9 @@ type Options struct {
 	// Interval between samples, whole seconds (default 5 s, as the issue's
 	// captures were taken).
 	Interval time.Duration
+	// ViewOnly samples and finishes only the scenario's view host (the
+	// scorecard reads nothing else); the other hosts' folders stay empty.
+	ViewOnly bool
 }
 
 func (o Options) interval() time.Duration {
@@ -83,7 +87,7 @@ func (r *Run) Logf(format string, args ...any) {
 
 // AddHost registers a namespace as one of the scenario's machines.
 func (r *Run) AddHost(name string, ns *netnstest.NS, sampled bool) *Host {
-	h := &Host{Name: name, NS: ns, Sampled: sampled}
+	h := &Host{Name: name, NS: ns, Sampled: sampled && (!r.viewOnly || name == r.Scenario.View)}
 	r.hosts = append(r.hosts, h)
 	if err := os.MkdirAll(filepath.Join(r.Dir, name), 0o755); err != nil {
 		r.T.Fatalf("corpus: %v", err)
