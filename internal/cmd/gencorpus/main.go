@@ -7,7 +7,7 @@
 //
 //	gencorpus -list
 //	gencorpus -scenario stuck-established -scale 50000 -out /tmp/corpus
-//	gencorpus -scenario all -scale S -out testdata/kernel-6.18/calibration
+//	gencorpus -scenario all -scale S -gzip -out testdata/kernel-6.18/calibration
 //	ctdiag report /tmp/corpus/stuck-established/srv
 //
 // -scale is S, M, L or a number of entries (the view's table at its
@@ -36,6 +36,7 @@ func main() {
 	out := flag.String("out", "", "output directory (the capture goes to OUT/SCENARIO)")
 	interval := flag.Duration("interval", 5*time.Second, "time between samples (whole seconds)")
 	list := flag.Bool("list", false, "list the scenarios")
+	gz := flag.Bool("gzip", false, "write the table samples gzipped (nf_conntrack.tNN.txt.gz), as the committed corpus is")
 	viewOnly := flag.Bool("view-only", false, "sample only the host the diagnosis reads (faster; the other hosts' folders stay empty)")
 	flag.Parse()
 	if *list {
@@ -75,7 +76,7 @@ func main() {
 		}
 		dir := filepath.Join(*out, sc.Name)
 		start := time.Now()
-		if err := play(sc, size, dir, corpus.Options{Interval: *interval, ViewOnly: *viewOnly}); err != nil {
+		if err := play(sc, size, dir, corpus.Options{Interval: *interval, ViewOnly: *viewOnly, Gzip: *gz}); err != nil {
 			fmt.Fprintf(os.Stderr, "gencorpus: %s: %v\n", sc.Name, err)
 			code = 1
 			continue

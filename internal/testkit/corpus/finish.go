@@ -156,9 +156,13 @@ func (r *Run) readme() []byte {
 	fmt.Fprintf(&b, "# %s (%s)\n\n", sc.Name, ScaleLabel(r.Size))
 	fmt.Fprintf(&b, "Real-kernel capture: Linux %s, started %s, made with network namespaces and real traffic\n",
 		kernelRelease(), r.start.UTC().Format(time.RFC3339))
-	fmt.Fprintf(&b, "by internal/cmd/gencorpus (`gencorpus -scenario %s -scale %d -interval %s`).\n", sc.Name, r.Size, r.Interval)
+	gz := ""
+	if r.gzip {
+		gz = " -gzip"
+	}
+	fmt.Fprintf(&b, "by internal/cmd/gencorpus (`gencorpus -scenario %s -scale %d -interval %s%s`).\n", sc.Name, r.Size, r.Interval, gz)
 	b.WriteString(`Each folder is one host's view (cli = client, srv = server, rtr = router).
-nf_conntrack.tNN.txt is /proc/net/nf_conntrack read NN seconds after the start; the other
+nf_conntrack.tNN.txt is /proc/net/nf_conntrack read NN seconds after the start (.gz: gzipped); the other
 files were read at the end: conntrack -S, /proc/net/stat/nf_conntrack,
 sysctl -a | grep nf_conntrack, nft list ruleset, ss -tan state counts (all in the host's namespace).
 dmesg.txt holds the kernel-log lines of the run about these namespaces' tables.

@@ -3,6 +3,7 @@ package corpus
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"fmt"
 	"io"
 	"math"
@@ -30,6 +31,7 @@ type Run struct {
 	Rand     *rand.Rand
 
 	viewOnly bool
+	gzip     bool
 	start    time.Time
 	kmsg     *Kmsg
 	hosts    []*Host
@@ -64,6 +66,9 @@ type Options struct {
 	// ViewOnly samples and finishes only the scenario's view host (the
 	// scorecard reads nothing else); the other hosts' folders stay empty.
 	ViewOnly bool
+	// Gzip writes the table samples gzipped (nf_conntrack.tNN.txt.gz),
+	// for captures that are committed.
+	Gzip bool
 }
 
 func (o Options) interval() time.Duration {
@@ -115,14 +120,11 @@ func (r *Run) Bulk(h *Host) *Bulk {
 func (r *Run) Background(h *Host, classes ...*Class) {
 	r.T.Helper()
 	b := r.Bulk(h)
+	before := b.Created
 	if err := b.Prime(classes...); err != nil {
 		r.T.Fatalf("corpus: %s: %v", h.Name, err)
 	}
-	n := 0
-	for _, c := range classes {
-		n += c.N
-	}
-	r.Logf("%s: %d background entries over netlink (%s)", h.Name, n, classNames(classes))
+	r.Logf("%s: %d background entries over netlink (%s; with the TIME_WAIT their recent closes left)", h.Name, b.Created-before, classNames(classes))
 }
 
 func classNames(cs []*Class) string {
@@ -228,7 +230,10 @@ func (r *Run) Sample(k int) {
 			continue
 		}
 		name := fmt.Sprintf("nf_conntrack.t%02d.txt", sec)
-		tally, err := readTable(h.NS, filepath.Join(r.Dir, h.Name, name))
+		if r.gzip {
+			name += ".gz"
+		}
+		tally, err := readTable(h.NS, filepath.Join(r.Dir, h.Name, name), r.gzip)
 		if err != nil {
 			r.T.Fatalf("corpus: %s: %v", h.Name, err)
 		}
@@ -240,14 +245,20 @@ func (r *Run) Sample(k int) {
 	}
 }
 
-// readTable copies the namespace's /proc/net/nf_conntrack to path and
-// counts its entries by state and flags.
-func readTable(ns *netnstest.NS, path string) (*stateTally, error) {
-	out, err := os.Create(path)
+// readTable copies the namespace's /proc/net/nf_conntrack to path
+// (gzipped with gz) and counts its entries by state and flags.
+func readTable(ns *netnstest.NS, path string, gz bool) (*stateTally, error) {
+	f, err := os.Create(path)
 	if err != nil {
 		return nil, err
 	}
-	defer out.Close()
+	defer f.Close()
+	var out io.Writer = f
+	var zw *gzip.Writer
+	if gz {
+		zw = gzip.NewWriter(f)
+		out = zw
+	}
 	tally := newStateTally()
 	err = ns.Do(func() error {
 		in, err := os.Open("/proc/thread-self/net/nf_conntrack")
@@ -272,7 +283,12 @@ func readTable(ns *netnstest.NS, path string) (*stateTally, error) {
 	if err != nil {
 		return nil, err
 	}
-	return tally, out.Close()
+	if zw != nil {
+		if err := zw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return tally, f.Close()
 }
 
 // readProc reads a /proc file as the namespace sees it.

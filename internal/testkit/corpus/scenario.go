@@ -121,7 +121,7 @@ func Play(t testing.TB, sc *Scenario, size int, dir string, opts Options) {
 	r := &Run{
 		T: t, Scenario: sc, Size: size, Dir: dir, Interval: opts.interval(),
 		Rand: rand.New(rand.NewPCG(h.Sum64(), 0x63746469616700)),
-		kmsg: OpenKmsg(t), stop: make(chan struct{}), lastSec: -1, viewOnly: opts.ViewOnly,
+		kmsg: OpenKmsg(t), stop: make(chan struct{}), lastSec: -1, viewOnly: opts.ViewOnly, gzip: opts.Gzip,
 	}
 	r.Logf("scenario %s at %s: kernel %s, samples every %s", sc.Name, ScaleLabel(size), kernelRelease(), r.Interval)
 	sc.play(r)
