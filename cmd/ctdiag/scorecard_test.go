@@ -42,7 +42,7 @@ type scoreRow struct {
 	sc       *corpus.Scenario
 	size     int
 	dir      string
-	fired    map[string]string // rule → severity
+	fired    map[string]rules.Severity
 	summary  map[string]string // rule → the finding's summary
 	entries  []int             // per sample
 	states   []report.StateCount
@@ -71,7 +71,7 @@ func (r *scoreRow) ok() bool {
 	return atLeastWarning(r.fired[r.sc.Rule])
 }
 
-func atLeastWarning(sev string) bool { return sev == "warning" || sev == "critical" }
+func atLeastWarning(sev rules.Severity) bool { return sev >= rules.SeverityWarning }
 
 // problem says what is wrong with a failing row.
 func (r *scoreRow) problem() string {
@@ -88,7 +88,7 @@ func (r *scoreRow) problem() string {
 		slices.Sort(loud)
 		return "healthy workload, yet " + strings.Join(loud, "; ")
 	}
-	if sev := r.fired[r.sc.Rule]; sev != "" {
+	if sev := r.fired[r.sc.Rule]; sev != rules.SeverityNone {
 		return fmt.Sprintf("%s only at %s: %s", r.sc.Rule, sev, r.summary[r.sc.Rule])
 	}
 	return fmt.Sprintf("%s did not fire (fired: %v)", r.sc.Rule, r.fired)
@@ -98,7 +98,7 @@ func (r *scoreRow) problem() string {
 // view (and the kernel-log lines at its root) and records what fired.
 func scoreCapture(t *testing.T, sc *corpus.Scenario, size int, dir string) *scoreRow {
 	t.Helper()
-	row := &scoreRow{sc: sc, size: size, dir: dir, fired: map[string]string{}, summary: map[string]string{}}
+	row := &scoreRow{sc: sc, size: size, dir: dir, fired: map[string]rules.Severity{}, summary: map[string]string{}}
 	args := []string{"report", "-o", "json", "--fail-on", "never", filepath.Join(dir, sc.View)}
 	if _, err := os.Stat(filepath.Join(dir, "dmesg.txt")); err == nil {
 		args = append(args, filepath.Join(dir, "dmesg.txt"))
@@ -255,7 +255,7 @@ func finishScorecard(t *testing.T, rows []*scoreRow, section string) {
 // or · for none), then ✓ where the row's expectation is met there and ✗
 // where it is not.
 func (r *scoreRow) cell(rule string) string {
-	sev := map[string]string{"critical": "C", "warning": "W", "info": "i", "": "·"}[r.fired[rule]]
+	sev := map[rules.Severity]string{rules.SeverityCritical: "C", rules.SeverityWarning: "W", rules.SeverityInfo: "i", rules.SeverityNone: "·"}[r.fired[rule]]
 	switch {
 	case r.err != "":
 		return "err"
