@@ -311,22 +311,40 @@ type stateTally struct {
 func newStateTally() *stateTally { return &stateTally{counts: map[string]int{}} }
 
 func (s *stateTally) add(line []byte) {
-	f := bytes.Fields(line)
-	if len(f) < 5 {
+	// Fields 0 (family), 2 (protocol) and, for TCP, 5 (state), without
+	// splitting the whole line: this runs on every entry of every sample.
+	var field [6][]byte
+	n, rest := 0, line
+	for n < len(field) {
+		for len(rest) > 0 && rest[0] == ' ' {
+			rest = rest[1:]
+		}
+		if len(rest) == 0 {
+			break
+		}
+		end := bytes.IndexByte(rest, ' ')
+		if end < 0 {
+			end = len(rest)
+		}
+		field[n], rest = rest[:end], rest[end:]
+		n++
+	}
+	if n < 5 {
 		return
 	}
 	s.total++
-	key := string(f[0]) + " " + string(f[2])
-	if string(f[2]) == "tcp" && len(f) > 5 {
-		key += " " + string(f[5])
+	key := make([]byte, 0, 48)
+	key = append(append(append(key, field[0]...), ' '), field[2]...)
+	if string(field[2]) == "tcp" && n > 5 {
+		key = append(append(key, ' '), field[5]...)
 	}
 	if bytes.Contains(line, []byte("[UNREPLIED]")) {
-		key += " [UNREPLIED]"
+		key = append(key, " [UNREPLIED]"...)
 	}
 	if bytes.Contains(line, []byte("[ASSURED]")) {
-		key += " [ASSURED]"
+		key = append(key, " [ASSURED]"...)
 	}
-	s.counts[key]++
+	s.counts[string(key)]++
 }
 
 func (s *stateTally) write(w io.Writer) {

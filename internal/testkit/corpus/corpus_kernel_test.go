@@ -1,0 +1,78 @@
+package corpus
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// A played scenario leaves a capture folder in the layout of the captures
+// in testdata/kernel-6.18, which ctdiag's parser reads without a
+// malformed line, and whose samples show the pattern.
+func TestKernelPlayLayout(t *testing.T) {
+	netnstest.KeepConntrackMax(t)
+	sc, _ := Lookup("syn-sent-growth")
+	dir := t.TempDir()
+	Play(t, sc, 600, dir, Options{Interval: time.Second})
+
+	// Six samples, named by the second they were read at (t00 … t05 on
+	// time, later names if the machine was busy).
+	samples, _ := filepath.Glob(filepath.Join(dir, "cli/nf_conntrack.t*.txt"))
+	srvSamples, _ := filepath.Glob(filepath.Join(dir, "srv/nf_conntrack.t*.txt"))
+	if len(samples) != 6 || len(srvSamples) != 6 || filepath.Base(samples[0]) != "nf_conntrack.t00.txt" {
+		t.Fatalf("samples %q, %q", samples, srvSamples)
+	}
+	for _, f := range []string{"README.md", "summary.txt", "dmesg.txt", "cli/conntrack-S.txt", "cli/stat-nf_conntrack.txt", "cli/sysctl-nf_conntrack.txt", "cli/nft-ruleset.txt",
+		"cli/ss-tcp-states.txt", "srv/nft-ruleset.txt"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Errorf("capture lacks %s: %v", f, err)
+		}
+	}
+	readme, _ := os.ReadFile(filepath.Join(dir, "README.md"))
+	for _, want := range []string{"# syn-sent-growth (600 entries)", "Real-kernel capture: Linux ", "Expected diagnosis of `cli/`: `syn-sent-growth`",
+		"- snapshot t00 cli: ", "wave 3: 166 SYNs to ", "] done\n```"} {
+		if !strings.Contains(string(readme), want) {
+			t.Errorf("README lacks %q:\n%s", want, readme)
+		}
+	}
+	sysctls, _ := os.ReadFile(filepath.Join(dir, "cli/sysctl-nf_conntrack.txt"))
+	if !strings.Contains(string(sysctls), "net.netfilter.nf_conntrack_tcp_timeout_syn_sent = 120") {
+		t.Errorf("sysctls:\n%s", sysctls)
+	}
+	ruleset, _ := os.ReadFile(filepath.Join(dir, "srv/nft-ruleset.txt"))
+	if !strings.Contains(string(ruleset), "tcp dport 8080 drop") {
+		t.Errorf("the server's ruleset lacks its drop rule:\n%s", ruleset)
+	}
+
+	// The last sample: the waves' 498 SYN_SENT entries among the client's
+	// other traffic, all readable.
+	f, err := os.Open(samples[len(samples)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	d, err := parser.NewDecoder(f, filepath.Base(f.Name()), parser.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var synSent, total int
+	err = d.Flows(func(fl *track.Flow) error {
+		total++
+		if fl.Orig.Proto == track.ProtoTCP && track.TCPState(fl.State) == track.TCPSynSent && fl.Orig.DstPort == 8080 {
+			synSent++
+		}
+		return nil
+	})
+	if err != nil || d.Problems().Count != 0 {
+		t.Fatalf("read: %v, problems %v", err, d.Problems().Samples)
+	}
+	if synSent != 3*166 || total < 550 || total > 650 {
+		t.Errorf("last sample: %d SYN_SENT to 8080 of %d entries, want 498 of about 600", synSent, total)
+	}
+}
