@@ -18,5 +18,6 @@
 // it never writes a global sysctl (nf_conntrack_max included).
 //
 // Only tests and internal/cmd/gencorpus may import corpus; production code
-// must not. It imports netnstest, ctfill, capture and track.
+// must not. It imports netnstest, ctfill, capture, track and rules (the
+// rule ids scenarios expect).
 package corpus
