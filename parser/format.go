@@ -29,6 +29,7 @@ const (
 	FormatJSONL             // ctdiag list -o jsonl
 	FormatMixed             // several kinds of lines in one file
 	FormatSlabinfo          // /proc/slabinfo
+	FormatRuleset           // a firewall ruleset (iptables-save, nft list ruleset, nft -j, ctdiag ruleset JSON): package ruleset reads it
 )
 
 var formatNames = [...]string{
@@ -48,6 +49,7 @@ var formatNames = [...]string{
 	FormatJSONL:      "jsonl",
 	FormatMixed:      "mixed",
 	FormatSlabinfo:   "slabinfo",
+	FormatRuleset:    "ruleset",
 }
 
 var formatDescriptions = [...]string{
@@ -67,6 +69,7 @@ var formatDescriptions = [...]string{
 	FormatJSONL:      "ctdiag JSON Lines",
 	FormatMixed:      "mixed conntrack outputs",
 	FormatSlabinfo:   "/proc/slabinfo",
+	FormatRuleset:    "firewall ruleset (iptables-save, nft list ruleset, nft -j)",
 }
 
 // String is the short name ("proc", "extended", ...).
