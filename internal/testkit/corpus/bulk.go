@@ -1,11 +1,13 @@
 package corpus
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -40,7 +42,10 @@ type Flows struct {
 	PerClient int
 	// From, when valid, is the one originating address of every
 	// connection (the host's own outgoing connections); Clients is unused.
-	From netip.Addr
+	// Its source ports are the ephemeral range (32768, 28232 of them)
+	// unless FromPorts widens it (from 1024 on).
+	From      netip.Addr
+	FromPorts uint16
 	// Servers are the destinations, in turn.
 	Servers []netip.Addr
 	Port    uint16 // destination port (none for ICMP)
@@ -57,6 +62,19 @@ type Flows struct {
 	// service address was translated to), on DNATPort.
 	DNAT     netip.Addr
 	DNATPort uint16
+}
+
+// capacity is how many distinct connections the flows can make: one
+// originating address has only so many source ports per destination.
+func (f *Flows) capacity() uint64 {
+	if !f.From.IsValid() || f.Proto == track.ProtoICMP || f.Proto == track.ProtoICMPv6 {
+		return math.MaxUint64
+	}
+	span := uint64(28232)
+	if f.FromPorts != 0 {
+		span = uint64(f.FromPorts)
+	}
+	return span * uint64(len(f.Servers))
 }
 
 // Tuple returns connection i's original and reply tuples.
@@ -83,8 +101,13 @@ func (f *Flows) Tuple(i uint64) (orig, reply track.Tuple) {
 			orig.Type = 128
 		}
 	default:
-		// Ephemeral ports, distinct for one client: 997 is prime to 28232.
-		orig.SrcPort = 32768 + uint16((k*997+client*31)%28232)
+		// Ephemeral ports, distinct for one client: 997 is prime to 28232
+		// (and to any span a multiple of 1000 plus 1).
+		base, span := uint64(32768), uint64(28232)
+		if f.FromPorts != 0 {
+			base, span = 1024, uint64(f.FromPorts)
+		}
+		orig.SrcPort = uint16(base + (k*997+client*31)%span)
 		orig.DstPort = f.Port
 	}
 	reply = orig.Reply()
@@ -160,6 +183,7 @@ type Class struct {
 	next  uint64
 	carry float64
 	live  []uint64
+	last  time.Time // when the class was last advanced
 }
 
 // flow returns connection i of the class with the given remaining timeout.
@@ -182,7 +206,6 @@ type Bulk struct {
 
 	mu      sync.Mutex
 	classes []*Class
-	last    time.Time
 	err     error
 	// Full counts batches with creations refused because the table was
 	// full (ENOMEM), when tolerated.
@@ -210,10 +233,19 @@ func (b *Bulk) TolerateFull() { b.tolerated = true }
 
 // Prime creates each class's entries as they stand at the start and keeps
 // the classes for Tick.
+//
+// Priming takes seconds at L (longer on a busy machine), and the kernel
+// ages the first entries meanwhile: a class's clock of births starts
+// halfway through its priming (what expired before then was born before
+// it, on average), so the catch-up Tick in Run.Begin replaces what expired
+// since; the short-lived classes go last.
 func (b *Bulk) Prime(classes ...*Class) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	classes = slices.Clone(classes)
+	slices.SortStableFunc(classes, func(x, y *Class) int { return cmp.Compare(y.Timeout, x.Timeout) })
 	for _, c := range classes {
+		start := time.Now()
 		for j := 0; j < c.N; j++ {
 			i := c.next
 			c.next++
@@ -246,10 +278,13 @@ func (b *Bulk) Prime(classes ...*Class) error {
 			}
 			b.Created++
 		}
+		if err := b.sync(); err != nil {
+			return err
+		}
+		c.last = start.Add(time.Since(start) / 2)
 		b.classes = append(b.classes, c)
 	}
-	b.last = time.Now()
-	return b.sync()
+	return nil
 }
 
 // addClass keeps c going from now on (births, refreshes) without priming
@@ -257,6 +292,7 @@ func (b *Bulk) Prime(classes ...*Class) error {
 func (b *Bulk) addClass(c *Class) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	c.last = time.Now()
 	b.classes = append(b.classes, c)
 }
 
@@ -296,9 +332,9 @@ func (b *Bulk) Tick() {
 		return
 	}
 	now := time.Now()
-	dt := now.Sub(b.last).Seconds()
-	b.last = now
 	for _, c := range b.classes {
+		dt := now.Sub(c.last).Seconds()
+		c.last = now
 		if err := b.tick(c, dt); err != nil {
 			b.err = err
 			return
@@ -315,8 +351,10 @@ func (b *Bulk) tick(c *Class, dt float64) error {
 		if rate == 0 {
 			rate = float64(c.N) / float64(c.Timeout)
 		}
-		c.carry += max(rate, 0) * dt
-		for ; c.carry >= 1; c.carry-- {
+		// A long catch-up (see Prime) never makes more than the class holds;
+		// a client whose source ports are all taken opens nothing more.
+		c.carry = min(c.carry+max(rate, 0)*dt, float64(c.N)+1)
+		for ; c.carry >= 1 && c.next < c.Flows.capacity(); c.carry-- {
 			f := c.flow(c.next, c.Timeout)
 			c.next++
 			if err := b.fl.Add(&f); err != nil {

@@ -76,7 +76,7 @@ func closeGrowth() *Scenario {
 	return &Scenario{
 		Name: "close-growth", Rule: rules.CloseGrowth, View: "srv", Sizes: []int{S, M, L},
 		Shows: "a server whose application never closes the connections its clients half-close: CLOSE_WAIT entries on port 8080 " +
-			"grow in three waves (e.g. 150 → 300 → 450), while a storm of resets (clients aborting) makes CLOSE entries spike " +
+			"grow in three waves (e.g. 225 → 450 → 675), while a storm of resets (clients aborting) makes CLOSE entries spike " +
 			"and then expire (10 s), beside the server's ordinary HTTPS traffic.",
 		Method: "real connections (up to 400 a wave): the client sends a request and shuts down its side; the server reads to the " +
 			"end and never closes (its socket stays in CLOSE_WAIT). The reset storm is real connections aborted with SO_LINGER 0 " +
@@ -86,7 +86,7 @@ func closeGrowth() *Scenario {
 			p, _, srv := pairHosts(r)
 			Listen(r.T, p.B, netip.AddrPortFrom(p.B4, 8080), Hold)
 			Listen(r.T, p.B, netip.AddrPortFrom(p.B4, 8081), Echo)
-			bg, wave, storm := r.Size/6, r.Size/6, r.Size/3
+			bg, wave, storm := r.Size/6, r.Size/4, r.Size/4
 			r.Background(srv, webServer(p.B4, p.B6, bg)...)
 			cw := bulkWave("half-closed, never closed", Flows{Proto: track.ProtoTCP, Clients: pfx("10.64.0.0/14"), PerClient: 4,
 				Servers: []netip.Addr{p.B4}, Port: 8080}, track.TCPCloseWait, assured, toCloseWait)

@@ -138,20 +138,22 @@ func classNames(cs []*Class) string {
 // Begin starts the clock: t=0, the first sample is due now. Background
 // classes age from here on.
 func (r *Run) Begin() {
-	r.start = time.Now()
-	r.Logf("t=0")
 	// Registered after the namespaces, so it runs before they go: a
 	// scenario that failed midway stops its goroutines first.
 	r.T.Cleanup(r.halt)
 	var bulks []*Bulk
 	for _, h := range r.hosts {
 		if h.bulk != nil {
-			h.bulk.mu.Lock()
-			h.bulk.last = r.start
-			h.bulk.mu.Unlock()
 			bulks = append(bulks, h.bulk)
 		}
 	}
+	// Catch up with the time priming took (see Bulk.Prime), before the
+	// first sample.
+	for _, b := range bulks {
+		b.Tick()
+	}
+	r.start = time.Now()
+	r.Logf("t=0")
 	if len(bulks) > 0 {
 		r.Every(500*time.Millisecond, func() {
 			for _, b := range bulks {

@@ -193,8 +193,11 @@ func staleUDP() *Scenario {
 			case r.Size >= M:
 				stale = 20
 			}
+			// The service's other clients: 3/4 of the table, answered by the
+			// old backend until the switch, then by the new one (the old
+			// entries expire within 30 s as the new ones are born).
 			svc := func(name string, backend netip.Addr, clients string) *Class {
-				return udpAnswered(name, r.Size/3, Flows{Clients: pfx(clients), PerClient: 4,
+				return udpAnswered(name, r.Size*3/4, Flows{Clients: pfx(clients), PerClient: 4,
 					Servers: []netip.Addr{vip}, Port: 53, DNAT: backend, DNATPort: 5353})
 			}
 			query := func(n int, what string) {
@@ -261,7 +264,7 @@ func topTalker() *Scenario {
 			"(mostly TIME_WAIT, some open) grow from a third of the table to three quarters, among thousands of ordinary clients " +
 			"holding a few each.",
 		Method: "the loop is real (up to 150 connections a second from the client's sockets to port 443); beyond that, the " +
-			"same client's connections to the server's other ports (8443, 9443) are netlink-made at the loop's rate with the " +
+			"same client's connections to the server's other ports (8443, 9443, 10443, 11443) are netlink-made at the loop's rate with the " +
 			"TIME_WAIT timeout they start with. The server's ordinary traffic is netlink-made and kept going.",
 		play: func(r *Run) {
 			p, _, srv := pairHosts(r)
@@ -272,18 +275,22 @@ func topTalker() *Scenario {
 			rate := float64(talker) / (float64(samples-1) * r.Interval.Seconds())
 			realRate := min(rate, 150)
 			r.Background(srv, webServer(p.B4, p.B6, bg)...)
-			tw := &Class{Name: "the talker's closed connections", Flows: Flows{Proto: track.ProtoTCP, From: p.A4,
-				Servers: []netip.Addr{p.B4}, Port: 8443}, State: track.TCPTimeWait, Status: assured, Timeout: toTimeWait}
-			tw2 := *tw
-			tw2.Flows.Port = 9443
-			// The talker has been at it for a while: its entries of the last
-			// two minutes are there, and it speeds up from now on.
-			tw.N, tw2.N = r.Size/16, r.Size/16
-			tw.Rate, tw2.Rate = (rate-realRate)/2, (rate-realRate)/2
-			r.Background(srv, tw, &tw2)
+			// The talker's other connections, to the server's other ports,
+			// from its whole port range (one address holds at most 64,511
+			// connections to one port).
+			var talk []*Class
+			for _, port := range []uint16{8443, 9443, 10443, 11443} {
+				talk = append(talk, &Class{Name: fmt.Sprintf("the talker's closed connections to :%d", port),
+					Flows: Flows{Proto: track.ProtoTCP, From: p.A4, FromPorts: 64001, Servers: []netip.Addr{p.B4}, Port: port},
+					State: track.TCPTimeWait, Status: assured, Timeout: toTimeWait,
+					// It has been at it for a while: its entries of the last
+					// two minutes are there, and it speeds up from now on.
+					N: r.Size / 32, Rate: (rate - realRate) / 4})
+			}
+			r.Background(srv, talk...)
 			r.Begin()
 			r.Go(func(stop <-chan struct{}) { loopConnections(r, p.A, netip.AddrPortFrom(p.B4, 443), realRate, stop) })
-			r.Logf("the talker loops: %.0f connections a second (%.0f real to :443, the rest to :8443 and :9443)", rate, realRate)
+			r.Logf("the talker loops: %.0f connections a second (%.0f real to :443, the rest to :8443, :9443, :10443 and :11443)", rate, realRate)
 			for k := 0; k < samples; k++ {
 				r.Sample(k)
 			}
