@@ -23,12 +23,10 @@ type sample struct {
 	acct                     int // entries with counters
 	tcp                      [10][numClasses]int
 	other                    [256]int  // entries by protocol, TCP without a known state included
-	srcs, dsts               addrTally // every entry's original source and destination (ranked samples)
-	// liveSrcs counts the sources of live entries (TCP before any FIN or
-	// RST, other protocols once ASSURED), in every sample, to follow
-	// the biggest across samples; topSrcs keeps its largest when the
-	// tally is dropped.
-	liveSrcs         addrTally
+	// srcs counts every entry's original source, in every sample, to follow
+	// the biggest across samples (topSrcs keeps its largest when the tally
+	// is dropped); dsts the destinations, in ranked samples only.
+	srcs, dsts       addrTally
 	topSrcs          []ranked[addrPortKey]
 	tcpPort, udpPort []int32 // by destination port
 	snat, dnat       int
@@ -226,8 +224,8 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.ipv6++
 	}
 	keys := keysOf(o)
+	s.srcs.add(keys.src, 0)
 	if s.ranked {
-		s.srcs.add(keys.src, 0)
 		s.dsts.add(keys.dst, 0)
 	}
 	if f.SrcNAT() {
@@ -242,13 +240,10 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.hashes = appendHash(s.hashes, h)
 	}
 
-	live := class == classAssured
 	switch o.Proto {
 	case track.ProtoTCP:
 		s.tcpPort[o.DstPort]++
 		if st, ok := f.TCPState(); ok && st.Known() {
-			_, closing := closeKindOf(st)
-			live = !closing && st != track.TCPTimeWait
 			s.tcp[st][class]++
 			var gk *entryKeys // the groups tally peers only where ranked
 			if s.ranked {
@@ -267,9 +262,6 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		a.udpEntry(s, f, &keys, dnat, h)
 	default:
 		s.other[o.Proto]++
-	}
-	if live {
-		s.liveSrcs.add(keys.src, 0)
 	}
 	if s.ranked {
 		s.whatIf.add(f)
@@ -535,8 +527,7 @@ func (a *Analyzer) lastSample() *sample {
 // dropKeys frees what only a ranking of this sample would need. The
 // biggest sources are kept, to follow them across samples.
 func (s *sample) dropKeys() {
-	s.topSrcs = s.liveSrcs.top(topSources)
-	s.liveSrcs.drop()
+	s.topSrcs = s.srcs.top(topSources)
 	s.srcs.drop()
 	s.dsts.drop()
 	for _, g := range s.groups() {

@@ -60,7 +60,14 @@ func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
 	if est, ok := sys.Int("nf_conntrack_tcp_timeout_established"); ok && est >= 432000 {
 		churn := l.tcpCount(track.TCPTimeWait) > 0 || l.ruleGroup(rules.CloseGrowth) > 0 || sum.NewBetween > 0 || sum.GoneBetween > 0
 		if churn && l.idle.count > 0 {
-			hit(rules.SeverityInfo, "established", fmt.Sprintf("established timeout %s with connection churn and %d long-idle entries", human.Seconds(float64(est)), l.idle.count))
+			// The setting is a warning where it already shapes the table:
+			// dead connections it keeps are a real share of it.
+			sev := rules.SeverityInfo
+			if l.share(l.idleOver[0]) >= a.param(rules.SysctlRisk, "dead_share") {
+				sev = rules.SeverityWarning
+			}
+			hit(sev, "established", fmt.Sprintf("established timeout %s with connection churn: %d entries idle longer than a day (%s of the table) are kept only by it",
+				human.Seconds(float64(est)), l.idleOver[0], human.Percent(l.share(l.idleOver[0]))))
 		}
 	}
 	if v, ok := sys.Int("nf_conntrack_tcp_be_liberal"); ok && v != 0 {

@@ -156,7 +156,7 @@ func keepBest[K any](out []ranked[K], r ranked[K], n int, less func(a, b K) bool
 // of a sample's analysis that waits until its end.
 func (s *sample) prepareRankings() {
 	var wg sync.WaitGroup
-	for _, t := range []*addrTally{&s.srcs, &s.dsts, &s.liveSrcs} {
+	for _, t := range []*addrTally{&s.srcs, &s.dsts} {
 		if t.pending > 0 {
 			wg.Add(1)
 			go func() {
