@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/ctdiag/ctdiag/filter"
 )
 
 // Exit codes, one meaning each in every command (the README's table).
@@ -56,7 +58,7 @@ func main() {
 // run executes the command line and returns the exit code.
 func run(args []string, e env) int {
 	root := newRootCmd(e)
-	root.SetArgs(args)
+	root.SetArgs(attachFilterValues(root, args))
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -71,6 +73,16 @@ func run(args []string, e env) int {
 	// cobra's own errors are about usage (unknown flag, bad argument).
 	fmt.Fprintf(e.stderr, "ctdiag: %v\nRun 'ctdiag --help' for usage.\n", err)
 	return exitParameter
+}
+
+// attachFilterValues lets the commands that take conntrack's filters read
+// the NAT options' optional values as conntrack does ("--dst-nat 1.2.3.4",
+// "-g1.2.3.4"); pflag alone takes only "--dst-nat=1.2.3.4".
+func attachFilterValues(root *cobra.Command, args []string) []string {
+	if cmd, _, err := root.Find(args); err == nil && cmd.Flags().Lookup("dst-nat") != nil {
+		return filter.AttachOptionalValues(args)
+	}
+	return args
 }
 
 func newRootCmd(e env) *cobra.Command {
