@@ -4,6 +4,8 @@ FUZZTIME ?= 1m
 FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
 	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader
+# conntrack's XML and the filter expressions (one tokenizer, the registered options).
+FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
 .PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
 
