@@ -35,7 +35,10 @@ func KernelFilter(f *filter.Filter) DumpFilter {
 	if mask := f.StatusSet | f.StatusClear; mask != 0 {
 		k.Status, k.StatusMask, k.HasStatus = uint32(f.StatusSet), uint32(mask), true
 	}
-	if f.HasZone {
+	// The kernel keeps entries whose zone id is the one asked in either
+	// direction; conntrack's -w 0 also selects entries that have a zone in
+	// one direction only, so zone 0 is left to ctdiag.
+	if f.HasZone && f.Zone != 0 {
 		k.Zone, k.HasZone = f.Zone, true
 	}
 	k.Orig.Src, k.Orig.Dst = hostAddr(f.Src), hostAddr(f.Dst)

@@ -312,3 +312,7 @@ func (f *Filter) String() string {
 	}
 	return strings.Join(out, " ")
 }
+
+// UsesICMPKeys reports whether the filter compares ICMP type, code or id,
+// which conntrack's XML leaves out.
+func (f *Filter) UsesICMPKeys() bool { return f.icmpType.set || f.icmpCode.set || f.icmpID.set }

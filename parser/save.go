@@ -13,7 +13,7 @@ import (
 //
 // -A for a table entry and a NEW event, -U for UPDATE, -D for DESTROY. The
 // status lists only EXPECTED, SEEN_REPLY, ASSURED and FIXED_TIMEOUT (UNSET
-// when none); a translated IPv4 reply address is written as -g (DNAT) or -n
+// when none); a translated reply address is written as -g (DNAT) or -n
 // (SNAT). The mark is not written (conntrack does not).
 
 // saveStatus are the bits conntrack writes, in its (bit) order.
@@ -74,16 +74,14 @@ func AppendSave(dst []byte, f *track.Flow, typ track.EventType) []byte {
 	if f.Fields.Has(track.FieldZoneReply) {
 		dst = saveUint(dst, "--reply-zone", uint64(f.ZoneReply))
 	}
-	v4 := f.Orig.Family == track.FamilyIPv4
 	dst = saveAddr(dst, "-s", &f.Orig, true)
 	dst = saveAddr(dst, "-d", &f.Orig, false)
-	// libnetfilter_conntrack judges address translation for IPv4 only.
-	if v4 && f.Reply.Src != f.Orig.Dst {
+	if f.Reply.Src != f.Orig.Dst {
 		dst = saveAddr(dst, "-g", &f.Reply, true)
 	} else {
 		dst = saveAddr(dst, "-r", &f.Reply, true)
 	}
-	if v4 && f.Reply.Dst != f.Orig.Src {
+	if f.Reply.Dst != f.Orig.Src {
 		dst = saveAddr(dst, "-n", &f.Reply, false)
 	} else {
 		dst = saveAddr(dst, "-q", &f.Reply, false)
