@@ -85,11 +85,11 @@ var parityEntries = []string{
 type parityKind uint8
 
 const (
-	same        parityKind = iota // ctdiag selects what conntrack selects
-	bothRefuse                    // conntrack fails, ctdiag exits 2
-	ctdiagMore                    // conntrack refuses, ctdiag answers (want)
-	ctdiagFixes                   // a documented difference: ctdiag gives want, conntrack something else
-	ctdiagRefuses                 // conntrack accepts something meaningless, ctdiag exits 2
+	same          parityKind = iota // ctdiag selects what conntrack selects
+	bothRefuse                      // conntrack fails, ctdiag exits 2
+	ctdiagMore                      // conntrack refuses, ctdiag answers (want)
+	ctdiagFixes                     // a documented difference: ctdiag gives want, conntrack something else
+	ctdiagRefuses                   // conntrack accepts something meaningless, ctdiag exits 2
 )
 
 type parityFilter struct {
