@@ -120,7 +120,7 @@ func runList(e env, opts *listOptions, fs *pflag.FlagSet, args []string) error {
 	}
 	inputs, err := parser.ExpandPaths(args)
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return &exitError{code: exitParameter, err: err}
 	}
 
 	var w flowOutput
