@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -43,6 +44,13 @@ type EventOptions struct {
 	Expectations bool
 	// Ready, when set, is called once the subscription is in place.
 	Ready func()
+	// Kinds, when not empty, subscribes only to these event kinds (as
+	// conntrack -E -e does: the kernel sends nothing else).
+	Kinds []track.EventType
+	// SkipResync reports overruns without re-reading the table: for a
+	// reader that prints events (conntrack -E) rather than keeping the
+	// table, a dump after each overrun is work that helps no one.
+	SkipResync bool
 }
 
 // EventStats summarises an event run.
@@ -94,6 +102,14 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 		c.note("event buffer limited to %d bytes by net.core.rmem_max (SO_RCVBUFFORCE needs CAP_NET_ADMIN)", st.ReadBuffer/2)
 	}
 	groups := []uint32{netlinkct.GroupNew, netlinkct.GroupUpdate, netlinkct.GroupDestroy}
+	if len(opts.Kinds) > 0 {
+		groups = groups[:0]
+		for _, k := range []track.EventType{track.EventNew, track.EventUpdate, track.EventDestroy} {
+			if slices.Contains(opts.Kinds, k) {
+				groups = append(groups, []uint32{netlinkct.GroupNew, netlinkct.GroupUpdate, netlinkct.GroupDestroy}[k-track.EventNew])
+			}
+		}
+	}
 	if opts.Expectations {
 		groups = append(groups, netlinkct.GroupExpNew, netlinkct.GroupExpDestroy)
 	}
@@ -106,7 +122,7 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	stop := ev.cancelOn(ctx)
 	defer stop()
 
-	r := &eventReader{c: c, ev: ev, sink: sink, st: &st, names: prognames{c: c}}
+	r := &eventReader{c: c, ev: ev, sink: sink, st: &st, names: prognames{c: c}, skipResync: opts.SkipResync}
 	for {
 		b, err := ev.recv()
 		now := c.cfg.Now()
@@ -200,6 +216,8 @@ type eventReader struct {
 	st    *EventStats
 	event track.Event
 	names prognames
+	// skipResync: report overruns without re-reading the table.
+	skipResync bool
 }
 
 // overrun handles ENOBUFS. The kernel reports it once, then drops every
@@ -229,13 +247,16 @@ func (r *eventReader) overrun(ctx context.Context, at time.Time) error {
 			return err
 		}
 	}
-	n, err := r.c.resync(ctx, r.sink)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	n := 0
+	if !r.skipResync {
+		var err error
+		if n, err = r.c.resync(ctx, r.sink); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n = -1
+			r.c.note("resync after lost events failed: %v", err)
 		}
-		n = -1
-		r.c.note("resync after lost events failed: %v", err)
 	}
 	for _, t := range times {
 		loss := track.EventLoss{Time: t, Resynced: n, Total: len(r.st.Losses) + 1}

@@ -129,5 +129,8 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newRecordCmd(e))
 	root.AddCommand(newReplayCmd(e))
 	root.AddCommand(newWhatifCmd(e))
+	root.AddCommand(newStatsCmd(e))
+	root.AddCommand(newCountCmd(e))
+	root.AddCommand(newEventsCmd(e))
 	return root
 }
