@@ -119,6 +119,13 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	if opts.Ready != nil {
 		opts.Ready()
 	}
+	// A deleted namespace sends no more events, and says nothing: watch
+	// for it so the reader stops with the reason.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if c.nsPath != "" {
+		go c.watchNetns(ctx, cancel)
+	}
 	stop := ev.cancelOn(ctx)
 	defer stop()
 
@@ -135,17 +142,38 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 				}
 			}
 			if err := r.overrun(ctx, now); err != nil {
+				if ctx.Err() != nil {
+					return st, context.Cause(ctx)
+				}
 				return st, err
 			}
 			continue
 		case err != nil:
 			if ctx.Err() != nil {
-				return st, ctx.Err()
+				return st, context.Cause(ctx)
 			}
 			return st, fmt.Errorf("reading events: %w", err)
 		}
 		if err := r.deliver(b, now); err != nil {
 			return st, err
+		}
+	}
+}
+
+// watchNetns cancels ctx with ErrNetnsGone once the namespace read is
+// gone, checking twice a second.
+func (c *Collector) watchNetns(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.checkNetns(); err != nil {
+				cancel(err)
+				return
+			}
 		}
 	}
 }

@@ -126,7 +126,7 @@ func liveCounts(e env, opts *countOptions) ([]statsSample, error) {
 	cfg.TableOptional = true // the count needs no privilege through /proc
 	c, err := collector.Open(cfg)
 	if err != nil {
-		return nil, &exitError{code: exitFailure, err: explainLiveError(err)}
+		return nil, liveError(err)
 	}
 	defer c.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -146,7 +146,7 @@ func liveCounts(e env, opts *countOptions) ([]statsSample, error) {
 		}
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return samples, &exitError{code: exitFailure, err: explainLiveError(err)}
+		return samples, liveError(err)
 	}
 	return samples, nil
 }

@@ -117,7 +117,10 @@ func runEvents(e env, opts *eventsOptions) error {
 	cfg.Source = collector.SourceNetlink
 	c, err := collector.Open(cfg)
 	if err != nil {
-		return &exitError{code: exitFailure, err: fmt.Errorf("%w\n  events come over netlink only (conntrack -E needs the same privilege)", explainLiveError(err))}
+		var xe *exitError
+		errors.As(liveError(err), &xe)
+		xe.err = fmt.Errorf("%w\n  events come over netlink only (conntrack -E needs the same privilege)", xe.err)
+		return xe
 	}
 	defer c.Close()
 
@@ -165,7 +168,7 @@ func runEvents(e env, opts *eventsOptions) error {
 	case errors.Is(err, errOutput):
 		return &exitError{code: exitFailure, err: err}
 	}
-	return &exitError{code: exitFailure, err: explainLiveError(err)}
+	return liveError(err)
 }
 
 // errOutput marks a failure to write the events out.

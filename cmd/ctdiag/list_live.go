@@ -26,7 +26,7 @@ func runLiveList(e env, opts *listOptions, flt *filter.Filter) error {
 	cfg.LabelFile = opts.connlabel
 	c, err := collector.Open(cfg)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	defer c.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -69,7 +69,7 @@ func runLiveList(e env, opts *listOptions, flt *filter.Filter) error {
 		reportProblems(e, c.Source().Name, info.Problems)
 	}
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	if opts.count {
 		fmt.Fprintln(e.stdout, shown)
@@ -96,7 +96,7 @@ func runAllNetns(e env, opts *listOptions, flt *filter.Filter, outFormat parser.
 	defer stop()
 	sums, err := collector.SummarizeNamespaces(ctx, cfg, flt)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	if outFormat == parser.FormatJSON || outFormat == parser.FormatJSONL {
 		return writeNetnsJSON(e, sums, outFormat)

@@ -173,7 +173,7 @@ func liveStats(e env, opts *statsOptions) ([]statsSample, error) {
 	cfg.TableOptional = true // statistics need no privilege through /proc
 	c, err := collector.Open(cfg)
 	if err != nil {
-		return nil, &exitError{code: exitFailure, err: explainLiveError(err)}
+		return nil, liveError(err)
 	}
 	defer c.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -191,7 +191,7 @@ func liveStats(e env, opts *statsOptions) ([]statsSample, error) {
 		describeSource(e.stderr, c, "")
 	}
 	if err != nil && !errors.Is(err, context.Canceled) {
-		return samples, &exitError{code: exitFailure, err: explainLiveError(err)}
+		return samples, liveError(err)
 	}
 	return samples, nil
 }
