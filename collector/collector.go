@@ -85,8 +85,8 @@ func (c *Config) replay() bool { return c.ProcRoot != "/proc" }
 // Collector reads one namespace's conntrack state. It is not safe for
 // concurrent use; Events opens its own sockets.
 type Collector struct {
-	cfg    Config
-	ns     *nsHandle
+	cfg Config
+	ns  *nsHandle
 	// nsPath is the name (/run/netns/NAME) or /proc/PID/ns/net the
 	// namespace was opened by: when it no longer refers to ns, the
 	// namespace is gone (checkNetns).

@@ -39,6 +39,10 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// inputError marks an input that cannot be used (missing, unreadable, not
+// a format ctdiag reads): exit 2, as bad usage.
+func inputError(err error) error { return &exitError{code: exitParameter, err: err} }
+
 // usageError marks errors in how the command was called.
 func usageError(format string, args ...any) error {
 	return &exitError{code: exitParameter, err: fmt.Errorf(format, args...)}

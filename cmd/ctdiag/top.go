@@ -123,11 +123,11 @@ func runTop(e env, o *topOptions, args []string) error {
 	case len(args) > 0:
 		inputs, err := parser.ExpandPaths(args)
 		if err != nil {
-			return &exitError{code: exitFailure, err: err}
+			return inputError(err)
 		}
 		r, err := tui.NewReplay(inputs, tui.ReplayOptions{Interval: o.interval, Info: tui.Description{Kind: track.SourceFile, Name: describeArgs(args)}})
 		if err != nil {
-			return &exitError{code: exitFailure, err: err}
+			return inputError(err)
 		}
 		src = r
 	default:
@@ -141,7 +141,9 @@ func runTop(e env, o *topOptions, args []string) error {
 		}
 		live, err := newLiveSource(cfg, interval)
 		if err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", explainLiveError(err))}
+			xe := liveError(err).(*exitError)
+			xe.err = fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", xe.err)
+			return xe
 		}
 		src = live
 	}
