@@ -50,20 +50,34 @@ it, in natural order; files that are not flow tables are skipped with a
 note) or a ctdiag record bundle (its samples, in order). The format of each
 file is detected and named on stderr:
   /proc/net/nf_conntrack, /proc/net/ip_conntrack, conntrack -L,
-  conntrack -L -o extended[,id,ktimestamp,labels], ctdiag JSON and JSON Lines.
+  conntrack -L -o extended[,id,ktimestamp,labels], conntrack -L -o xml,
+  ctdiag JSON and JSON Lines.
+
+Filters are conntrack's, with its spellings (--orig-src, --protonum,
+--orig-port-src, --mask-src, --icmp-type, -g ADDR or -gADDR ...) and
+semantics (an entry without a zone is in zone 0; a NAT port must have been
+translated). A filter on what a source cannot show (-u FIXED_TIMEOUT on a
+text dump, which prints only [UNREPLIED], [ASSURED], [OFFLOAD] and
+[HW_OFFLOAD]) is refused for that input with the reason; offloaded entries of
+a text dump, whose ASSURED bit is not printed, are left out of -u ASSURED and
+-u '!ASSURED' with a count. README.md lists where ctdiag and conntrack 1.4.7
+differ.
+
+-o takes conntrack's words: extended, xml, save, id, ktimestamp, labels,
+timestamp, combined as in conntrack (extended,id), and ctdiag's proc, json,
+jsonl.
 
 Malformed lines are counted and reported with file:line and what was expected;
-the rest of the file is still read. --strict makes any malformed line exit 2.
-
-Exit status: 0 success, 1 a source could not be read, 2 bad usage (or
-malformed input with --strict).`,
+the rest of the file is still read. --strict makes any malformed line exit 2.`,
 		Example: `  sudo ctdiag list -c                      # entries in the live table
   sudo ctdiag list --netns web -p tcp --state SYN_SENT
   sudo ctdiag list --all-netns             # which namespace fills the table
   ctdiag list -p tcp --state SYN_SENT dump.txt
   ctdiag list -u SEEN_REPLY,'!ASSURED' -o extended dump.txt.gz   # half-assured entries
   ctdiag list -s 10.0.0.0/8 --dport 53 -c captures/
-  conntrack -L -o extended | ctdiag list -o json -`,
+  conntrack -L -o extended | ctdiag list -o json -
+  sudo ctdiag list --dst-nat 192.0.2.10 -o extended,id
+  sudo ctdiag list -o save -p udp > udp.save      # for conntrack -R`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runList(e, opts, cmd.Flags(), args)

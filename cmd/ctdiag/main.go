@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -136,5 +137,31 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newStatsCmd(e))
 	root.AddCommand(newCountCmd(e))
 	root.AddCommand(newEventsCmd(e))
+	addExitCodes(root)
 	return root
+}
+
+// exitCodesHelp ends every command's --help: one meaning per code in every
+// command (README.md, "Exit codes").
+const exitCodesHelp = `
+
+Exit codes (the same in every command; README.md, "Exit codes"): 0 done;
+1 report: a finding at or above --fail-on; 2 bad usage or an input that
+cannot be used (or malformed input with --strict); 3 report: some rules could
+not be judged; 4 the live source or the output failed (no privilege, the
+namespace gone, a write error).`
+
+// addExitCodes appends exitCodesHelp to the help of cmd and every command
+// below it.
+func addExitCodes(cmd *cobra.Command) {
+	if !strings.Contains(cmd.Long, "Exit codes (the same in every command") {
+		long := cmd.Long
+		if long == "" {
+			long = cmd.Short
+		}
+		cmd.Long = long + exitCodesHelp
+	}
+	for _, c := range cmd.Commands() {
+		addExitCodes(c)
+	}
 }
