@@ -42,7 +42,7 @@ func TestStatsAndCountFromFiles(t *testing.T) {
 	var doc struct {
 		Samples []struct {
 			CPUs  []struct{ CPU int } `json:"cpus"`
-			Total map[string]uint64  `json:"total"`
+			Total map[string]uint64   `json:"total"`
 		} `json:"samples"`
 		Changes []struct {
 			Delta     map[string]*uint64  `json:"delta"`

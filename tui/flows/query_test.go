@@ -14,7 +14,7 @@ import (
 // exactly what ParseString refuses, with ParseString's words, and keeps
 // exactly what it accepts (cmd/ctdiag checks ParseString against the CLI).
 func TestFilterPromptIsTheCLIFilter(t *testing.T) {
-	m := New(common.Common{Styles: common.NewStyles(lipgloss.DefaultRenderer()), Keys: common.NewKeyMap()})
+	m := New(common.Common{Styles: common.NewStyles(lipgloss.DefaultRenderer()), Keys: common.NewKeyMap(true)})
 	for _, text := range []string{
 		"", "-p tcp --dport 443", "-u SEEN_REPLY,'!ASSURED'", `-u "SEEN_REPLY,!ASSURED" -s 10.0.0.0/8`,
 		"--dst-nat 3.3.3.3", "-g3.3.3.3", "--orig-src 10.0.0.1", "--protonum 17", "-p esp", "-m +16", "-w 0xa",
