@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -132,20 +133,53 @@ func (d *Decoder) xmlRecords(fn func(*track.Flow) error, ev func(*track.Event) e
 		flow  track.Flow
 		event track.Event
 		root  bool
+		// pending is an event read but not yet handed on: conntrack 1.4.7
+		// writes " [USERSPACE] portid=N progname=NAME" after the </flow>
+		// of an event a process caused, and that text belongs to it.
+		pending bool
 	)
 	defer func() {
 		line, _ := dec.InputPos()
 		d.counts.Lines = line
 	}()
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
+	flush := func() error {
+		if !pending {
 			return nil
 		}
+		pending = false
+		d.counts.Events++
+		if ev != nil {
+			return ev(&event)
+		}
+		return nil
+	}
+	for {
+		before, _ := dec.InputPos()
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			return flush()
+		}
 		if err != nil {
+			if ferr := flush(); ferr != nil {
+				return ferr
+			}
 			return d.xmlSyntax(dec, err, root)
 		}
 		line, _ := dec.InputPos()
+		if cd, ok := tok.(xml.CharData); ok && pending {
+			if rest := bytes.TrimSpace(cd); len(rest) > 0 {
+				if err := parseUserspace(rest, &event); err != nil {
+					d.bad(textLine(before, cd), rest, err)
+				}
+				if err := flush(); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err := flush(); err != nil {
+			return err
+		}
 		switch t := tok.(type) {
 		case xml.StartElement:
 			switch t.Name.Local {
@@ -171,9 +205,11 @@ func (d *Decoder) xmlRecords(fn func(*track.Flow) error, ev func(*track.Event) e
 				if err != nil {
 					return d.xmlSyntax(dec, err, root)
 				}
-				if err := d.xmlFlow(n, line, loc, &flow, &event, fn, ev); err != nil {
+				isEvent, err := d.xmlFlow(n, line, loc, &flow, &event, fn)
+				if err != nil {
 					return err
 				}
+				pending = isEvent
 			default:
 				d.bad(line, nil, syntaxErr("<flow> or <conntrack>", []byte("<"+t.Name.Local+">")))
 				if err := dec.Skip(); err != nil {
@@ -184,16 +220,23 @@ func (d *Decoder) xmlRecords(fn func(*track.Flow) error, ev func(*track.Event) e
 			root = false
 		case xml.CharData:
 			if s := bytes.TrimSpace(t); len(s) > 0 {
-				d.bad(line, s, syntaxErr("an XML element", s))
+				d.bad(textLine(before, t), s, syntaxErr("an XML element", s))
 			}
 		}
 		// The declaration, comments and directives carry nothing.
 	}
 }
 
-// xmlFlow turns one <flow> into an entry or event and hands it on.
+// textLine is the line text starts on, given the line its token began on.
+func textLine(before int, text []byte) int {
+	lead := len(text) - len(bytes.TrimLeft(text, " \t\r\n"))
+	return before + bytes.Count(text[:lead], []byte("\n"))
+}
+
+// xmlFlow turns one <flow> into an entry, handed on, or an event, left in
+// event for the caller (isEvent) to hand on once it knows what follows.
 func (d *Decoder) xmlFlow(n *xmlNode, line int, loc *time.Location, flow *track.Flow, event *track.Event,
-	fn func(*track.Flow) error, ev func(*track.Event) error) error {
+	fn func(*track.Flow) error) (isEvent bool, err error) {
 	typ, err := xmlEventType(n)
 	if err == nil {
 		err = flowFromXML(n, flow)
@@ -206,28 +249,41 @@ func (d *Decoder) xmlFlow(n *xmlNode, line int, loc *time.Location, flow *track.
 	}
 	if err != nil {
 		d.bad(line, nil, err)
-		return nil
+		return false, nil
 	}
 	if typ == 0 {
 		d.counts.Flows++
 		if fn != nil {
-			return fn(flow)
+			return false, fn(flow)
 		}
-		return nil
+		return false, nil
 	}
 	*event = track.Event{Type: typ, Flow: *flow}
 	if w := xmlChild(n, "when"); w != nil {
 		t, err := xmlWhen(w, loc)
 		if err != nil {
 			d.bad(line, nil, err)
-			return nil
+			return false, nil
 		}
 		event.Time = t
 	}
-	d.counts.Events++
-	if ev != nil {
-		return ev(event)
+	return true, nil
+}
+
+// parseUserspace reads conntrack 1.4.7's "[USERSPACE] portid=N[
+// progname=NAME]" after an XML event (later versions leave it out of XML).
+func parseUserspace(b []byte, ev *track.Event) error {
+	bad := syntaxErr("[USERSPACE] portid=N[ progname=NAME] after an XML event, or an XML element", b)
+	rest, ok := bytes.CutPrefix(b, []byte("[USERSPACE] portid="))
+	if !ok {
+		return bad
 	}
+	num, name, hasName := bytes.Cut(rest, []byte(" progname="))
+	pid, ok := parseUint(num, 1<<32-1)
+	if !ok || hasName && (len(name) == 0 || !utf8.Valid(name)) {
+		return bad
+	}
+	ev.Userspace, ev.PortID, ev.Progname = true, uint32(pid), string(name)
 	return nil
 }
 

@@ -193,7 +193,7 @@ func TestXMLMalformed(t *testing.T) {
 		{"missing reply", "<flow>" + good[len("<flow>"):strings.Index(good, `<meta direction="reply">`)] + "</flow>\n" + good + "\n", 1, 1, `expected <meta direction="original"> and <meta direction="reply">`},
 		{"unknown element", "\n" + strings.Replace(good, "<use>1</use>", "<use>1</use><bogus/>", 1) + "\n" + good, 1, 2, "expected an element of the independent <meta>"},
 		{"event in a table", good + "\n" + strings.Replace(good, "<flow>", `<flow type="new">`, 1) + "\n", 1, 2, "expected a table entry"},
-		{"text between flows", good + "\nhello\n" + good + "\n", 2, 3, `expected an XML element, got "hello"`},
+		{"text between flows", good + "\nhello\n" + good + "\n", 2, 2, `expected an XML element, got "hello"`},
 		{"cut inside a flow", good + "\n" + good[:200], 1, 2, "truncated"},
 		{"too deep", good + "\n<flow><a><b><c><d><e><f><g></g></f></e></d></c></b></a></flow>\n" + good + "\n", 2, 2, "deep"},
 		{"syntax", good + "\n<flow><meta></flow>\n", 1, 2, "well-formed XML"},
@@ -254,5 +254,29 @@ func TestSaveOutput(t *testing.T) {
 	ev := flows[0]
 	if got := string(AppendSave(nil, &ev, track.EventDestroy)); !strings.HasPrefix(got, "-D -t 49 ") {
 		t.Errorf("destroy event: %s", got)
+	}
+}
+
+// TestXMLEventsUserspace: conntrack 1.4.7 writes "[USERSPACE] portid=N
+// progname=NAME" after the </flow> of an event a process caused; it belongs
+// to that event.
+func TestXMLEventsUserspace(t *testing.T) {
+	good := strings.Split(conntrackXML, "\n")[2]
+	ev := strings.Replace(good, "<flow>", `<flow type="destroy">`, 1)
+	text := "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<conntrack>\n" +
+		ev + " [USERSPACE] portid=2194682705 progname=conntrack\n" +
+		ev + " [USERSPACE] portid=13914\n" + ev + "\n" + ev + " [USERSPACE] pid=1\n</conntrack>\n"
+	d, _, events := decodeXML(t, text)
+	if len(events) != 4 || d.Problems().Count != 1 || d.Problems().Samples[0].Line != 6 {
+		t.Fatalf("%d events, problems %+v", len(events), d.Problems().Samples)
+	}
+	if e := events[0]; !e.Userspace || e.PortID != 2194682705 || e.Progname != "conntrack" {
+		t.Errorf("first: %+v", e)
+	}
+	if e := events[1]; !e.Userspace || e.PortID != 13914 || e.Progname != "" {
+		t.Errorf("second: %+v", e)
+	}
+	if events[2].Userspace {
+		t.Errorf("third: %+v", events[2])
 	}
 }
