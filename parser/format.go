@@ -29,6 +29,7 @@ const (
 	FormatJSONL             // ctdiag list -o jsonl
 	FormatMixed             // several kinds of lines in one file
 	FormatSlabinfo          // /proc/slabinfo
+	FormatRuleset           // a firewall ruleset (iptables-save, nft list ruleset, nft -j, ctdiag ruleset JSON): package ruleset reads it
 	FormatXML               // conntrack -L -o xml (xml.go)
 	FormatXMLEvents         // conntrack -E -o xml
 )
@@ -50,6 +51,7 @@ var formatNames = [...]string{
 	FormatJSONL:      "jsonl",
 	FormatMixed:      "mixed",
 	FormatSlabinfo:   "slabinfo",
+	FormatRuleset:    "ruleset",
 	FormatXML:        "xml",
 	FormatXMLEvents:  "xml-events",
 }
@@ -71,6 +73,7 @@ var formatDescriptions = [...]string{
 	FormatJSONL:      "ctdiag JSON Lines",
 	FormatMixed:      "mixed conntrack outputs",
 	FormatSlabinfo:   "/proc/slabinfo",
+	FormatRuleset:    "firewall ruleset (iptables-save, nft list ruleset, nft -j)",
 	FormatXML:        "conntrack -L -o xml",
 	FormatXMLEvents:  "conntrack -E -o xml events",
 }

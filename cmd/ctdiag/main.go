@@ -137,6 +137,7 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newStatsCmd(e))
 	root.AddCommand(newCountCmd(e))
 	root.AddCommand(newEventsCmd(e))
+	root.AddCommand(newRulesetCmd(e))
 	addExitCodes(root)
 	return root
 }
