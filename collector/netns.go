@@ -167,6 +167,9 @@ func (c *Collector) checkNetns() error {
 	switch {
 	case err == nil && st.Ino == c.ns.inode:
 		return nil
+	case err == nil && !isNsfs(c.nsPath):
+		// ip netns del unmounts the name before it removes the file.
+		return fmt.Errorf("%w: %s was deleted (ip netns del); only ctdiag's handle kept it alive", ErrNetnsGone, c.nsPath)
 	case err == nil:
 		return fmt.Errorf("%w: %s now names another namespace (inode %d, was %d): the one being read was deleted", ErrNetnsGone, c.nsPath, st.Ino, c.ns.inode)
 	case errors.Is(err, unix.ENOENT) && c.cfg.Netns.PID != 0:
@@ -175,4 +178,13 @@ func (c *Collector) checkNetns() error {
 		return fmt.Errorf("%w: %s was deleted (ip netns del); only ctdiag's handle kept it alive", ErrNetnsGone, c.nsPath)
 	}
 	return nil // cannot tell (a permission change): keep reading
+}
+
+// isNsfs reports whether path is a namespace file (nsfs, or /proc/PID/ns).
+func isNsfs(path string) bool {
+	var fs unix.Statfs_t
+	if unix.Statfs(path, &fs) != nil {
+		return false
+	}
+	return fs.Type == unix.NSFS_MAGIC || fs.Type == unix.PROC_SUPER_MAGIC
 }
