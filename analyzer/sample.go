@@ -239,7 +239,7 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	}
 	h := tupleHash(o, &keys, f.Zone)
 	if !s.alone {
-		s.hashes = append(s.hashes, h)
+		s.hashes = appendHash(s.hashes, h)
 	}
 
 	live := class == classAssured
@@ -312,7 +312,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 	}
 	if st == track.TCPTimeWait || st == track.TCPClose {
 		if !s.last {
-			s.closed = append(s.closed, h)
+			s.closed = appendHash(s.closed, h)
 		}
 		return
 	}
@@ -346,7 +346,7 @@ func (a *Analyzer) establishedEntry(s *sample, f *track.Flow, keys *entryKeys, T
 		}
 	}
 	if f.Fields.Has(track.FieldTimeout) && !s.last {
-		s.est = append(s.est, estKey(h, f.Timeout, silent))
+		s.est = appendHash(s.est, estKey(h, f.Timeout, silent))
 	}
 	// A timeout set by the unacknowledged-data or retransmission caps
 	// (docs/KERNEL.md §1.10) is no measure of idleness: only entries above
@@ -476,6 +476,17 @@ func (a *Analyzer) EndSample() error {
 	a.done = append(a.done, s)
 	a.cur = nil
 	return nil
+}
+
+// appendHash appends a key to a set kept as a slice, sorting out the
+// repeats whenever it is full and large: a table is held as its distinct
+// tuples, so an input that repeats one line endlessly costs one key.
+func appendHash(hs []uint64, h uint64) []uint64 {
+	if len(hs) == cap(hs) && len(hs) >= compactAt {
+		radix.Uint64s(hs)
+		hs = slices.Compact(hs)
+	}
+	return append(hs, h)
 }
 
 // topSources is how many sources of each sample are kept to follow the

@@ -82,7 +82,7 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 // the sample's tallies are kept, else from the few biggest sources it kept
 // (0 when the source was not among them).
 func (s *sample) sourceCount(key string) float64 {
-	if s.liveSrcs.blocks != nil || s.liveSrcs.v6.used > 0 {
+	if s.liveSrcs.pending > 0 || s.liveSrcs.runs != nil || s.liveSrcs.v6.used > 0 {
 		for _, r := range s.liveSrcs.top(topSources) {
 			if r.key.addr().String() == key {
 				return float64(r.count)
