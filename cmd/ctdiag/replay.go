@@ -241,7 +241,7 @@ func runReplay(e env, opts *replayOptions, path string) error {
 	}
 	run, err := replayCapture(path, cfg, opts.interval, sample)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return inputError(explainCaptureError(err))
 	}
 	at := run.last.Add(opts.at)
 	if !opts.quiet {

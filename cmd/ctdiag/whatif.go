@@ -141,11 +141,11 @@ func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineCon
 	}
 	runNow, peakNow, err := replayPeaks(base)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return inputError(explainCaptureError(err))
 	}
 	runNext, peakNext, err := replayPeaks(next)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return inputError(explainCaptureError(err))
 	}
 	at := runNow.last.Add(opts.at)
 	endNow, endNext := stateCounts(runNow.engine, at), stateCounts(runNext.engine, at)
@@ -259,7 +259,7 @@ func (s *whatifSink) EndSample() error {
 func whatifDumps(e env, args []string, base, proposed track.Sysctls) error {
 	inputs, err := parser.ExpandPaths(args)
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return inputError(err)
 	}
 	sink := &whatifSink{base: base, proposed: proposed}
 	walk, err := parser.WalkSamples(inputs, parser.Options{Stdin: e.stdin}, sink)
@@ -272,10 +272,10 @@ func whatifDumps(e env, args []string, base, proposed track.Sysctls) error {
 		}
 	}
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return inputError(err)
 	}
 	if len(sink.samples) == 0 {
-		return &exitError{code: exitFailure, err: errors.New("no conntrack table in the sources (want /proc/net/nf_conntrack or conntrack -L output, or a pcap)")}
+		return inputError(errors.New("no conntrack table in the sources (want /proc/net/nf_conntrack or conntrack -L output, or a pcap)"))
 	}
 	rows := map[string]*whatifRow{}
 	total := &whatifRow{key: "all entries", hasPeaks: len(sink.samples) > 1}
