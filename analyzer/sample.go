@@ -22,7 +22,7 @@ type sample struct {
 	offloaded                int // [OFFLOAD]/[HW_OFFLOAD]: fast-pathed, never evicted, not half-open
 	acct                     int // entries with counters
 	tcp                      [10][numClasses]int
-	other                    [256]int  // entries by protocol, TCP without a known state included
+	other                    [256]int // entries by protocol, TCP without a known state included
 	// srcs counts every entry's original source, in every sample, to follow
 	// the biggest across samples (topSrcs keeps its largest when the tally
 	// is dropped); dsts the destinations, in ranked samples only.

@@ -71,8 +71,8 @@ type Timeouts struct {
 	sysctls Sysctls
 	// named holds every timeout sysctl's value in force, by bare name,
 	// resolved once: a what-if asks for several per entry.
-	named   map[string]time.Duration
-	tcp     [numTCPStates]time.Duration
+	named map[string]time.Duration
+	tcp   [numTCPStates]time.Duration
 	// unack and retrans cap TCP timeouts (spec §1.10).
 	unack, retrans time.Duration
 	udp, udpStream time.Duration
