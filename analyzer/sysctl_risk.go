@@ -13,12 +13,7 @@ import (
 
 // sysctlRisk: settings that cause or hide trouble (rules/sysctl_risk.go).
 func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
-	sys := t.sysctls()
-	for k, v := range a.opts.Sysctls {
-		if _, ok := sys[k]; !ok {
-			sys[k] = v
-		}
-	}
+	sys := track.LayerSysctls(t.sysctls(), a.opts.Sysctls)
 	if len(sys) == 0 {
 		return nil
 	}

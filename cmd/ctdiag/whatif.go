@@ -114,13 +114,7 @@ func stateCounts(eng *track.Engine, at time.Time) map[string]int {
 
 func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineConfig, proposed track.Sysctls) error {
 	next := base
-	next.Sysctls = track.Sysctls{}
-	for k, v := range base.Sysctls {
-		next.Sysctls[k] = v
-	}
-	for k, v := range proposed {
-		next.Sysctls[k] = v
-	}
+	next.Sysctls = track.LayerSysctls(base.Sysctls, proposed)
 	type peaks struct {
 		byState map[string]int
 		total   int
@@ -205,10 +199,7 @@ type whatifSink struct {
 }
 
 func (s *whatifSink) BeginSample(meta track.Snapshot) error {
-	s.sampleSysctls = track.Sysctls{}
-	for k, v := range meta.Sysctls {
-		s.sampleSysctls[k] = v
-	}
+	s.sampleSysctls = track.LayerSysctls(meta.Sysctls)
 	s.cur = nil
 	return nil
 }
@@ -216,21 +207,8 @@ func (s *whatifSink) BeginSample(meta track.Snapshot) error {
 // start fixes the timeouts once a sample's sysctls (read before its
 // entries) are known: the dump's own values, then --sysctl.
 func (s *whatifSink) start() {
-	cur := track.Sysctls{}
-	for k, v := range s.sampleSysctls {
-		cur[k] = v
-	}
-	for k, v := range s.base {
-		cur[k] = v
-	}
-	next := track.Sysctls{}
-	for k, v := range cur {
-		next[k] = v
-	}
-	for k, v := range s.proposed {
-		next[k] = v
-	}
-	s.cur = track.NewWhatIf(track.NewTimeouts(cur), track.NewTimeouts(next))
+	cur := track.LayerSysctls(s.sampleSysctls, s.base)
+	s.cur = track.NewWhatIf(track.NewTimeouts(cur), track.NewTimeouts(track.LayerSysctls(cur, s.proposed)))
 }
 
 func (s *whatifSink) Flow(f *track.Flow) error {
@@ -242,9 +220,7 @@ func (s *whatifSink) Flow(f *track.Flow) error {
 }
 
 func (s *whatifSink) Extra(x *track.Snapshot) error {
-	for k, v := range x.Sysctls {
-		s.sampleSysctls[k] = v
-	}
+	s.sampleSysctls = track.LayerSysctls(s.sampleSysctls, x.Sysctls)
 	return nil
 }
 
