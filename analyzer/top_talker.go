@@ -38,6 +38,12 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 	}
 	big := float64(l.entries) >= a.param(rules.TopTalker, "min_entries")
 	pressed := sum.Pressure.HasMax && sum.Pressure.Max > 0 && sum.Pressure.Utilisation >= a.param(rules.TableFull, "warn_utilisation")
+	if !pressed && !rising && len(src) > 0 {
+		// A destination or port owning the table is the box's own job (a
+		// server is the destination of all its connections): worth naming
+		// only when the table is filling. A source owning it is named.
+		best = src[0]
+	}
 	if best.Share < minShare || !big && !rising {
 		return nil
 	}

@@ -5,7 +5,7 @@ func topTalker() Rule {
 		ID:       TopTalker,
 		Title:    "One peer or port holds the table",
 		Severity: SeverityInfo,
-		Pattern:  "One source address holding most of the table and a larger share of it at every sample (a client opening connections in a loop); or one source, destination or destination port holding most of a big or filling table.",
+		Pattern:  "One source address holding most of the table and a larger share of it at every sample (a client opening connections in a loop); one source holding most of a big table; or one source, destination or destination port holding most of a filling table.",
 		Explanation: `When one address or port owns most entries, that is who fills the table: a
 client opening connections in a loop, a scanner, a misbehaving service, or just
 the dominant service of the box. A destination or port that owns the table is
@@ -14,7 +14,7 @@ single source holding a steady share is often a load balancer: both are named
 for information. A single source whose share keeps rising, crowding out the
 others, is a client out of control. The finding names it so that limits and NOTRACK can be aimed.`,
 		Levels: []Level{
-			{SeverityInfo, "one source, destination or destination port holds min_share of a table of min_entries or more"},
+			{SeverityInfo, "one source holds min_share of a table of min_entries or more (a destination or port owning the table is the box's own job: a server is the destination of all its connections)"},
 			{SeverityWarning, "one source holds min_share of the table and took a larger share of it at every sample (three samples or more), gaining min_share_gain of the table and min_rise entries or more in all; or any key holds min_share while the table is above table-full's warn_utilisation"},
 		},
 		Needs: []Input{InputTable},
