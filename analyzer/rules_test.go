@@ -232,6 +232,16 @@ func TestInsertFailedIsNotATableFull(t *testing.T) {
 	if finding(r, rules.TableFull) != nil {
 		t.Error("table-full fired on clashes")
 	}
+	// One reading of the statistics: failed insertions since the counters
+	// started are dropped packets (a warning); resolved clashes alone are
+	// the race, resolved (info).
+	if f := finding(run(t, nil, s1), rules.InsertFailed); f == nil || f.Severity != rules.SeverityWarning || !strings.Contains(f.Summary, "insert_failed 3 and clash_resolve 100 since the counters started") {
+		t.Errorf("one reading: %+v", f)
+	}
+	clashes := withStats(snap(0, flows...), map[track.Counter]uint64{track.CounterClashResolve: 100})
+	if f := finding(run(t, nil, clashes), rules.InsertFailed); f == nil || f.Severity != rules.SeverityInfo {
+		t.Errorf("resolved clashes, one reading: %+v", f)
+	}
 }
 
 func TestStaleUDP(t *testing.T) {
