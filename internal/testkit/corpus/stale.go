@@ -128,32 +128,45 @@ func reuseRound(r *Run, rt *Routed, n int, keep bool) int {
 
 func insertFailed() *Scenario {
 	return &Scenario{
-		Name: "insert-failed", Rule: rules.InsertFailed, View: "cli", Sizes: []int{S, M, L},
-		Shows: "a client whose resolver library sends two queries of the same new UDP flow at the same moment from two CPUs " +
-			"(A and AAAA from one socket, as glibc does): the second insert clashes with the first and the kernel resolves it " +
-			"(clash_resolve) or fails it (insert_failed), counted in the statistics read at the end; the table is not full.",
-		Method: "real: for each race two sockets bound to the same source port (SO_REUSEPORT), pinned to CPU 0 and CPU 1, send " +
-			"to the server's port 53 at the same moment; the server answers. The client's other traffic is netlink-made and " +
-			"kept going.",
+		Name: "insert-failed", Rule: rules.InsertFailed, View: "rtr", Sizes: []int{S, M, L},
+		Shows: "a NAT gateway (MASQUERADE, ports kept when free) where new flows race on two CPUs: two clients connect from " +
+			"the same source port at the same moment, the router gives both the same port, and the second insert finds the " +
+			"first's reply tuple; a TCP clash cannot be resolved, so the kernel drops that SYN (insert_failed, drop; the " +
+			"client retries a second later). Resolver libraries also send two queries of one new UDP flow at once (A and " +
+			"AAAA): those clashes the kernel resolves (clash_resolve). Counters read once at the end; the table is not full.",
+		Method: "all real: pairs of sockets in the client namespace (two client addresses for TCP, one for UDP) bound to the " +
+			"same port, pinned to CPU 0 and CPU 1, send at the same moment through the router to the server (port 443, " +
+			"answered; port 53, answered); Linux 6.18 resolves every UDP clash, even with different NAT (measured), so the " +
+			"failed inserts are the TCP ones. The router's other traffic is netlink-made translated entries kept going.",
 		play: func(r *Run) {
-			p, cli, _ := pairHosts(r)
-			UDPEcho(r.T, p.B, netip.AddrPortFrom(p.B4, 53))
-			races := 600
+			rt := NewRouted(r.T, true)
+			r.AddHost("cli", rt.Cli, true)
+			rtr := r.AddHost("rtr", rt.Rtr, true)
+			r.AddHost("srv", rt.Srv, false)
+			rt.Rtr.Nft(r.T, fmt.Sprintf("table ip nat {\n chain post { type nat hook postrouting priority srcnat; oifname %q masquerade\n }\n}", rt.RtrOut))
+			Listen(r.T, rt.Srv, netip.AddrPortFrom(rt.Srv4, 443), Echo)
+			UDPEcho(r.T, rt.Srv, netip.AddrPortFrom(rt.Srv4, 53))
+			second := addAddrs(r, rt.Cli, rt.CliLink, addrAdd(rt.Cli4, 10), 1)[0]
+			races := 150 // each leaves about three entries: two TCP, one UDP
 			switch {
 			case r.Size >= L:
-				races = 2400
+				races = 900
 			case r.Size >= M:
-				races = 1500
+				races = 450
 			}
-			r.Background(cli, appClient(p.A4, max(r.Size-races, r.Size/2))...)
+			r.Background(rtr, natGateway(rt.RtrOut4, max(r.Size-3*races, r.Size/2))...)
 			r.Begin()
 			r.Sample(0)
 			for k := 1; k <= 3; k++ {
 				r.At(r.SampleTime(k-1) + 0.5)
-				if err := UDPInsertRace(p.A, p.A4, 20000+(k-1)*races/3, netip.AddrPortFrom(p.B4, 53), races/3); err != nil {
+				n := races / 3
+				if err := TCPPortRace(rt.Cli, rt.Cli4, second, 20000+(k-1)*n, netip.AddrPortFrom(rt.Srv4, 443), n); err != nil {
 					r.T.Skipf("corpus: %v", err)
 				}
-				r.Logf("burst %d: %d races of two queries on one source port to %s:53", k, races/3, p.B4)
+				if err := UDPInsertRace(rt.Cli, rt.Cli4, 30000+(k-1)*n, netip.AddrPortFrom(rt.Srv4, 53), n); err != nil {
+					r.T.Skipf("corpus: %v", err)
+				}
+				r.Logf("burst %d: %d pairs of connections from %s and %s on one source port, %d pairs of queries on one socket's port, to %s", k, n, rt.Cli4, second, n, rt.Srv4)
 				r.Sample(k)
 			}
 			r.Finish()

@@ -25,8 +25,9 @@ type Routed struct {
 	// Cli4 and Srv4 are the end hosts' addresses; RtrIn4 and RtrOut4 the
 	// router's on the client and the server side.
 	Cli4, RtrIn4, RtrOut4, Srv4 netip.Addr
-	// RtrOut is the router's server-side interface (for MASQUERADE rules).
-	RtrOut string
+	// RtrOut is the router's server-side interface (for MASQUERADE rules),
+	// CliLink the client's interface.
+	RtrOut, CliLink string
 }
 
 // NewRouted builds the three namespaces and their links. Without
@@ -39,7 +40,7 @@ func NewRouted(t testing.TB, masquerade bool) *Routed {
 	r.RtrOut4, r.Srv4 = netip.MustParseAddr("10.231.2.254"), netip.MustParseAddr("10.231.2.2")
 	cliLink, rtrIn := veth(t, r.Cli, r.Rtr)
 	rtrOut, srvLink := veth(t, r.Rtr, r.Srv)
-	r.RtrOut = rtrOut
+	r.RtrOut, r.CliLink = rtrOut, cliLink
 	cmds := [][]string{
 		{"-n", r.Cli.Name, "addr", "add", r.Cli4.String() + "/24", "dev", cliLink},
 		{"-n", r.Rtr.Name, "addr", "add", r.RtrIn4.String() + "/24", "dev", rtrIn},

@@ -382,3 +382,70 @@ func UDPEcho(t testing.TB, ns *netnstest.NS, addr netip.AddrPort) net.PacketConn
 	t.Cleanup(func() { pc.Close(); <-done })
 	return pc
 }
+
+// TCPPortRace plays the NAT port race n times: two clients (addresses a
+// and b of ns) connect from the same source port to dst at the same
+// moment from two CPUs. A router masquerading them keeps the port for
+// both (nothing holds it yet); the second insert finds the first's reply
+// tuple and, TCP clashes not being resolvable, the kernel drops that SYN
+// (insert_failed, drop). The client retransmits a second later and gets
+// another port. Ports are firstPort … firstPort+n-1; connections that
+// complete are closed at once. Needs two CPUs.
+func TCPPortRace(ns *netnstest.NS, a, b netip.Addr, firstPort int, dst netip.AddrPort, n int) error {
+	if runtime.NumCPU() < 2 {
+		return errors.New("the NAT port race needs two CPUs")
+	}
+	to := &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()}
+	var fds []int
+	defer func() { closeAll(fds) }()
+	err := ns.Do(func() error {
+		for i := 0; i < n; i++ {
+			var pair [2]int
+			for j, src := range []netip.Addr{a, b} {
+				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+				if err != nil {
+					return err
+				}
+				fds = append(fds, fd)
+				pair[j] = fd
+				unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+				if err := unix.Bind(fd, &unix.SockaddrInet4{Port: firstPort + i, Addr: src.As4()}); err != nil {
+					return err
+				}
+			}
+			var ready, done sync.WaitGroup
+			gate := make(chan struct{})
+			for j, fd := range pair {
+				ready.Add(1)
+				done.Add(1)
+				go func(fd, cpu int) {
+					defer done.Done()
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					var set unix.CPUSet
+					set.Set(cpu)
+					unix.SchedSetaffinity(0, &set)
+					ready.Done()
+					<-gate
+					unix.Connect(fd, to)
+				}(fd, j)
+			}
+			ready.Wait()
+			close(gate)
+			done.Wait()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	// Let the handshakes finish (a lost SYN is retransmitted after 1 s).
+	deadline := time.Now().Add(3 * time.Second)
+	for _, fd := range fds {
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		if ms := time.Until(deadline).Milliseconds(); ms > 0 {
+			unix.Poll(pfd, int(ms))
+		}
+	}
+	return nil
+}
