@@ -188,6 +188,17 @@ func TestKernelScorecard(t *testing.T) {
 			t.Run(j.sc.Name+"/"+corpus.ScaleName(j.size), func(t *testing.T) {
 				t.Parallel()
 				var row *scoreRow
+				defer func() { // a play that failed or was skipped is a row too
+					if row == nil {
+						why := "the play failed (see the subtest's log)"
+						if t.Skipped() {
+							why = "skipped (see the subtest's log)"
+						}
+						mu.Lock()
+						rows = append(rows, &scoreRow{sc: j.sc, size: j.size, err: why})
+						mu.Unlock()
+					}
+				}()
 				if j.sc.Plays(j.size) {
 					if j.size >= corpus.L {
 						large <- struct{}{}

@@ -171,6 +171,9 @@ type Class struct {
 	// Rate, when set, is a transient class's births per second instead of
 	// N/Timeout (real traffic of the same kind makes the rest).
 	Rate float64
+	// Births, when set, ends a transient class's births after that many
+	// (a loop that stops), however long the capture takes.
+	Births int
 
 	Long    bool
 	Idle    func(r *rand.Rand) float64 // idle age (s) at the start; default exponential, mean 30 s
@@ -184,6 +187,7 @@ type Class struct {
 	carry float64
 	live  []uint64
 	last  time.Time // when the class was last advanced
+	born  int       // births by Tick
 }
 
 // flow returns connection i of the class with the given remaining timeout.
@@ -354,7 +358,8 @@ func (b *Bulk) tick(c *Class, dt float64) error {
 		// A long catch-up (see Prime) never makes more than the class holds;
 		// a client whose source ports are all taken opens nothing more.
 		c.carry = min(c.carry+max(rate, 0)*dt, float64(c.N)+1)
-		for ; c.carry >= 1 && c.next < c.Flows.capacity(); c.carry-- {
+		for ; c.carry >= 1 && c.next < c.Flows.capacity() && (c.Births == 0 || c.born < c.Births); c.carry-- {
+			c.born++
 			f := c.flow(c.next, c.Timeout)
 			c.next++
 			if err := b.fl.Add(&f); err != nil {
