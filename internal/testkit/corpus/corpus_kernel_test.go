@@ -1,8 +1,11 @@
 package corpus
 
 import (
+	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -74,5 +77,66 @@ func TestKernelPlayLayout(t *testing.T) {
 	}
 	if synSent != 3*166 || total < 550 || total > 650 {
 		t.Errorf("last sample: %d SYN_SENT to 8080 of %d entries, want 498 of about 600", synSent, total)
+	}
+}
+
+// Netlink-made background ages as traffic would: a refresh sets an
+// established entry's timeout back to the state's, a close moves it to
+// TIME_WAIT with 120 s (ctfill.Update), and what Prime made reads back
+// with the remaining timeouts it was given.
+func TestKernelBulkAges(t *testing.T) {
+	netnstest.KeepConntrackMax(t)
+	ns := netnstest.NewNS(t)
+	b, err := NewBulk("/run/netns/"+ns.Name, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	host := netip.MustParseAddr("10.213.9.2")
+	long := established("pool", 200, Flows{Proto: track.ProtoTCP, Clients: pfx("10.60.0.0/16"), PerClient: 4,
+		Servers: []netip.Addr{host}, Port: 5432}, 3600, 0.1, 0.05) // idle about an hour
+	tw := timeWait("closed", 100, Flows{Proto: track.ProtoTCP, Clients: pfx("10.61.0.0/16"), PerClient: 1, Servers: []netip.Addr{host}, Port: 443})
+	if err := b.Prime(long, tw); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond)
+	b.Tick()
+	if err := b.flush(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Refreshed == 0 || b.Closed == 0 {
+		t.Fatalf("a tick of 1.5 s refreshed %d and closed %d of 200", b.Refreshed, b.Closed)
+	}
+	table, err := readProc(ns, "/proc/net/nf_conntrack")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fresh, idle, closedTW, tws int
+	for _, l := range strings.Split(strings.TrimSpace(string(table)), "\n") {
+		f := strings.Fields(l)
+		timeout, _ := strconv.Atoi(f[4])
+		switch {
+		case f[5] == "ESTABLISHED" && timeout >= toEstablished-3:
+			fresh++
+		case f[5] == "ESTABLISHED":
+			idle++
+		case f[5] == "TIME_WAIT" && strings.Contains(l, "dport=5432") && timeout >= toTimeWait-3 && timeout <= toTimeWait:
+			closedTW++
+		case f[5] == "TIME_WAIT":
+			tws++
+		}
+	}
+	// The closes replaced theirs with fresh connections, so 200 stay open;
+	// the fresh ones are those and the refreshed (some twice).
+	if fresh+idle != 200 || fresh < b.Closed+b.Refreshed/2 || fresh > b.Refreshed+b.Closed || idle < 200-b.Refreshed-b.Closed {
+		t.Errorf("established: %d fresh, %d idle (refreshed %d, closed %d)", fresh, idle, b.Refreshed, b.Closed)
+	}
+	// Closes within the tick; the pool's TIME_WAIT of the last two minutes
+	// that Prime made (0.05×200×120, spread over 120 s) are older.
+	if closedTW < b.Closed {
+		t.Errorf("%d fresh TIME_WAIT on 5432, want the %d closed", closedTW, b.Closed)
+	}
+	if tws < 100+1000 || tws > 100+1200 {
+		t.Errorf("%d other TIME_WAIT", tws)
 	}
 }
