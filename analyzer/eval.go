@@ -426,11 +426,10 @@ func (a *Analyzer) tableFull(t timeline, sum *Summary) *Finding {
 	dropTotal, dropKnown := t.counterTotal(track.CounterDrop)
 	klog, netns := 0, map[uint64]bool{}
 	for _, s := range t.s {
-		for _, k := range s.meta.KernelLog {
-			if k.Kind == track.KernelLogTableFull {
-				klog++
-				netns[k.Netns] = true
-			}
+		kt := s.meta.KernelLogCounts()
+		klog += kt.Kinds[track.KernelLogTableFull]
+		for n := range kt.TableFullNetns {
+			netns[n] = true
 		}
 	}
 	gw := t.growth(func(s *sample) float64 { return s.tableSize() })

@@ -137,7 +137,7 @@ func TestEventLossMarkerRoundTrips(t *testing.T) {
 		if err != nil || got != l {
 			t.Errorf("%s: %+v %v", line, got, err)
 		}
-		if k := classifyLine(line, time.UTC); k != kindEventLoss {
+		if k := utc.classifyLine(line); k != kindEventLoss {
 			t.Errorf("classified as %d", k)
 		}
 	}

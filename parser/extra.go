@@ -88,8 +88,8 @@ func AppendEventLoss(dst []byte, l *track.EventLoss) []byte {
 
 // isExpectEventLine recognises conntrack -E expect lines: the event type,
 // then the timeout and proto= ("[NEW] 300 proto=6 src=...").
-func isExpectEventLine(line []byte) bool {
-	_, _, _, body, ok := eventStart(line)
+func (p *lineParser) isExpectEventLine(line []byte) bool {
+	_, _, _, body, ok := p.eventStart(line)
 	if !ok {
 		return false
 	}

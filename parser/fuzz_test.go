@@ -167,11 +167,11 @@ func FuzzSysctlAndKernelLog(f *testing.F) {
 				t.Fatalf("%q: sysctl round trip %q %q %v", line, n2, v2, err)
 			}
 		}
-		kl, _, _ := parseKernelLog([]byte(line), time.UTC)
+		kl, _, _ := utc.parseKernelLog([]byte(line))
 		if kl.Raw != line {
 			t.Fatalf("raw text not kept")
 		}
-		classifyLine([]byte(line), time.UTC)
+		utc.classifyLine([]byte(line))
 	})
 }
 

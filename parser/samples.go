@@ -236,7 +236,7 @@ func readExtra(d *Decoder, in Input) (snap *track.Snapshot, skip string, err err
 	defer d.Close()
 	switch format := d.Format(); {
 	case format == FormatUnknown:
-		return nil, fmt.Sprintf("%s: not a conntrack format", d.Name()), nil
+		return nil, d.ErrNotConntrack().Error(), nil
 	case format == FormatEmpty && in.EventLog:
 		// An empty event log: events were followed and none came.
 		return &track.Snapshot{EventTotals: track.EventTotals{Followed: true}}, "", nil

@@ -49,8 +49,9 @@ file is detected and named on stderr:
 Malformed lines are counted and reported with file:line and what was expected;
 the rest of the file is still read. --strict makes any malformed line exit 2.
 
-Exit status: 0 success, 1 a source could not be read, 2 bad usage (or
-malformed input with --strict).`,
+Exit status: 0 success; 2 bad usage, a source that could not be read or is
+not a conntrack format (or malformed input with --strict); 4 the live table
+could not be read or the output could not be written.`,
 		Example: `  sudo ctdiag list -c                      # entries in the live table
   sudo ctdiag list --netns web -p tcp --state SYN_SENT
   sudo ctdiag list --all-netns             # which namespace fills the table
@@ -110,7 +111,7 @@ func runList(e env, opts *listOptions, fs *pflag.FlagSet, args []string) error {
 	}
 	inputs, err := parser.ExpandPaths(args)
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return &exitError{code: exitParameter, err: err}
 	}
 
 	var w *parser.FlowWriter
@@ -149,7 +150,7 @@ func runList(e env, opts *listOptions, fs *pflag.FlagSet, args []string) error {
 	case opts.strict && malformed > 0:
 		return &exitError{code: exitParameter, err: fmt.Errorf("%d malformed lines (--strict)", malformed)}
 	case failed:
-		return &exitError{code: exitFailure}
+		return &exitError{code: exitParameter} // an input could not be used
 	}
 	return nil
 }
@@ -168,10 +169,12 @@ func listOne(e env, opts *listOptions, flt *filter.Filter, w *parser.FlowWriter,
 	switch {
 	case format == parser.FormatUnknown:
 		if in.FromDir {
-			noteSkipped(e, opts, d.Name(), "not a conntrack format")
+			if !opts.quiet {
+				fmt.Fprintf(e.stderr, "ctdiag: skipped %v\n", d.ErrNotConntrack())
+			}
 			return 0, 0, nil
 		}
-		return 0, 0, fmt.Errorf("%s: %w: expected a conntrack table (/proc/net/nf_conntrack, conntrack -L [-o extended]) or ctdiag JSON", d.Name(), parser.ErrUnknownFormat)
+		return 0, 0, d.ErrNotConntrack()
 	case format == parser.FormatEmpty:
 		// An empty table is a table with no entries.
 	case !format.IsFlowTable() && format != parser.FormatMixed:
