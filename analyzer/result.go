@@ -72,6 +72,9 @@ type Summary struct {
 	// Headroom is how many new entries fit before drops start, counting
 	// non-ASSURED entries as evictable (early drop removes them).
 	Headroom int64
+	// Pressure holds utilisation, headroom, growth and time to full, as
+	// PressureOf computes them for every view.
+	Pressure Pressure
 	States   []StateCount // by protocol and state, largest first
 	IPv6     int
 

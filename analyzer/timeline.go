@@ -176,16 +176,12 @@ func (a *Analyzer) summary(t timeline) Summary {
 	default:
 		sum.Timing = "none"
 	}
-	if max, ok := t.maxOf(); ok {
-		sum.Max, sum.HasMax = max, true
-		if max > 0 {
-			sum.Utilisation = l.tableSize() / float64(max)
-			sum.Headroom = int64(max) - int64(l.assured)
-		}
-	}
+	sum.Pressure = t.pressure()
+	sum.Max, sum.HasMax = sum.Pressure.Max, sum.Pressure.HasMax
+	sum.Utilisation, sum.Headroom = sum.Pressure.Utilisation, sum.Pressure.Headroom
 	sum.States = l.states()
 	if len(t.s) > 1 {
-		sum.EntriesGrowthPerSec = t.growth(func(s *sample) float64 { return s.tableSize() }).perSec
+		sum.EntriesGrowthPerSec = sum.Pressure.GrowthPerSec
 		prev := t.s[len(t.s)-2]
 		sum.NewBetween, sum.GoneBetween = diffSorted(prev.sortedHashes(), l.sortedHashes())
 		dt := 0.0
@@ -220,6 +216,19 @@ func (a *Analyzer) summary(t timeline) Summary {
 	}
 	sum.Notes = a.notes(t)
 	return sum
+}
+
+// pressure is the last sample's pressure figures (PressureOf).
+func (t timeline) pressure() Pressure {
+	l := t.last()
+	in := PressureInput{Count: uint64(l.tableSize()), NonEvictable: uint64(l.assured)}
+	in.Max, in.HasMax = t.maxOf()
+	if t.timed {
+		for i, s := range t.s {
+			in.History = append(in.History, SizePoint{Offset: t.offsets[i], Size: s.tableSize()})
+		}
+	}
+	return PressureOf(in)
 }
 
 // states lists the sample's entries by protocol and state.

@@ -379,7 +379,7 @@ func (p *pipeline) frame(idx int, table *flowtable.Table, req request) *common.F
 	pr.CountFromKern = rec.count != uint64(table.Len())
 	if rec.hasMax && rec.max > 0 {
 		pr.Free = int64(rec.max) - int64(rec.count)
-		pr.Headroom = max(0, pr.Free) + int64(pr.Evictable)
+		pr.Headroom = analyzer.PressureOf(analyzer.PressureInput{Count: rec.count, Max: rec.max, HasMax: true, NonEvictable: uint64(a)}).Headroom
 	}
 	f.Pressure = pr
 	f.Rates = p.rates(idx, f.Result)

@@ -1,0 +1,122 @@
+package analyzer
+
+import "math"
+
+// PressureInput is what the pressure figures of one table are computed from.
+// The report, the terminal UI and the exporter fill it from what they hold
+// (samples, a compact table, an event-fed model) and get the same figures
+// from PressureOf: there is one formula for each number.
+type PressureInput struct {
+	// Count is nf_conntrack_count when it was read, else the entries listed.
+	Count  uint64
+	Max    uint64 // nf_conntrack_max
+	HasMax bool
+	// NonEvictable entries are ASSURED: early drop never evicts them to make
+	// room (docs/KERNEL.md §4.3), so they alone bound the real headroom.
+	NonEvictable uint64
+	// History is the table's size over time, oldest first, ending with this
+	// sample; untimed samples leave it empty (no growth, no forecast).
+	History []SizePoint
+	// SteadyState is the size the table settles at when entries are created
+	// at the observed rate and live their state's timeout (creation rate ×
+	// lifetime, summed over states); 0 when unknown. A table whose steady
+	// state is below the limit is not forecast to fill, however fast it
+	// grows now.
+	SteadyState float64
+}
+
+// SizePoint is the table's size at a time (seconds since the first sample).
+type SizePoint struct {
+	Offset float64
+	Size   float64
+}
+
+// Pressure is how full the table is and how soon it will be full.
+type Pressure struct {
+	Count  uint64
+	Max    uint64
+	HasMax bool
+	// Utilisation is Count/Max; 0 without a max (or with max 0, no limit).
+	Utilisation float64
+	// Headroom is how many new entries fit before packets are dropped:
+	// Max − NonEvictable. Negative when the ASSURED entries alone exceed
+	// the limit (a limit lowered below what the table holds).
+	Headroom    int64
+	HasHeadroom bool
+	// GrowthPerSec is the table's recent growth (entries per second, least
+	// squares over the last samples); Rising says it grew at every one of
+	// those steps, so a forecast is made.
+	GrowthPerSec float64
+	HasGrowth    bool
+	Rising       bool
+	// FullInSeconds forecasts when the table reaches Max at the recent
+	// growth: 0 when it is full now; HasFullIn is false when it is not
+	// filling (flat, shrinking, no max, or a steady state below the limit).
+	FullInSeconds float64
+	HasFullIn     bool
+}
+
+// growthWindow is how many recent samples the growth is measured over: a
+// rate from the first sample to the last reports growth that stopped long
+// ago, while one step alone is noise.
+const growthWindow = 4
+
+// PressureOf computes the pressure figures. It is the only place they are
+// computed.
+func PressureOf(in PressureInput) Pressure {
+	p := Pressure{Count: in.Count, Max: in.Max, HasMax: in.HasMax}
+	limited := in.HasMax && in.Max > 0
+	if limited {
+		p.Utilisation = float64(in.Count) / float64(in.Max)
+		p.Headroom, p.HasHeadroom = int64(in.Max)-int64(in.NonEvictable), true
+	}
+	if g, rising, ok := RecentGrowth(in.History); ok {
+		p.GrowthPerSec, p.HasGrowth, p.Rising = g, true, rising
+	}
+	switch {
+	case !limited:
+	case in.Count >= in.Max:
+		p.FullInSeconds, p.HasFullIn = 0, true
+	case p.Rising && p.GrowthPerSec > 0 && (in.SteadyState == 0 || in.SteadyState >= float64(in.Max)):
+		p.FullInSeconds, p.HasFullIn = float64(in.Max-in.Count)/p.GrowthPerSec, true
+	}
+	return p
+}
+
+// RecentGrowth is the least-squares slope of the last growthWindow points
+// (per second), and whether every step among them went up. ok is false with
+// fewer than two timed points.
+func RecentGrowth(h []SizePoint) (perSec float64, rising, ok bool) {
+	if len(h) > growthWindow {
+		h = h[len(h)-growthWindow:]
+	}
+	if len(h) < 2 || h[len(h)-1].Offset <= h[0].Offset {
+		return 0, false, false
+	}
+	var mx, my float64
+	for _, p := range h {
+		mx += p.Offset
+		my += p.Size
+	}
+	n := float64(len(h))
+	mx, my = mx/n, my/n
+	var sxy, sxx float64
+	for _, p := range h {
+		sxy += (p.Offset - mx) * (p.Size - my)
+		sxx += (p.Offset - mx) * (p.Offset - mx)
+	}
+	if sxx == 0 {
+		return 0, false, false
+	}
+	rising = true
+	for i := 1; i < len(h); i++ {
+		if h[i].Size <= h[i-1].Size {
+			rising = false
+		}
+	}
+	perSec = sxy / sxx
+	if math.IsNaN(perSec) || math.IsInf(perSec, 0) {
+		return 0, false, false
+	}
+	return perSec, rising, true
+}
