@@ -1,0 +1,95 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestKernelLogStampsThroughEveryCommand: a yearless syslog line or a
+// dmesg -T line once panicked ("time: missing Location") in list, report,
+// top and whatif, from a file, a folder and standard input.
+func TestKernelLogStampsThroughEveryCommand(t *testing.T) {
+	logs := map[string]string{
+		"syslog.txt":  "Nov 21 13:00:29 h kernel: nf_conntrack: table full, dropping packet\n",
+		"dmesg-T.txt": "[Tue Nov 20 22:30:22 2018] nf_conntrack: table full, dropping packet\n",
+	}
+	table, err := os.ReadFile(captures + "/formats/proc-nf_conntrack.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, text := range logs {
+		dir := t.TempDir()
+		file := filepath.Join(dir, name)
+		if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "nf_conntrack.txt"), table, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			stdin string
+			args  []string
+			code  int
+			want  string
+		}{
+			{"", []string{"report", "--fail-on", "critical", file}, 1, "table-full"},
+			{"", []string{"report", "--fail-on", "critical", dir}, 1, "table-full"},
+			{text, []string{"report", "--fail-on", "critical", "-"}, 1, "table-full"},
+			{"", []string{"list", file}, 2, "holds kernel log"},
+			{"", []string{"list", "-c", dir}, 0, "skipped " + file + ": kernel log"},
+			{text, []string{"list", "-"}, 2, "holds kernel log"},
+			{"", []string{"top", file}, 2, "top draws on a terminal"},
+			{"", []string{"top", dir}, 2, "top draws on a terminal"},
+			{"", []string{"whatif", dir, "--set", "nf_conntrack_tcp_timeout_time_wait=30"}, 0, "TIME_WAIT"},
+		} {
+			out, errOut, code := ctdiag(t, c.stdin, c.args...)
+			if code != c.code || !strings.Contains(out+errOut, c.want) {
+				t.Errorf("%s: %v: exit %d, want %d with %q\nstdout %s\nstderr %s", name, c.args, code, c.code, c.want, out, errOut)
+			}
+		}
+	}
+}
+
+// TestRandomBytesAreRefused: random bytes were once read as JSON Lines
+// ("No problems found", exit 0).
+func TestRandomBytesAreRefused(t *testing.T) {
+	b := make([]byte, 1<<20)
+	for i := range b {
+		b[i] = byte(i*7919 + i>>8*31 + i>>16)
+	}
+	file := filepath.Join(t.TempDir(), "random.bin")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"report", file}, {"list", "-c", file}} {
+		_, errOut, code := ctdiag(t, "", args...)
+		if code != 2 || !strings.Contains(errOut, file+": not a conntrack format (binary data") {
+			t.Errorf("%v: exit %d, stderr %s", args, code, errOut)
+		}
+	}
+}
+
+// TestOverlongFirstLineIsReported: a first line over 64 KiB once made a
+// dump "empty" (list -c printed 0, exit 0).
+func TestOverlongFirstLineIsReported(t *testing.T) {
+	table, err := os.ReadFile(captures + "/formats/proc-nf_conntrack.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "dump.txt")
+	long := strings.Repeat("x", 100<<10) + "\n"
+	if err := os.WriteFile(file, append([]byte(long), table...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n := strings.Count(string(table), "\n")
+	out, errOut, code := ctdiag(t, "", "list", "-c", file)
+	if code != 0 || strings.TrimSpace(out) != strconv.Itoa(n) || !strings.Contains(errOut, file+":1: expected a line shorter than 64 KiB") {
+		t.Errorf("exit %d, stdout %q, stderr %s", code, out, errOut)
+	}
+	if _, errOut, code := ctdiag(t, "", "list", "-c", "--strict", file); code != 2 {
+		t.Errorf("--strict: exit %d, %s", code, errOut)
+	}
+}
