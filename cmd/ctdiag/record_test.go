@@ -108,8 +108,8 @@ func TestRecordStagingOnEveryExit(t *testing.T) {
 			t.Fatalf("%v: no staging directory while recording", sig)
 		}
 		cmd.Process.Signal(sig)
+		<-done // all of stderr read: Wait closes the pipe
 		err := cmd.Wait()
-		<-done
 		if code := cmd.ProcessState.ExitCode(); code != exitFailure || !strings.Contains(stderr.String(), "interrupted: "+out+" holds the 1 samples taken") {
 			t.Errorf("%v: exit %d (%v)\n%s", sig, code, err, stderr)
 		}
@@ -125,8 +125,8 @@ func TestRecordStagingOnEveryExit(t *testing.T) {
 	dir := t.TempDir()
 	cmd, _, done := startRecordChild(t, "-o", filepath.Join(dir, "r.tar.gz"), "--proc-root", root, "--samples", "3", "--interval", "1h")
 	cmd.Process.Kill()
-	cmd.Wait()
 	<-done
+	cmd.Wait()
 	stale := stagingDirs(t, dir)
 	if len(stale) != 1 || !strings.Contains(stale[0], ".ctdiag-record-"+strconv.Itoa(cmd.Process.Pid)+"-") {
 		t.Fatalf("after SIGKILL: %v", stale)
