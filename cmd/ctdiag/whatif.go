@@ -141,11 +141,11 @@ func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineCon
 	}
 	runNow, peakNow, err := replayPeaks(base)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return &exitError{code: exitParameter, err: explainCaptureError(err)}
 	}
 	runNext, peakNext, err := replayPeaks(next)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return &exitError{code: exitParameter, err: explainCaptureError(err)}
 	}
 	at := runNow.last.Add(opts.at)
 	endNow, endNext := stateCounts(runNow.engine, at), stateCounts(runNext.engine, at)
@@ -193,7 +193,7 @@ func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineCon
 	if st.Bad > 0 || st.CutShort {
 		fmt.Fprintf(e.stderr, "ctdiag: %s: %d bad frames skipped (see ctdiag replay for details)\n", path, st.Bad)
 	}
-	return nil
+	return captureStopped(path, st)
 }
 
 // whatifSink runs the snapshot arithmetic over parsed samples.
