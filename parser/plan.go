@@ -119,6 +119,8 @@ func planSamples(inputs []Input, opts Options) samplePlan {
 			if d, err := OpenInput(in, opts); err == nil {
 				it.format, it.sniffd, it.unknown = d.Format(), true, d.ErrNotConntrack()
 				d.Close()
+			} else if errors.Is(err, ErrMissingMember) {
+				it.sniffd, it.skip = true, ErrMissingMember.Error()
 			}
 			if in.Open == nil {
 				it.name = timeFromName(in.Path, opts.Location)
