@@ -293,4 +293,3 @@ func (c *bundleCursor) open(member string) (io.ReadCloser, error) {
 	}
 	return nil, missing
 }
-
