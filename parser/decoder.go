@@ -69,6 +69,8 @@ type Decoder struct {
 	hashPrefixed bool
 	// unknown says why the input is FormatUnknown.
 	unknown string
+	// sniffedFlows: detection saw entry lines (in a mixed file, a table).
+	sniffedFlows bool
 
 	problems Problems
 	counts   Counts
@@ -223,6 +225,7 @@ func OpenInput(in Input, opts Options) (*Decoder, error) {
 func (d *Decoder) sniff(peek []byte, eof bool) Format {
 	r := sniff(peek, eof, d.name, &d.lp)
 	d.hashPrefixed = r.hashPrefixed
+	d.sniffedFlows = r.flows
 	if r.format == FormatUnknown {
 		d.unknown = r.why
 		if r.line > 0 {
@@ -239,6 +242,7 @@ type sniffed struct {
 	why          string // for FormatUnknown: why
 	line         int    // for FormatUnknown: the first unrecognised line, 1-based, and its text
 	text         []byte
+	flows        bool // entry lines were seen
 }
 
 // sniff classifies the first lines of peek.
@@ -374,6 +378,7 @@ func sniffWith(peek []byte, eof bool, name string, p *lineParser, stripHash bool
 		lines++
 	}
 	r.format = s.decide(name, lines > 0)
+	r.flows = s.flows > 0
 	return r
 }
 
@@ -399,6 +404,29 @@ func (e *notConntrackError) Error() string {
 }
 
 func (e *notConntrackError) Unwrap() error { return ErrUnknownFormat }
+
+// HoldsTable reports whether the input is a table of entries: a flow
+// table, or a mixed file whose first lines hold entries (conntrack -L and
+// -S output saved together).
+func (d *Decoder) HoldsTable() bool {
+	return d.format.IsFlowTable() || d.format == FormatMixed && d.sniffedFlows
+}
+
+// readExtras reads every record but the entries into s (entries are
+// counted, not kept): what a mixed file holds beside its table.
+func (d *Decoder) readExtras(s *track.Snapshot) error {
+	return d.flowsAndExtras(nil, s)
+}
+
+// flowsAndExtras streams a mixed input's entries to fn (when not nil) and
+// reads its other records into s.
+func (d *Decoder) flowsAndExtras(fn func(*track.Flow) error, s *track.Snapshot) error {
+	if d.used {
+		return fmt.Errorf("%s: decoder already read", d.name)
+	}
+	d.used = true
+	return d.records(&recordSink{flow: fn, event: s.AddEvent, snap: s, other: true})
+}
 
 // Name is the input's name as given.
 func (d *Decoder) Name() string { return d.name }

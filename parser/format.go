@@ -187,6 +187,7 @@ type sniffResult struct {
 
 func (s *sniffResult) addFlowLine(line []byte) {
 	s.flows++
+	line = bytes.TrimLeft(line, " \t")
 	first, _ := nextField(line)
 	if string(first) == "ipv4" || string(first) == "ipv6" {
 		s.flowL3++

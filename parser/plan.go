@@ -85,6 +85,8 @@ type planItem struct {
 	sniffd bool
 	// unknown says why an input of FormatUnknown is none of the formats.
 	unknown error
+	// holdsTable: a flow table, or a mixed file with entries.
+	holdsTable bool
 	name    nameTime
 	mtime   time.Time
 	table   bool
@@ -118,6 +120,7 @@ func planSamples(inputs []Input, opts Options) samplePlan {
 		if in.Path != "-" || in.Open != nil {
 			if d, err := OpenInput(in, opts); err == nil {
 				it.format, it.sniffd, it.unknown = d.Format(), true, d.ErrNotConntrack()
+				it.holdsTable = d.HoldsTable()
 				d.Close()
 			} else if errors.Is(err, ErrMissingMember) {
 				it.sniffd, it.skip = true, ErrMissingMember.Error()
@@ -129,7 +132,7 @@ func planSamples(inputs []Input, opts Options) samplePlan {
 				}
 			}
 		}
-		it.table = it.format.IsFlowTable() || it.format == FormatEmpty && namedLikeTable(in.Path)
+		it.table = it.holdsTable || it.format == FormatEmpty && namedLikeTable(in.Path)
 		p.items = append(p.items, it)
 	}
 	var tables []*planItem

@@ -99,6 +99,25 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		case it.skip != "":
 			w.Skipped = append(w.Skipped, fmt.Sprintf("%s: %s", it.in.Path, it.skip))
 			continue
+		case it.table && it.format == FormatMixed:
+			// A mixed file's table is read in pass 2; what it holds
+			// besides joins its own sample, read here.
+			lastTable = i
+			d, err := OpenInput(it.in, opts)
+			if err != nil {
+				return w, err
+			}
+			snap := &track.Snapshot{}
+			err = d.readExtras(snap)
+			d.Close()
+			if err != nil {
+				return w, err
+			}
+			extras[i] = append(extras[i], snap)
+			for k, v := range snap.Sysctls {
+				hint[k] = v
+			}
+			continue
 		case it.table || !it.sniffd:
 			if it.table {
 				lastTable = i
@@ -179,7 +198,7 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 			return w, err
 		}
 		format := d.Format()
-		if !format.IsFlowTable() && !(format == FormatEmpty && (it.table || namedLikeTable(it.in.Path))) {
+		if !d.HoldsTable() && !(format == FormatEmpty && (it.table || namedLikeTable(it.in.Path))) {
 			// Standard input holding no table: it joins the current sample.
 			snap, skip, err := readExtra(d, it.in)
 			if err != nil {
@@ -209,7 +228,17 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 			d.Close()
 			return w, err
 		}
-		err = d.Flows(sink.Flow)
+		if format == FormatMixed && !it.sniffd {
+			// Standard input, read once: its other records join the
+			// sample after its entries.
+			snap := &track.Snapshot{}
+			err = d.flowsAndExtras(sink.Flow, snap)
+			if err == nil {
+				err = sink.Extra(snap)
+			}
+		} else {
+			err = d.Flows(sink.Flow)
+		}
 		d.Close()
 		if err != nil {
 			return w, err
