@@ -87,11 +87,11 @@ type planItem struct {
 	unknown error
 	// holdsTable: a flow table, or a mixed file with entries.
 	holdsTable bool
-	name    nameTime
-	mtime   time.Time
-	table   bool
-	time    time.Time // the sample time to use, if it starts a sample
-	skip    string    // why it is left out, if it is
+	name       nameTime
+	mtime      time.Time
+	table      bool
+	time       time.Time // the sample time to use, if it starts a sample
+	skip       string    // why it is left out, if it is
 }
 
 // samplePlan is the order inputs are read in and their sample times.
