@@ -178,6 +178,9 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 			s += " (its limit then)"
 		}
 		s += fmt.Sprintf(" from %s to %s", t.at(pin.from), t.at(pin.to))
+		if at := t.s[pin.to]; at.meta.HasTable && at.entries > 0 {
+			s += fmt.Sprintf(", %s of them ASSURED, which early drop cannot evict", human.Percent(at.share(at.assured+at.offloaded)))
+		}
 		if pin.laterMax > 0 {
 			s += fmt.Sprintf("; the limit read last is %d, so it was raised since", pin.laterMax)
 		}
