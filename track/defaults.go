@@ -2,6 +2,7 @@ package track
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -68,6 +69,9 @@ func TimeoutSysctl(s TCPState) string {
 // once, so asking per entry of a million-entry table costs nothing.
 type Timeouts struct {
 	sysctls Sysctls
+	// named holds every timeout sysctl's value in force, by bare name,
+	// resolved once: a what-if asks for several per entry.
+	named   map[string]time.Duration
 	tcp     [numTCPStates]time.Duration
 	// unack and retrans cap TCP timeouts (spec §1.10).
 	unack, retrans time.Duration
@@ -76,7 +80,13 @@ type Timeouts struct {
 
 // NewTimeouts reads timeouts from s (which may be nil or partial).
 func NewTimeouts(s Sysctls) Timeouts {
-	t := Timeouts{sysctls: s}
+	t := Timeouts{sysctls: s, named: map[string]time.Duration{}}
+	for full := range DefaultSysctls() {
+		name := strings.TrimPrefix(full, netfilterPrefix)
+		if strings.Contains(name, "timeout") {
+			t.named[name] = t.resolve(name)
+		}
+	}
 	for st := TCPState(0); st < numTCPStates; st++ {
 		if st == TCPSynSent2 {
 			t.tcp[st] = 120 * time.Second // no sysctl (spec §2.1)
@@ -92,6 +102,14 @@ func NewTimeouts(s Sysctls) Timeouts {
 
 // Get returns a timeout sysctl in seconds by its bare name.
 func (t Timeouts) Get(name string) time.Duration {
+	if d, ok := t.named[name]; ok {
+		return d
+	}
+	return t.resolve(name)
+}
+
+// resolve reads one timeout from the sysctls, else the kernel's defaults.
+func (t Timeouts) resolve(name string) time.Duration {
 	if v, ok := t.sysctls.Int(name); ok {
 		return time.Duration(v) * time.Second
 	}

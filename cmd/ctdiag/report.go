@@ -160,12 +160,7 @@ func runReport(e env, opts *reportOptions, fs *pflag.FlagSet, args []string) err
 	}
 
 	aopts := analyzer.Options{Config: cfg, Top: opts.top}
-	switch {
-	case live:
-		aopts.Target = analyzer.Target{Netns: opts.live.netns, NetnsPID: opts.live.netnsPID}
-	case !opts.demo && !usesStdin(args):
-		aopts.Sources = shellWords(args)
-	}
+	scopeAnalysis(&aopts, live, opts.demo, args, opts.live)
 	an := analyzer.New(aopts)
 	meta := report.Meta{
 		Tool:      "ctdiag " + version(),
