@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -127,7 +126,7 @@ func (p *lineParser) parseEvent(line []byte, ev *track.Event) error {
 		if len(rest) > 0 {
 			// The program name may hold spaces (it comes from /proc/PID/stat).
 			name, ok := bytes.CutPrefix(rest, []byte(" progname="))
-			if !ok || !utf8.Valid(name) || len(name) == 0 {
+			if !ok || len(name) == 0 || string(appendPrintable(nil, string(name), true)) != string(name) {
 				return syntaxErr("progname=NAME after portid=", rest)
 			}
 			ev.Progname = string(name)
@@ -225,7 +224,7 @@ func AppendEvent(dst []byte, ev *track.Event, style Style) []byte {
 		dst = strconv.AppendUint(dst, uint64(ev.PortID), 10)
 		if ev.Progname != "" {
 			dst = append(dst, " progname="...)
-			dst = append(dst, ev.Progname...)
+			dst = appendPrintable(dst, ev.Progname, true)
 		}
 		dst = append(dst, '\n')
 	}

@@ -120,7 +120,7 @@ func AppendExpectEvent(dst []byte, typ track.EventType, t time.Time, e *track.Ex
 	dst = strconv.AppendUint(dst, uint64(e.Class), 10)
 	if e.Helper != "" {
 		dst = append(dst, " helper="...)
-		dst = append(dst, e.Helper...)
+		dst = appendPrintable(dst, e.Helper, false)
 	}
 	return append(dst, '\n')
 }

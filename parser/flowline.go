@@ -596,6 +596,21 @@ func isWord(b []byte) bool {
 	return true
 }
 
+// appendPrintable appends a name the kernel or a process gave (a helper,
+// a program name) with every byte that would break the line (control
+// characters, invalid UTF-8, and spaces unless allowed) written as '?': one
+// odd name must not turn a log into binary or split a record.
+func appendPrintable(dst []byte, s string, spaces bool) []byte {
+	for _, r := range s {
+		if r == utf8.RuneError || r < 0x20 || r == 0x7f || r == ' ' && !spaces || !unicode.IsPrint(r) && r != ' ' {
+			dst = append(dst, '?')
+			continue
+		}
+		dst = utf8.AppendRune(dst, r)
+	}
+	return dst
+}
+
 // keyVal re-joins a split "key=value" field for error messages.
 func keyVal(key, val []byte) []byte { return key[:len(key)+1+len(val)] }
 
