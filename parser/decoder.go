@@ -412,6 +412,30 @@ func (d *Decoder) HoldsTable() bool {
 	return d.format.IsFlowTable() || d.format == FormatMixed && d.sniffedFlows
 }
 
+// streamEvents reads an event log: each event goes to fn as it is read
+// (and is counted in s.EventTotals, not kept); losses and what else the log
+// holds go into s.
+func (d *Decoder) streamEvents(s *track.Snapshot, fn func(*track.Event) error) error {
+	if d.used {
+		return fmt.Errorf("%s: decoder already read", d.name)
+	}
+	d.used = true
+	if s.Source.Kind == track.SourceUnknown {
+		s.Source = track.Source{Kind: track.SourceFile, Name: d.name, Format: d.format.String()}
+	}
+	var ferr error
+	err := d.records(&recordSink{event: func(e *track.Event) {
+		s.EventTotals.Count(e.Type)
+		if ferr == nil {
+			ferr = fn(e)
+		}
+	}, snap: s, other: true})
+	if ferr != nil {
+		return ferr
+	}
+	return err
+}
+
 // readExtras reads every record but the entries into s (entries are
 // counted, not kept): what a mixed file holds beside its table.
 func (d *Decoder) readExtras(s *track.Snapshot) error {

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/ctdiag/ctdiag/track"
 )
 
 // TestKernelLogStampsThroughEveryCommand: a yearless syslog line or a
@@ -91,5 +95,47 @@ func TestOverlongFirstLineIsReported(t *testing.T) {
 	}
 	if _, errOut, code := ctdiag(t, "", "list", "-c", "--strict", file); code != 2 {
 		t.Errorf("--strict: exit %d, %s", code, errOut)
+	}
+}
+
+// TestEventLogSummaryCountsEveryEvent: an event log is read one event at a
+// time into the analyzer's tallies, from a file and from standard input;
+// holding events whole once took 5.4 GB for a 6.8 MB gzip, and the bounded
+// snapshot alone keeps only the latest.
+func TestEventLogSummaryCountsEveryEvent(t *testing.T) {
+	var b strings.Builder
+	const news, destroys = 3 * track.MaxEvents, track.MaxEvents
+	for i := 0; i < news; i++ {
+		fmt.Fprintf(&b, "    [NEW] tcp      6 120 SYN_SENT src=10.0.%d.%d dst=10.9.0.1 sport=%d dport=443 [UNREPLIED] src=10.9.0.1 dst=10.0.%d.%d sport=443 dport=%d\n",
+			i>>8&255, i&255, 1024+i%60000, i>>8&255, i&255, 1024+i%60000)
+	}
+	for i := 0; i < destroys; i++ {
+		fmt.Fprintf(&b, "[DESTROY] tcp      6 src=10.0.%d.%d dst=10.9.0.1 sport=%d dport=443 [UNREPLIED] src=10.9.0.1 dst=10.0.%d.%d sport=443 dport=%d\n",
+			i>>8&255, i&255, 1024+i%60000, i>>8&255, i&255, 1024+i%60000)
+	}
+	file := filepath.Join(t.TempDir(), "events.txt")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ stdin, arg string }{{"", file}, {b.String(), "-"}} {
+		out, errOut, code := ctdiag(t, c.stdin, "report", "-o", "json", "--fail-on", "never", c.arg)
+		var doc struct {
+			Summary struct {
+				EventLog *struct {
+					New, Destroy int
+					ByState      []struct {
+						Name  string
+						Count int
+					} `json:"by_state"`
+				} `json:"event_log"`
+			}
+		}
+		if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
+			t.Fatalf("%s: exit %d, %v\n%s", c.arg, code, err, errOut)
+		}
+		el := doc.Summary.EventLog
+		if el == nil || el.New != news || el.Destroy != destroys || len(el.ByState) != 1 || el.ByState[0].Count != news {
+			t.Errorf("%s: event log summary %+v", c.arg, el)
+		}
 	}
 }
