@@ -32,6 +32,9 @@ func TestKernelRecordFullDisk(t *testing.T) {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare (util-linux)")
 	}
+	if out, err := exec.Command("unshare", "-m", "--propagation", "private", "true").CombinedOutput(); err != nil {
+		t.Skipf("mount namespaces are not available here (unshare -m: %v %s)", err, out)
+	}
 	f, err := os.Open(captures + "/table-100k/proc-nf_conntrack-100k.txt.gz")
 	if err != nil {
 		t.Fatal(err)
