@@ -5,7 +5,8 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
 	parser:FuzzBundleManifest parser:FuzzBundleArchive parser:FuzzExpectEvent \
 	report:FuzzReadJSON rules:FuzzLoad rules:FuzzSet collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
-	collector:FuzzKmsgRecords collector:FuzzConnlabel collector:FuzzDecodeExpectEvent cmd/ctdiag:FuzzSysctlFlag
+	collector:FuzzKmsgRecords collector:FuzzConnlabel collector:FuzzDecodeExpectEvent cmd/ctdiag:FuzzSysctlFlag \
+	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt
 
 .PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
 

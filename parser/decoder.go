@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ctdiag/ctdiag/ruleset"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -48,6 +49,7 @@ type Counts struct {
 	EventLosses  int // event-loss markers of a record bundle
 	SlabLines    int // /proc/slabinfo cache lines
 	Comments     int // blank, '#' and conntrack summary lines
+	Rules        int // firewall rules of a ruleset file
 }
 
 // Decoder reads one input: a file, stdin or any reader. It detects gzip and
@@ -249,6 +251,9 @@ type sniffed struct {
 func sniff(peek []byte, eof bool, name string, p *lineParser) sniffed {
 	if looksBinary(peek) {
 		return sniffed{format: FormatUnknown, why: "binary data, not text"}
+	}
+	if ruleset.Detect(peek) != ruleset.FormatNone {
+		return sniffed{format: FormatRuleset}
 	}
 	plain := sniffWith(peek, eof, name, p, false)
 	if plain.format != FormatEmpty && plain.format != FormatUnknown || !hasHashLines(peek) {
@@ -524,6 +529,9 @@ func (d *Decoder) ReadInto(s *track.Snapshot) error {
 	}
 	if d.format == FormatUnknown {
 		return d.ErrNotConntrack()
+	}
+	if d.format == FormatRuleset {
+		return d.readRuleset(s)
 	}
 	if d.format == FormatJSON {
 		return d.jsonArrayFlows(func(f *track.Flow) error {
@@ -852,4 +860,21 @@ func setSysctl(s *track.Snapshot, name, value string) {
 			s.Count, s.HasCount = v, true
 		}
 	}
+}
+
+// readRuleset hands a ruleset file to package ruleset and keeps its
+// malformed lines with the others.
+func (d *Decoder) readRuleset(s *track.Snapshot) error {
+	res, err := ruleset.Parse(d.br, d.name, ruleset.FormatNone)
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Problems.First {
+		d.bad(p.Line, []byte(p.Text), &SyntaxError{Expected: p.Err.Expected, Got: p.Err.Got})
+	}
+	d.problems.Count += res.Problems.Count - len(res.Problems.First)
+	d.counts.Lines, d.counts.Comments = res.Lines, res.Ruleset.Comments
+	d.counts.Rules = res.Ruleset.RuleCount()
+	s.Ruleset = res.Ruleset
+	return nil
 }

@@ -31,6 +31,7 @@ const (
 	FormatMixed             // several kinds of lines in one file
 	FormatSlabinfo          // /proc/slabinfo
 	FormatExpect            // an expectation table: /proc/net/nf_conntrack_expect, conntrack -L expect
+	FormatRuleset           // a firewall ruleset (iptables-save, nft list ruleset, nft -j, ctdiag ruleset JSON): package ruleset reads it
 )
 
 var formatNames = [...]string{
@@ -51,6 +52,7 @@ var formatNames = [...]string{
 	FormatMixed:      "mixed",
 	FormatSlabinfo:   "slabinfo",
 	FormatExpect:     "expect",
+	FormatRuleset:    "ruleset",
 }
 
 var formatDescriptions = [...]string{
@@ -71,6 +73,7 @@ var formatDescriptions = [...]string{
 	FormatMixed:      "mixed conntrack outputs",
 	FormatSlabinfo:   "/proc/slabinfo",
 	FormatExpect:     "an expectation table (/proc/net/nf_conntrack_expect, conntrack -L expect)",
+	FormatRuleset:    "firewall ruleset (iptables-save, nft list ruleset, nft -j)",
 }
 
 // String is the short name ("proc", "extended", ...).

@@ -20,7 +20,7 @@ func TestParamValuesBounded(t *testing.T) {
 		{"syn-sent-growth.min_entries=Inf", "syn-sent-growth.min_entries: want a whole number from 0 to 4294967295"},
 		{"syn-sent-growth.min_entries=2.5", "want a whole number"},
 		{"syn-sent-growth.min_entries=-1", "want a whole number"},
-		{"syn-sent-growth.min_growth=+Inf/s", "syn-sent-growth.min_growth: want a rate like 5 or 5/s from 0/s to 1000000000/s"},
+		{"invalid-stale-tuple.min_rate=+Inf/s", "invalid-stale-tuple.min_rate: want a rate like 5 or 5/s from 0/s to 1000000000/s"},
 		{"syn-sent-growth.min_age=NaN", "syn-sent-growth.min_age: want a duration like 90s or 3h from 0s to 8784h0m0s"},
 		{"syn-sent-growth.min_age=1e300", "from 0s to 8784h0m0s"},
 		{"syn-sent-growth.min_age=-3s", "from 0s to 8784h0m0s"},
@@ -34,7 +34,7 @@ func TestParamValuesBounded(t *testing.T) {
 			t.Errorf("%s: %v; want %q", c.set, err, c.want)
 		}
 	}
-	for _, ok := range []string{"table-full.bytes_per_entry=512", "syn-sent-growth.min_age=1h", "top-talker.min_share=30%", "syn-sent-growth.min_growth=2.5/s"} {
+	for _, ok := range []string{"table-full.bytes_per_entry=512", "syn-sent-growth.min_age=1h", "top-talker.min_share=30%", "invalid-stale-tuple.min_rate=2.5/s"} {
 		if err := DefaultConfig().Set(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
@@ -65,7 +65,7 @@ func bigFile(t *testing.T) string {
 func FuzzSet(f *testing.F) {
 	for _, s := range []string{"syn-sent-growth.min_entries=50", "top-talker.min_share=30%", "top-talker.min_share=0.3",
 		"syn-sent-growth.min_age=90s", "syn-sent-growth.min_age=1e300", "table-full.bytes_per_entry=NaN",
-		"syn-sent-growth.min_growth=5/s", "table-full.severity=critical", "sysctl-risk.enabled=false", "x.y=z", "=", "a.b"} {
+		"invalid-stale-tuple.min_rate=5/s", "table-full.severity=critical", "sysctl-risk.enabled=false", "x.y=z", "=", "a.b"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

@@ -160,10 +160,15 @@ type Snapshot struct {
 	// MemTotal is the machine's RAM in bytes (/proc/meminfo MemTotal), when
 	// the source could read it; zero when unknown.
 	MemTotal uint64
+
+	// Ruleset is the namespace's firewall ruleset read with the sample
+	// (nil when it was not read); see ruleset.go.
+	Ruleset *Ruleset
 }
 
 // Merge adds what src holds (statistics, count, max, sysctls, kernel log,
-// events and their losses, flows, memory figures) to s; values in src win.
+// events and their losses, flows, memory figures, the ruleset) to s;
+// values in src win.
 func (s *Snapshot) Merge(src *Snapshot) {
 	for _, c := range src.Stats.CPUs {
 		s.Stats.Merge(c)
@@ -197,6 +202,9 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	}
 	if src.MemTotal != 0 {
 		s.MemTotal = src.MemTotal
+	}
+	if src.Ruleset != nil {
+		s.Ruleset = src.Ruleset
 	}
 }
 

@@ -189,4 +189,3 @@ func TestRemediesScopedToTheNamespace(t *testing.T) {
 		}
 	}
 }
-
