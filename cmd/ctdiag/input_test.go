@@ -139,3 +139,34 @@ func TestEventLogSummaryCountsEveryEvent(t *testing.T) {
 		}
 	}
 }
+
+// TestCutGzipListAndReport: report on a gzip cut short once gave up with
+// "unexpected EOF" where list read what was there; both read the entries
+// before the cut and name the file and line where it ends.
+func TestCutGzipListAndReport(t *testing.T) {
+	whole, err := os.ReadFile(captures + "/table-100k/proc-nf_conntrack-100k.txt.gz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "cut.txt.gz")
+	if err := os.WriteFile(file, whole[:len(whole)/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := ctdiag(t, "", "list", "-c", file)
+	n, _ := strconv.Atoi(strings.TrimSpace(out))
+	if code != 0 || n < 10000 || n >= 100000 || !strings.Contains(errOut, file+":"+strconv.Itoa(n+1)+": the input ends early (unexpected EOF)") {
+		t.Fatalf("list: exit %d, %d entries\n%s", code, n, errOut)
+	}
+	out, errOut, code = ctdiag(t, "", "report", "-o", "json", "--fail-on", "never", file)
+	var doc struct {
+		Summary struct{ Entries int }
+		Input   struct{ Problems []string }
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 || doc.Summary.Entries != n ||
+		len(doc.Input.Problems) != 1 || !strings.Contains(doc.Input.Problems[0], file+":"+strconv.Itoa(n+1)+": the input ends early") {
+		t.Fatalf("report: exit %d, %v, %+v\n%s", code, err, doc, errOut)
+	}
+	if _, _, code := ctdiag(t, "", "report", "--strict", "--fail-on", "never", file); code != exitParameter {
+		t.Errorf("report --strict: exit %d", code)
+	}
+}
