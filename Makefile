@@ -7,6 +7,8 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 	report:FuzzReadJSON rules:FuzzLoad rules:FuzzSet collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
 	collector:FuzzKmsgRecords collector:FuzzConnlabel collector:FuzzDecodeExpectEvent cmd/ctdiag:FuzzSysctlFlag \
 	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt
+# conntrack's XML and the filter expressions (one tokenizer, the registered options).
+FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
 .PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
 

@@ -252,6 +252,9 @@ func sniff(peek []byte, eof bool, name string, p *lineParser) sniffed {
 	if looksBinary(peek) {
 		return sniffed{format: FormatUnknown, why: "binary data, not text"}
 	}
+	if f, ok := sniffXML(peek); ok {
+		return sniffed{format: f}
+	}
 	if ruleset.Detect(peek) != ruleset.FormatNone {
 		return sniffed{format: FormatRuleset}
 	}
@@ -428,6 +431,12 @@ func (d *Decoder) streamEvents(s *track.Snapshot, fn func(*track.Event) error) e
 	if s.Source.Kind == track.SourceUnknown {
 		s.Source = track.Source{Kind: track.SourceFile, Name: d.name, Format: d.format.String()}
 	}
+	if d.format == FormatXMLEvents {
+		return d.xmlRecords(func(*track.Flow) error { return nil }, func(e *track.Event) error {
+			s.EventTotals.Count(e.Type)
+			return fn(e)
+		})
+	}
 	var ferr error
 	err := d.records(&recordSink{event: func(e *track.Event) {
 		s.EventTotals.Count(e.Type)
@@ -505,6 +514,8 @@ func (d *Decoder) Flows(fn func(f *track.Flow) error) error {
 		return d.sequentialFlows(fn)
 	case FormatJSON:
 		return d.jsonArrayFlows(fn)
+	case FormatXML:
+		return d.xmlFlows(fn)
 	case FormatJSONL:
 		return d.records(&recordSink{flow: fn})
 	case FormatMixed:
@@ -529,6 +540,10 @@ func (d *Decoder) ReadInto(s *track.Snapshot) error {
 	}
 	if d.format == FormatUnknown {
 		return d.ErrNotConntrack()
+	}
+	if d.format == FormatXML || d.format == FormatXMLEvents {
+		return d.xmlRecords(func(f *track.Flow) error { s.Flows = append(s.Flows, *f); return nil },
+			func(e *track.Event) error { s.AddEvent(e); return nil })
 	}
 	if d.format == FormatRuleset {
 		return d.readRuleset(s)

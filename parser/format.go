@@ -32,6 +32,8 @@ const (
 	FormatSlabinfo          // /proc/slabinfo
 	FormatExpect            // an expectation table: /proc/net/nf_conntrack_expect, conntrack -L expect
 	FormatRuleset           // a firewall ruleset (iptables-save, nft list ruleset, nft -j, ctdiag ruleset JSON): package ruleset reads it
+	FormatXML               // conntrack -L -o xml (xml.go)
+	FormatXMLEvents         // conntrack -E -o xml
 )
 
 var formatNames = [...]string{
@@ -53,6 +55,8 @@ var formatNames = [...]string{
 	FormatSlabinfo:   "slabinfo",
 	FormatExpect:     "expect",
 	FormatRuleset:    "ruleset",
+	FormatXML:        "xml",
+	FormatXMLEvents:  "xml-events",
 }
 
 var formatDescriptions = [...]string{
@@ -74,6 +78,8 @@ var formatDescriptions = [...]string{
 	FormatSlabinfo:   "/proc/slabinfo",
 	FormatExpect:     "an expectation table (/proc/net/nf_conntrack_expect, conntrack -L expect)",
 	FormatRuleset:    "firewall ruleset (iptables-save, nft list ruleset, nft -j)",
+	FormatXML:        "conntrack -L -o xml",
+	FormatXMLEvents:  "conntrack -E -o xml events",
 }
 
 // String is the short name ("proc", "extended", ...).
@@ -95,7 +101,7 @@ func (f Format) Description() string {
 // IsFlowTable reports whether the format lists table entries.
 func (f Format) IsFlowTable() bool {
 	switch f {
-	case FormatProc, FormatConntrack, FormatExtended, FormatJSON, FormatJSONL:
+	case FormatProc, FormatConntrack, FormatExtended, FormatJSON, FormatJSONL, FormatXML:
 		return true
 	}
 	return false

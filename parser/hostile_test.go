@@ -215,4 +215,16 @@ func TestKernelLogAndEventsBounded(t *testing.T) {
 	if len(s.Events) < track.MaxEvents || len(s.Events) > 2*track.MaxEvents || s.EventTotals.Created != m {
 		t.Fatalf("kept %d events, totals %+v", len(s.Events), s.EventTotals)
 	}
+	// The same as conntrack -E -o xml prints them.
+	first := s.Events[0]
+	var xb bytes.Buffer
+	xw := NewXMLWriter(&xb)
+	for i := 0; i < m; i++ {
+		xw.WriteEvent(&first, first.Time)
+	}
+	xw.Close()
+	s = readSnapshot(t, xb.Bytes(), "events.xml")
+	if len(s.Events) < track.MaxEvents || len(s.Events) > 2*track.MaxEvents || s.EventTotals.Created != m {
+		t.Fatalf("XML: kept %d events, totals %+v", len(s.Events), s.EventTotals)
+	}
 }

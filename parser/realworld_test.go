@@ -109,12 +109,9 @@ var corpus = map[string]corpusWant{
 	"derived/d42-netdev-hwoffload-joined.txt": {formats: fmts(FormatProc), flows: 2},
 	"derived/d46-sctp-E-joined-badaddr.txt":   {formats: fmts(FormatEvents), malformed: []int{1, 2, 3, 4}, why: "an IP address after src="},
 
-	// conntrack -o xml: not read yet.
-	// TODO(XML reader, -o xml reading and writing): once parser reads XML,
-	// expect these parsed: s22 one event (cut mid-element by the poster),
-	// s31 two events.
-	"s22-ctlogger4-E-xml.txt":    {notConntrack: 1},
-	"s31-pakon-E-xml-pretty.txt": {notConntrack: 1},
+	// conntrack -E -o xml: one event on one line, two pretty-printed.
+	"s22-ctlogger4-E-xml.txt":    {formats: fmts(FormatXMLEvents), events: 1},
+	"s31-pakon-E-xml-pretty.txt": {formats: fmts(FormatXMLEvents), events: 2},
 }
 
 // TestRealWorldCorpus reads every file of the corpus as ctdiag report does

@@ -110,7 +110,8 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 	hint := track.Sysctls{}
 	lastTable := -1
 	events, streams := sink.(EventSink)
-	streamed := func(d *Decoder) bool { return streams && d.Format() == FormatEvents }
+	isEventLog := func(f Format) bool { return f == FormatEvents || f == FormatXMLEvents }
+	streamed := func(d *Decoder) bool { return streams && isEventLog(d.Format()) }
 	for i, it := range plan.items {
 		switch {
 		case it.skip != "":
@@ -131,11 +132,9 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 				return w, err
 			}
 			extras[i] = append(extras[i], extra{snap: snap})
-			for k, v := range snap.Sysctls {
-				hint[k] = v
-			}
+			hint = track.LayerSysctls(hint, snap.Sysctls)
 			continue
-		case streams && it.format == FormatEvents:
+		case streams && isEventLog(it.format):
 			extras[lastTable] = append(extras[lastTable], extra{item: i})
 			continue
 		case it.table || !it.sniffd:
@@ -158,9 +157,7 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		}
 		decoders[i] = d
 		extras[lastTable] = append(extras[lastTable], extra{snap: snap})
-		for k, v := range snap.Sysctls {
-			hint[k] = v
-		}
+		hint = track.LayerSysctls(hint, snap.Sysctls)
 	}
 	if h, ok := sink.(SysctlHinter); ok && len(hint) > 0 {
 		h.SysctlHint(hint)

@@ -256,7 +256,7 @@ func reportLive(e env, opts *reportOptions, an *analyzer.Analyzer, meta *report.
 		fmt.Fprintf(e.stderr, "ctdiag: note: %s\n", n)
 	}
 	if err != nil && !(errors.Is(err, context.Canceled) && an.Samples() > 0) {
-		return &exitError{code: exitParameter, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	where := "this network namespace"
 	if res.Source.Netns != "" {
