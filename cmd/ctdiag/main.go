@@ -117,5 +117,6 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newRecordCmd(e))
 	root.AddCommand(newReplayCmd(e))
 	root.AddCommand(newWhatifCmd(e))
+	root.AddCommand(newExporterCmd(e))
 	return root
 }

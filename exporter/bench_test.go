@@ -1,0 +1,82 @@
+package exporter
+
+import (
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/ctdiag/ctdiag/internal/ctfill"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// heapInUse is the live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapAlloc
+}
+
+// BenchmarkModelMemory fills a model with a million ctfill entries (the
+// table the budget is stated for) and reports bytes per entry.
+func BenchmarkModelMemory(b *testing.B) {
+	const n = 1_000_000
+	for i := 0; i < b.N; i++ {
+		before := heapInUse()
+		m := NewModel(t0)
+		ev := track.Event{Type: track.EventNew}
+		for j := 0; j < n; j++ {
+			ev.Flow = ctfill.Entry(j)
+			m.Event(&ev, t0)
+		}
+		after := heapInUse()
+		b.ReportMetric(float64(after-before)/n, "bytes/entry")
+		runtime.KeepAlive(m)
+	}
+}
+
+// BenchmarkModelEvent is the cost of applying one event to a model of a
+// million entries: a NEW and a DESTROY per iteration pair.
+func BenchmarkModelEvent(b *testing.B) {
+	const n = 1_000_000
+	m := NewModel(t0)
+	ev := track.Event{Type: track.EventNew}
+	for j := 0; j < n; j++ {
+		ev.Flow = ctfill.Entry(j)
+		m.Event(&ev, t0)
+	}
+	flows := make([]track.Flow, 1024)
+	for i := range flows {
+		flows[i] = ctfill.Entry(n + i)
+	}
+	now := t0.Add(time.Second)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		ev.Flow = flows[i%len(flows)]
+		ev.Type = track.EventNew
+		if (i/len(flows))%2 == 1 {
+			ev.Type = track.EventDestroy
+		}
+		m.Event(&ev, now)
+	}
+}
+
+// BenchmarkModelEach streams a million entries, as an evaluation does.
+func BenchmarkModelEach(b *testing.B) {
+	const n = 1_000_000
+	m := NewModel(t0)
+	ev := track.Event{Type: track.EventNew}
+	for j := 0; j < n; j++ {
+		ev.Flow = ctfill.Entry(j)
+		m.Event(&ev, t0)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		k := 0
+		m.Each(t0, func(*track.Flow) error { k++; return nil })
+		if k != n {
+			b.Fatal(k)
+		}
+	}
+}

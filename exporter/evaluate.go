@@ -1,0 +1,100 @@
+package exporter
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/report"
+	"github.com/ctdiag/ctdiag/track"
+)
+
+// Each evaluation streams the model into an analyzer as one more sample.
+// Rules that compare samples (growth, counters rising, tuples coming back)
+// need a few, and an analyzer keeps something of every sample it saw, so
+// analyzers are replaced: a fresh one starts every evalStagger
+// evaluations and is dropped after evalWindow samples, and the findings
+// come from the oldest one alive. In steady state at most two are fed, and
+// the findings always rest on the last 3 or 4 samples: no evaluation
+// starts from nothing, so a firing rule does not blink when an analyzer is
+// replaced.
+const (
+	evalWindow  = 4
+	evalStagger = 2
+)
+
+type liveAnalyzer struct {
+	a       *analyzer.Analyzer
+	samples int
+}
+
+// evaluator runs the catalog over a watcher's model on its schedule.
+type evaluator struct {
+	opts  analyzer.Options
+	cfg   *Config
+	live  []*liveAnalyzer // oldest first
+	count int
+}
+
+func newEvaluator(cfg *Config) *evaluator {
+	return &evaluator{cfg: cfg, opts: analyzer.Options{Config: cfg.Rules}}
+}
+
+// run adds one sample (the model at now, with extra's statistics, sysctls,
+// kernel-log lines and event counts) and returns the report document of
+// the findings.
+func (e *evaluator) run(now time.Time, src track.Source, extra *track.Snapshot, m *Model) (*report.Document, error) {
+	if e.count%evalStagger == 0 {
+		e.live = append(e.live, &liveAnalyzer{a: analyzer.New(e.opts)})
+	}
+	e.count++
+	meta := track.Snapshot{Time: now, Source: src}
+	for _, l := range e.live {
+		if err := l.a.BeginSample(meta); err != nil {
+			return nil, err
+		}
+		// Extra comes first: the sample's sysctls decide how entries' ages
+		// are read.
+		if err := l.a.Extra(extra); err != nil {
+			return nil, err
+		}
+	}
+	err := m.Each(now, func(f *track.Flow) error {
+		for _, l := range e.live {
+			if err := l.a.Flow(f); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range e.live {
+		if err := l.a.EndSample(); err != nil {
+			return nil, err
+		}
+		l.samples++
+	}
+	oldest := e.live[0]
+	res := oldest.a.Result()
+	if oldest.samples >= evalWindow {
+		e.live = e.live[1:]
+	}
+	where := "this network namespace"
+	if src.Netns != "" {
+		where = "network namespace " + src.Netns
+	}
+	meta2 := report.Meta{
+		Tool:      e.cfg.Tool,
+		Generated: now,
+		Timing:    "live, every " + e.cfg.EvalInterval.String(),
+		Input: report.Input{
+			Sources: []string{fmt.Sprintf("ctdiag exporter's model of the live table of %s via %s (%s, kernel %s)", where, src.Kind, src.Host, src.Kernel)},
+			Notes: []string{fmt.Sprintf("entries come from the exporter's model, kept by conntrack events and a full dump every %s: "+
+				"packets refresh timeouts without an event, so idle ages may read up to %s high; packet counters are not kept", e.cfg.ResyncInterval, e.cfg.ResyncInterval)},
+		},
+		Overrides: e.cfg.Rules.Overrides(),
+	}
+	return report.Build(res, meta2), nil
+}
