@@ -137,7 +137,9 @@ func WritePrometheus(w io.Writer, d *Document, opts PrometheusOptions) error {
 		proto, state := SplitStateName(st.Name)
 		states = append(states, sample{labels: []string{"protocol", proto, "state", state}, v: float64(st.Count)})
 	}
-	sort.Slice(states, func(i, j int) bool { return strings.Join(states[i].labels, "\x00") < strings.Join(states[j].labels, "\x00") })
+	sort.Slice(states, func(i, j int) bool {
+		return strings.Join(states[i].labels, "\x00") < strings.Join(states[j].labels, "\x00")
+	})
 	p.metric(MetricEntriesByState, states...)
 	p.metric(MetricEntriesByFlag,
 		sample{labels: []string{"flag", "assured"}, v: float64(s.Assured)},
