@@ -43,7 +43,7 @@ func newEvaluator(cfg *Config) *evaluator {
 // run adds one sample (the model at now, with extra's statistics, sysctls,
 // kernel-log lines and event counts) and returns the report document of
 // the findings.
-func (e *evaluator) run(now time.Time, src track.Source, extra *track.Snapshot, m *Model) (*report.Document, error) {
+func (e *evaluator) run(now time.Time, src track.Source, notes []string, extra *track.Snapshot, m *Model) (*report.Document, error) {
 	if e.count%evalStagger == 0 {
 		e.live = append(e.live, &liveAnalyzer{a: analyzer.New(e.opts)})
 	}
@@ -91,8 +91,9 @@ func (e *evaluator) run(now time.Time, src track.Source, extra *track.Snapshot, 
 		Timing:    "live, every " + e.cfg.EvalInterval.String(),
 		Input: report.Input{
 			Sources: []string{fmt.Sprintf("ctdiag exporter's model of the live table of %s via %s (%s, kernel %s)", where, src.Kind, src.Host, src.Kernel)},
-			Notes: []string{fmt.Sprintf("entries come from the exporter's model, kept by conntrack events and a full dump every %s: "+
+			Notes: append([]string{fmt.Sprintf("entries come from the exporter's model, kept by conntrack events and a full dump every %s: "+
 				"packets refresh timeouts without an event, so idle ages may read up to %s high; packet counters are not kept", e.cfg.ResyncInterval, e.cfg.ResyncInterval)},
+				notes...),
 		},
 		Overrides: e.cfg.Rules.Overrides(),
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"sort"
 	"sync"
@@ -151,7 +152,7 @@ func (e *Exporter) Run(ctx context.Context) error {
 			c.Netns = n
 			col, err := collector.Open(c)
 			if err != nil {
-				return err
+				return explainOpen(err, n)
 			}
 			col.Close()
 		}
@@ -179,6 +180,16 @@ func (e *Exporter) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// explainOpen adds what the kernel wants for entering another namespace:
+// setns needs CAP_SYS_ADMIN, and the namespace of another user's process
+// CAP_SYS_PTRACE; the collector's message names only CAP_NET_ADMIN.
+func explainOpen(err error, n collector.Netns) error {
+	if n.IsZero() || !(errors.Is(err, collector.ErrPermission) || errors.Is(err, fs.ErrPermission)) {
+		return err
+	}
+	return fmt.Errorf("%w\n  entering network namespace %s also needs CAP_SYS_ADMIN (setns), and for a namespace given by pid CAP_SYS_PTRACE", err, n)
 }
 
 // discover lists the namespaces, starts watchers for new ones and stops

@@ -16,6 +16,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/report"
 )
 
 // testExporter is an exporter serving on a loopback port for one test.
@@ -214,4 +218,20 @@ func eventually(t *testing.T, timeout time.Duration, cond func() (bool, string))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// captureDoc is the report document of a capture folder, as ctdiag report
+// makes it.
+func captureDoc(t *testing.T, dir string) *report.Document {
+	t.Helper()
+	inputs, err := parser.ExpandPaths([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	an := analyzer.New(analyzer.Options{})
+	walk, err := parser.WalkSamples(inputs, parser.Options{}, an)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return report.Build(an.Result(), report.Meta{Tool: "test", Timing: walk.Timing.String()})
 }

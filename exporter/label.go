@@ -59,7 +59,10 @@ func TopCommand(label string) string {
 
 // LabelFor is the netns label of a namespace given by name, pid or path
 // (as --netns and --netns-pid give them); the zero Netns is the caller's
-// own: "host" when that is the initial namespace, else "self".
+// own: "host", unless it is known not to be the initial namespace
+// ("self"). Telling needs the initial namespace's link (/proc/2/ns/net),
+// which CAP_SYS_PTRACE opens; without it the exporter is taken to run on
+// the host, as a DaemonSet with hostNetwork does.
 func LabelFor(cfg collector.Config, n collector.Netns) string {
 	switch {
 	case n.Name != "":
@@ -69,13 +72,12 @@ func LabelFor(cfg collector.Config, n collector.Netns) string {
 	case n.Path != "":
 		return "path:" + n.Path
 	}
-	refs, err := collector.ListNetns(cfg)
-	if err == nil {
-		for _, r := range refs {
-			if r.Own && !r.Initial {
-				return LabelSelf
-			}
-		}
+	own, err := collector.NetnsInodeOf(cfg, collector.Netns{})
+	if err != nil {
+		return LabelHost
+	}
+	if init, err := collector.NetnsInodeOf(cfg, collector.Netns{PID: 2}); err == nil && init != own {
+		return LabelSelf
 	}
 	return LabelHost
 }

@@ -372,7 +372,7 @@ func (w *watcher) evaluate(ctx context.Context, col *collector.Collector) {
 	w.lossMu.Unlock()
 
 	src := col.Source()
-	doc, err := w.eval.run(start, src, &extra, w.model)
+	doc, err := w.eval.run(start, src, col.Notes(), &extra, w.model)
 	if err != nil {
 		w.readErrors[readRules].Add(1)
 		w.log.Warn("evaluating the rules failed", "err", err)
