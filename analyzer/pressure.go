@@ -1,6 +1,10 @@
 package analyzer
 
-import "math"
+import (
+	"math"
+
+	"github.com/ctdiag/ctdiag/rules"
+)
 
 // PressureInput is what the pressure figures of one table are computed from.
 // The report, the terminal UI and the exporter fill it from what they hold
@@ -23,6 +27,28 @@ type PressureInput struct {
 	// state is below the limit is not forecast to fill, however fast it
 	// grows now.
 	SteadyState float64
+	// Gate says how full a table must be before its growth is forecast
+	// (ForecastGate reads it from the catalog); the zero value forecasts
+	// at any utilisation.
+	Gate Gate
+}
+
+// Gate is how full a table must be before its growth is forecast: Churn
+// for a table that sheds entries as it gains them, ShedNothing for one
+// that keeps every entry it gains (SteadyState +Inf).
+type Gate struct {
+	Churn, ShedNothing float64
+}
+
+// ForecastGate reads the forecast's gate from table-full's parameters
+// (projection_min_utilisation, accumulation_min_utilisation), so every view
+// forecasts exactly when the rule would.
+func ForecastGate(cfg *rules.Config) Gate {
+	if cfg == nil {
+		cfg = rules.DefaultConfig()
+	}
+	return Gate{Churn: cfg.Param(rules.TableFull, "projection_min_utilisation"),
+		ShedNothing: cfg.Param(rules.TableFull, "accumulation_min_utilisation")}
 }
 
 // SizePoint is the table's size at a time (seconds since the first sample).
@@ -51,20 +77,30 @@ type Pressure struct {
 	Rising       bool
 	// FullInSeconds forecasts when the table reaches Max at the recent
 	// growth: 0 when it is full now; HasFullIn is false when it is not
-	// filling (flat, shrinking, no max, or a steady state below the limit).
+	// filling (flat, shrinking, no max, a steady state below the limit, or
+	// less full than the Gate asks).
 	FullInSeconds float64
 	HasFullIn     bool
+	// SteadyState is the input's: +Inf when the table sheds nothing.
+	SteadyState float64
+}
+
+func (g Gate) min(steady float64) float64 {
+	if math.IsInf(steady, 1) {
+		return g.ShedNothing
+	}
+	return g.Churn
 }
 
 // growthWindow is how many recent samples the growth is measured over: a
 // rate from the first sample to the last reports growth that stopped long
 // ago, while one step alone is noise.
-const growthWindow = 4
+const growthWindow = 3
 
 // PressureOf computes the pressure figures. It is the only place they are
 // computed.
 func PressureOf(in PressureInput) Pressure {
-	p := Pressure{Count: in.Count, Max: in.Max, HasMax: in.HasMax}
+	p := Pressure{Count: in.Count, Max: in.Max, HasMax: in.HasMax, SteadyState: in.SteadyState}
 	limited := in.HasMax && in.Max > 0
 	if limited {
 		p.Utilisation = float64(in.Count) / float64(in.Max)
@@ -77,7 +113,7 @@ func PressureOf(in PressureInput) Pressure {
 	case !limited:
 	case in.Count >= in.Max:
 		p.FullInSeconds, p.HasFullIn = 0, true
-	case p.Rising && p.GrowthPerSec > 0 && (in.SteadyState == 0 || in.SteadyState >= float64(in.Max)):
+	case p.Rising && p.GrowthPerSec > 0 && (in.SteadyState == 0 || in.SteadyState >= float64(in.Max)) && p.Utilisation >= in.Gate.min(in.SteadyState):
 		p.FullInSeconds, p.HasFullIn = float64(in.Max-in.Count)/p.GrowthPerSec, true
 	}
 	return p

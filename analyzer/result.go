@@ -14,6 +14,13 @@ type Result struct {
 	// Checked lists every enabled rule with whether it fired, in catalog
 	// order (a JUnit report makes a test case of each).
 	Checked []Check
+	// Incomplete says some enabled rule could not be judged from what was
+	// read (Check.Missing says what it needed): "no problems" cannot be
+	// said of it.
+	Incomplete bool
+	// RemedyErrors lists remedy templates left out for want of a figure.
+	// It is a bug when not empty; the tests require it empty.
+	RemedyErrors []string
 }
 
 // SampleInfo describes one sample of the timeline.
@@ -27,6 +34,7 @@ type SampleInfo struct {
 	HasCount bool
 	Max      uint64 // nf_conntrack_max, when read
 	HasMax   bool
+	HasTable bool // the table was read (Entries is meaningful)
 }
 
 // Check is one rule's outcome.
@@ -35,6 +43,10 @@ type Check struct {
 	Title    string
 	Fired    bool
 	Severity rules.Severity // of the finding, when fired
+	// Judged is false when what the rule needs was not read; Missing then
+	// says what it needed.
+	Judged  bool
+	Missing string
 }
 
 // Worst is the highest severity among the findings.
@@ -63,27 +75,25 @@ type Summary struct {
 	Entries     int
 	Count       uint64 // nf_conntrack_count when read (may differ from Entries)
 	HasCount    bool
-	Max         uint64
-	HasMax      bool
-	Utilisation float64 // entries (or count) / max; 0 without max
 	Assured     int
 	Unreplied   int
 	HalfAssured int
-	// Headroom is how many new entries fit before drops start, counting
-	// non-ASSURED entries as evictable (early drop removes them).
-	Headroom int64
-	// Pressure holds utilisation, headroom, growth and time to full, as
-	// PressureOf computes them for every view.
+	Offloaded   int // [OFFLOAD]/[HW_OFFLOAD]: neither half-open nor evictable
+	// Pressure holds the limit, utilisation, headroom, growth and time to
+	// full, as PressureOf computes them for every view.
 	Pressure Pressure
-	States   []StateCount // by protocol and state, largest first
-	IPv6     int
+	// Peak is the sample where the table was most pressed (highest
+	// utilisation against the limit in force then), when it is not the
+	// last: a table that was full and has been relieved since.
+	Peak   *PeakSample
+	States []StateCount // by protocol and state, largest first
+	IPv6   int
 
 	// Across the timeline (when there are two samples or more).
-	EntriesGrowthPerSec float64 // 0 when untimed
-	NewPerSec           float64 // flows followed by tuple: appeared
-	GonePerSec          float64 // disappeared
-	NewBetween          int     // appeared between the last two samples
-	GoneBetween         int
+	NewPerSec   float64 // flows followed by tuple: appeared
+	GonePerSec  float64 // disappeared
+	NewBetween  int     // appeared between the last two samples
+	GoneBetween int
 	// Events, when they were followed between the last two samples (a
 	// record bundle's event log, a live follower): the kernel's own count
 	// of entries created and destroyed, which tuple comparison misses for
@@ -94,8 +104,31 @@ type Summary struct {
 	CreatedPerSec, DestroyedPerSec float64
 	EventsLost                     int
 	StatsDeltas                    []Delta // per-CPU counters summed, first to last sample
+	// Events summarises an event log read without a table; nil otherwise.
+	Events *EventSummary
 
 	Notes []string // what could not be judged and why
+}
+
+// PeakSample is one sample's pressure, with where it is in the timeline.
+type PeakSample struct {
+	Sample   int
+	Offset   float64 // seconds since the first sample; -1 when untimed
+	Pressure Pressure
+	// MaxCarried says the limit was not read in that sample but carried from
+	// an earlier one.
+	MaxCarried bool
+}
+
+// EventSummary describes conntrack events read without any table (a
+// conntrack -E log given alone): what came and went, by state and peer.
+type EventSummary struct {
+	New, Destroy, Update int
+	Lost                 int
+	FirstTime, LastTime  time.Time    // zero when the events carry no times
+	ByState              []StateCount // NEW events by protocol and state
+	TopDestinations      []Top        // of NEW events
+	TopSources           []Top
 }
 
 // StateCount is how many entries have one protocol state.
@@ -143,12 +176,6 @@ type Finding struct {
 	Explanation string
 	Remedies    []Remedy
 	References  []string
-}
-
-// Remedy is a rule's remedy with the figures filled in.
-type Remedy struct {
-	Title string
-	Text  string
 }
 
 // Evidence is what a finding rests on.

@@ -61,6 +61,20 @@ func (t *addrTally) keys() []uint64 {
 	return all
 }
 
+// distinct counts the different keys.
+func (t *addrTally) distinct() int {
+	n := t.v6.used
+	if len(t.blocks) > 0 {
+		keys := t.keys()
+		for i := range keys {
+			if i == 0 || keys[i] != keys[i-1] {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 // top ranks the keys: largest count first, ties by address then port,
 // IPv4 before IPv6.
 func (t *addrTally) top(n int) []ranked[addrPortKey] {

@@ -2,8 +2,8 @@ package analyzer
 
 import (
 	"fmt"
-	"sort"
 
+	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -50,29 +50,57 @@ func (t timeline) series(name string, f func(*sample) float64) Series {
 	return out
 }
 
-// growth is how a value moved over the samples: per second when timed,
-// whether it never went down, and first to last.
-type growth struct {
-	perSec     float64
-	rising     bool // non-decreasing and last > first
-	first, end float64
+// riseWindow is how many steps between samples a rise is judged over: a
+// count that went up at each of the last three is rising now; one that
+// rose long ago and stayed flat since is not.
+const riseWindow = 3
+
+// rise is how a count moved over the last samples.
+type rise struct {
+	steps    int     // steps looked at: samples − 1, at most riseWindow
+	every    bool    // it went up at every one of them (two steps or more)
+	from, to float64 // at the start and the end of the window
+	perSec   float64 // (to − from) per second, when the samples are timed
 }
 
-func (t timeline) growth(f func(*sample) float64) growth {
-	g := growth{first: f(t.first()), end: f(t.last())}
-	if len(t.s) < 2 {
-		return g
-	}
-	g.rising = g.end > g.first
-	for i := 1; i < len(t.s); i++ {
-		if f(t.s[i]) < f(t.s[i-1]) {
-			g.rising = false
+// total is how much it rose over the window.
+func (r rise) total() float64 { return r.to - r.from }
+
+// sustained: rising at every step of the window, by at least min in all.
+func (r rise) sustained(min float64) bool { return r.every && r.total() >= max(min, 1) }
+
+func (t timeline) rise(f func(*sample) float64) rise {
+	n := len(t.s)
+	start := max(0, n-1-riseWindow)
+	r := rise{steps: n - 1 - start, from: f(t.s[start]), to: f(t.s[n-1])}
+	r.every = r.steps >= 2
+	for i := start + 1; i < n; i++ {
+		if f(t.s[i]) <= f(t.s[i-1]) {
+			r.every = false
 		}
 	}
-	if t.timed && t.span() > 0 {
-		g.perSec = (g.end - g.first) / t.span()
+	if t.timed && t.offsets[n-1] > t.offsets[start] {
+		r.perSec = (r.to - r.from) / (t.offsets[n-1] - t.offsets[start])
 	}
-	return g
+	return r
+}
+
+// peakOf is the largest value over the samples and where it was.
+func (t timeline) peakOf(f func(*sample) float64) (v float64, at int) {
+	for i, s := range t.s {
+		if x := f(s); x > v {
+			v, at = x, i
+		}
+	}
+	return v, at
+}
+
+// at says when sample i was, for summaries: "t+25s", or "sample 3".
+func (t timeline) at(i int) string {
+	if t.timed {
+		return "t+" + human.Seconds(t.offsets[i])
+	}
+	return fmt.Sprintf("sample %d", i+1)
 }
 
 // counterDelta is how much a statistics counter grew between the first and
@@ -114,15 +142,6 @@ func (t timeline) counterTotal(c track.Counter) (uint64, bool) {
 	return 0, false
 }
 
-// tableSize is the sample's entry count: nf_conntrack_count when read,
-// else the entries listed.
-func (s *sample) tableSize() float64 {
-	if s.meta.HasCount {
-		return float64(s.meta.Count)
-	}
-	return float64(s.entries)
-}
-
 // maxOf returns the latest nf_conntrack_max known in the timeline.
 func (t timeline) maxOf() (uint64, bool) {
 	for i := len(t.s) - 1; i >= 0; i-- {
@@ -131,6 +150,17 @@ func (t timeline) maxOf() (uint64, bool) {
 		}
 	}
 	return 0, false
+}
+
+// maxAt is the limit in force at sample i: its own, else the last one read
+// before it (carried); ok is false when none was read yet.
+func (t timeline) maxAt(i int) (max uint64, carried, ok bool) {
+	for j := i; j >= 0; j-- {
+		if t.s[j].meta.HasMax {
+			return t.s[j].meta.Max, j != i, true
+		}
+	}
+	return 0, false, false
 }
 
 // memTotal is the latest known RAM size, 0 when unknown.
@@ -150,164 +180,6 @@ func (t timeline) sysctls() track.Sysctls {
 		for k, v := range s.meta.Sysctls {
 			out[k] = v
 		}
-	}
-	return out
-}
-
-// summary computes the key figures.
-func (a *Analyzer) summary(t timeline) Summary {
-	l := t.last()
-	sum := Summary{
-		Samples:     len(t.s),
-		SpanSeconds: t.span(),
-		Entries:     l.entries,
-		Count:       l.meta.Count,
-		HasCount:    l.meta.HasCount,
-		Assured:     l.assured,
-		Unreplied:   l.unreplied,
-		HalfAssured: l.half,
-		IPv6:        l.ipv6,
-	}
-	switch {
-	case a.timing != "":
-		sum.Timing = a.timing
-	case t.timed:
-		sum.Timing = "sample times"
-	default:
-		sum.Timing = "none"
-	}
-	sum.Pressure = t.pressure()
-	sum.Max, sum.HasMax = sum.Pressure.Max, sum.Pressure.HasMax
-	sum.Utilisation, sum.Headroom = sum.Pressure.Utilisation, sum.Pressure.Headroom
-	sum.States = l.states()
-	if len(t.s) > 1 {
-		sum.EntriesGrowthPerSec = sum.Pressure.GrowthPerSec
-		prev := t.s[len(t.s)-2]
-		sum.NewBetween, sum.GoneBetween = diffSorted(prev.sortedHashes(), l.sortedHashes())
-		dt := 0.0
-		if t.timed {
-			dt = t.offsets[len(t.s)-1] - t.offsets[len(t.s)-2]
-			if dt > 0 {
-				sum.NewPerSec, sum.GonePerSec = float64(sum.NewBetween)/dt, float64(sum.GoneBetween)/dt
-			}
-		}
-		// The last sample's events are those since the one before.
-		if et := l.meta.EventTotals; et.Followed {
-			sum.EventsFollowed = true
-			sum.EventsCreated, sum.EventsDestroyed = et.Created, et.Destroyed
-			sum.EventsLost = len(l.meta.EventLosses)
-			if dt > 0 {
-				sum.CreatedPerSec, sum.DestroyedPerSec = float64(et.Created)/dt, float64(et.Destroyed)/dt
-			}
-		}
-	}
-	for _, c := range []track.Counter{track.CounterDrop, track.CounterEarlyDrop, track.CounterInvalid,
-		track.CounterInsertFailed, track.CounterClashResolve, track.CounterChainTooLong, track.CounterError, track.CounterFound} {
-		cur, ok := t.counterTotal(c)
-		if !ok {
-			continue
-		}
-		d := Delta{Name: c.String(), Current: cur}
-		if delta, perSec, ok := t.counterDelta(c); ok {
-			d.HasDelta, d.Delta = true, delta
-			d.HasRate, d.PerSec = t.timed, perSec
-		}
-		sum.StatsDeltas = append(sum.StatsDeltas, d)
-	}
-	sum.Notes = a.notes(t)
-	return sum
-}
-
-// pressure is the last sample's pressure figures (PressureOf).
-func (t timeline) pressure() Pressure {
-	l := t.last()
-	in := PressureInput{Count: uint64(l.tableSize()), NonEvictable: uint64(l.assured)}
-	in.Max, in.HasMax = t.maxOf()
-	if t.timed {
-		for i, s := range t.s {
-			in.History = append(in.History, SizePoint{Offset: t.offsets[i], Size: s.tableSize()})
-		}
-	}
-	return PressureOf(in)
-}
-
-// states lists the sample's entries by protocol and state.
-func (s *sample) states() []StateCount {
-	var out []StateCount
-	for st := range s.tcp {
-		n := s.tcp[st][0] + s.tcp[st][1] + s.tcp[st][2]
-		if n > 0 {
-			out = append(out, StateCount{Name: "tcp " + track.TCPState(st).String(), Count: n})
-		}
-	}
-	for p, n := range s.other {
-		if n > 0 {
-			out = append(out, StateCount{Name: track.Proto(p).String(), Count: n})
-		}
-	}
-	for i := range out {
-		if s.entries > 0 {
-			out[i].Share = float64(out[i].Count) / float64(s.entries)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
-		}
-		return out[i].Name < out[j].Name
-	})
-	return out
-}
-
-// diffSorted counts hashes only in cur (new) and only in prev (gone).
-func diffSorted(prev, cur []uint64) (added, gone int) {
-	i, j := 0, 0
-	for i < len(prev) && j < len(cur) {
-		switch {
-		case prev[i] == cur[j]:
-			i++
-			j++
-		case prev[i] < cur[j]:
-			gone++
-			i++
-		default:
-			added++
-			j++
-		}
-	}
-	return added + len(cur) - j, gone + len(prev) - i
-}
-
-// notes say what the analysis could not judge, and what to give it.
-func (a *Analyzer) notes(t timeline) []string {
-	var out []string
-	l := t.last()
-	switch {
-	case len(t.s) == 1:
-		out = append(out, "one sample: growth, rates and flows followed across samples need two or more (several dumps in order, or a live --samples run)")
-	case !t.timed:
-		out = append(out, "samples without times: growth is shown per sample, not per second (give --interval)")
-	}
-	if !l.ranked {
-		out = append(out, fmt.Sprintf("the samples stopped before the %d announced: the last one read was not prepared for rankings, so who holds the table is not shown", a.expect))
-	}
-	if _, ok := t.maxOf(); !ok {
-		out = append(out, "nf_conntrack_max unknown: utilisation and headroom need it (add sysctl -a or /proc/sys/net/netfilter/nf_conntrack_max)")
-	}
-	if _, ok := t.counterTotal(track.CounterDrop); !ok {
-		out = append(out, "no statistics: drops, invalid packets and insert failures need conntrack -S or /proc/net/stat/nf_conntrack")
-	}
-	if l.entries > 0 && l.acct == 0 {
-		out = append(out, "no entry has counters (nf_conntrack_acct=0): idle connections are judged from timeouts alone")
-	}
-	if l.overTimeout > 0 {
-		out = append(out, fmt.Sprintf("%d TCP entries have more time left than their state's timeout (e.g. %s): their timeouts were set by ctnetlink (conntrack -I/-U) or a timeout policy, or the sysctls in force differ from those assumed; their ages are unknown and they are left out of age-based rules", l.overTimeout, l.overExample))
-	}
-	if !a.sysctlsKnown(t) {
-		out = append(out, "no timeout sysctls read: timeouts are assumed to be this kernel's defaults (e.g. established 432000 s); add sysctl -a output if they were changed")
-	}
-	if l.estAmb > 0 {
-		out = append(out, fmt.Sprintf("%d ESTABLISHED entries carry a capped timeout (unacknowledged data or retransmissions, spec §1.10): their idle age is unknown", l.estAmb))
 	}
 	return out
 }

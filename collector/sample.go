@@ -54,7 +54,7 @@ func (c *Collector) Extra(ctx context.Context) (track.Snapshot, error) {
 // Sample reads one sample into sink: BeginSample with the time and source,
 // every entry the kernel filter passes, Extra, EndSample.
 func (c *Collector) Sample(ctx context.Context, kf DumpFilter, sink parser.SampleSink) (DumpInfo, error) {
-	meta := track.Snapshot{Time: c.cfg.Now(), Source: c.source}
+	meta := track.Snapshot{Time: c.cfg.Now(), Source: c.source, HasTable: c.noTable == nil}
 	if err := sink.BeginSample(meta); err != nil {
 		return DumpInfo{}, err
 	}

@@ -202,8 +202,9 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		}
 		decoders[i] = d
 		meta := track.Snapshot{
-			Time:   it.time,
-			Source: track.Source{Kind: track.SourceFile, Name: d.Name(), Format: format.String()},
+			Time:     it.time,
+			Source:   track.Source{Kind: track.SourceFile, Name: d.Name(), Format: format.String()},
+			HasTable: true,
 		}
 		if err := begin(meta, i); err != nil {
 			d.Close()

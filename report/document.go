@@ -17,16 +17,21 @@ type Document struct {
 	Schema    string    `json:"schema"`
 	Tool      string    `json:"tool"`
 	Generated time.Time `json:"generated"`
-	// Status is "ok" when no rule fired, else "findings".
+	// Status is "findings" when a rule fired, else "incomplete" when some
+	// rule could not be judged from what was read (checks[].judged false),
+	// else "ok".
 	Status string `json:"status"`
+	// Incomplete is true when some rule could not be judged, whether or not
+	// others fired.
+	Incomplete bool `json:"incomplete"`
 	// Worst is the highest severity that fired ("none" when none did).
-	Worst    string    `json:"worst"`
-	Timing   Timing    `json:"timing"`
-	Samples  []Sample  `json:"samples"`
-	Summary  Summary   `json:"summary"`
-	Findings []Finding `json:"findings"`
-	Checks   []Check   `json:"checks"`
-	Input    Input     `json:"input"`
+	Worst    rules.Severity `json:"worst"`
+	Timing   Timing         `json:"timing"`
+	Samples  []Sample       `json:"samples"`
+	Summary  Summary        `json:"summary"`
+	Findings []Finding      `json:"findings"`
+	Checks   []Check        `json:"checks"`
+	Input    Input          `json:"input"`
 	// Overrides lists the rule settings that differ from the shipped
 	// catalog, as RULE.PARAM=VALUE, so a result can be reproduced.
 	Overrides []string `json:"overrides"`
@@ -63,10 +68,18 @@ type Summary struct {
 	Count       *uint64  `json:"count,omitempty"`
 	Max         *uint64  `json:"max,omitempty"`
 	Utilisation *float64 `json:"utilisation,omitempty"` // 0..1, when max is known and not 0
-	// Headroom is how many new entries fit before packets are dropped,
-	// counting non-ASSURED entries as evictable; absent without max.
-	Headroom    *int64       `json:"headroom,omitempty"`
+	// Headroom is how many new entries fit before packets are dropped:
+	// max minus the ASSURED entries, which early drop never evicts
+	// (negative when they alone exceed the limit); absent without max.
+	Headroom *int64 `json:"headroom,omitempty"`
+	// FullInSeconds forecasts when the table reaches max at the growth of
+	// its last samples (0: full now); absent when it is not filling.
+	FullInSeconds *float64 `json:"full_in_seconds,omitempty"`
+	// Peak is the sample where the table was most pressed against the
+	// limit in force then, when that was clearly worse than the last one.
+	Peak        *Peak        `json:"peak,omitempty"`
 	Assured     int          `json:"assured"`
+	Offloaded   int          `json:"offloaded"`
 	Unreplied   int          `json:"unreplied"`
 	HalfAssured int          `json:"half_assured"`
 	IPv6        int          `json:"ipv6"`
@@ -80,9 +93,36 @@ type Summary struct {
 	// Events is the kernel's own count of entries created and destroyed
 	// between the last two samples, when events were followed then (a
 	// record bundle's event log, a live report); absent otherwise.
-	Events   *EventChurn `json:"events,omitempty"`
-	Counters []Counter   `json:"counters"`
-	Notes    []string    `json:"notes"`
+	Events *EventChurn `json:"events,omitempty"`
+	// EventLog summarises conntrack events read without any table (a
+	// conntrack -E log given alone).
+	EventLog *EventLog `json:"event_log,omitempty"`
+	Counters []Counter `json:"counters"`
+	Notes    []string  `json:"notes"`
+}
+
+// Peak is one sample's pressure.
+type Peak struct {
+	Sample        int      `json:"sample"`
+	OffsetSeconds *float64 `json:"offset_seconds,omitempty"`
+	Entries       uint64   `json:"entries"`
+	Max           uint64   `json:"max"`
+	// MaxCarried: the limit was read in an earlier sample, not in this one.
+	MaxCarried  bool    `json:"max_carried"`
+	Utilisation float64 `json:"utilisation"`
+}
+
+// EventLog is what an event log alone says.
+type EventLog struct {
+	New             int          `json:"new"`
+	Destroy         int          `json:"destroy"`
+	Update          int          `json:"update"`
+	Lost            int          `json:"lost"`
+	First           *time.Time   `json:"first,omitempty"`
+	Last            *time.Time   `json:"last,omitempty"`
+	ByState         []StateCount `json:"by_state"`
+	TopDestinations []Top        `json:"top_destinations"`
+	TopSources      []Top        `json:"top_sources"`
 }
 
 // EventChurn counts the NEW and DESTROY events between the last two
@@ -114,14 +154,14 @@ type Counter struct {
 
 // Finding is one rule that fired.
 type Finding struct {
-	Rule        string   `json:"rule"` // the rule id: `ctdiag rules explain RULE`
-	Title       string   `json:"title"`
-	Severity    string   `json:"severity"` // info, warning, critical
-	Summary     string   `json:"summary"`
-	Evidence    Evidence `json:"evidence"`
-	Explanation string   `json:"explanation"`
-	Remedies    []Remedy `json:"remedies"`
-	References  []string `json:"references"`
+	Rule        string         `json:"rule"` // the rule id: `ctdiag rules explain RULE`
+	Title       string         `json:"title"`
+	Severity    rules.Severity `json:"severity"` // info, warning, critical
+	Summary     string         `json:"summary"`
+	Evidence    Evidence       `json:"evidence"`
+	Explanation string         `json:"explanation"`
+	Remedies    []Remedy       `json:"remedies"`
+	References  []string       `json:"references"`
 }
 
 // Evidence is what a finding rests on.
@@ -164,15 +204,24 @@ type Top struct {
 // applies it.
 type Remedy struct {
 	Title string `json:"title"`
-	Text  string `json:"text"`
+	// Commands are shell commands to paste as they are, one per element,
+	// already made right for the table's network namespace.
+	Commands []string `json:"commands"`
+	Note     string   `json:"note,omitempty"`
+	// Text is the commands, then the note, as the text report prints them.
+	Text string `json:"text"`
 }
 
 // Check is one enabled rule's outcome.
 type Check struct {
-	Rule     string `json:"rule"`
-	Title    string `json:"title"`
-	Fired    bool   `json:"fired"`
-	Severity string `json:"severity,omitempty"`
+	Rule     string         `json:"rule"`
+	Title    string         `json:"title"`
+	Fired    bool           `json:"fired"`
+	Severity rules.Severity `json:"severity,omitempty"`
+	// Judged is false when what the rule needs was not read; Missing then
+	// says what would let it be judged.
+	Judged  bool   `json:"judged"`
+	Missing string `json:"missing,omitempty"`
 }
 
 // Input says what was read and what was wrong with it.
@@ -215,7 +264,7 @@ func Build(res *analyzer.Result, meta Meta) *Document {
 		Tool:      meta.Tool,
 		Generated: meta.Generated,
 		Status:    "ok",
-		Worst:     res.Worst().String(),
+		Worst:     res.Worst(),
 		Timing:    Timing{Source: meta.Timing, Relative: meta.Relative, SpanSeconds: res.Summary.SpanSeconds},
 		Samples:   []Sample{},
 		Findings:  []Finding{},
@@ -233,8 +282,12 @@ func Build(res *analyzer.Result, meta Meta) *Document {
 	if d.Input.Read == nil {
 		d.Input.Read = []ReadInput{}
 	}
-	if len(res.Findings) > 0 {
+	d.Incomplete = res.Incomplete
+	switch {
+	case len(res.Findings) > 0:
 		d.Status = "findings"
+	case res.Incomplete:
+		d.Status = "incomplete"
 	}
 	for i, s := range res.Samples {
 		out := Sample{Index: i, Source: s.Source, Format: s.Format, Entries: s.Entries}
@@ -258,9 +311,9 @@ func Build(res *analyzer.Result, meta Meta) *Document {
 		d.Findings = append(d.Findings, buildFinding(&f))
 	}
 	for _, c := range res.Checked {
-		out := Check{Rule: c.Rule, Title: c.Title, Fired: c.Fired}
+		out := Check{Rule: c.Rule, Title: c.Title, Fired: c.Fired, Judged: c.Judged, Missing: c.Missing}
 		if c.Fired {
-			out.Severity = c.Severity.String()
+			out.Severity = c.Severity
 		}
 		d.Checks = append(d.Checks, out)
 	}
@@ -281,20 +334,50 @@ func buildSummary(s *analyzer.Summary) Summary {
 	if s.HasCount {
 		out.Count = ptr(s.Count)
 	}
-	if s.HasMax {
-		out.Max = ptr(s.Max)
-		if s.Max > 0 {
-			out.Utilisation = ptr(s.Utilisation)
-			out.Headroom = ptr(s.Headroom)
+	p := s.Pressure
+	if p.HasMax {
+		out.Max = ptr(p.Max)
+	}
+	if p.HasHeadroom {
+		out.Utilisation = ptr(p.Utilisation)
+		out.Headroom = ptr(p.Headroom)
+	}
+	if p.HasFullIn {
+		out.FullInSeconds = ptr(p.FullInSeconds)
+	}
+	if pk := s.Peak; pk != nil {
+		out.Peak = &Peak{Sample: pk.Sample, Entries: pk.Pressure.Count, Max: pk.Pressure.Max, MaxCarried: pk.MaxCarried, Utilisation: pk.Pressure.Utilisation}
+		if pk.Offset >= 0 {
+			out.Peak.OffsetSeconds = ptr(pk.Offset)
 		}
+	}
+	out.Offloaded = s.Offloaded
+	if ev := s.Events; ev != nil {
+		log := &EventLog{New: ev.New, Destroy: ev.Destroy, Update: ev.Update, Lost: ev.Lost,
+			ByState: []StateCount{}, TopDestinations: []Top{}, TopSources: []Top{}}
+		if !ev.FirstTime.IsZero() {
+			log.First, log.Last = ptr(ev.FirstTime), ptr(ev.LastTime)
+		}
+		for _, st := range ev.ByState {
+			log.ByState = append(log.ByState, StateCount{Name: st.Name, Count: st.Count, Share: st.Share})
+		}
+		for _, t := range ev.TopDestinations {
+			log.TopDestinations = append(log.TopDestinations, Top{Dimension: t.Dimension, Key: t.Key, Count: t.Count, Share: t.Share})
+		}
+		for _, t := range ev.TopSources {
+			log.TopSources = append(log.TopSources, Top{Dimension: t.Dimension, Key: t.Key, Count: t.Count, Share: t.Share})
+		}
+		out.EventLog = log
 	}
 	for _, st := range s.States {
 		out.States = append(out.States, StateCount{Name: st.Name, Count: st.Count, Share: st.Share})
 	}
 	if s.Samples > 1 {
 		out.NewBetween, out.GoneBetween = ptr(s.NewBetween), ptr(s.GoneBetween)
+		if s.SpanSeconds > 0 && p.HasGrowth {
+			out.GrowthPerSecond = ptr(p.GrowthPerSec)
+		}
 		if s.SpanSeconds > 0 {
-			out.GrowthPerSecond = ptr(s.EntriesGrowthPerSec)
 			out.NewPerSecond, out.DestroyPerSecond = ptr(s.NewPerSec), ptr(s.GonePerSec)
 		}
 		if s.EventsFollowed {
@@ -315,7 +398,7 @@ func buildFinding(f *analyzer.Finding) Finding {
 	out := Finding{
 		Rule:        f.Rule,
 		Title:       f.Title,
-		Severity:    f.Severity.String(),
+		Severity:    f.Severity,
 		Summary:     f.Summary,
 		Explanation: f.Explanation,
 		References:  nonNil(f.References),
@@ -345,7 +428,7 @@ func buildFinding(f *analyzer.Finding) Finding {
 		out.Evidence.Top = append(out.Evidence.Top, Top{Dimension: t.Dimension, Key: t.Key, Count: t.Count, Share: t.Share})
 	}
 	for _, r := range f.Remedies {
-		out.Remedies = append(out.Remedies, Remedy{Title: r.Title, Text: r.Text})
+		out.Remedies = append(out.Remedies, Remedy{Title: r.Title, Commands: nonNil(r.Commands), Note: r.Note, Text: r.Text()})
 	}
 	return out
 }
@@ -357,7 +440,7 @@ func (d *Document) Fails(failOn rules.Severity) bool {
 		return false
 	}
 	for _, f := range d.Findings {
-		if s, err := rules.ParseSeverity(f.Severity); err == nil && s >= failOn {
+		if f.Severity >= failOn {
 			return true
 		}
 	}

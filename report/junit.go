@@ -33,8 +33,13 @@ type junitSuite struct {
 type junitCase struct {
 	Name      string        `xml:"name,attr"`
 	Classname string        `xml:"classname,attr"`
+	Skipped   *junitSkipped `xml:"skipped"`
 	Failure   *junitFailure `xml:"failure"`
 	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitSkipped struct {
+	Message string `xml:"message,attr"`
 }
 
 type junitFailure struct {
@@ -53,6 +58,11 @@ func WriteJUnit(w io.Writer, d *Document, failOn rules.Severity) error {
 		findings[d.Findings[i].Rule] = &d.Findings[i]
 	}
 	suite := junitSuite{Name: "ctdiag report", Tests: len(d.Checks)}
+	for _, c := range d.Checks {
+		if !c.Judged {
+			suite.Skipped++
+		}
+	}
 	if !d.Generated.IsZero() {
 		suite.Timestamp = d.Generated.UTC().Format("2006-01-02T15:04:05")
 	}
@@ -63,11 +73,13 @@ func WriteJUnit(w io.Writer, d *Document, failOn rules.Severity) error {
 	suite.SystemOut = out.String()
 	for _, c := range d.Checks {
 		tc := junitCase{Name: c.Rule + ": " + c.Title, Classname: "ctdiag.rules"}
+		if !c.Judged {
+			tc.Skipped = &junitSkipped{Message: "not judged: needs " + c.Missing}
+		}
 		if f, ok := findings[c.Rule]; ok {
 			body := findingText(f)
-			sev, _ := rules.ParseSeverity(f.Severity)
-			if failOn != rules.SeverityNone && sev >= failOn {
-				tc.Failure = &junitFailure{Message: f.Severity + ": " + f.Summary, Type: f.Severity, Text: body}
+			if failOn != rules.SeverityNone && f.Severity >= failOn {
+				tc.Failure = &junitFailure{Message: f.Severity.String() + ": " + f.Summary, Type: f.Severity.String(), Text: body}
 				suite.Failures++
 			} else {
 				tc.SystemOut = fmt.Sprintf("%s (below --fail-on %s): %s", f.Severity, failOn, body)

@@ -6,20 +6,21 @@ import (
 	"strings"
 
 	"github.com/ctdiag/ctdiag/internal/human"
+	"github.com/ctdiag/ctdiag/rules"
 )
 
 // severityMark prefixes a severity in Markdown, so a job summary reads at a
 // glance without colours.
-func severityMark(s string) string {
+func severityMark(s rules.Severity) string {
 	switch s {
-	case "critical":
+	case rules.SeverityCritical:
 		return "🔴 critical"
-	case "warning":
+	case rules.SeverityWarning:
 		return "🟠 warning"
-	case "info":
+	case rules.SeverityInfo:
 		return "🔵 info"
 	}
-	return s
+	return s.String()
 }
 
 // WriteMarkdown writes the report as GitHub-flavoured Markdown: fit for a
@@ -28,9 +29,12 @@ func severityMark(s string) string {
 func WriteMarkdown(w io.Writer, d *Document) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
-	if len(d.Findings) == 0 {
+	switch {
+	case len(d.Findings) == 0 && !d.Incomplete:
 		p("## ctdiag: no problems found")
-	} else {
+	case len(d.Findings) == 0:
+		p("## ctdiag: incomplete, %s could not be judged", notJudgedPhrase(d))
+	default:
 		p("## ctdiag: %s", checksLine(d))
 	}
 	p("")
@@ -105,7 +109,10 @@ func WriteMarkdown(w io.Writer, d *Document) error {
 				p("%d. %s", i+1, r.Title)
 				p("")
 				p("   ```sh")
-				for _, blk := range remedyBlocks(r.Text) {
+				for _, c := range r.Commands {
+					p("   %s", c)
+				}
+				for _, blk := range remedyBlocks(r.Note) {
 					if blk.command {
 						p("   %s", blk.text)
 					} else if blk.text != "" {
@@ -116,6 +123,18 @@ func WriteMarkdown(w io.Writer, d *Document) error {
 				p("")
 			}
 		}
+	}
+	if d.Incomplete {
+		p("<details><summary>Not judged</summary>")
+		p("")
+		for _, c := range d.Checks {
+			if !c.Judged {
+				p("- `%s` needs %s", c.Rule, c.Missing)
+			}
+		}
+		p("")
+		p("</details>")
+		p("")
 	}
 	if len(d.Input.Notes)+len(d.Summary.Notes)+len(d.Input.Skipped) > 0 || d.Input.MalformedLines > 0 {
 		p("<details><summary>Notes</summary>")

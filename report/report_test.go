@@ -136,7 +136,7 @@ func TestHealthyReportSaysSo(t *testing.T) {
 			t.Errorf("healthy report lacks %q:\n%s", want, out)
 		}
 	}
-	if d.Status != "ok" || d.Worst != "none" || d.Fails(rules.SeverityInfo) {
+	if d.Status != "ok" || d.Worst.String() != "none" || d.Fails(rules.SeverityInfo) {
 		t.Errorf("status %s worst %s", d.Status, d.Worst)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/ctdiag/ctdiag/internal/human"
+	"github.com/ctdiag/ctdiag/rules"
 )
 
 // TextOptions tune the text rendering.
@@ -25,7 +26,7 @@ type TextOptions struct {
 // textStyles are the text report's styles, built for one output.
 type textStyles struct {
 	title, label, dim, command, ok lipgloss.Style
-	severity                       map[string]lipgloss.Style
+	severity                       map[rules.Severity]lipgloss.Style
 }
 
 func newTextStyles(w io.Writer, color bool) textStyles {
@@ -41,10 +42,10 @@ func newTextStyles(w io.Writer, color bool) textStyles {
 		dim:     r.NewStyle().Faint(true),
 		command: r.NewStyle().Foreground(lipgloss.AdaptiveColor{Light: "25", Dark: "117"}),
 		ok:      r.NewStyle().Bold(true).Foreground(lipgloss.Color("2")),
-		severity: map[string]lipgloss.Style{
-			"critical": r.NewStyle().Bold(true).Reverse(true).Foreground(lipgloss.Color("1")),
-			"warning":  r.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
-			"info":     r.NewStyle().Bold(true).Foreground(lipgloss.Color("6")),
+		severity: map[rules.Severity]lipgloss.Style{
+			rules.SeverityCritical: r.NewStyle().Bold(true).Reverse(true).Foreground(lipgloss.Color("1")),
+			rules.SeverityWarning:  r.NewStyle().Bold(true).Foreground(lipgloss.Color("3")),
+			rules.SeverityInfo:     r.NewStyle().Bold(true).Foreground(lipgloss.Color("6")),
 		},
 	}
 }
@@ -58,8 +59,16 @@ func WriteText(w io.Writer, d *Document, opts TextOptions) error {
 	st := newTextStyles(w, opts.Color)
 	var b strings.Builder
 	writeHeaderText(&b, st, d)
-	if len(d.Findings) == 0 {
+	switch {
+	case len(d.Findings) == 0 && !d.Incomplete:
 		fmt.Fprintf(&b, "%s\n\n", st.ok.Render(fmt.Sprintf("No problems found: %d rules checked, none fired.", len(d.Checks))))
+	case len(d.Findings) == 0:
+		fmt.Fprintf(&b, "%s\n", st.label.Render(fmt.Sprintf("Incomplete: nothing fired, but %s could not be judged from what was read.", notJudgedPhrase(d))))
+		writeNotJudged(&b, st, d, opts.Width)
+		b.WriteString("\n")
+	}
+	if ev := d.Summary.EventLog; ev != nil {
+		writeEventLogText(&b, st, ev)
 	}
 	for i := range d.Findings {
 		writeFindingText(&b, st, &d.Findings[i], opts.Width)
@@ -115,7 +124,7 @@ func writeFooterText(b *strings.Builder, st textStyles, d *Document, width int) 
 // explanation, remedies.
 func writeFindingText(b *strings.Builder, st textStyles, f *Finding, width int) {
 	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
-	sev := st.severity[f.Severity].Render(strings.ToUpper(f.Severity))
+	sev := st.severity[f.Severity].Render(strings.ToUpper(f.Severity.String()))
 	line("%s %s %s", sev, st.title.Render(f.Title), st.dim.Render("("+f.Rule+")"))
 	wrap(b, f.Summary, "  ", width)
 	writeEvidenceText(b, st, f.Evidence, width)
@@ -127,7 +136,10 @@ func writeFindingText(b *strings.Builder, st textStyles, f *Finding, width int) 
 		line("  %s", st.label.Render("What to do")+st.dim.Render(" (ctdiag never applies these)"))
 		for j, r := range f.Remedies {
 			line("    %d. %s", j+1, r.Title)
-			for _, blk := range remedyBlocks(r.Text) {
+			for _, c := range r.Commands {
+				line("       %s", st.command.Render("$ "+c))
+			}
+			for _, blk := range remedyBlocks(strings.TrimSpace(r.Note)) {
 				if blk.command {
 					line("       %s", st.command.Render("$ "+blk.text))
 				} else {
@@ -216,6 +228,20 @@ func tableLine(d *Document) string {
 	if s.Headroom != nil {
 		out += fmt.Sprintf(" · headroom %d", *s.Headroom)
 	}
+	if s.FullInSeconds != nil {
+		if *s.FullInSeconds == 0 {
+			out += " · full"
+		} else {
+			out += " · full in " + human.Seconds(*s.FullInSeconds)
+		}
+	}
+	if pk := s.Peak; pk != nil {
+		at := fmt.Sprintf("sample %d", pk.Sample+1)
+		if pk.OffsetSeconds != nil {
+			at = "t+" + human.Seconds(*pk.OffsetSeconds)
+		}
+		out += fmt.Sprintf(" · peak %d of %d (%s) at %s", pk.Entries, pk.Max, human.Percent(pk.Utilisation), at)
+	}
 	if s.IPv6 > 0 {
 		out += fmt.Sprintf(" · IPv6 %d", s.IPv6)
 	}
@@ -284,15 +310,22 @@ func countersLine(cs []Counter) string {
 }
 
 func checksLine(d *Document) string {
-	count := map[string]int{}
+	count := map[rules.Severity]int{}
+	judged := 0
 	for _, c := range d.Checks {
 		if c.Fired {
 			count[c.Severity]++
 		}
+		if c.Judged {
+			judged++
+		}
 	}
 	out := human.Plural(len(d.Checks), "rule", "rules")
+	if judged < len(d.Checks) {
+		out = fmt.Sprintf("%d of %s (%d could not be judged)", judged, out, len(d.Checks)-judged)
+	}
 	var fired []string
-	for _, s := range []string{"critical", "warning", "info"} {
+	for _, s := range []rules.Severity{rules.SeverityCritical, rules.SeverityWarning, rules.SeverityInfo} {
 		if count[s] > 0 {
 			fired = append(fired, fmt.Sprintf("%d %s", count[s], s))
 		}
@@ -302,9 +335,6 @@ func checksLine(d *Document) string {
 	}
 	return out + ": " + strings.Join(fired, ", ")
 }
-
-// commandWords start the lines of a remedy that are commands to type.
-var commandWords = []string{"sysctl ", "conntrack ", "ctdiag ", "nft ", "tcpdump ", "ip ", "ss ", "echo ", "dmesg ", "iptables "}
 
 // block is a command line of a remedy, or a paragraph of prose.
 type block struct {
@@ -316,6 +346,9 @@ type block struct {
 // prose (joined, so they can be wrapped again).
 func remedyBlocks(text string) []block {
 	var out []block
+	if text == "" {
+		return nil
+	}
 	for _, l := range strings.Split(text, "\n") {
 		switch {
 		case looksLikeCommand(l):
@@ -331,13 +364,61 @@ func remedyBlocks(text string) []block {
 	return out
 }
 
+// looksLikeCommand: a line of a remedy's note that is a command to type
+// elsewhere (on another host), kept on a line of its own.
 func looksLikeCommand(l string) bool {
-	for _, w := range commandWords {
+	for _, w := range []string{"sysctl ", "conntrack ", "ctdiag ", "nft ", "tcpdump ", "ip ", "ss ", "echo ", "dmesg ", "iptables "} {
 		if strings.HasPrefix(l, w) {
 			return true
 		}
 	}
 	return false
+}
+
+// notJudgedPhrase counts the rules not judged: "2 rules (insert-failed, sysctl-risk)".
+func notJudgedPhrase(d *Document) string {
+	var ids []string
+	for _, c := range d.Checks {
+		if !c.Judged {
+			ids = append(ids, c.Rule)
+		}
+	}
+	return fmt.Sprintf("%s (%s)", human.Plural(len(ids), "rule", "rules"), strings.Join(ids, ", "))
+}
+
+// writeNotJudged lists each rule not judged with what it needed.
+func writeNotJudged(b *strings.Builder, st textStyles, d *Document, width int) {
+	for _, c := range d.Checks {
+		if !c.Judged {
+			wrap(b, fmt.Sprintf("%s needs %s", c.Rule, c.Missing), "  ", width)
+		}
+	}
+}
+
+// writeEventLogText summarises an event log read without a table.
+func writeEventLogText(b *strings.Builder, st textStyles, ev *EventLog) {
+	line := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	span := ""
+	if ev.First != nil && ev.Last.After(*ev.First) {
+		span = fmt.Sprintf(" over %s", human.Seconds(ev.Last.Sub(*ev.First).Seconds()))
+	}
+	line("%s %d NEW, %d DESTROY, %d UPDATE events%s (an event log: the table itself was not read)", st.label.Render("Events "), ev.New, ev.Destroy, ev.Update, span)
+	if ev.Lost > 0 {
+		line("        events were lost %s: the counts are lower bounds", human.Plural(ev.Lost, "time", "times"))
+	}
+	if s := statesLine(ev.ByState, 6); s != "" {
+		line("        new by state: %s", s)
+	}
+	for _, g := range [][]Top{ev.TopDestinations, ev.TopSources} {
+		var parts []string
+		for _, t := range g {
+			parts = append(parts, fmt.Sprintf("%s %d (%s)", t.Key, t.Count, human.Percent(t.Share)))
+		}
+		if len(parts) > 0 {
+			line("        new by %s: %s", g[0].Dimension, strings.Join(parts, ", "))
+		}
+	}
+	line("")
 }
 
 // unwrap joins a paragraph hard-wrapped in the catalog, so it can be

@@ -19,6 +19,19 @@ const (
 	SeverityCritical
 )
 
+// MarshalText writes the severity's name, so documents keep it typed.
+func (s Severity) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// UnmarshalText reads a severity's name (none included).
+func (s *Severity) UnmarshalText(b []byte) error {
+	v, err := ParseSeverity(string(b))
+	if err != nil {
+		return err
+	}
+	*s = v
+	return nil
+}
+
 func (s Severity) String() string {
 	switch s {
 	case SeverityInfo:
@@ -117,25 +130,104 @@ func (p Param) Parse(s string) (float64, error) {
 	return f, nil
 }
 
-// Remedy is one thing to do about a finding. Template is Go text/template
-// text whose {{.Name}} placeholders the analyzer fills with figures it
-// computed from the table (the rule's documentation lists them).
+// Remedy is one thing to do about a finding. Commands are shell commands,
+// one per line, that a person pastes as they are (the analyzer prefixes
+// them for the network namespace they concern); Note is prose. Both are Go
+// text/template text whose {{.Name}} placeholders the analyzer fills with
+// figures it computed from the table; a remedy whose figures are not known
+// is left out, never printed half-filled.
 type Remedy struct {
 	ID       string
 	Title    string
-	Template string
+	Commands string
+	Note     string
+}
+
+// Level says what makes a finding of a rule reach one severity.
+type Level struct {
+	Severity Severity
+	When     string
+}
+
+// Input is something a rule needs to be judged, as a bit set.
+type Input uint8
+
+// Inputs a rule can need.
+const (
+	InputTable     Input = 1 << iota // the table's entries (one sample)
+	InputSamples                     // two or more samples of the table
+	InputStats                       // per-CPU statistics (conntrack -S)
+	InputLimit                       // nf_conntrack_max (and the count, or the entries)
+	InputSysctls                     // sysctls
+	InputKernelLog                   // kernel-log lines about conntrack
+)
+
+// name says what one input is and where to get it.
+func (in Input) name() string {
+	switch in {
+	case InputTable:
+		return "the table (conntrack -L or /proc/net/nf_conntrack; live, root)"
+	case InputSamples:
+		return "two or more samples of the table"
+	case InputStats:
+		return "statistics (conntrack -S or /proc/net/stat/nf_conntrack)"
+	case InputLimit:
+		return "nf_conntrack_max (sysctl -a or /proc/sys/net/netfilter/nf_conntrack_max)"
+	case InputSysctls:
+		return "the conntrack sysctls (sysctl -a | grep conntrack)"
+	case InputKernelLog:
+		return "the kernel log (dmesg, journalctl -k)"
+	}
+	return ""
+}
+
+// String names the inputs in the set, joined with "and".
+func (in Input) String() string {
+	var parts []string
+	for b := Input(1); b != 0 && b <= InputKernelLog; b <<= 1 {
+		if in&b != 0 {
+			parts = append(parts, b.name())
+		}
+	}
+	return strings.Join(parts, " and ")
 }
 
 // Rule is one pattern of the catalog.
 type Rule struct {
 	ID          string // stable, kebab-case: scripts and configs use it
 	Title       string
-	Severity    Severity // default base severity
+	Severity    Severity // the lowest severity a finding of it has
 	Pattern     string   // what the kernel table shows
 	Explanation string   // what it means on the wire, in plain language
-	Params      []Param
-	Remedies    []Remedy
-	References  []string
+	// Levels is the rule's severity model: what makes each severity, in
+	// terms of its parameters.
+	Levels []Level
+	// Needs lists alternatives: the rule is judged when every input of
+	// one of them was read. A report says which rules could not be judged
+	// and why, rather than "no problems" about what it could not see.
+	Needs      []Input
+	Params     []Param
+	Remedies   []Remedy
+	References []string
+}
+
+// Judged reports whether the inputs read (have) let the rule be judged.
+func (r *Rule) Judged(have Input) bool {
+	for _, n := range r.Needs {
+		if have&n == n {
+			return true
+		}
+	}
+	return len(r.Needs) == 0
+}
+
+// Missing says what the rule would need, for a rule that is not judged.
+func (r *Rule) Missing(have Input) string {
+	var alts []string
+	for _, n := range r.Needs {
+		alts = append(alts, (n &^ have).String())
+	}
+	return strings.Join(alts, ", or ")
 }
 
 // Param returns the parameter called name.
@@ -152,17 +244,25 @@ func (r *Rule) Param(name string) (Param, bool) {
 // package keeps no state.
 const placeholderPattern = `{{\s*\.(\w+)\s*}}`
 
-// Placeholders lists the {{.Name}} placeholders a remedy template uses.
+// Placeholders lists the {{.Name}} placeholders a remedy uses.
 func (m Remedy) Placeholders() []string {
 	var out []string
-	for _, g := range regexp.MustCompile(placeholderPattern).FindAllStringSubmatch(m.Template, -1) {
+	for _, g := range regexp.MustCompile(placeholderPattern).FindAllStringSubmatch(m.Commands+"\n"+m.Note, -1) {
 		out = append(out, g[1])
 	}
 	return out
 }
 
-// Unfilled shows a template with its placeholders as <Name>, for
-// `ctdiag rules explain`.
+// Unfilled shows a remedy with its placeholders as <Name>, for
+// `ctdiag rules explain`: the commands, then the note.
 func (m Remedy) Unfilled() string {
-	return regexp.MustCompile(placeholderPattern).ReplaceAllString(m.Template, "<$1>")
+	re := regexp.MustCompile(placeholderPattern)
+	text := re.ReplaceAllString(m.Commands, "<$1>")
+	if m.Note != "" {
+		if text != "" {
+			text += "\n"
+		}
+		text += re.ReplaceAllString(m.Note, "<$1>")
+	}
+	return text
 }

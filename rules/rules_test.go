@@ -9,6 +9,33 @@ import (
 	"text/template"
 )
 
+func TestSeverityText(t *testing.T) {
+	for _, s := range []Severity{SeverityNone, SeverityInfo, SeverityWarning, SeverityCritical} {
+		b, err := s.MarshalText()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Severity
+		if err := back.UnmarshalText(b); err != nil || back != s {
+			t.Errorf("%s: %q read back as %s (%v)", s, b, back, err)
+		}
+	}
+	var s Severity
+	if err := s.UnmarshalText([]byte("loud")); !errors.Is(err, ErrConfig) {
+		t.Errorf("loud: %v", err)
+	}
+}
+
+func TestJudged(t *testing.T) {
+	r, _ := Lookup(InvalidStaleTuple)
+	if r.Judged(InputTable) || !r.Judged(InputStats) || !r.Judged(InputTable|InputSamples) {
+		t.Error("invalid-stale-tuple: judged with statistics, or with two samples of the table")
+	}
+	if got := r.Missing(InputTable); !strings.Contains(got, "statistics") || !strings.Contains(got, "two or more samples") || strings.Contains(got, "the table (") {
+		t.Errorf("Missing = %q", got)
+	}
+}
+
 func TestCatalogIsComplete(t *testing.T) {
 	want := []string{SynSentGrowth, HalfAssured, StuckEstablished, CloseGrowth, TableFull, InvalidStaleTuple, InsertFailed, StaleUDP, TopTalker, SysctlRisk}
 	var got []string
@@ -18,8 +45,33 @@ func TestCatalogIsComplete(t *testing.T) {
 		if !kebab.MatchString(r.ID) {
 			t.Errorf("%s: not kebab-case", r.ID)
 		}
-		if r.Title == "" || r.Pattern == "" || len(r.Explanation) < 100 || r.Severity == SeverityNone || len(r.Remedies) == 0 || len(r.References) == 0 {
+		if r.Title == "" || r.Pattern == "" || len(r.Explanation) < 100 || r.Severity == SeverityNone || len(r.Remedies) == 0 || len(r.References) == 0 || len(r.Needs) == 0 {
 			t.Errorf("%s: incomplete rule", r.ID)
+		}
+		// The severity model names every level a finding can reach, lowest
+		// first, starting at the rule's own severity, and speaks of the
+		// rule's parameters by name.
+		if len(r.Levels) == 0 || r.Levels[0].Severity != r.Severity {
+			t.Errorf("%s: levels %v do not start at the rule's severity %s", r.ID, r.Levels, r.Severity)
+		}
+		for i, l := range r.Levels {
+			if i > 0 && l.Severity <= r.Levels[i-1].Severity || len(l.When) < 20 {
+				t.Errorf("%s: level %d (%s) out of order or unexplained", r.ID, i, l.Severity)
+			}
+		}
+		for _, p := range r.Params {
+			used := false
+			for _, l := range r.Levels {
+				used = used || strings.Contains(l.When, p.Name)
+			}
+			if !used && p.Unit != UnitBytes && p.Name != "min_age" && p.Name != "min_idle" {
+				t.Errorf("%s.%s: no level of the severity model uses it", r.ID, p.Name)
+			}
+		}
+		for _, text := range []string{r.Pattern, r.Explanation} {
+			if strings.Contains(text, "spec §") || strings.Contains(text, "../shared") {
+				t.Errorf("%s: cites a document users do not have: %q", r.ID, text)
+			}
 		}
 		for _, p := range r.Params {
 			if len(p.Doc) < 40 {
@@ -27,8 +79,13 @@ func TestCatalogIsComplete(t *testing.T) {
 			}
 		}
 		for _, m := range r.Remedies {
-			if _, err := template.New(m.ID).Option("missingkey=error").Parse(m.Template); err != nil {
-				t.Errorf("%s/%s: %v", r.ID, m.ID, err)
+			for _, text := range []string{m.Commands, m.Note} {
+				if _, err := template.New(m.ID).Option("missingkey=error").Parse(text); err != nil {
+					t.Errorf("%s/%s: %v", r.ID, m.ID, err)
+				}
+			}
+			if m.Commands == "" && m.Note == "" {
+				t.Errorf("%s/%s: empty remedy", r.ID, m.ID)
 			}
 			if strings.Contains(m.Unfilled(), "{{") {
 				t.Errorf("%s/%s: a placeholder is not a plain {{.Name}}", r.ID, m.ID)

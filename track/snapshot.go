@@ -124,8 +124,12 @@ type Snapshot struct {
 	Time   time.Time
 	Source Source
 
-	Flows []Flow
-	Stats Stats
+	// HasTable says the table's entries were read for this snapshot (there
+	// may be none); a snapshot of statistics, events or logs alone has no
+	// table, and nothing can be said about entries from it.
+	HasTable bool
+	Flows    []Flow
+	Stats    Stats
 
 	// Count is nf_conntrack_count (the netns's entries, which may include
 	// entries /proc does not list yet or any more); Max is nf_conntrack_max.
@@ -159,6 +163,7 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	for _, c := range src.Stats.CPUs {
 		s.Stats.Merge(c)
 	}
+	s.HasTable = s.HasTable || src.HasTable
 	if src.HasCount {
 		s.Count, s.HasCount = src.Count, true
 	}

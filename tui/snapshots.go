@@ -55,7 +55,7 @@ func (r *Snapshots) Read(ctx context.Context, sink parser.SampleSink) (ReadRepor
 	s := r.snaps[r.pos]
 	meta := s
 	meta.Flows = nil
-	if err := sink.BeginSample(track.Snapshot{Time: s.Time, Source: s.Source}); err != nil {
+	if err := sink.BeginSample(track.Snapshot{Time: s.Time, Source: s.Source, HasTable: true}); err != nil {
 		return ReadReport{}, err
 	}
 	if err := sink.Extra(&meta); err != nil {

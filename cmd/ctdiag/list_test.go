@@ -152,9 +152,9 @@ func TestListUsageErrors(t *testing.T) {
 		{[]string{"list", "-p", "nope", "x"}, 2, `--proto "nope"`},
 		{[]string{"list", "-u", "ASSURED,!ASSURED", "x"}, 2, "both set and clear"},
 		{[]string{"list", "--bogus"}, 2, "unknown flag"},
-		{[]string{"list", "/nonexistent/dump"}, 1, "no such file"},
-		{[]string{"list", captures + "/formats/conntrack-S.txt"}, 1, "conntrack -S statistics: not a flow table"},
-		{[]string{"list", captures + "/formats/kernel.txt"}, 1, "unknown format"},
+		{[]string{"list", "/nonexistent/dump"}, exitFailure, "no such file"},
+		{[]string{"list", captures + "/formats/conntrack-S.txt"}, exitFailure, "conntrack -S statistics: not a flow table"},
+		{[]string{"list", captures + "/formats/kernel.txt"}, exitFailure, "unknown format"},
 	}
 	for _, c := range cases {
 		_, errOut, code := ctdiag(t, "", c.args...)

@@ -303,7 +303,7 @@ func runReplay(e env, opts *replayOptions, path string) error {
 // analyzeSample feeds the engine's table at time at to the analyzer as one
 // sample.
 func analyzeSample(an *analyzer.Analyzer, eng *track.Engine, at time.Time, flt *filter.Filter) error {
-	meta := track.Snapshot{Time: at, Source: track.Source{Kind: track.SourceEngine, Name: "ctdiag replay"},
+	meta := track.Snapshot{Time: at, Source: track.Source{Kind: track.SourceEngine, Name: "ctdiag replay"}, HasTable: true,
 		Stats: eng.Stats(), Max: uint64(eng.Max()), HasMax: true, Sysctls: eng.Sysctls()}
 	meta.Count, meta.HasCount = uint64(eng.Len(at)), true
 	if err := an.BeginSample(meta); err != nil {

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -157,7 +159,14 @@ func runReport(e env, opts *reportOptions, fs *pflag.FlagSet, args []string) err
 		}
 	}
 
-	an := analyzer.New(analyzer.Options{Config: cfg, Top: opts.top})
+	aopts := analyzer.Options{Config: cfg, Top: opts.top}
+	switch {
+	case live:
+		aopts.Target = analyzer.Target{Netns: opts.live.netns, NetnsPID: opts.live.netnsPID}
+	case !opts.demo && !usesStdin(args):
+		aopts.Sources = shellWords(args)
+	}
+	an := analyzer.New(aopts)
 	meta := report.Meta{
 		Tool:      "ctdiag " + version(),
 		Generated: time.Now(),
@@ -207,6 +216,9 @@ func finishReport(e env, opts *reportOptions, failOn rules.Severity, an *analyze
 		return &exitError{code: exitParameter, err: fmt.Errorf("%d malformed lines (--strict)", malformed)}
 	case doc.Fails(failOn):
 		return &exitError{code: exitFindings}
+	case doc.Incomplete && failOn != rules.SeverityNone:
+		// Nothing fired, but not everything could be looked at: not "clean".
+		return &exitError{code: exitIncomplete}
 	}
 	return nil
 }
@@ -227,10 +239,12 @@ func reportLive(e env, opts *reportOptions, an *analyzer.Analyzer, meta *report.
 	if opts.samples < 1 {
 		return usageError("--samples %d: want 1 or more", opts.samples)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// Ctrl-C or a service manager's SIGTERM ends the readings early; the
+	// report is made from the samples taken.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if opts.samples > 1 {
-		fmt.Fprintf(e.stderr, "ctdiag: reading the live table %d times, %v apart (Ctrl-C stops early)\n", opts.samples, interval)
+		fmt.Fprintf(e.stderr, "ctdiag: reading the live table %d times, %v apart (Ctrl-C or SIGTERM stops early)\n", opts.samples, interval)
 	}
 	res, err := collector.Sample(ctx, cfg, collector.SampleOptions{Samples: opts.samples, Interval: interval, Events: true}, an)
 	for _, n := range res.Notes {
@@ -293,4 +307,27 @@ func useColor(w io.Writer, mode string) bool {
 		return false
 	}
 	return isTerminal(w)
+}
+
+// usesStdin: an argument is "-" (standard input cannot be named again).
+func usesStdin(args []string) bool {
+	for _, a := range args {
+		if a == "-" {
+			return true
+		}
+	}
+	return false
+}
+
+// shellWords writes arguments so a shell reads them back unchanged.
+func shellWords(args []string) string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=,+@%") == "" {
+			out[i] = a
+		} else {
+			out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(out, " ")
 }

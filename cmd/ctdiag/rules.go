@@ -82,7 +82,7 @@ func listRules(w io.Writer, cfg *rules.Config) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tTITLE")
 	for _, r := range cfg.Rules() {
-		sev := cfg.Severity(r.ID, r.Severity).String()
+		sev := severityRange(cfg, r)
 		if !cfg.Enabled(r.ID) {
 			sev = "disabled"
 		}
@@ -99,11 +99,11 @@ func explainRule(w io.Writer, cfg *rules.Config, r rules.Rule) error {
 	var b strings.Builder
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
 	p("%s: %s", r.ID, r.Title)
-	sev := cfg.Severity(r.ID, r.Severity).String()
+	sev := severityRange(cfg, r)
 	if !cfg.Enabled(r.ID) {
 		sev += " (disabled by your settings)"
 	}
-	p("Default severity: %s (some findings escalate, e.g. to critical past a threshold)", sev)
+	p("Severity: %s", sev)
 	p("")
 	p("What the table shows")
 	p("  %s", r.Pattern)
@@ -111,6 +111,16 @@ func explainRule(w io.Writer, cfg *rules.Config, r rules.Rule) error {
 	p("What it means")
 	for _, l := range strings.Split(r.Explanation, "\n") {
 		p("  %s", l)
+	}
+	p("")
+	p("When it is info, warning or critical")
+	for _, l := range r.Levels {
+		p("  %-8s %s", l.Severity.String()+":", l.When)
+	}
+	p("")
+	p("What it needs to be judged (a report says so when it was not read)")
+	for _, n := range r.Needs {
+		p("  - %s", n)
 	}
 	if len(r.Params) > 0 {
 		p("")
@@ -140,4 +150,20 @@ func explainRule(w io.Writer, cfg *rules.Config, r rules.Rule) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// severityRange is the severities a rule's findings can have ("warning–
+// critical"), or the one the user fixed.
+func severityRange(cfg *rules.Config, r rules.Rule) string {
+	if fixed := cfg.Severity(r.ID, rules.SeverityNone); fixed != rules.SeverityNone {
+		return fixed.String() + " (fixed)"
+	}
+	if len(r.Levels) == 0 {
+		return r.Severity.String()
+	}
+	lo, hi := r.Levels[0].Severity, r.Levels[len(r.Levels)-1].Severity
+	if lo == hi {
+		return lo.String()
+	}
+	return lo.String() + "–" + hi.String()
 }

@@ -121,7 +121,7 @@ func (m *Model) copyCmd() tea.Cmd {
 	f := m.list[m.cursor]
 	var cmds []string
 	for _, r := range f.Remedies {
-		for _, l := range strings.Split(r.Text, "\n") {
+		for _, l := range strings.Split(r.Text(), "\n") {
 			if IsCommand(l) {
 				cmds = append(cmds, strings.TrimSpace(l))
 			}
@@ -308,7 +308,7 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 		add("", st.Bold.Render("REMEDIES")+st.Dim.Render("  (c copies the commands; ctdiag never applies them)"))
 		for i, r := range f.Remedies {
 			add(fmt.Sprintf("  %d. %s", i+1, st.Bold.Render(r.Title)))
-			for _, l := range strings.Split(r.Text, "\n") {
+			for _, l := range strings.Split(r.Text(), "\n") {
 				if IsCommand(l) {
 					add("     " + st.Command.Render(l)) // never wrapped: it must copy whole
 					continue

@@ -1,0 +1,99 @@
+package analyzer
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ctdiag/ctdiag/internal/human"
+	"github.com/ctdiag/ctdiag/rules"
+)
+
+// topTalker: one peer or port holds the table (rules/top_talker.go).
+func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
+	l := t.last()
+	if !l.meta.HasTable || l.entries == 0 {
+		return nil
+	}
+	minShare := a.param(rules.TopTalker, "min_share")
+	src, dst, port := a.talkers(l, a.opts.Top)
+	var best Top
+	for _, c := range [][]Top{src, dst, port} {
+		if len(c) > 0 && c[0].Share > best.Share {
+			best = c[0]
+		}
+	}
+	// A single source rising at every sample: a client opening connections
+	// faster than they end.
+	var srcRise rise
+	rising := false
+	if len(src) > 0 && src[0].Share >= minShare {
+		key := src[0].Key
+		srcRise = t.rise(func(s *sample) float64 { return s.sourceCount(key) })
+		rising = srcRise.sustained(a.param(rules.TopTalker, "min_rise"))
+		if rising {
+			best = src[0]
+		}
+	}
+	big := float64(l.entries) >= a.param(rules.TopTalker, "min_entries")
+	pressed := sum.Pressure.HasMax && sum.Pressure.Max > 0 && sum.Pressure.Utilisation >= a.param(rules.TableFull, "warn_utilisation")
+	if best.Share < minShare || !big && !rising {
+		return nil
+	}
+	sev := rules.SeverityInfo
+	if rising || pressed {
+		sev = rules.SeverityWarning
+	}
+	summary := fmt.Sprintf("%s %s holds %d of %d entries (%s)", best.Dimension, best.Key, best.Count, l.entries, human.Percent(best.Share))
+	if rising {
+		summary += fmt.Sprintf(", and its live entries (open, not closing) rose at every sample, %.0f → %.0f over the last %d: it opens connections faster than they end", srcRise.from, srcRise.to, srcRise.steps+1)
+	}
+	if pressed {
+		summary += fmt.Sprintf("; the table is %s full", human.Percent(sum.Pressure.Utilisation))
+	}
+	f := &Finding{
+		Severity: sev,
+		Summary:  summary,
+		Evidence: Evidence{Top: append(append(src, dst...), port...)},
+	}
+	if rising {
+		key := best.Key
+		f.Evidence.Series = t.seriesOf("live entries from "+key, func(s *sample) float64 { return s.sourceCount(key) })
+	}
+	limit := 1000
+	if best.Dimension == "source" && len(src) > 1 {
+		limit = max(limit, 2*src[1].Count)
+	}
+	match := "ip saddr " + best.Key
+	if strings.Contains(best.Key, ":") {
+		match = "ip6 saddr " + best.Key
+	}
+	data := map[string]any{"Filter": filterFor(best), "Key": best.Key, "Limit": limit, "SaddrMatch": match}
+	ids := []string{"show"}
+	if best.Dimension == "source" {
+		ids = append(ids, "limit")
+	}
+	f.Remedies = a.remedies(rules.TopTalker, data, ids...)
+	return f
+}
+
+// sourceCount is how many live entries a source held in the sample (TCP
+// before any FIN or RST, other protocols assured: what does not end by
+// itself soon): exact where
+// the sample's tallies are kept, else from the few biggest sources it kept
+// (0 when the source was not among them).
+func (s *sample) sourceCount(key string) float64 {
+	if s.liveSrcs.blocks != nil || s.liveSrcs.v6.used > 0 {
+		for _, r := range s.liveSrcs.top(topSources) {
+			if r.key.addr().String() == key {
+				return float64(r.count)
+			}
+		}
+		return 0
+	}
+	for _, r := range s.topSrcs {
+		if r.key.addr().String() == key {
+			return float64(r.count)
+		}
+	}
+	return 0
+}
