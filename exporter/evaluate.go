@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/analyzer"
+	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -36,8 +37,11 @@ type evaluator struct {
 	count int
 }
 
-func newEvaluator(cfg *Config) *evaluator {
-	return &evaluator{cfg: cfg, opts: analyzer.Options{Config: cfg.Rules}}
+// newEvaluator evaluates for the namespace n: remedies name it (ip netns
+// exec NAME, nsenter -t PID -n) so they are right where they are pasted.
+func newEvaluator(cfg *Config, n collector.Netns) *evaluator {
+	return &evaluator{cfg: cfg, opts: analyzer.Options{Config: cfg.Rules,
+		Target: analyzer.Target{Netns: n.Name, NetnsPID: n.PID}}}
 }
 
 // run adds one sample (the model at now, with extra's statistics, sysctls,
@@ -48,7 +52,8 @@ func (e *evaluator) run(now time.Time, src track.Source, notes []string, extra *
 		e.live = append(e.live, &liveAnalyzer{a: analyzer.New(e.opts)})
 	}
 	e.count++
-	meta := track.Snapshot{Time: now, Source: src}
+	// The model is the whole table (HasTable: it was read, even when empty).
+	meta := track.Snapshot{Time: now, Source: src, HasTable: true}
 	for _, l := range e.live {
 		if err := l.a.BeginSample(meta); err != nil {
 			return nil, err

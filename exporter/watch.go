@@ -88,7 +88,7 @@ type watcher struct {
 func newWatcher(cfg *Config, label string, netns collector.Netns, explicit bool) *watcher {
 	now := cfg.Now()
 	w := &watcher{label: label, netns: netns, explicit: explicit, cfg: cfg, started: now,
-		log: cfg.Logger.With("netns", label), model: NewModel(now), eval: newEvaluator(cfg)}
+		log: cfg.Logger.With("netns", label), model: NewModel(now), eval: newEvaluator(cfg, netns)}
 	w.publish()
 	return w
 }
@@ -215,7 +215,7 @@ func (w *watcher) session(ctx context.Context) error {
 func (w *watcher) reset() {
 	now := w.cfg.Now()
 	w.model = NewModel(now)
-	w.eval = newEvaluator(w.cfg)
+	w.eval = newEvaluator(w.cfg, w.netns)
 	for i := range w.events {
 		w.events[i].Store(0)
 	}
@@ -383,7 +383,7 @@ func (w *watcher) evaluate(ctx context.Context, col *collector.Collector) {
 	for i := range doc.Findings {
 		f := &doc.Findings[i]
 		v, ok := report.Headline(f)
-		w.findings = append(w.findings, findingSnap{rule: f.Rule, severity: f.Severity, active: 1, value: v, hasValue: ok})
+		w.findings = append(w.findings, findingSnap{rule: f.Rule, severity: f.Severity.String(), active: 1, value: v, hasValue: ok})
 	}
 	w.lastEval = w.cfg.Now()
 	w.readDur[readRules] = w.lastEval.Sub(start).Seconds()

@@ -160,7 +160,7 @@ func WritePrometheus(w io.Writer, d *Document, opts PrometheusOptions) error {
 	var active, value []sample
 	for i := range d.Findings {
 		f := &d.Findings[i]
-		active = append(active, sample{labels: []string{"rule", f.Rule, "severity", f.Severity}, v: 1})
+		active = append(active, sample{labels: []string{"rule", f.Rule, "severity", f.Severity.String()}, v: 1})
 		if v, ok := Headline(f); ok {
 			value = append(value, sample{labels: []string{"rule", f.Rule}, v: v})
 		}
