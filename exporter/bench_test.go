@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/internal/ctfill"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -79,4 +80,33 @@ func BenchmarkModelEach(b *testing.B) {
 			b.Fatal(k)
 		}
 	}
+}
+
+// BenchmarkEvaluate is one evaluation of the rules over a million-entry
+// model: the model streamed into the analyzers alive (one, then two once
+// the next one starts) and the report document built.
+func BenchmarkEvaluate(b *testing.B) {
+	const n = 1_000_000
+	m := NewModel(t0)
+	ev := track.Event{Type: track.EventNew}
+	for j := 0; j < n; j++ {
+		ev.Flow = ctfill.Entry(j)
+		m.Event(&ev, t0)
+	}
+	cfg := Config{}
+	if err := cfg.defaults(); err != nil {
+		b.Fatal(err)
+	}
+	e := newEvaluator(&cfg, collector.Netns{})
+	// Every evaluation reads the namespace's sysctls (collector Extra): the
+	// kernel's defaults stand for them here.
+	extra := track.Snapshot{Count: n, HasCount: true, Max: 1 << 21, HasMax: true, Sysctls: track.DefaultSysctls()}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now := t0.Add(time.Duration(i+1) * 30 * time.Second)
+		if _, err := e.run(now, track.Source{}, nil, &extra, m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(e.live)), "analyzers")
 }

@@ -13,16 +13,12 @@ import (
 // Each evaluation streams the model into an analyzer as one more sample.
 // Rules that compare samples (growth, counters rising, tuples coming back)
 // need a few, and an analyzer keeps something of every sample it saw, so
-// analyzers are replaced: a fresh one starts every evalStagger
-// evaluations and is dropped after evalWindow samples, and the findings
-// come from the oldest one alive. In steady state at most two are fed, and
-// the findings always rest on the last 3 or 4 samples: no evaluation
-// starts from nothing, so a firing rule does not blink when an analyzer is
-// replaced.
-const (
-	evalWindow  = 4
-	evalStagger = 2
-)
+// it is replaced after evalWindow samples by a fresh one, which starts one
+// evaluation before: the findings come from the oldest analyzer alive and
+// always rest on 2 to evalWindow samples, so a rule that compares samples
+// does not blink when the analyzer is replaced. Feeding two analyzers one
+// evaluation in evalWindow costs 1/evalWindow more.
+const evalWindow = 6
 
 type liveAnalyzer struct {
 	a       *analyzer.Analyzer
@@ -31,10 +27,9 @@ type liveAnalyzer struct {
 
 // evaluator runs the catalog over a watcher's model on its schedule.
 type evaluator struct {
-	opts  analyzer.Options
-	cfg   *Config
-	live  []*liveAnalyzer // oldest first
-	count int
+	opts analyzer.Options
+	cfg  *Config
+	live []*liveAnalyzer // oldest first
 }
 
 // newEvaluator evaluates for the namespace n: remedies name it (ip netns
@@ -48,10 +43,9 @@ func newEvaluator(cfg *Config, n collector.Netns) *evaluator {
 // kernel-log lines and event counts) and returns the report document of
 // the findings.
 func (e *evaluator) run(now time.Time, src track.Source, notes []string, extra *track.Snapshot, m *Model) (*report.Document, error) {
-	if e.count%evalStagger == 0 {
+	if len(e.live) == 0 || (len(e.live) == 1 && e.live[0].samples == evalWindow-1) {
 		e.live = append(e.live, &liveAnalyzer{a: analyzer.New(e.opts)})
 	}
-	e.count++
 	// The model is the whole table (HasTable: it was read, even when empty).
 	meta := track.Snapshot{Time: now, Source: src, HasTable: true}
 	for _, l := range e.live {

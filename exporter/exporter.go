@@ -35,8 +35,12 @@ type Config struct {
 	// 0: every namespace gets its own.
 	TopNetns int
 
-	ReadInterval     time.Duration // count, max, statistics (default 5s)
-	EvalInterval     time.Duration // rule evaluation (default 30s)
+	ReadInterval time.Duration // count, max, statistics (default 5s)
+	// EvalInterval is the least time between two evaluations of the rules
+	// (default 30s); on a big table they are spaced further, so that they
+	// take at most EvalCPUShare of one core.
+	EvalInterval     time.Duration
+	EvalCPUShare     float64       // default 0.05
 	ResyncInterval   time.Duration // full dump (default 5m)
 	DiscoverInterval time.Duration // --all-netns discovery (default 30s)
 
@@ -71,6 +75,9 @@ func (c *Config) defaults() error {
 	if c.MaxScrapes == 0 {
 		c.MaxScrapes = 4
 	}
+	if c.EvalCPUShare == 0 {
+		c.EvalCPUShare = 0.05
+	}
 	if c.Rules == nil {
 		c.Rules = rules.DefaultConfig()
 	}
@@ -97,6 +104,13 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("%w: at least one concurrent scrape", ErrConfig)
 	}
 	return nil
+}
+
+// evalSpacing is the time to the next evaluation after one that took cpu:
+// EvalInterval, or longer when that would spend more than EvalCPUShare of a
+// core on evaluations (a million entries take seconds).
+func (c *Config) evalSpacing(cpu time.Duration) time.Duration {
+	return max(c.EvalInterval, time.Duration(float64(cpu)/c.EvalCPUShare))
 }
 
 // retryDelay is how long a failed namespace waits before it is tried again.

@@ -133,6 +133,7 @@ func agrees(m metricSet, label string, k kernelTable) []string {
 // DESTROY events; a dump of the same table says the same.
 func TestKernelExporterAgreesWithConntrack(t *testing.T) {
 	netnstest.RequireTools(t, "conntrack", "ping")
+	netnstest.KeepConntrackMax(t)
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
 	x := startExporter(t, Config{Netns: []collector.Netns{{Name: p.B.Name}}, ResyncInterval: time.Hour})
@@ -301,6 +302,7 @@ func TestKernelExporterEventOverrun(t *testing.T) {
 // comes back, it is watched afresh.
 func TestKernelExporterNamespaceDeleted(t *testing.T) {
 	netnstest.RequireTools(t, "conntrack")
+	netnstest.KeepConntrackMax(t)
 	ns := netnstest.NewNS(t)
 	x := startExporter(t, Config{Netns: []collector.Netns{{Name: ns.Name}}})
 	if err := ctfill.FillIn("/run/netns/"+ns.Name, 0, 100); err != nil {
@@ -355,6 +357,7 @@ func TestKernelExporterNamespaceDeleted(t *testing.T) {
 // A scrape storm from loopback: at most MaxScrapes requests are served at
 // once, the rest get 503 at once, and the exporter keeps serving.
 func TestKernelExporterScrapeStorm(t *testing.T) {
+	netnstest.KeepConntrackMax(t)
 	ns := netnstest.NewNS(t)
 	if err := ctfill.FillIn("/run/netns/"+ns.Name, 0, 20000); err != nil {
 		t.Fatal(err)

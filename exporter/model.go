@@ -476,51 +476,85 @@ func (m *Model) endResync() {
 	}
 }
 
+// eachChunk is how many entries Each copies under the read lock at a
+// time: events wait at most that long (a few hundred microseconds), not for
+// a whole evaluation.
+const eachChunk = 2048
+
 // Each streams every entry as it is at now (remaining timeouts counted
-// down) into fn. f is reused. The model is read-locked meanwhile: events
-// wait, queued in the socket.
+// down) into fn; f is reused. Entries are copied out a chunk at a time
+// under the read lock and fn runs without it, so events keep being applied
+// during a long evaluation: like a kernel dump, the walk is not an atomic
+// snapshot (an entry changed meanwhile may be seen before or after the
+// change, one added may be missed, one deleted is not seen afterwards).
 func (m *Model) Each(now time.Time, fn func(f *track.Flow) error) error {
+	buf := make([]track.Flow, 0, eachChunk)
+	flush := func() error {
+		for i := range buf {
+			if err := fn(&buf[i]); err != nil {
+				return err
+			}
+		}
+		buf = buf[:0]
+		return nil
+	}
+	// yield hands a full chunk to fn with the lock released. Go's map
+	// iteration allows changes between two steps; the lock orders them.
+	yield := func() error {
+		if len(buf) < eachChunk {
+			return nil
+		}
+		m.mu.RUnlock()
+		err := flush()
+		m.mu.RLock()
+		return err
+	}
 	m.mu.RLock()
-	defer m.mu.RUnlock()
 	t := m.tick(now)
-	var f track.Flow
 	for k, r := range m.v4 {
-		f = track.Flow{Orig: k.tuple()}
+		buf = append(buf, track.Flow{Orig: k.tuple()})
+		f := &buf[len(buf)-1]
 		if r.flags&flagReply != 0 {
 			rep := m.r4[k]
 			f.Reply = rep.tuple(k.proto)
 		} else {
 			f.Reply = f.Orig.Reply()
 		}
-		fill(&f, &r, k.zone, t)
-		if err := fn(&f); err != nil {
+		fill(f, &r, k.zone, t)
+		if err := yield(); err != nil {
+			m.mu.RUnlock()
 			return err
 		}
 	}
 	for k, r := range m.v6 {
-		f = track.Flow{Orig: k.tuple()}
+		buf = append(buf, track.Flow{Orig: k.tuple()})
+		f := &buf[len(buf)-1]
 		if r.flags&flagReply != 0 {
 			rep := m.r6[k]
 			f.Reply = rep.tuple(k.proto)
 		} else {
 			f.Reply = f.Orig.Reply()
 		}
-		fill(&f, &r, k.zone, t)
-		if err := fn(&f); err != nil {
+		fill(f, &r, k.zone, t)
+		if err := yield(); err != nil {
+			m.mu.RUnlock()
 			return err
 		}
 	}
 	for _, o := range m.odd {
-		f = o.f.Clone()
+		buf = append(buf, o.f.Clone())
+		f := &buf[len(buf)-1]
 		if f.Fields.Has(track.FieldTimeout) {
 			r := rec{timeout: f.Timeout, seen: o.seen}
 			f.Timeout = remaining(&r, t)
 		}
-		if err := fn(&f); err != nil {
+		if err := yield(); err != nil {
+			m.mu.RUnlock()
 			return err
 		}
 	}
-	return nil
+	m.mu.RUnlock()
+	return flush()
 }
 
 // fill sets the parts of f a rec holds.

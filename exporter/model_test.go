@@ -4,9 +4,11 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/internal/ctfill"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
@@ -262,4 +264,88 @@ func TestModelOddEntries(t *testing.T) {
 		t.Errorf("%d entries after a dump of one", m.Len())
 	}
 	checkCounts(t, m, t0)
+}
+
+// Each releases the lock between chunks: events applied meanwhile neither
+// block nor break the walk, and every entry they do not touch is streamed
+// exactly once.
+func TestModelEachWhileEvents(t *testing.T) {
+	m := NewModel(t0)
+	const n = 20000
+	for i := 0; i < n; i++ {
+		f := ctfill.Entry(i)
+		m.Event(&track.Event{Type: track.EventNew, Flow: f}, t0)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	var applied atomic.Int64
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			f := ctfill.Entry(n + i%5000)
+			typ := track.EventNew
+			if (i/5000)%2 == 1 {
+				typ = track.EventDestroy
+			}
+			m.Event(&track.Event{Type: typ, Flow: f}, t0)
+			applied.Add(1)
+		}
+	}()
+	seen := map[track.Tuple]int{}
+	var first int64 = -1
+	err := m.Each(t0, func(f *track.Flow) error {
+		if first < 0 {
+			first = applied.Load()
+		}
+		seen[f.Orig]++
+		if len(seen)%4096 == 0 {
+			time.Sleep(time.Millisecond) // the writer's turn
+		}
+		return nil
+	})
+	during := applied.Load() - first
+	close(stop)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[ctfill.Entry(i).Orig]; c != 1 {
+			t.Fatalf("entry %d streamed %d times (%d events applied meanwhile)", i, c, during)
+		}
+	}
+	if during == 0 {
+		t.Fatal("no event was applied during the walk: it held the lock throughout")
+	}
+	checkCounts(t, m, t0)
+}
+
+// The evaluator replaces its analyzer every evalWindow samples, starting
+// the next one a sample early, so findings always rest on two samples or
+// more once there have been two.
+func TestEvaluatorWindow(t *testing.T) {
+	cfg := Config{}
+	if err := cfg.defaults(); err != nil {
+		t.Fatal(err)
+	}
+	m := NewModel(t0)
+	e := newEvaluator(&cfg, collector.Netns{})
+	extra := track.Snapshot{Count: 0, HasCount: true, Max: 1000, HasMax: true}
+	for i := 0; i < 4*evalWindow; i++ {
+		doc, err := e.run(t0.Add(time.Duration(i)*time.Second), track.Source{}, nil, &extra, m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := min(i+1, 2); len(doc.Samples) < want || len(doc.Samples) > evalWindow {
+			t.Fatalf("evaluation %d rests on %d samples", i, len(doc.Samples))
+		}
+		if len(e.live) > 2 {
+			t.Fatalf("evaluation %d: %d analyzers alive", i, len(e.live))
+		}
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ctdiag/ctdiag/analyzer"
 	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/report"
@@ -83,6 +85,7 @@ type watcher struct {
 	prevLost   uint64
 	losses     []track.EventLoss // since the last evaluation
 	lossMu     sync.Mutex
+	evalCPU    time.Duration // CPU the last evaluation took
 }
 
 func newWatcher(cfg *Config, label string, netns collector.Netns, explicit bool) *watcher {
@@ -192,8 +195,8 @@ func (w *watcher) session(ctx context.Context) error {
 		}
 		now := w.cfg.Now()
 		if !now.Before(nextEval) {
-			w.evaluate(ctx, col)
-			nextEval = now.Add(w.cfg.EvalInterval)
+			cpu := w.evaluate(ctx, col)
+			nextEval = now.Add(w.cfg.evalSpacing(cpu))
 		}
 		if !now.Before(nextResync) {
 			if err := w.resync(ctx, col); err != nil {
@@ -338,14 +341,17 @@ func (w *watcher) readCounters(ctx context.Context, col *collector.Collector) er
 }
 
 // evaluate runs the catalog over the model as it is now, with the
-// statistics, sysctls and kernel-log lines of this moment.
-func (w *watcher) evaluate(ctx context.Context, col *collector.Collector) {
+// statistics, sysctls and kernel-log lines of this moment, and returns the
+// CPU time it took (the whole process's, so an over-estimate).
+func (w *watcher) evaluate(ctx context.Context, col *collector.Collector) time.Duration {
 	start := w.cfg.Now()
+	cpu0 := processCPU()
+	defer func() { w.evalCPU = processCPU() - cpu0 }()
 	extra, err := col.Extra(ctx)
 	if err != nil {
 		w.readErrors[readRules].Add(1)
 		w.log.Warn("reading statistics and sysctls for the rules failed", "err", err)
-		return
+		return processCPU() - cpu0
 	}
 	// The first read of the kernel log returns its whole buffer: lines from
 	// before the exporter started are history, not news.
@@ -376,7 +382,7 @@ func (w *watcher) evaluate(ctx context.Context, col *collector.Collector) {
 	if err != nil {
 		w.readErrors[readRules].Add(1)
 		w.log.Warn("evaluating the rules failed", "err", err)
-		return
+		return processCPU() - cpu0
 	}
 	w.doc = doc
 	w.findings = w.findings[:0]
@@ -387,6 +393,16 @@ func (w *watcher) evaluate(ctx context.Context, col *collector.Collector) {
 	}
 	w.lastEval = w.cfg.Now()
 	w.readDur[readRules] = w.lastEval.Sub(start).Seconds()
+	return processCPU() - cpu0
+}
+
+// processCPU is the CPU time the process has used.
+func processCPU() time.Duration {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // eventSink applies events to the model and counts them.
