@@ -42,6 +42,9 @@ func startExporter(t *testing.T, cfg Config) *testExporter {
 	if cfg.EvalInterval == 0 {
 		cfg.EvalInterval = 300 * time.Millisecond
 	}
+	if cfg.EvalCPUShare == 0 {
+		cfg.EvalCPUShare = 1 // the tests' evaluations every 300 ms, however loaded the machine
+	}
 	if cfg.DiscoverInterval == 0 {
 		cfg.DiscoverInterval = 300 * time.Millisecond
 	}

@@ -214,7 +214,7 @@ func TestKernelPrometheusTableFull(t *testing.T) {
 	start := time.Now()
 	next := fillAssured(t, ns, 0, max-max/10)
 	x := startExporter(t, Config{Netns: []collector.Netns{{Name: ns.Name}}, ReadInterval: 200 * time.Millisecond,
-		EvalInterval: 1500 * time.Millisecond, ResyncInterval: time.Hour})
+		EvalInterval: 1500 * time.Millisecond, EvalCPUShare: 1, ResyncInterval: time.Hour})
 	l := "netns=" + ns.Name
 	eventually(t, 10*time.Second, func() (bool, string) {
 		v, ok := x.scrape(t).value("ctdiag_exporter_netns_up", l)
