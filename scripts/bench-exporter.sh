@@ -55,7 +55,9 @@ ip netns add "$ns"
 } | tee "$out/exporter-env.txt"
 "$out/ctfill" -netns "$ns" -n "$N"
 
-metric() { curl -s "$url/metrics" | awk -v m="$1" 'index($0, m) == 1 { print $NF; exit }'; }
+# metric NAME{LABELS}: its value in a scrape (awk reads to the end, so curl
+# never sees a closed pipe).
+metric() { curl -s "$url/metrics" | awk -v m="$1" 'index($0, m) == 1 && v == "" { v = $NF } END { print v }'; }
 cputicks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
 # start_exporter ARGS...: runs the exporter on the namespace and waits until
