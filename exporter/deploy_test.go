@@ -258,6 +258,9 @@ func fakeExporter(t *testing.T, snaps ...*nsSnap) *Exporter {
 		w := &watcher{label: s.label, explicit: true}
 		w.snap.Store(s)
 		list = append(list, w)
+		done := make(chan struct{})
+		close(done)
+		x.watchers[s.label] = &watchHandle{w: w, cancel: func() {}, done: done}
 		if s.label != "summed" {
 			top[s.label] = true
 		}

@@ -57,6 +57,10 @@ type Config struct {
 
 	Logger *slog.Logger     // default: discard
 	Now    func() time.Time // default time.Now
+
+	// listNetns lists the namespaces --all-netns watches (tests narrow it
+	// to their own namespaces; default collector.ListNetns).
+	listNetns func(collector.Config) ([]collector.NetnsRef, error)
 }
 
 func (c *Config) defaults() error {
@@ -89,6 +93,9 @@ func (c *Config) defaults() error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.listNetns == nil {
+		c.listNetns = collector.ListNetns
 	}
 	for _, d := range []time.Duration{c.ReadInterval, c.EvalInterval, c.ResyncInterval, c.DiscoverInterval} {
 		if d < 0 {
@@ -209,7 +216,7 @@ func explainOpen(err error, n collector.Netns) error {
 // discover lists the namespaces, starts watchers for new ones and stops
 // those of namespaces that are gone.
 func (e *Exporter) discover(ctx context.Context) error {
-	refs, err := collector.ListNetns(e.cfg.Collector)
+	refs, err := e.cfg.listNetns(e.cfg.Collector)
 	if err != nil {
 		return err
 	}

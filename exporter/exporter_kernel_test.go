@@ -439,3 +439,50 @@ func nsHolders(t *testing.T, inode uint64) []string {
 	}
 	return out
 }
+
+// --all-netns finds namespaces as they come and go, gives the busiest
+// --top-netns their own series and sums the rest as "other". Discovery is
+// narrowed to this test's namespaces: the exporter's sockets would keep
+// other tests' deleted namespaces alive for a moment.
+func TestKernelExporterAllNetns(t *testing.T) {
+	netnstest.RequireTools(t, "conntrack")
+	a, b := netnstest.NewNS(t), netnstest.NewNS(t)
+	if err := ctfill.FillIn("/run/netns/"+a.Name, 0, 30); err != nil {
+		t.Fatal(err)
+	}
+	if err := ctfill.FillIn("/run/netns/"+b.Name, 0, 50); err != nil {
+		t.Fatal(err)
+	}
+	mine := func(cfg collector.Config) ([]collector.NetnsRef, error) {
+		refs, err := collector.ListNetns(cfg)
+		var out []collector.NetnsRef
+		for _, r := range refs {
+			if r.Name == a.Name || r.Name == b.Name {
+				out = append(out, r)
+			}
+		}
+		return out, err
+	}
+	x := startExporter(t, Config{AllNetns: true, TopNetns: 1, listNetns: mine})
+	eventually(t, 10*time.Second, func() (bool, string) {
+		m := x.scrape(t)
+		own, _ := m.value(report.MetricEntries, "netns="+b.Name)
+		other, _ := m.value(report.MetricEntries, "netns=other")
+		_, aOwn := m.value(report.MetricEntries, "netns="+a.Name)
+		return own == 50 && other == 30 && !aOwn, "entries: " + m.labelsOf(report.MetricEntries)
+	})
+	if out, err := execOut("ip", "netns", "del", a.Name); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	defer execOut("ip", "netns", "add", a.Name) // for netnstest's cleanup
+	eventually(t, 10*time.Second, func() (bool, string) {
+		m := x.scrape(t)
+		gone, _ := m.value("ctdiag_exporter_netns_gone_total")
+		watched, _ := m.value("ctdiag_exporter_netns_watched")
+		_, other := m.value(report.MetricEntries, "netns=other")
+		return gone == 1 && watched == 1 && !other, fmt.Sprintf("gone %v, watched %v, other's entries present %v", gone, watched, other)
+	})
+	if !strings.Contains(x.logs.String(), "no longer watched") {
+		t.Error("the deleted namespace was not logged")
+	}
+}

@@ -126,7 +126,9 @@ func (m *metrics) namespace(ch chan<- prometheus.Metric, s *nsSnap, retired coun
 	for k := readKind(0); k < numReads; k++ {
 		m.counter(ch, metricReadErrors, float64(s.readErrors[k]+retired.readErrors[k]), l, k.String())
 	}
-	if !s.up {
+	// A namespace that cannot be read has no data series (no stale
+	// figures); "other" has them while any of its namespaces is read.
+	if !s.up && !(l == LabelOther && s.hasCount) {
 		return
 	}
 	m.gauge(ch, metricLastRead, s.lastRead, l)
@@ -232,7 +234,7 @@ func sumOthers(others []*nsSnap) *nsSnap {
 		}
 	}
 	if !o.hasCount {
-		o.up = false
+		o.up = false // nothing read: no data series either
 	}
 	for k, n := range states {
 		o.states = append(o.states, stateCount{protocol: k[0], state: k[1], n: n})
