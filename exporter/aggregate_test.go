@@ -1,8 +1,10 @@
 package exporter
 
 import (
+	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/ctdiag/ctdiag/report"
 )
@@ -74,5 +76,38 @@ func TestOtherCountersNeverDecrease(t *testing.T) {
 	}
 	if after := drop(); after != before {
 		t.Errorf("other's drop counter went from %v to %v when a namespace left it", before, after)
+	}
+}
+
+// limit serves n requests at once and refuses the next with 503 at once,
+// without waiting for a slot.
+func TestLimitRefusesBeyondN(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 3)
+	h := limit(2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		<-release
+	}))
+	codes := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("GET", "/findings", nil))
+			codes <- rec.Code
+		}()
+	}
+	<-entered
+	<-entered
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/findings", nil))
+	if rec.Code != http.StatusServiceUnavailable || time.Since(start) > time.Second {
+		t.Errorf("third request: %d after %v, want 503 at once", rec.Code, time.Since(start))
+	}
+	close(release)
+	for i := 0; i < 2; i++ {
+		if c := <-codes; c != http.StatusOK {
+			t.Errorf("request within the limit: %d", c)
+		}
 	}
 }
