@@ -109,4 +109,10 @@ func BenchmarkEvaluate(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(len(e.live)), "analyzers")
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-sys-MiB")
+	b.ReportMetric(float64(heapInUse())/(1<<20), "live-MiB")
+	runtime.KeepAlive(e)
+	runtime.KeepAlive(m)
 }

@@ -58,6 +58,8 @@ ip netns add "$ns"
 # metric NAME{LABELS}: its value in a scrape (awk reads to the end, so curl
 # never sees a closed pipe).
 metric() { curl -s "$url/metrics" | awk -v m="$1" 'index($0, m) == 1 && v == "" { v = $NF } END { print v }'; }
+# metricn: the same as an integer (the exposition format writes 1e+06).
+metricn() { metric "$1" | awk '{ printf "%d", $1 }'; }
 cputicks() { awk '{ print $14 + $15 }' "/proc/$pid/stat"; }
 status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
 # start_exporter ARGS...: runs the exporter on the namespace and waits until
@@ -66,10 +68,10 @@ start_exporter() {
 	"$out/ctdiag" exporter --listen "127.0.0.1:$PORT" --netns "$ns" --log-level warn "$@" &
 	pid=$!
 	local t0=$SECONDS
-	until [ "$(metric "ctdiag_exporter_model_entries{netns=\"$ns\"}")" = "$N" ] &&
+	until [ "$(metricn "ctdiag_exporter_model_entries{netns=\"$ns\"}")" = "$N" ] &&
 		[ -n "$(metric "ctdiag_exporter_rules_evaluated_timestamp_seconds{netns=\"$ns\"}")" ]; do
 		sleep 0.5
-		[ $((SECONDS - t0)) -lt 120 ] || { echo "exporter did not settle" >&2; exit 1; }
+		[ $((SECONDS - t0)) -lt 300 ] || { echo "exporter did not settle" >&2; exit 1; }
 	done
 	echo "exporter settled in $((SECONDS - t0)) s"
 }
@@ -113,11 +115,11 @@ curl -s "$url/metrics" | grep -c '^ctdiag_' | sed 's/^/ctdiag series per scrape:
 		"$out/ctchurn" -netns "$ns" -rate "$RATE" -from $((N + 1 + (i - 1) * RATE * (WINDOW + 20))) -duration $((WINDOW + 15))s &
 		churn=$!
 		sleep 10 # entries start expiring: creations and destroys in balance
-		e0=$(metric "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"new\"}")
-		d0=$(metric "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"destroy\"}")
+		e0=$(metricn "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"new\"}")
+		d0=$(metricn "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"destroy\"}")
 		c=$(cpu_window "$WINDOW")
-		e1=$(metric "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"new\"}")
-		d1=$(metric "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"destroy\"}")
+		e1=$(metricn "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"new\"}")
+		d1=$(metricn "ctdiag_conntrack_events_total{netns=\"$ns\",type=\"destroy\"}")
 		wait "$churn"
 		echo "$c $(echo "($e1 - $e0 + $d1 - $d0) / $WINDOW" | bc) events/s lost=$(metric "ctdiag_conntrack_events_lost_total{netns=\"$ns\"}")"
 	done | tee /dev/stderr | median | sed 's/^/CPU with churn, median: /; s/$/ % of one core/'
