@@ -33,7 +33,7 @@ func TestOtherSums(t *testing.T) {
 		{report.MetricEntriesByState, []string{"protocol=tcp", "state=SYN_SENT"}, 20},
 		{report.MetricEntriesByFlag, []string{"flag=assured"}, 4000 - 20},
 		{report.MetricHeadroom, nil, 7},
-		{report.PromCounterName("drop"), nil, 2 * 40}, // sampleSnap: the i-th counter is 10·i
+		{report.PromCounterName("drop"), nil, 0}, // kernel statistics count from the first reading in "other"
 		{report.MetricEvents, []string{"type=new"}, 4000},
 		{report.MetricFindingActive, []string{"rule=table-full", "severity=warning"}, 2},
 		{"ctdiag_exporter_netns_up", nil, 0},
@@ -56,26 +56,63 @@ func TestOtherSums(t *testing.T) {
 	}
 }
 
-// A namespace that leaves "other" (deleted, or ranked into the top) keeps
-// its counters in the sum: "other"'s counters never go down, which
-// Prometheus would read as a reset.
-func TestOtherCountersNeverDecrease(t *testing.T) {
-	a, b := sampleSnap("pid:1", 1000), sampleSnap("pid:2", 3000)
-	x := fakeExporter(t, sampleSnap("host", 5), a, b)
-	x.top.Store(&map[string]bool{"host": true})
-	drop := func() float64 {
+// "other"'s counters count what happened while namespaces were summed
+// there: a namespace joining it (new, or ranked out of the top) adds
+// nothing at once, one leaving it (deleted, or ranked into the top) takes
+// nothing away. Prometheus would read a jump as traffic (alerts on
+// increase()) and a drop as a reset.
+func TestOtherCountersNeverJump(t *testing.T) {
+	a, b, c := sampleSnap("pid:1", 1000), sampleSnap("pid:2", 3000), sampleSnap("pid:3", 10)
+	x := fakeExporter(t, sampleSnap("host", 100000), a, b, c)
+	x.top.Store(&map[string]bool{"host": true, "pid:3": true})
+	scrape := func() metricSet {
 		rec := httptest.NewRecorder()
 		x.Handler("test").ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-		v, _ := parseMetrics(t, rec.Body.String()).value(report.PromCounterName("drop"), "netns=other")
+		return parseMetrics(t, rec.Body.String())
+	}
+	drop := func() float64 {
+		v, _ := scrape().value(report.PromCounterName("drop"), "netns=other")
 		return v
 	}
-	before := drop()
-	x.remove("pid:2") // discovery found it gone
-	if n := len(*x.list.Load()); n != 2 {
-		t.Fatalf("%d namespaces watched after one of three went", n)
+	newEvents := func() float64 {
+		v, _ := scrape().value(report.MetricEvents, "netns=other", "type=new")
+		return v
 	}
-	if after := drop(); after != before {
-		t.Errorf("other's drop counter went from %v to %v when a namespace left it", before, after)
+	w := func(label string) *watcher { return x.watchers[label].w }
+	bump := func(label string, n uint64) {
+		s := *w(label).snap.Load()
+		s.stats[4] += n // drop
+		w(label).snap.Store(&s)
+	}
+	if v := drop(); v != 0 {
+		t.Fatalf("other's drops %v at the first reading: its namespaces' history came with them", v)
+	}
+	bump("pid:1", 10)
+	bump("pid:2", 10)
+	if v := drop(); v != 20 {
+		t.Fatalf("other's drops %v after 10 in each of two namespaces", v)
+	}
+	x.remove("pid:2") // discovery found it gone
+	if v := drop(); v != 20 {
+		t.Errorf("other's drops %v after a namespace went, want 20", v)
+	}
+	// pid:3, with 40 drops and 10 NEW events of its own history, is ranked
+	// out of the top.
+	events := newEvents()
+	x.cfg.TopNetns = 1
+	x.rank()
+	if top := *x.top.Load(); len(top) != 1 || !top["host"] {
+		t.Fatalf("top after ranking: %v", top)
+	}
+	if v := drop(); v != 20 {
+		t.Errorf("other's drops %v after a namespace joined it, want 20", v)
+	}
+	if v := newEvents(); v != events {
+		t.Errorf("other's NEW events %v after a namespace joined it, want %v", v, events)
+	}
+	bump("pid:3", 1)
+	if v := drop(); v != 21 {
+		t.Errorf("other's drops %v, want 21", v)
 	}
 }
 

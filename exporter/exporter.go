@@ -134,9 +134,10 @@ type Exporter struct {
 	// top is the labels that get their own series (TopNetns); the others
 	// are summed as "other". Ranked at every discovery.
 	top atomic.Pointer[map[string]bool]
-	// retired keeps the "other" counters monotonic when a namespace leaves
-	// the sum (deleted, or ranked into the top).
-	retired retiredTotals
+	// others keeps the counters of netns="other" to what happened while
+	// namespaces were summed there, so they never jump or go down as
+	// namespaces join and leave it.
+	others  otherCounters
 	gone    atomic.Uint64 // namespaces that vanished while watched
 	started time.Time
 }
@@ -152,7 +153,8 @@ func New(cfg Config) (*Exporter, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	e := &Exporter{cfg: cfg, watchers: map[string]*watchHandle{}, started: cfg.Now()}
+	e := &Exporter{cfg: cfg, watchers: map[string]*watchHandle{}, started: cfg.Now(),
+		others: otherCounters{base: map[*watcher]*counterBase{}}}
 	e.list.Store(&[]*watcher{})
 	e.top.Store(&map[string]bool{})
 	return e, nil
@@ -282,7 +284,7 @@ func (e *Exporter) remove(label string) {
 	h.cancel()
 	<-h.done
 	if top := *e.top.Load(); !top[label] {
-		e.retired.add(h.w.snap.Load())
+		e.others.leave(h.w)
 	}
 	e.gone.Add(1)
 	e.refreshList()
@@ -343,12 +345,15 @@ func (e *Exporter) rank() {
 			top[r.label] = true
 		}
 	}
-	// A namespace leaving "other" for its own series takes its counters
-	// out of the sum: keep them there.
+	// "other" keeps what a namespace added while it was summed there, and
+	// one that joins it adds only what happens from then on.
 	old := *e.top.Load()
 	for _, w := range list {
-		if top[w.label] && !old[w.label] && len(old) > 0 {
-			e.retired.add(w.snap.Load())
+		switch {
+		case top[w.label] && !old[w.label]:
+			e.others.leave(w)
+		case !top[w.label] && old[w.label]:
+			e.others.join(w)
 		}
 	}
 	e.top.Store(&top)
@@ -380,23 +385,117 @@ func (t *counterTotals) add(s *nsSnap) {
 	t.resyncs[1] += s.resyncs[1]
 }
 
-// retiredTotals are the counters of namespaces that left "other".
-type retiredTotals struct {
-	mu sync.Mutex
-	t  counterTotals
+// otherCounters are the counters of netns="other": for each namespace
+// summed there, what it added since it joined (its counters minus a base),
+// plus what the namespaces that left added while they were there. A
+// namespace's kernel statistics count from its creation, so a namespace
+// new to the sum is based at its first reading: joining adds nothing, and
+// a leaving or deleted one takes nothing away. The counters never jump and
+// never go down, which Prometheus would read as traffic or a reset.
+type otherCounters struct {
+	mu      sync.Mutex
+	base    map[*watcher]*counterBase
+	retired counterTotals
 }
 
-func (r *retiredTotals) add(s *nsSnap) {
-	if s == nil {
-		return
+type counterBase struct {
+	counterTotals
+	statsRead bool // the kernel statistics' base is set
+}
+
+func totalsOf(s *nsSnap) counterTotals {
+	var t counterTotals
+	t.add(s)
+	return t
+}
+
+// since is t − b per counter; a counter below its base was reset (the
+// namespace re-created under the same name) and counts whole.
+func (t counterTotals) since(b *counterTotals) counterTotals {
+	d := func(x, y uint64) uint64 {
+		if x < y {
+			return x
+		}
+		return x - y
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.t.add(s)
+	var out counterTotals
+	for i := range t.stats {
+		out.stats[i] = d(t.stats[i], b.stats[i])
+	}
+	for i := range t.events {
+		out.events[i] = d(t.events[i], b.events[i])
+	}
+	out.lost, out.tableFull = d(t.lost, b.lost), d(t.tableFull, b.tableFull)
+	for i := range t.readErrors {
+		out.readErrors[i] = d(t.readErrors[i], b.readErrors[i])
+	}
+	out.resyncs[0], out.resyncs[1] = d(t.resyncs[0], b.resyncs[0]), d(t.resyncs[1], b.resyncs[1])
+	return out
 }
 
-func (r *retiredTotals) get() counterTotals {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.t
+func (t *counterTotals) plus(o counterTotals) {
+	for i := range t.stats {
+		t.stats[i] += o.stats[i]
+	}
+	for i := range t.events {
+		t.events[i] += o.events[i]
+	}
+	t.lost += o.lost
+	t.tableFull += o.tableFull
+	for i := range t.readErrors {
+		t.readErrors[i] += o.readErrors[i]
+	}
+	t.resyncs[0] += o.resyncs[0]
+	t.resyncs[1] += o.resyncs[1]
+}
+
+// contribution is what w added to "other" since it joined. A namespace
+// summed there from the start is based at zero for the exporter's own
+// counters and at its first reading for the kernel's statistics.
+func (o *otherCounters) contribution(w *watcher, s *nsSnap) counterTotals {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.contributionLocked(w, s)
+}
+
+func (o *otherCounters) contributionLocked(w *watcher, s *nsSnap) counterTotals {
+	b := o.base[w]
+	if b == nil {
+		b = &counterBase{}
+		o.base[w] = b
+	}
+	if !b.statsRead && s.hasCount {
+		b.stats, b.statsRead = s.stats, true
+	}
+	cur := totalsOf(s)
+	if !b.statsRead {
+		cur.stats = b.stats
+	}
+	return cur.since(&b.counterTotals)
+}
+
+// join bases a namespace that leaves its own series for "other" at its
+// counters now.
+func (o *otherCounters) join(w *watcher) {
+	s := w.snap.Load()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.base[w] = &counterBase{counterTotals: totalsOf(s), statsRead: s.hasCount}
+}
+
+// leave keeps what a namespace added to "other" when it leaves it
+// (deleted, or ranked into the top).
+func (o *otherCounters) leave(w *watcher) {
+	s := w.snap.Load()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.retired.plus(o.contributionLocked(w, s))
+	delete(o.base, w)
+}
+
+// left is what the namespaces that left "other" added.
+func (o *otherCounters) left() counterTotals {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.retired
 }

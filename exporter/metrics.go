@@ -71,8 +71,8 @@ func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	list := *m.e.list.Load()
 	top := *m.e.top.Load()
-	var own []*nsSnap
-	var others []*nsSnap
+	var own, others []*nsSnap
+	var contrib counterTotals
 	gone := m.e.gone.Load()
 	for _, w := range list {
 		s := w.snap.Load()
@@ -83,6 +83,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			own = append(own, s)
 		} else {
 			others = append(others, s)
+			contrib.plus(m.e.others.contribution(w, s))
 		}
 	}
 	var globalMax uint64
@@ -101,8 +102,10 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	for _, s := range own {
 		m.namespace(ch, s, counterTotals{})
 	}
-	if len(others) > 0 || m.e.retired.get() != (counterTotals{}) {
-		m.namespace(ch, sumOthers(others), m.e.retired.get())
+	left := m.e.others.left()
+	if len(others) > 0 || left != (counterTotals{}) {
+		contrib.plus(left)
+		m.namespace(ch, sumOthers(others, contrib), counterTotals{})
 	}
 }
 
@@ -174,19 +177,18 @@ func (m *metrics) namespace(ch chan<- prometheus.Metric, s *nsSnap, retired coun
 }
 
 // sumOthers sums the namespaces beyond --top-netns into one, labelled
-// "other": counts and counters add up; headroom and time to full are the
-// worst of them (each namespace has its own limit); a rule's
-// finding_active counts the namespaces it fires in; up is 1 only if every
-// one of them is read.
-func sumOthers(others []*nsSnap) *nsSnap {
+// "other": counts add up and the counters are counts (otherCounters);
+// headroom and time to full are the worst of them (each namespace has its
+// own limit); a rule's finding_active counts the namespaces it fires in; up
+// is 1 only if every one of them is read.
+func sumOthers(others []*nsSnap, counts counterTotals) *nsSnap {
 	o := &nsSnap{label: LabelOther, up: true}
+	o.stats, o.events, o.lost, o.tableFull = counts.stats, counts.events, counts.lost, counts.tableFull
+	o.readErrors, o.resyncs = counts.readErrors, counts.resyncs
 	states := map[[2]string]int64{}
 	type fk struct{ rule, sev string }
 	findings := map[fk]int{}
 	for _, s := range others {
-		for i := range o.readErrors {
-			o.readErrors[i] += s.readErrors[i]
-		}
 		if !s.up {
 			o.up = false
 			continue
@@ -196,8 +198,7 @@ func sumOthers(others []*nsSnap) *nsSnap {
 		if s.hasMax {
 			o.max, o.hasMax = s.max, true
 		}
-		for i := range o.stats {
-			o.stats[i] += s.stats[i]
+		for i := range o.statsHave {
 			o.statsHave[i] = o.statsHave[i] || s.statsHave[i]
 		}
 		for _, st := range s.states {
@@ -206,13 +207,6 @@ func sumOthers(others []*nsSnap) *nsSnap {
 		for i := range o.flags {
 			o.flags[i] += s.flags[i]
 		}
-		for i := range o.events {
-			o.events[i] += s.events[i]
-		}
-		o.lost += s.lost
-		o.tableFull += s.tableFull
-		o.resyncs[0] += s.resyncs[0]
-		o.resyncs[1] += s.resyncs[1]
 		o.modelEntries += s.modelEntries
 		if o.lastRead == 0 || s.lastRead < o.lastRead {
 			o.lastRead = s.lastRead
