@@ -1,7 +1,10 @@
 package exporter
 
 import (
+	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +116,23 @@ func BenchmarkEvaluate(b *testing.B) {
 	runtime.ReadMemStats(&ms)
 	b.ReportMetric(float64(ms.HeapSys)/(1<<20), "heap-sys-MiB")
 	b.ReportMetric(float64(heapInUse())/(1<<20), "live-MiB")
+	b.ReportMetric(float64(peakRSS())/(1<<20), "peak-RSS-MiB")
 	runtime.KeepAlive(e)
 	runtime.KeepAlive(m)
+}
+
+// peakRSS is the process's peak resident set (VmHWM), in bytes.
+func peakRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb uint64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb)
+			return kb << 10
+		}
+	}
+	return 0
 }

@@ -40,7 +40,7 @@ type Config struct {
 	// (default 30s); on a big table they are spaced further, so that they
 	// take at most EvalCPUShare of one core.
 	EvalInterval     time.Duration
-	EvalCPUShare     float64       // default 0.05
+	EvalCPUShare     float64       // default 0.03
 	ResyncInterval   time.Duration // full dump (default 5m)
 	DiscoverInterval time.Duration // --all-netns discovery (default 30s)
 
@@ -80,7 +80,7 @@ func (c *Config) defaults() error {
 		c.MaxScrapes = 4
 	}
 	if c.EvalCPUShare == 0 {
-		c.EvalCPUShare = 0.05
+		c.EvalCPUShare = 0.03
 	}
 	if c.Rules == nil {
 		c.Rules = rules.DefaultConfig()

@@ -88,7 +88,7 @@ median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] 
 
 # 1. Scrapes, and the same numbers read at scrape time.
 start_exporter
-hyperfine --warmup 3 --runs 50 --export-markdown "$out/exporter-scrape.md" \
+hyperfine --warmup 3 --runs 50 --export-markdown "$out/exporter-scrape.md" --export-json "$out/exporter-scrape.json" \
 	-n 'scrape ctdiag exporter /metrics (everything, precomputed)' "curl -s -o /dev/null $url/metrics" \
 	-n 'node_exporter-style read: count, max, /proc/net/stat (no states)' \
 	"ip netns exec $ns cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max /proc/net/stat/nf_conntrack" \
@@ -98,7 +98,11 @@ hyperfine --warmup 1 --runs 3 --export-markdown "$out/exporter-scrape-states.md"
 	"ip netns exec $ns sh -c 'conntrack -L 2>/dev/null | awk \"{print \\\$4}\" | sort | uniq -c >/dev/null'" \
 	-n 'states at scrape time: ctdiag report -o prometheus --samples 1' \
 	"ip netns exec $ns $out/ctdiag report -o prometheus --samples 1 --fail-on never >/dev/null 2>&1"
+# Medians: a loaded machine's outliers make means meaningless.
+python3 -c 'import json,sys; [print("median %8.1f ms  min %8.1f ms  %s" % (r["median"]*1e3, r["min"]*1e3, r["command"])) for r in json.load(open(sys.argv[1]))["results"]]' \
+	"$out/exporter-scrape.json" | tee "$out/exporter-scrape-median.txt"
 curl -s "$url/metrics" | grep -c '^ctdiag_' | sed 's/^/ctdiag series per scrape: /' | tee "$out/exporter-series.txt"
+[ -z "${SCRAPE_ONLY:-}" ] || exit 0
 
 # 2. Memory and CPU at rest (reads every 5 s, an evaluation every 30 s).
 {
