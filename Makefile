@@ -3,7 +3,10 @@ FUZZTIME ?= 1m
 # package:target pairs; every parser of the project has one.
 FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
-	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader
+	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
+	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt
+# conntrack's XML and the filter expressions (one tokenizer, the registered options).
+FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
 .PHONY: build test integration engine-diff bench bench-tui bench-live bench-exporter fuzz lint
 

@@ -36,6 +36,26 @@ func analyze(t *testing.T, opts analyzer.Options, paths ...string) (*analyzer.Re
 	return a.Result(), w
 }
 
+// TestRemediesAreFilled: on every capture, every remedy a finding offers
+// is filled from figures that were known; none is left out for a missing
+// figure.
+func TestRemediesAreFilled(t *testing.T) {
+	for _, dir := range []string{"syn-sent-growth/cli", "syn-sent-growth/srv", "table-full/srv", "healthy-baseline/srv",
+		"nat-masquerade/rtr", "nat-masquerade/srv", "table-100k/proc-nf_conntrack-100k.txt.gz", "formats"} {
+		r, _ := analyze(t, analyzer.Options{}, dir)
+		if len(r.RemedyErrors) > 0 {
+			t.Errorf("%s: remedies left out: %q", dir, r.RemedyErrors)
+		}
+		for _, f := range r.Findings {
+			for _, rem := range f.Remedies {
+				if strings.Contains(rem.Text(), "<no value>") || strings.Contains(rem.Text(), "{{") {
+					t.Errorf("%s: %s: %q", dir, f.Rule, rem.Text())
+				}
+			}
+		}
+	}
+}
+
 func finding(r *analyzer.Result, rule string) *analyzer.Finding {
 	for i := range r.Findings {
 		if r.Findings[i].Rule == rule {

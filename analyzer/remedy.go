@@ -142,3 +142,11 @@ func isGlobalCommand(c string) bool {
 	}
 	return false
 }
+
+// ScopeRemedy returns a remedy with its commands made right for the
+// target namespace, as the analyzer makes its findings' remedies.
+func ScopeRemedy(r Remedy, t Target) Remedy {
+	r.Commands = append([]string(nil), r.Commands...)
+	t.scope(&r)
+	return r
+}

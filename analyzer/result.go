@@ -71,6 +71,9 @@ type Summary struct {
 	// untimed or one sample).
 	SpanSeconds float64
 
+	// TableRead says some sample read the table itself; without it the
+	// entry figures are not zero but unknown.
+	TableRead bool
 	// Figures of the last sample.
 	Entries     int
 	Count       uint64 // nf_conntrack_count when read (may differ from Entries)

@@ -31,6 +31,9 @@ func (a *Analyzer) summary(t timeline) Summary {
 	default:
 		sum.Timing = "none"
 	}
+	for _, s := range t.s {
+		sum.TableRead = sum.TableRead || s.meta.HasTable
+	}
 	sum.States = l.states()
 	if len(t.s) > 1 {
 		prev := t.s[len(t.s)-2]

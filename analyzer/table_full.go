@@ -179,6 +179,9 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 			s += " (its limit then)"
 		}
 		s += fmt.Sprintf(" from %s to %s", t.at(pin.from), t.at(pin.to))
+		if at := t.s[pin.to]; at.meta.HasTable && at.entries > 0 {
+			s += fmt.Sprintf(", %s of them ASSURED, which early drop cannot evict", human.Percent(at.share(at.assured+at.offloaded)))
+		}
 		if pin.laterMax > 0 {
 			s += fmt.Sprintf("; the limit read last is %d, so it was raised since", pin.laterMax)
 		}
@@ -196,6 +199,10 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 		s := fmt.Sprintf("growing %s, full in %s at this rate", human.Rate(p.GrowthPerSec), human.Seconds(p.FullInSeconds))
 		if fu.accumulating {
 			s += " (it sheds nothing: every entry followed from the previous sample is still there)"
+		}
+		size := t.rise(func(s *sample) float64 { return s.tableSize() })
+		if assured := t.rise(func(s *sample) float64 { return float64(s.assured + s.offloaded) }); size.total() > 0 && assured.total() >= size.total()/2 {
+			s += fmt.Sprintf("; %s of that growth is ASSURED entries, which early drop can never evict", human.Percent(math.Min(1, assured.total()/size.total())))
 		}
 		lead = append(lead, s)
 	}

@@ -90,12 +90,17 @@ func (w *whatIfs) result(sysctl string) (whatIfResult, bool) {
 // see the same figure with ctdiag whatif.
 func (r whatIfResult) sentence(source string) string {
 	secs := strconv.Itoa(int(r.value.Seconds()))
-	out := fmt.Sprintf("With %s s, %.0f of the %d %s entries of the last sample would still be there (the others have been idle longer).", secs, r.predicted, r.now, r.key)
-	if int(r.predicted) == r.now {
+	var out string
+	switch kept := int(r.predicted); {
+	case kept >= r.now:
 		out = fmt.Sprintf("With %s s, all %d %s entries of the last sample would still be there (none has been idle that long yet): the gain is the time each new one holds its slot.", secs, r.now, r.key)
+	case kept == 0:
+		out = fmt.Sprintf("With %s s, none of the %d %s entries of the last sample would still be there: all have been idle longer.", secs, r.now, r.key)
+	default:
+		out = fmt.Sprintf("With %s s, %d of the %d %s entries of the last sample would still be there (the others have been idle longer).", secs, kept, r.now, r.key)
 	}
 	if source != "" {
-		out += fmt.Sprintf("\nThe same figure for every state: ctdiag whatif %s --set %s=%s", source, r.sysctl, secs)
+		out += fmt.Sprintf("\nThe same figure for every state:\nctdiag whatif %s --set %s=%s\n", source, r.sysctl, secs)
 	}
 	return out
 }

@@ -15,6 +15,7 @@
 // opened for reading, and tests guard both. It decides nothing about what is
 // wrong (that is the analyzer's). It imports track, parser (for the text
 // formats of /proc and of record bundles), filter (to hand the kernel the
-// part of a filter it can apply) and netlinkct; it must not import
+// part of a filter it can apply), netlinkct, and ruleset (a record bundle
+// carries each sample's firewall ruleset); it must not import
 // analyzer, rules, the TUI or the CLI, nor internal/ctfill (which writes).
 package collector

@@ -17,6 +17,7 @@ import (
 
 	"github.com/ctdiag/ctdiag/collector/netlinkct"
 	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/ruleset"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -45,6 +46,18 @@ func TestKernelReadOnly(t *testing.T) {
 		ns.MustOutput(t, "conntrack", "-I", "-p", "udp", "-s", "192.0.2.1", "-d", "192.0.2.2", "--sport", strconv.Itoa(1000+i), "--dport", "53", "-t", "600", "-u", "SEEN_REPLY", "-m", strconv.Itoa(i%3))
 	}
 	sysctlBefore := conntrackSysctls(t, ns)
+	// A ruleset three ways, so that recording reads nftables (nft and
+	// iptables-nft rules) and runs iptables-legacy-save.
+	ns.Nft(t, "table ip ro {\n chain post {\n type nat hook postrouting priority srcnat;\n ip protocol tcp counter masquerade to :30000-30019 fully-random\n }\n}\n")
+	for _, cmd := range [][]string{
+		{"iptables-nft", "-t", "raw", "-A", "PREROUTING", "-p", "udp", "--dport", "53", "-j", "CT", "--notrack"},
+		{"iptables-legacy", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"},
+	} {
+		if _, err := ns.Output(cmd[0], cmd[1:]...); err != nil {
+			t.Logf("ruleset not fully written (%v): the nftables part is still checked", err)
+		}
+	}
+	rulesBefore := rulesetText(t, ns)
 
 	var mu sync.Mutex
 	var seen []observed
@@ -114,6 +127,10 @@ func TestKernelReadOnly(t *testing.T) {
 			kinds["subscribe"]++
 		case allowedRequests[o.Type] != "" && netlinkct.Check(o.Type, o.Flags) == nil:
 			kinds[allowedRequests[o.Type]]++
+		case ruleset.RequestName(o.Type) != "" && ruleset.Check(o.Type, o.Flags) == nil &&
+			o.Type&0xff != 0 && o.Type&0xff != 2 && o.Type&0xff != 6 && o.Type&0xff != 8:
+			// nftables gets and dumps (never NEWTABLE 0, DELTABLE 2, NEWRULE 6, DELRULE 8 …)
+			kinds[ruleset.RequestName(o.Type)]++
 		case netlinkct.Check(o.Type, o.Flags) != nil && (o.Type&0xff == uint16(netlinkct.MsgDelete) || o.Type&0xff == uint16(netlinkct.MsgGetCtrZero)):
 			kinds["refused write"]++ // the two deliberate attempts above
 		default:
@@ -121,7 +138,8 @@ func TestKernelReadOnly(t *testing.T) {
 		}
 	}
 	t.Logf("requests seen: %v", kinds)
-	for _, k := range []string{"IPCTNL_MSG_CT_GET", "IPCTNL_MSG_CT_GET_STATS_CPU", "IPCTNL_MSG_CT_GET_STATS", "IPCTNL_MSG_EXP_GET_STATS_CPU", "subscribe"} {
+	for _, k := range []string{"IPCTNL_MSG_CT_GET", "IPCTNL_MSG_CT_GET_STATS_CPU", "IPCTNL_MSG_CT_GET_STATS", "IPCTNL_MSG_EXP_GET_STATS_CPU", "subscribe",
+		"NFT_MSG_GETTABLE", "NFT_MSG_GETCHAIN", "NFT_MSG_GETRULE", "NFT_MSG_GETGEN"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s seen: the test did not exercise it", k)
 		}
@@ -135,6 +153,29 @@ func TestKernelReadOnly(t *testing.T) {
 	if got := conntrackSysctls(t, ns); !slices.Equal(got, sysctlBefore) {
 		t.Errorf("sysctls changed:\n%v\n%v", sysctlBefore, got)
 	}
+	if got := rulesetText(t, ns); got != rulesBefore {
+		t.Errorf("the ruleset changed:\n%s\n%s", rulesBefore, got)
+	}
+}
+
+// rulesetText is the namespace's ruleset as nft and iptables-legacy-save
+// list it, handles included, counters left out (traffic may move them).
+func rulesetText(t *testing.T, ns *netnstest.NS) string {
+	out := string(ns.MustOutput(t, "nft", "-a", "list", "ruleset"))
+	if legacy, err := ns.Output("iptables-legacy-save"); err == nil {
+		out += string(legacy)
+	}
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "# Generated") || strings.HasPrefix(l, "# Completed") {
+			continue
+		}
+		if i := strings.Index(l, "counter packets"); i >= 0 {
+			l = l[:i]
+		}
+		keep = append(keep, l)
+	}
+	return strings.Join(keep, "\n")
 }
 
 // tupleLines keeps what identifies entries (id and tuples), dropping the
@@ -214,6 +255,11 @@ func checkFile(t *testing.T, rel string, f *ast.File) {
 		if strings.Contains(p, "internal/ctfill") || strings.Contains(p, "internal/netnstest") {
 			t.Errorf("%s imports %s", rel, p)
 		}
+		// google/nftables' Conn adds and deletes rules; ruleset reads over
+		// its own checked socket and takes only the expression types.
+		if p == "github.com/google/nftables" {
+			t.Errorf("%s imports %s (its Conn can change rules; use package ruleset)", rel, p)
+		}
 	}
 	writeFlags := map[string]bool{"O_WRONLY": true, "O_RDWR": true, "O_CREATE": true, "O_APPEND": true, "O_TRUNC": true}
 	ast.Inspect(f, func(n ast.Node) bool {
@@ -238,7 +284,7 @@ func checkFile(t *testing.T, rel string, f *ast.File) {
 			if isIdent(n.X, "conntrack") && (name == "Dial" || name == "Conn") {
 				t.Errorf("%s uses ti-mo/conntrack's connection (conntrack.%s)", rel, name)
 			}
-			if (name == "Send" || name == "SendMessages" || name == "Execute") && rel != filepath.Join("collector", "nl.go") {
+			if (name == "Send" || name == "SendMessages" || name == "Execute") && rel != filepath.Join("collector", "nl.go") && rel != filepath.Join("ruleset", "live.go") {
 				if x, ok := n.X.(*ast.SelectorExpr); ok && (x.Sel.Name == "c" || x.Sel.Name == "conn") {
 					t.Errorf("%s sends on a netlink socket (%s)", rel, render(n))
 				}

@@ -197,6 +197,11 @@ func recordSample(ctx context.Context, c *Collector, tmp string, i int, ev *even
 			return s, err
 		}
 	}
+	if !c.cfg.replay() {
+		if err := add(memberRuleset, func(w *bufio.Writer) error { return c.writeRuleset(ctx, w) }); err != nil {
+			c.note("ruleset not recorded: %v", err)
+		}
+	}
 	return s, nil
 }
 

@@ -114,7 +114,7 @@ func (w *watcher) run(ctx context.Context) {
 		}
 		w.upErr = err.Error()
 		w.publish()
-		if errors.Is(err, errGone) || errors.Is(err, collector.ErrNoNetns) {
+		if errors.Is(err, errGone) || errors.Is(err, collector.ErrNoNetns) || errors.Is(err, collector.ErrNetnsGone) {
 			if !wasGone {
 				w.vanished.Add(1)
 				w.log.Warn("network namespace gone: its series are dropped", "err", err)

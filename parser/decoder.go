@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/ctdiag/ctdiag/ruleset"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -41,6 +42,7 @@ type Counts struct {
 	EventLosses  int // event-loss markers of a record bundle
 	SlabLines    int // /proc/slabinfo cache lines
 	Comments     int // blank, '#' and conntrack summary lines
+	Rules        int // firewall rules of a ruleset file
 }
 
 // Decoder reads one input: a file, stdin or any reader. It detects gzip and
@@ -149,6 +151,12 @@ func OpenInput(in Input, opts Options) (*Decoder, error) {
 
 // sniff classifies the first lines of peek.
 func sniff(peek []byte, eof bool, name string, loc *time.Location) Format {
+	if f, ok := sniffXML(peek); ok {
+		return f
+	}
+	if ruleset.Detect(peek) != ruleset.FormatNone {
+		return FormatRuleset
+	}
 	s := sniffResult{kinds: map[lineKind]int{}}
 	trimmed := bytes.TrimLeft(peek, " \t\r\n")
 	if len(trimmed) > 0 && trimmed[0] == '[' {
@@ -232,6 +240,8 @@ func (d *Decoder) Flows(fn func(f *track.Flow) error) error {
 		return d.sequentialFlows(fn)
 	case FormatJSON:
 		return d.jsonArrayFlows(fn)
+	case FormatXML:
+		return d.xmlFlows(fn)
 	case FormatJSONL:
 		return d.records(&recordSink{flow: fn})
 	case FormatMixed:
@@ -256,6 +266,13 @@ func (d *Decoder) ReadInto(s *track.Snapshot) error {
 	}
 	if d.format == FormatUnknown {
 		return fmt.Errorf("%s: %w", d.name, ErrUnknownFormat)
+	}
+	if d.format == FormatXML || d.format == FormatXMLEvents {
+		return d.xmlRecords(func(f *track.Flow) error { s.Flows = append(s.Flows, *f); return nil },
+			func(e *track.Event) error { s.Events = append(s.Events, *e); s.EventTotals.Count(e.Type); return nil })
+	}
+	if d.format == FormatRuleset {
+		return d.readRuleset(s)
 	}
 	if d.format == FormatJSON {
 		return d.jsonArrayFlows(func(f *track.Flow) error {
@@ -528,4 +545,21 @@ func setSysctl(s *track.Snapshot, name, value string) {
 			s.Count, s.HasCount = v, true
 		}
 	}
+}
+
+// readRuleset hands a ruleset file to package ruleset and keeps its
+// malformed lines with the others.
+func (d *Decoder) readRuleset(s *track.Snapshot) error {
+	res, err := ruleset.Parse(d.br, d.name, ruleset.FormatNone)
+	if err != nil {
+		return err
+	}
+	for _, p := range res.Problems.First {
+		d.bad(p.Line, []byte(p.Text), &SyntaxError{Expected: p.Err.Expected, Got: p.Err.Got})
+	}
+	d.problems.Count += res.Problems.Count - len(res.Problems.First)
+	d.counts.Lines, d.counts.Comments = res.Lines, res.Ruleset.Comments
+	d.counts.Rules = res.Ruleset.RuleCount()
+	s.Ruleset = res.Ruleset
+	return nil
 }

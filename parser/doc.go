@@ -10,6 +10,7 @@
 // are parsed in parallel. Writers print flows back so that a kernel dump
 // round-trips byte for byte (see docs/ARCHITECTURE.md).
 //
-// parser depends on track only. It must not know about netlink, the live
+// parser depends on track, and on ruleset for firewall rulesets (detected
+// like every other format, read by package ruleset into Snapshot.Ruleset). It must not know about netlink, the live
 // collector, the analyzer or the TUI.
 package parser

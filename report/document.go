@@ -64,6 +64,9 @@ type Sample struct {
 
 // Summary is the key figures of the last sample and the timeline.
 type Summary struct {
+	// TableRead is false when no table was read (statistics, sysctls, logs
+	// or events alone): entries and states are then unknown, not zero.
+	TableRead   bool     `json:"table_read"`
 	Entries     int      `json:"entries"`
 	Count       *uint64  `json:"count,omitempty"`
 	Max         *uint64  `json:"max,omitempty"`
@@ -322,6 +325,7 @@ func Build(res *analyzer.Result, meta Meta) *Document {
 
 func buildSummary(s *analyzer.Summary) Summary {
 	out := Summary{
+		TableRead:   s.TableRead,
 		Entries:     s.Entries,
 		Assured:     s.Assured,
 		Unreplied:   s.Unreplied,

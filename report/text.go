@@ -106,6 +106,9 @@ func writeHeaderText(b *strings.Builder, st textStyles, d *Document) {
 // problems.
 func writeFooterText(b *strings.Builder, st textStyles, d *Document, width int) {
 	fmt.Fprintf(b, "%s %s\n", st.label.Render("Checked"), checksLine(d))
+	if d.Incomplete && len(d.Findings) > 0 {
+		writeNotJudged(b, st, d, width)
+	}
 	for _, n := range append(append([]string(nil), d.Input.Notes...), d.Summary.Notes...) {
 		wrap(b, "note: "+n, "  ", width)
 	}
@@ -212,7 +215,12 @@ func samplesPhrase(d *Document) string {
 func tableLine(d *Document) string {
 	s := d.Summary
 	out := human.Plural(s.Entries, "entry", "entries")
-	if s.Count != nil && *s.Count != uint64(s.Entries) {
+	switch {
+	case !s.TableRead && s.Count != nil:
+		out = fmt.Sprintf("not read; nf_conntrack_count %d", *s.Count)
+	case !s.TableRead:
+		out = "not read"
+	case s.Count != nil && *s.Count != uint64(s.Entries):
 		out += fmt.Sprintf(" listed, nf_conntrack_count %d", *s.Count)
 	}
 	if s.Max != nil {

@@ -36,9 +36,8 @@ evicts them, so they fill the table until their 5 days are up.`,
 			{ID: "show", Title: "See the silent connections",
 				Commands: `ctdiag list -p tcp --state ESTABLISHED -u ASSURED {{.Filter}} -o extended
 conntrack -L -p tcp --state ESTABLISHED {{.Filter}}`,
-				Note: `The oldest has been idle {{.OldestIdle}}. On the endpoints, compare with their sockets:
-ss -tno state established '( dport = :{{.DstPort}} or sport = :{{.DstPort}} )'
-Entries with no socket behind them are dead connections.`},
+				Note: `The oldest has been idle {{.OldestIdle}}. On the endpoints, compare with their sockets
+(ss -tno state established): entries with no socket behind them are dead connections.`},
 			{ID: "leak", Title: "Find who opens connections and leaves them",
 				Commands: `conntrack -L -p tcp --state ESTABLISHED {{.Filter}} -s {{.Src}}`,
 				Note: `{{.Silent}} silent connections to {{.Service}}, none of them closing; the clients holding
@@ -47,8 +46,8 @@ names the process: a connection pool or a client that opens connections without
 reusing or closing them.`},
 			{ID: "timeout", Title: "Let dead connections expire sooner",
 				Commands: `sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established={{.SuggestedTimeout}}`,
-				Note: `{{.WhatIf}} Live connections that use TCP keepalive (first probe after 2 h by
-default) refresh their entry long before.`},
+				Note: `Live connections that use TCP keepalive (first probe after 2 h by default) refresh their
+entry long before. {{.WhatIf}}`},
 			{ID: "keepalive", Title: "Make applications notice dead peers",
 				Note: `Enable TCP keepalive in the applications on port {{.DstPort}} (SO_KEEPALIVE), with
 net.ipv4.tcp_keepalive_time below the conntrack timeout, so dead connections are

@@ -40,9 +40,8 @@ seen on another interface than the SYNs left by: the return path is asymmetric.`
 load balancer, a security group or nft/iptables rule that drops SYNs).`},
 			{ID: "timeout", Title: "Shorten how long unanswered SYNs hold a slot",
 				Commands: `sysctl -w net.netfilter.nf_conntrack_tcp_timeout_syn_sent={{.SuggestedTimeout}}`,
-				Note: `Each unanswered SYN now holds its entry {{.Timeout}} s. {{.WhatIf}}
-A client still retrying creates a fresh entry with its next SYN, so no working
-connection suffers.`},
+				Note: `Each unanswered SYN now holds its entry {{.Timeout}} s. A client still retrying creates a
+fresh entry with its next SYN, so no working connection suffers. {{.WhatIf}}`},
 		},
 		References: []string{refSysctlDoc, refKernel + " §1.3, §1.10", refConntrack},
 	}

@@ -33,10 +33,10 @@ go test ./tui -run '^$' -bench 'LiveSession1M' -benchtime 1x -count 3 | tee "$ou
 args=()
 for _ in $(seq 60); do args+=("$dump"); done
 sock="ctdiag-bench-$$"
-tmux -L "$sock" -f /dev/null new-session -d -s b -x 160 -y 48 "$out/ctdiag top --interval 1s --pane 5 ${args[*]}; sleep 5"
+tmux -L "$sock" -f /dev/null new-session -d -s b -x 160 -y 48 "$out/ctdiag top --open first --interval 1s --pane 5 ${args[*]}; sleep 5"
 trap 'tmux -L "$sock" kill-server 2>/dev/null || true' EXIT
 sleep 1
-pid=$(pgrep -n -f "^$out/ctdiag top --interval 1s")
+pid=$(pgrep -n -f "^$out/ctdiag top --open first --interval 1s")
 clk=$(getconf CLK_TCK)
 read -r u0 s0 < <(awk '{print $14, $15}' "/proc/$pid/stat")
 t0=$(date +%s.%N)

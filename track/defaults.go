@@ -2,6 +2,7 @@ package track
 
 import (
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -68,7 +69,10 @@ func TimeoutSysctl(s TCPState) string {
 // once, so asking per entry of a million-entry table costs nothing.
 type Timeouts struct {
 	sysctls Sysctls
-	tcp     [numTCPStates]time.Duration
+	// named holds every timeout sysctl's value in force, by bare name,
+	// resolved once: a what-if asks for several per entry.
+	named map[string]time.Duration
+	tcp   [numTCPStates]time.Duration
 	// unack and retrans cap TCP timeouts (spec §1.10).
 	unack, retrans time.Duration
 	udp, udpStream time.Duration
@@ -76,7 +80,13 @@ type Timeouts struct {
 
 // NewTimeouts reads timeouts from s (which may be nil or partial).
 func NewTimeouts(s Sysctls) Timeouts {
-	t := Timeouts{sysctls: s}
+	t := Timeouts{sysctls: s, named: map[string]time.Duration{}}
+	for full := range DefaultSysctls() {
+		name := strings.TrimPrefix(full, netfilterPrefix)
+		if strings.Contains(name, "timeout") {
+			t.named[name] = t.resolve(name)
+		}
+	}
 	for st := TCPState(0); st < numTCPStates; st++ {
 		if st == TCPSynSent2 {
 			t.tcp[st] = 120 * time.Second // no sysctl (spec §2.1)
@@ -92,6 +102,14 @@ func NewTimeouts(s Sysctls) Timeouts {
 
 // Get returns a timeout sysctl in seconds by its bare name.
 func (t Timeouts) Get(name string) time.Duration {
+	if d, ok := t.named[name]; ok {
+		return d
+	}
+	return t.resolve(name)
+}
+
+// resolve reads one timeout from the sysctls, else the kernel's defaults.
+func (t Timeouts) resolve(name string) time.Duration {
 	if v, ok := t.sysctls.Int(name); ok {
 		return time.Duration(v) * time.Second
 	}
@@ -123,10 +141,5 @@ func (t Timeouts) UDP() (unreplied, stream time.Duration) {
 // With returns the timeouts with one sysctl (by its bare name) set to d:
 // the timeouts a proposed setting would give.
 func (t Timeouts) With(name string, d time.Duration) Timeouts {
-	s := make(Sysctls, len(t.sysctls)+1)
-	for k, v := range t.sysctls {
-		s[k] = v
-	}
-	s[name] = strconv.Itoa(int(d / time.Second))
-	return NewTimeouts(s)
+	return NewTimeouts(LayerSysctls(t.sysctls, Sysctls{name: strconv.Itoa(int(d / time.Second))}))
 }

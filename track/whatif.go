@@ -33,25 +33,25 @@ func TimeoutOf(f *Flow, t Timeouts) TimeoutRule {
 			return rule("nf_conntrack_tcp_timeout_established")
 		}
 		base := TimeoutRule{Sysctl: TimeoutSysctl(st), Value: t.TCP(st)}
-		cands := []TimeoutRule{base}
-		names := []string{"nf_conntrack_tcp_timeout_max_retrans", "nf_conntrack_tcp_timeout_unacknowledged"}
+		// The candidates: the state's timeout and the caps below it; the
+		// smallest above the time left wins, the state's own on a tie.
+		best := base
+		consider := func(name string, v time.Duration) {
+			if v < base.Value && v > remaining && v < best.Value {
+				best = TimeoutRule{Sysctl: name, Value: v}
+			}
+		}
+		if base.Value <= remaining {
+			return base
+		}
+		consider("nf_conntrack_tcp_timeout_max_retrans", t.retrans)
+		consider("nf_conntrack_tcp_timeout_unacknowledged", t.unack)
 		if st == TCPEstablished {
 			// An in-window but inexact RST keeps ESTABLISHED with the
 			// close timeout (spec §1.5.5).
-			names = append(names, "nf_conntrack_tcp_timeout_close")
+			consider("nf_conntrack_tcp_timeout_close", t.TCP(TCPClose))
 		}
-		for _, name := range names {
-			if c := rule(name); c.Value < base.Value {
-				cands = append(cands, c)
-			}
-		}
-		sort.SliceStable(cands, func(i, j int) bool { return cands[i].Value < cands[j].Value })
-		for _, c := range cands {
-			if c.Value > remaining {
-				return c
-			}
-		}
-		return base
+		return best
 	case ProtoUDP, ProtoUDPLite:
 		if f.Status.Assured() {
 			return rule("nf_conntrack_udp_timeout_stream")
@@ -127,11 +127,29 @@ type WhatIf struct {
 	cur, next Timeouts
 	idx       map[string]*WhatIfCount
 	order     []string
+	// byKind finds an entry's group without building its StateKey: most
+	// entries of a table share a few protocol and state pairs.
+	byKind map[uint32]*WhatIfCount
+	// nextOf caches the proposed value of the few sysctls entries are
+	// timed by (a linear scan of a handful beats hashing the name).
+	nextOf []TimeoutRule
+}
+
+// nextValue is the proposed value of a timeout sysctl.
+func (w *WhatIf) nextValue(name string) time.Duration {
+	for _, r := range w.nextOf {
+		if r.Sysctl == name {
+			return r.Value
+		}
+	}
+	v := w.next.Get(name)
+	w.nextOf = append(w.nextOf, TimeoutRule{Sysctl: name, Value: v})
+	return v
 }
 
 // NewWhatIf compares the timeouts in force (cur) with proposed ones (next).
 func NewWhatIf(cur, next Timeouts) *WhatIf {
-	return &WhatIf{cur: cur, next: next, idx: map[string]*WhatIfCount{}}
+	return &WhatIf{cur: cur, next: next, idx: map[string]*WhatIfCount{}, byKind: map[uint32]*WhatIfCount{}}
 }
 
 // Add counts one entry.
@@ -139,12 +157,19 @@ func (w *WhatIf) Add(f *Flow) {
 	if !f.Fields.Has(FieldTimeout) {
 		return // offloaded: no timeout to reason about
 	}
-	k := StateKey(f)
-	c := w.idx[k]
+	kind := uint32(f.Orig.Proto)<<16 | uint32(f.State)<<8
+	if f.HasState() {
+		kind |= 1
+	}
+	c := w.byKind[kind]
 	if c == nil {
-		c = &WhatIfCount{Key: k}
-		w.idx[k] = c
-		w.order = append(w.order, k)
+		k := StateKey(f)
+		if c = w.idx[k]; c == nil {
+			c = &WhatIfCount{Key: k}
+			w.idx[k] = c
+			w.order = append(w.order, k)
+		}
+		w.byKind[kind] = c
 	}
 	c.Current++
 	r := TimeoutOf(f, w.cur)
@@ -155,7 +180,7 @@ func (w *WhatIf) Add(f *Flow) {
 	}
 	newValue := r.Value
 	if r.Sysctl != "" {
-		newValue = w.next.Get(r.Sysctl)
+		newValue = w.nextValue(r.Sysctl)
 	}
 	switch age := IdleAge(f, w.cur); {
 	case newValue <= age:

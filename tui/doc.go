@@ -10,7 +10,7 @@
 // moves state. Keymaps and styles are built by constructors (tui/common);
 // there are no package globals.
 //
-// tui depends on analyzer, parser, track, filter, rules and its own
-// sub-packages. It must not import collector (the collector implements
+// tui depends on analyzer, parser, track, filter, rules, report (for a
+// remedy's command lines) and its own sub-packages. It must not import collector (the collector implements
 // Source; cmd/ctdiag wires them) and never changes kernel state.
 package tui

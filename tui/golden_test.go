@@ -2,6 +2,7 @@ package tui
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,23 +12,72 @@ import (
 	"github.com/muesli/termenv"
 )
 
-var goldenSizes = []struct{ w, h int }{{80, 24}, {160, 48}}
+var goldenSizes = []struct{ w, h int }{{80, 24}, {120, 36}, {200, 60}}
 
-// TestGoldenPanes draws each pane, focused, on real captures with a fixed
-// clock, at 80×24 (one pane at a time) and 160×48 (every pane in a box).
-func TestGoldenPanes(t *testing.T) {
+// goldenCaptures are the recordings the golden screens are drawn on, opened
+// as ctdiag top opens them: the built-in capture and scenario, and every
+// capture folder in testdata/ (times from the file names, the statistics
+// and sysctls read at the end).
+func goldenCaptures(t *testing.T) []struct {
+	name string
+	src  func(testing.TB) Source
+} {
+	t.Helper()
+	out := []struct {
+		name string
+		src  func(testing.TB) Source
+	}{
+		{"demo-capture", func(t testing.TB) Source { return demoReplay(t) }},
+		{"demo-scenario", func(t testing.TB) Source { return demoScenario(t) }},
+	}
+	dirs, err := filepath.Glob(filepath.Join("..", "testdata", "kernel-6.18", "*", "*", "nf_conntrack.t00.txt"))
+	if err != nil || len(dirs) == 0 {
+		t.Fatalf("no capture folders (%v)", err)
+	}
+	for i := range dirs {
+		dirs[i] = filepath.Dir(dirs[i])
+	}
+	dirs = append(dirs, filepath.Join("..", "testdata", "kernel-6.18", "table-100k"))
+	for _, dir := range dirs {
+		rel, _ := filepath.Rel(filepath.Join("..", "testdata", "kernel-6.18"), dir)
+		out = append(out, struct {
+			name string
+			src  func(testing.TB) Source
+		}{strings.ReplaceAll(rel, string(filepath.Separator), "-"), func(t testing.TB) Source { return dirReplay(t, dir) }})
+	}
+	return out
+}
+
+// TestGoldenCaptures draws every capture where it opens (its most telling
+// sample) at 80×24, one pane at a time under the tab bar, and at 120×36 and
+// 200×60, every pane in its box; with a fixed clock. go test ./tui -update
+// rewrites them after a deliberate change.
+func TestGoldenCaptures(t *testing.T) {
 	panes := []string{"overview", "states", "findings", "talkers", "flows"}
-	for _, sz := range goldenSizes {
-		for i, name := range panes {
-			t.Run(fmt.Sprintf("%dx%d/%s", sz.w, sz.h, name), func(t *testing.T) {
-				d := newDriver(t, demoReplay(t), sz.w, sz.h)
-				d.goTo(2) // t05: the table full at 1000, kernel-log lines
-				d.keys(fmt.Sprint(i + 1))
-				screen := d.m.View()
-				checkSize(t, screen, sz.w, sz.h)
-				golden.RequireEqual(t, screen)
-			})
-		}
+	for _, c := range goldenCaptures(t) {
+		t.Run(c.name, func(t *testing.T) {
+			d := newDriverWith(t, Options{Source: c.src(t)}, 80, 24)
+			for _, sz := range goldenSizes {
+				d.send(tea.WindowSizeMsg{Width: sz.w, Height: sz.h})
+				if sz.w < 120 {
+					for i, name := range panes {
+						t.Run(fmt.Sprintf("%dx%d-%s", sz.w, sz.h, name), func(t *testing.T) {
+							d.keys(fmt.Sprint(i + 1))
+							screen := d.m.View()
+							checkSize(t, screen, sz.w, sz.h)
+							golden.RequireEqual(t, screen)
+						})
+					}
+					d.keys("2")
+					continue
+				}
+				t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+					screen := d.m.View()
+					checkSize(t, screen, sz.w, sz.h)
+					golden.RequireEqual(t, screen)
+				})
+			}
+		})
 	}
 }
 
@@ -69,31 +119,6 @@ func TestGoldenHelp(t *testing.T) {
 	}
 }
 
-// TestGoldenScenarios draws the whole screen on other captures: SYNs that
-// are never answered, and NAT.
-func TestGoldenScenarios(t *testing.T) {
-	for _, c := range []struct {
-		dir    string
-		sample int
-		keys   []string
-	}{
-		{"syn-sent-growth/cli", 5, []string{"3"}},               // t30: 900 SYNs unanswered
-		{"nat-masquerade/rtr", 3, []string{"4", "v", "v", "v"}}, // state × peer through the router
-		{"healthy-baseline/srv", 5, []string{"2"}},              // t25: TIME_WAIT churn, nothing wrong
-	} {
-		for _, sz := range goldenSizes {
-			t.Run(fmt.Sprintf("%dx%d/%s", sz.w, sz.h, strings.ReplaceAll(c.dir, "/", "-")), func(t *testing.T) {
-				d := newDriver(t, captureReplay(t, c.dir), sz.w, sz.h)
-				d.goTo(c.sample)
-				d.keys(c.keys...)
-				screen := d.m.View()
-				checkSize(t, screen, sz.w, sz.h)
-				golden.RequireEqual(t, screen)
-			})
-		}
-	}
-}
-
 // TestGoldenColour keeps the colours honest on a dark and a light
 // background (ANSI in the golden, escaped when shown).
 func TestGoldenColour(t *testing.T) {
@@ -106,7 +131,7 @@ func TestGoldenColour(t *testing.T) {
 			r := lipgloss.NewRenderer(nil)
 			r.SetColorProfile(termenv.TrueColor)
 			r.SetHasDarkBackground(dark)
-			m := New(Options{Source: demoReplay(t), Renderer: r, Now: fixedNow, Paused: true})
+			m := New(Options{Source: demoReplay(t), Renderer: r, Now: fixedNow, Open: OpenFirst, Paused: true})
 			t.Cleanup(func() { m.Close() })
 			d := &driver{t: t, m: m}
 			d.send(tea.WindowSizeMsg{Width: 100, Height: 30})

@@ -39,6 +39,32 @@ func demoReplay(t testing.TB) *Replay {
 	return r
 }
 
+// demoScenario is the built-in scenario, as ctdiag top --demo plays it.
+func demoScenario(t testing.TB) *Snapshots {
+	t.Helper()
+	snaps, err := demo.Scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewSnapshots(snaps, Description{Kind: track.SourceEngine, Name: demo.ScenarioName,
+		Host: "demo-frontend", Kernel: "model of Linux 6.18", Netns: "demo"})
+}
+
+// dirReplay replays a capture folder as ctdiag top DIR does: its files
+// expanded and planned as ctdiag report plans them.
+func dirReplay(t testing.TB, dir string) *Replay {
+	t.Helper()
+	in, err := parser.ExpandPaths([]string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := NewReplay(in, ReplayOptions{Info: Description{Kind: track.SourceFile, Name: filepath.ToSlash(dir)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // captureReplay replays one host's folder of a real capture: its
 // nf_conntrack.tNN.txt tables at their times (NN seconds after the start,
 // as the capture's README says), then the statistics and sysctls read at
@@ -80,8 +106,18 @@ type driver struct {
 
 func newDriver(t testing.TB, src Source, w, h int) *driver {
 	t.Helper()
-	m := New(Options{Source: src, Renderer: asciiRenderer(), Now: fixedNow, Paused: true,
-		Clipboard: func(string) error { return nil }})
+	return newDriverWith(t, Options{Source: src, Open: OpenFirst, Paused: true}, w, h)
+}
+
+// newDriverWith drives a model made with opts (renderer, clock and
+// clipboard set for tests).
+func newDriverWith(t testing.TB, opts Options, w, h int) *driver {
+	t.Helper()
+	opts.Renderer, opts.Now = asciiRenderer(), fixedNow
+	if opts.Clipboard == nil {
+		opts.Clipboard = func(string) error { return nil }
+	}
+	m := New(opts)
 	t.Cleanup(func() { m.Close() })
 	d := &driver{t: t, m: m}
 	d.send(tea.WindowSizeMsg{Width: w, Height: h})

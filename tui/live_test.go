@@ -95,7 +95,7 @@ func TestLiveSource(t *testing.T) {
 	// A failing read: the error goes to the status line, the last sample
 	// stays, and the next refresh is still scheduled.
 	src.failNext = true
-	d.send(tickMsg{gen: m.tickGen})
+	d.send(tickMsg{gen: m.play.tickGen})
 	screen = m.View()
 	if !strings.Contains(screen, "operation not permitted") || m.frame == nil || m.frame.Table.Len() == 0 {
 		t.Errorf("a read error should show in the status line over the last sample:\n%s", screen)
@@ -104,7 +104,7 @@ func TestLiveSource(t *testing.T) {
 		t.Errorf("a failed read must not stop the refreshes (%d ticks)", len(ticks))
 	}
 	// It recovers, and rates now compare two samples.
-	d.send(tickMsg{gen: m.tickGen})
+	d.send(tickMsg{gen: m.play.tickGen})
 	if strings.Contains(m.View(), "operation not permitted") {
 		t.Error("the error should clear once a read succeeds")
 	}
@@ -124,7 +124,7 @@ func TestLiveSource(t *testing.T) {
 	// A source that counts its events (the live collector keeps only the
 	// latest few) reports the counts; with a loss they are lower bounds.
 	src.counts = &track.EventTotals{Followed: true, Created: 5000, Destroyed: 40}
-	d.send(tickMsg{gen: m.tickGen})
+	d.send(tickMsg{gen: m.play.tickGen})
 	if r := m.frame.Rates; !r.FromEvents || !r.EventsLost || r.New != 5000 || r.Destroyed != 40 {
 		t.Errorf("new/destroy from counted events: %+v", r)
 	}

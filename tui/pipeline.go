@@ -42,9 +42,14 @@ type pipeline struct {
 
 	samples map[int]*sampleRec // recordings: by index; live: the last two
 	history []common.Point     // live: ring of the last maxHistory
-	seq     int
-	live    int           // live samples read
-	events  []track.Event // live: the last maxEvents; recordings: the sample's own
+	sizes   []sizeAt           // live: the table's last sizes, for its growth
+	// hint is every sysctl of a recording's inputs (parser.SysctlHinter):
+	// as in ctdiag report, a sample that read none of its own is read with
+	// them, and nf_conntrack_max read once applies to every sample.
+	hint   track.Sysctls
+	seq    int
+	live   int           // live samples read
+	events []track.Event // live: the last maxEvents; recordings: the sample's own
 
 	// Live analysis cadence: analysis runs every analyzeEvery samples, set
 	// from what it costs in CPU, so that a refresh every interval stays
@@ -55,12 +60,16 @@ type pipeline struct {
 	lastLen                     int
 }
 
-// sampleRec is what later samples are compared with.
+// sampleRec is what is kept of a sample: what later samples are compared
+// with and what its pressure is computed from.
 type sampleRec struct {
 	time    time.Time
 	stats   track.Stats
-	sysctls track.Sysctls // merged up to this sample
-	count   uint64
+	sysctls track.Sysctls // its own, over those carried from earlier samples
+	own     track.Sysctls // read with this sample
+	count   uint64        // nf_conntrack_count when read, else the entries listed
+	listed  int
+	assured int
 	max     uint64
 	hasMax  bool
 	ownMax  bool // read with this sample, not carried from an earlier one
@@ -72,9 +81,16 @@ type sampleRec struct {
 	eventsLost         bool
 }
 
+// sizeAt is the table's size at a time.
+type sizeAt struct {
+	time time.Time
+	size uint64
+}
+
 const (
 	maxHistory = 600 // points kept for sparklines (10 min at 1 s)
 	maxEvents  = 4096
+	maxSizes   = 8 // sizes a live source keeps: growth is measured over the last few
 )
 
 func newPipeline(src Source, opts analyzer.Options, now func() time.Time) *pipeline {
@@ -96,6 +112,8 @@ type sink struct {
 	meta    track.Snapshot
 	events  []track.Event
 	entries int
+	assured int // [ASSURED] and offloaded entries: early drop never evicts them
+	hint    track.Sysctls
 }
 
 func (s *sink) BeginSample(meta track.Snapshot) error {
@@ -111,6 +129,9 @@ func (s *sink) BeginSample(meta track.Snapshot) error {
 
 func (s *sink) Flow(f *track.Flow) error {
 	s.entries++
+	if f.Status.Assured() || f.Status.Offloaded() {
+		s.assured++
+	}
 	if s.table != nil {
 		s.table.Add(f)
 	}
@@ -136,8 +157,9 @@ func (s *sink) Extra(x *track.Snapshot) error {
 // (parser.SysctlHinter, where the parser offers it) to the analyzer, if it
 // takes them.
 func (s *sink) SysctlHint(x track.Sysctls) {
-	if h, ok := any(s.an).(interface{ SysctlHint(track.Sysctls) }); ok && s.an != nil {
-		h.SysctlHint(x)
+	s.hint = x
+	if s.an != nil {
+		s.an.SysctlHint(x)
 	}
 }
 
@@ -160,8 +182,7 @@ func (p *pipeline) refresh(ctx context.Context, req request) (*common.Frame, Rea
 		// The analyzer takes samples in order, once each: catch up on any
 		// skipped over.
 		for p.next < idx {
-			p.rec.Seek(p.next)
-			if _, err := p.read(ctx, p.next, nil, true); err != nil {
+			if err := p.analyse(ctx, p.next); err != nil {
 				return nil, ReadReport{}, err
 			}
 		}
@@ -183,6 +204,15 @@ func (p *pipeline) refresh(ctx context.Context, req request) (*common.Frame, Rea
 	f.AnalyzeEvery = p.analyzeEvery
 	f.Malformed, f.Skipped = rep.Malformed, rep.Skipped
 	return f, rep, nil
+}
+
+// analyse reads sample idx of a recording (the next the analyzer takes)
+// into the analyzer, and into a table that is dropped once its state
+// counts are kept for the sparklines.
+func (p *pipeline) analyse(ctx context.Context, idx int) error {
+	p.rec.Seek(idx)
+	_, err := p.read(ctx, idx, flowtable.New(p.lastLen+p.lastLen/8), true)
+	return err
 }
 
 // shouldAnalyse decides whether sample idx goes to the analyzer.
@@ -251,7 +281,10 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	if err != nil {
 		return rep, err
 	}
-	rec := &sampleRec{time: s.meta.Time, stats: s.meta.Stats}
+	if s.hint != nil {
+		p.hint = s.hint
+	}
+	rec := &sampleRec{time: s.meta.Time, stats: s.meta.Stats, own: s.meta.Sysctls, listed: s.entries, assured: s.assured}
 	prev := p.samples[idx-1]
 	rec.sysctls = track.Sysctls{}
 	if prev != nil {
@@ -271,7 +304,7 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	}
 	rec.point = common.Point{Time: s.meta.Time, Entries: s.entries}
 	if table != nil {
-		table.SetTimeouts(track.NewTimeouts(rec.sysctls))
+		table.SetTimeouts(track.NewTimeouts(p.timeoutSysctls(rec)))
 		rec.point.States = map[string]int{}
 		for _, sc := range table.States() {
 			rec.point.States[sc.Name] = sc.Count
@@ -301,6 +334,10 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	}
 	if p.rec == nil {
 		delete(p.samples, idx-2)
+		p.sizes = append(p.sizes, sizeAt{time: rec.time, size: rec.count})
+		if len(p.sizes) > maxSizes {
+			p.sizes = append([]sizeAt(nil), p.sizes[len(p.sizes)-maxSizes:]...)
+		}
 		p.history = append(p.history, rec.point)
 		if len(p.history) > maxHistory {
 			p.history = p.history[len(p.history)-maxHistory:]
@@ -370,15 +407,9 @@ func (p *pipeline) frame(idx int, table *flowtable.Table, req request) *common.F
 	if f.Result == nil && p.rec == nil && p.latest >= 0 {
 		f.Result, f.ResultSample = p.results[p.latest], p.latest
 	}
-	u, h, a := table.Classes()
-	pr := common.Pressure{Count: rec.count, Max: rec.max, HasMax: rec.hasMax, MaxCarried: rec.hasMax && !rec.ownMax,
-		Assured: a, Evictable: u + h}
-	pr.CountFromKern = rec.count != uint64(table.Len())
-	if rec.hasMax && rec.max > 0 {
-		pr.Free = int64(rec.max) - int64(rec.count)
-		pr.Headroom = analyzer.PressureOf(analyzer.PressureInput{Count: rec.count, Max: rec.max, HasMax: true, NonEvictable: uint64(a)}).Headroom
-	}
-	f.Pressure = pr
+	f.Pressure = p.pressure(idx)
+	f.Offset, f.HasOffset = p.offset(idx)
+	f.StatsSample = p.statsSample(idx)
 	f.Rates = p.rates(idx, f.Result)
 	f.View = table.Select(req.match, req.order)
 	f.ViewQuery, f.ViewOrder = req.query, req.order
@@ -388,6 +419,118 @@ func (p *pipeline) frame(idx int, table *flowtable.Table, req request) *common.F
 	}
 	return f
 }
+
+// timeoutSysctls are the sysctls a sample's entries are read with, layered
+// as the analyzer layers them: a recording's sysctls (the hint) under the
+// ones the caller gave under the sample's own; without a hint (a live
+// source), those carried from earlier samples under its own.
+func (p *pipeline) timeoutSysctls(rec *sampleRec) track.Sysctls {
+	if p.hint == nil {
+		out := maps.Clone(rec.sysctls)
+		maps.Copy(out, p.opts.Sysctls)
+		maps.Copy(out, rec.own)
+		return out
+	}
+	out := maps.Clone(p.hint)
+	maps.Copy(out, p.opts.Sysctls)
+	maps.Copy(out, rec.own)
+	return out
+}
+
+// pressure is sample idx's pressure, from analyzer.PressureOf with what
+// ctdiag report gives it: the count (nf_conntrack_count when read, else
+// the entries listed) against the latest nf_conntrack_max read up to the
+// sample (else the one a recording read with another sample), the entries
+// early drop cannot evict, the table's recent sizes when the samples are
+// timed, the steady state the analysis found, and the catalog's forecast
+// gate.
+func (p *pipeline) pressure(idx int) common.Pressure {
+	rec := p.samples[idx]
+	in := analyzer.PressureInput{Count: rec.count, Max: rec.max, HasMax: rec.hasMax, NonEvictable: uint64(rec.assured),
+		Gate: analyzer.ForecastGate(p.opts.Config)}
+	out := common.Pressure{CountFromKern: rec.count != uint64(rec.listed), Listed: rec.listed,
+		Assured: rec.assured, Evictable: rec.listed - rec.assured}
+	switch {
+	case rec.ownMax:
+	case rec.hasMax:
+		out.MaxElsewhere = "an earlier sample"
+	default:
+		if v, ok := p.hint.Int("nf_conntrack_max"); ok && v >= 0 {
+			in.Max, in.HasMax = uint64(v), true
+			out.MaxElsewhere = "another sample of the recording"
+		}
+	}
+	in.History = p.sizeHistory(idx)
+	// The steady state needs the entries followed between samples: the
+	// analysis of this sample has it (a live source's latest, when this one
+	// was not analysed).
+	if res := p.results[idx]; res != nil {
+		in.SteadyState = res.Summary.Pressure.SteadyState
+	} else if res := p.results[p.latest]; p.rec == nil && res != nil {
+		in.SteadyState = res.Summary.Pressure.SteadyState
+	}
+	out.Pressure = analyzer.PressureOf(in)
+	if in.HasMax && in.Max > 0 {
+		out.Free = int64(in.Max) - int64(rec.count)
+	}
+	return out
+}
+
+// sizeHistory is the table's size over the samples up to idx, in seconds
+// from the first, as the analyzer takes it: none unless every sample has a
+// time and each is later than the one before.
+func (p *pipeline) sizeHistory(idx int) []analyzer.SizePoint {
+	var sizes []sizeAt
+	if p.rec == nil {
+		sizes = p.sizes
+	} else {
+		for i := 0; i <= idx; i++ {
+			r := p.samples[i]
+			if r == nil {
+				return nil
+			}
+			sizes = append(sizes, sizeAt{time: r.time, size: r.count})
+		}
+	}
+	if len(sizes) < 2 {
+		return nil
+	}
+	var out []analyzer.SizePoint
+	for i, s := range sizes {
+		if s.time.IsZero() || i > 0 && !s.time.After(sizes[i-1].time) {
+			return nil
+		}
+		out = append(out, analyzer.SizePoint{Offset: s.time.Sub(sizes[0].time).Seconds(), Size: float64(s.size)})
+	}
+	return out
+}
+
+// offset is how long after a recording's first sample sample idx was
+// taken, when the samples have times.
+func (p *pipeline) offset(idx int) (time.Duration, bool) {
+	first, cur := p.samples[0], p.samples[idx]
+	if p.rec == nil || first == nil || cur == nil || first.time.IsZero() || cur.time.IsZero() {
+		return 0, false
+	}
+	return cur.time.Sub(first.time), true
+}
+
+// statsSample is, for a sample that read no statistics, the recording's
+// sample that did (the nearest), or -1.
+func (p *pipeline) statsSample(idx int) int {
+	if p.rec == nil || len(p.samples[idx].stats.CPUs) > 0 {
+		return -1
+	}
+	best := -1
+	for i, r := range p.samples {
+		if len(r.stats.CPUs) > 0 && (best < 0 || abs(i-idx) < abs(best-idx) || abs(i-idx) == abs(best-idx) && i > best) {
+			best = i
+		}
+	}
+	return best
+}
+
+func abs(n int) int { return max(n, -n) }
 
 // rates compares sample idx with the one before it.
 func (p *pipeline) rates(idx int, res *analyzer.Result) common.Rates {

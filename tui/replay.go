@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/ctdiag/ctdiag/parser"
@@ -31,6 +32,7 @@ type Replay struct {
 	groups  [][]parser.Input // the inputs of each sample
 	times   []time.Time      // per sample; zero when untimed
 	skipped []string         // inputs the plan left out, with why
+	hint    track.Sysctls    // every sysctl of the inputs, later ones winning
 	pos     int
 	info    Description
 	opts    parser.Options
@@ -75,6 +77,9 @@ func NewReplay(inputs []parser.Input, o ReplayOptions) (*Replay, error) {
 	if o.Interval > 0 {
 		r.info.WallClock, r.info.Timing = false, "every "+o.Interval.String()
 	}
+	if r.hint, err = sysctlHint(plan, o.Parser); err != nil {
+		return nil, err
+	}
 	if r.info.Name == "" && len(inputs) > 0 {
 		r.info.Name = inputs[0].Path
 	}
@@ -101,11 +106,46 @@ func (r *Replay) Gap(i int) (time.Duration, bool) {
 	return r.times[i].Sub(r.times[i-1]), true
 }
 
+// sysctlHint reads every sysctl of the planned inputs, in the order
+// parser.WalkSamples reads them, so that each sample is given what ctdiag
+// report gives its analyzer (parser.SysctlHinter): sysctls read once (at
+// the end of a capture, typically) apply to the samples that read none.
+// Only the small inputs that can hold sysctls are read.
+func sysctlHint(plan parser.Plan, opts parser.Options) (track.Sysctls, error) {
+	hint := track.Sysctls{}
+	for _, s := range plan.Samples {
+		for _, in := range s.Inputs {
+			d, err := parser.OpenInput(in, opts)
+			if err != nil {
+				return nil, err
+			}
+			switch d.Format() {
+			case parser.FormatSysctl, parser.FormatSysctlFile, parser.FormatMixed:
+				var snap track.Snapshot
+				if err := d.ReadInto(&snap); err != nil && !errors.Is(err, parser.ErrNotFlows) {
+					d.Close()
+					return nil, err
+				}
+				maps.Copy(hint, snap.Sysctls)
+			}
+			d.Close()
+		}
+	}
+	if len(hint) == 0 {
+		return nil, nil
+	}
+	return hint, nil
+}
+
 // Read implements Source: it reads the sample at Position and moves on to
-// the next (staying on the last).
+// the next (staying on the last). Before the sample, a sink that takes
+// them (parser.SysctlHinter) is given every sysctl of the recording.
 func (r *Replay) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, error) {
 	i := r.pos
-	ts := &timedSink{SampleSink: sink, ctx: ctx, time: r.times[i]}
+	if h, ok := sink.(parser.SysctlHinter); ok && r.hint != nil {
+		h.SysctlHint(r.hint)
+	}
+	ts := &timedSink{SampleSink: sink, ctx: ctx, time: r.times[i], hinted: r.hint != nil}
 	w, err := parser.WalkSamples(r.groups[i], r.opts, ts)
 	var rep ReadReport
 	if w != nil {
@@ -140,6 +180,7 @@ type timedSink struct {
 	parser.SampleSink
 	ctx     context.Context
 	time    time.Time
+	hinted  bool // the recording's sysctls were given: the sample's alone are not
 	samples int
 	n       int
 }
@@ -150,10 +191,10 @@ func (s *timedSink) BeginSample(meta track.Snapshot) error {
 	return s.SampleSink.BeginSample(meta)
 }
 
-// SysctlHint forwards the parser's early sysctls to the sink that wants
-// them.
+// SysctlHint forwards the parser's early sysctls (this sample's) to the
+// sink that wants them, unless the recording's were given.
 func (s *timedSink) SysctlHint(x track.Sysctls) {
-	if h, ok := s.SampleSink.(interface{ SysctlHint(track.Sysctls) }); ok {
+	if h, ok := s.SampleSink.(parser.SysctlHinter); ok && !s.hinted {
 		h.SysctlHint(x)
 	}
 }

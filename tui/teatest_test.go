@@ -16,9 +16,10 @@ import (
 )
 
 // startProgram runs the TUI as a real bubbletea program (teatest) on the
-// demo capture.
+// demo capture, from its first sample.
 func startProgram(t *testing.T, opts Options, w, h int) *teatest.TestModel {
 	t.Helper()
+	opts.Open = OpenFirst
 	if opts.Source == nil {
 		opts.Source = demoReplay(t)
 	}
@@ -148,8 +149,8 @@ func TestPause(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond) // longer than any step at 8×
 	press(tm, "q")
 	m := finalModel(t, tm)
-	if got := m.frame.Sample + 1; got != atoi(paused) || !m.paused {
-		t.Errorf("paused at sample %s, now at %d (paused %v)", paused, got, m.paused)
+	if got := m.frame.Sample + 1; got != atoi(paused) || !m.play.paused {
+		t.Errorf("paused at sample %s, now at %d (paused %v)", paused, got, m.play.paused)
 	}
 }
 
@@ -175,8 +176,8 @@ func TestResize(t *testing.T) {
 	waitFor(t, tm, "[2 States]")
 	press(tm, "q")
 	m := finalModel(t, tm)
-	if m.width != 80 || m.height != 24 {
-		t.Errorf("size %dx%d", m.width, m.height)
+	if m.layout.width != 80 || m.layout.height != 24 {
+		t.Errorf("size %dx%d", m.layout.width, m.layout.height)
 	}
 	lines := strings.Split(m.View(), "\n")
 	if len(lines) != 24 {
@@ -208,7 +209,7 @@ func TestCopyRemedies(t *testing.T) {
 	waitSample(t, tm, 3)
 	press(tm, "3", "enter")
 	waitFor(t, tm, "WHAT IT MEANS")
-	press(tm, "G")
+	press(tm, ">") // the detail's last line (G is the last sample)
 	waitFor(t, tm, "REMEDIES")
 	press(tm, "c")
 	waitFor(t, tm, "to the clipboard")

@@ -156,7 +156,7 @@ func TestRulesCommand(t *testing.T) {
 func TestDemoWithoutTerminal(t *testing.T) {
 	out, errOut, code := ctdiag(t, "", "--demo")
 	if code != 0 || !strings.Contains(out, "CRITICAL The table is full or filling (table-full)") ||
-		!strings.Contains(out, "20 \"table full, dropping packet\" kernel-log") || !strings.Contains(out, "times from manifest") {
+		!strings.Contains(out, "pinned at 1000 entries") || !strings.Contains(out, "times from manifest") {
 		t.Errorf("exit %d\n%s\n%s", code, out, errOut)
 	}
 	out, _, code = ctdiag(t, "", "report", "-o", "json", "--demo")

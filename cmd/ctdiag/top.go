@@ -11,6 +11,7 @@ import (
 	"github.com/muesli/termenv"
 	"github.com/spf13/cobra"
 
+	"github.com/ctdiag/ctdiag/analyzer"
 	"github.com/ctdiag/ctdiag/internal/demo"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
@@ -23,6 +24,7 @@ type topOptions struct {
 	live     *liveFlags
 	interval time.Duration
 	speed    float64
+	open     string
 	paused   bool
 	filter   string
 	pane     int
@@ -46,18 +48,23 @@ reads, so entries created and destroyed per second are counted exactly.
 The live table needs root (CAP_NET_ADMIN).
 
 Given files or directories, it steps through them as successive samples of one
-table, as ctdiag list and report read them: play and pause (p), previous and
-next sample (, .), speed (- +). --demo (no root needed) plays a scenario through
-ctdiag's reference conntrack engine: a web frontend whose backend stops
-answering, SYNs piling up, the table filling and dropping; --demo=capture
-replays a real Linux 6.18 capture of a table filling up to nf_conntrack_max.
+table, as ctdiag list and report read them (the same samples, times, and
+sysctls read once applying to every sample). It analyses every sample first and
+opens paused on the most telling one: the worst finding, then the fullest
+table (the status line says which; --open first|last to choose). Then: first
+and last sample (g/Home, G/End), previous and next (, .), play and pause (p),
+speed (- +). --demo (no root needed) shows a scenario run through ctdiag's
+reference conntrack engine: a web frontend whose backend stops answering, SYNs
+piling up, the table filling and dropping; --demo=capture replays a real Linux
+6.18 capture of a table filling up to nf_conntrack_max.
 
-Keys: ? shows them all; q quits.`,
+Keys: ? shows them all; m shows every message in full; q quits.`,
 		Example: `  sudo ctdiag top                           # the live table (plain sudo ctdiag does the same)
   sudo ctdiag top --netns blue --interval 2s
   ctdiag top --demo                         # the engine scenario
   ctdiag top --demo=capture                 # a real capture
-  ctdiag top captures/                      # a directory of dumps, in natural order
+  ctdiag top captures/                      # a directory of dumps, opened on its worst sample
+  ctdiag top --open first captures/         # played from its first sample
   ctdiag top --interval 5s t00.txt t05.txt t10.txt
   ctdiag top --filter '-p tcp --state SYN_SENT' dump.txt`,
 		Args: cobra.ArbitraryArgs,
@@ -70,7 +77,8 @@ Keys: ? shows them all; q quits.`,
 	f.Lookup("demo").NoOptDefVal = "engine"
 	f.DurationVar(&o.interval, "interval", 0, "live: how often to read the table (default 1s); files: the time between samples that carry no times")
 	f.Float64Var(&o.speed, "speed", 1, "playback speed of a recording (1 = as captured, or one sample a second)")
-	f.BoolVar(&o.paused, "paused", false, "start paused on the first sample")
+	f.StringVar(&o.open, "open", "worst", "where a recording opens: worst (its most telling sample, paused), first (plays from the start unless --paused) or last (paused)")
+	f.BoolVar(&o.paused, "paused", false, "start paused (a live table on its first reading; a recording opened on its first sample)")
 	f.StringVar(&o.filter, "filter", "", "initial flow filter, with the options of ctdiag list (e.g. '-p tcp --state SYN_SENT')")
 	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows")
 	o.live = registerLiveFlags(f)
@@ -96,6 +104,13 @@ func runTop(e env, o *topOptions, args []string) error {
 	if o.demo && len(args) > 0 {
 		return usageError("--demo replays the built-in capture: give it no files")
 	}
+	if o.open == "" { // plain ctdiag and ctdiag --demo
+		o.open = "worst"
+	}
+	open, err := tui.ParseOpen(o.open)
+	if err != nil {
+		return usageError("--open %v", err)
+	}
 	if o.pane < 1 || o.pane > 5 {
 		return usageError("--pane %d: want 1 to 5", o.pane)
 	}
@@ -104,46 +119,9 @@ func runTop(e env, o *topOptions, args []string) error {
 			return usageError("--filter: %v", err)
 		}
 	}
-	var src tui.Source
-	switch {
-	case o.demo && o.demoKind == "capture":
-		r, err := tui.NewReplay(demo.Inputs(), tui.ReplayOptions{Info: tui.Description{
-			Kind: track.SourceFile, Name: "demo: " + demo.Origin, Host: demo.Host, Kernel: demo.Kernel, Netns: demo.Netns}})
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		src = r
-	case o.demo:
-		snaps, err := demo.Scenario()
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		src = tui.NewSnapshots(snaps, tui.Description{Kind: track.SourceEngine, Name: demo.ScenarioName,
-			Host: "demo-frontend", Kernel: "model of Linux 6.18", Netns: "demo"})
-	case len(args) > 0:
-		inputs, err := parser.ExpandPaths(args)
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		r, err := tui.NewReplay(inputs, tui.ReplayOptions{Interval: o.interval, Info: tui.Description{Kind: track.SourceFile, Name: describeArgs(args)}})
-		if err != nil {
-			return &exitError{code: exitFailure, err: err}
-		}
-		src = r
-	default:
-		cfg, err := o.live.config()
-		if err != nil {
-			return usageError("%v", err)
-		}
-		interval := o.interval
-		if interval == 0 {
-			interval = time.Second
-		}
-		live, err := newLiveSource(cfg, interval)
-		if err != nil {
-			return &exitError{code: exitFailure, err: fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", explainLiveError(err))}
-		}
-		src = live
+	src, err := topSource(o, args)
+	if err != nil {
+		return err
 	}
 	if !isTerminal(e.stdout) {
 		src.Close()
@@ -164,7 +142,76 @@ func runTop(e env, o *topOptions, args []string) error {
 	default:
 		return usageError("--theme %q: want auto, dark or light", o.theme)
 	}
-	return tui.Run(tui.Options{Source: src, Renderer: r, Speed: o.speed, Paused: o.paused, Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
+	return tui.Run(tui.Options{Source: src, Analyzer: topAnalysis(o, args), Renderer: r, Speed: o.speed, Open: open, Paused: o.paused,
+		Filter: o.filter, Pane: o.pane}, e.stdin, e.stdout)
+}
+
+// topAnalysis is what top's analyzer is told, as report's is for the same
+// input: the namespace a live table belongs to and how the files are named
+// on a command line, so that the remedies it shows and copies are report's.
+func topAnalysis(o *topOptions, args []string) analyzer.Options {
+	var aopts analyzer.Options
+	scopeAnalysis(&aopts, !o.demo && len(args) == 0, o.demo, args, o.live)
+	return aopts
+}
+
+// scopeAnalysis says where the analysed table lives and how a person names
+// its inputs, so that remedies are right where they are pasted (ip netns
+// exec for a namespace's table, ctdiag whatif on the same files): report
+// and top tell their analyzers the same.
+func scopeAnalysis(aopts *analyzer.Options, live, demo bool, args []string, l *liveFlags) {
+	switch {
+	case live && l != nil:
+		aopts.Target = analyzer.Target{Netns: l.netns, NetnsPID: l.netnsPID}
+	case !live && !demo && !usesStdin(args):
+		aopts.Sources = shellWords(args)
+	}
+}
+
+// topSource is what top shows: a demo, files replayed as a recording, or
+// the live table.
+func topSource(o *topOptions, args []string) (tui.Source, error) {
+	switch {
+	case o.demo && o.demoKind == "capture":
+		r, err := tui.NewReplay(demo.Inputs(), tui.ReplayOptions{Info: tui.Description{
+			Kind: track.SourceFile, Name: "demo: " + demo.Origin, Host: demo.Host, Kernel: demo.Kernel, Netns: demo.Netns}})
+		if err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		return r, nil
+	case o.demo:
+		snaps, err := demo.Scenario()
+		if err != nil {
+			return nil, &exitError{code: exitFailure, err: err}
+		}
+		return tui.NewSnapshots(snaps, tui.Description{Kind: track.SourceEngine, Name: demo.ScenarioName,
+			Host: "demo-frontend", Kernel: "model of Linux 6.18", Netns: "demo"}), nil
+	case len(args) > 0:
+		inputs, err := parser.ExpandPaths(args)
+		if err != nil {
+			return nil, inputError(err)
+		}
+		r, err := tui.NewReplay(inputs, tui.ReplayOptions{Interval: o.interval, Info: tui.Description{Kind: track.SourceFile, Name: describeArgs(args)}})
+		if err != nil {
+			return nil, inputError(err)
+		}
+		return r, nil
+	}
+	cfg, err := o.live.config()
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	interval := o.interval
+	if interval == 0 {
+		interval = time.Second
+	}
+	live, err := newLiveSource(cfg, interval)
+	if err != nil {
+		xe := liveError(err).(*exitError)
+		xe.err = fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", xe.err)
+		return nil, xe
+	}
+	return live, nil
 }
 
 func describeArgs(args []string) string {

@@ -7,49 +7,37 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ctdiag/ctdiag/internal/netnstest"
 )
 
-// builtCtdiag builds the binary once for the tests that run it as a
-// program (in a real terminal, as another user: its directory is
-// world-readable).
-var builtCtdiag = func() func(t *testing.T) string {
-	var once sync.Once
-	var bin string
-	var err error
-	return func(t *testing.T) string {
-		t.Helper()
-		once.Do(func() {
-			var dir string
-			if dir, err = os.MkdirTemp("", "ctdiag-bin"); err != nil {
-				return
-			}
-			if err = os.Chmod(dir, 0o755); err != nil {
-				return
-			}
-			bin = filepath.Join(dir, "ctdiag")
-			var out []byte
-			if out, err = exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-				err = fmt.Errorf("go build: %w\n%s", err, out)
-			}
-		})
-		if err != nil {
+// builtCtdiag builds the binary into the test's temporary directory,
+// removed with it, for the tests that run it as a program (in a real
+// terminal, as another user: the directory is made world-readable). After
+// the first, Go's build cache makes a build little more than a link.
+func builtCtdiag(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		return bin
 	}
-}()
+	bin := filepath.Join(dir, "ctdiag")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
 
-// tmuxServer starts a private tmux server for one test (killed at its end)
-// and returns a function that runs a tmux command on it.
+// tmuxServer starts a private tmux server for one test (killed at its end,
+// its socket removed) and returns a function that runs a tmux command on it.
 func tmuxServer(t *testing.T, name string) func(args ...string) string {
 	t.Helper()
 	sock := fmt.Sprintf("ctdiag-%s-%d", name, os.Getpid())
-	t.Cleanup(func() { exec.Command("tmux", "-L", sock, "kill-server").Run() })
+	t.Cleanup(func() { killTmux(sock) })
 	return func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
@@ -58,6 +46,17 @@ func tmuxServer(t *testing.T, name string) func(args ...string) string {
 		}
 		return string(out)
 	}
+}
+
+// killTmux stops the tmux server of socket name (tmux -L) and removes the
+// socket, which tmux leaves behind.
+func killTmux(name string) {
+	exec.Command("tmux", "-L", name, "kill-server").Run()
+	dir := os.Getenv("TMUX_TMPDIR")
+	if dir == "" {
+		dir = "/tmp"
+	}
+	os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), name))
 }
 
 // TestTopInTmux runs the built ctdiag top in a real terminal (tmux), types
@@ -69,7 +68,7 @@ func TestTopInTmux(t *testing.T) {
 	}
 	bin := builtCtdiag(t)
 	tmux := tmuxServer(t, "test")
-	script := bin + " top --demo=capture --paused; echo EXITED $?; stty -a; sleep 60"
+	script := bin + " top --demo=capture --open first --paused; echo EXITED $?; stty -a; sleep 60"
 	tmux("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
 
 	screen := func() string { return tmux("capture-pane", "-p", "-t", "top") }
@@ -150,6 +149,57 @@ func TestTopInTmux(t *testing.T) {
 	}
 }
 
+// TestTopCaptureEndsInTmux opens capture folders with the built ctdiag as
+// a newcomer would: by default on the most telling sample, saying which;
+// from the first sample, End (G) jumps to the last one, where the
+// diagnosis names the problem; Home (g) goes back to the first.
+func TestTopCaptureEndsInTmux(t *testing.T) {
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
+	}
+	bin := builtCtdiag(t)
+	tmux := tmuxServer(t, "ends")
+	screenOf := func(session string) func(what string, re *regexp.Regexp) string {
+		return func(what string, re *regexp.Regexp) string {
+			t.Helper()
+			var s string
+			for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+				if s = tmux("capture-pane", "-p", "-t", session); re.MatchString(s) {
+					return s
+				}
+			}
+			t.Fatalf("%s: not on screen after 10s:\n%s", what, s)
+			return s
+		}
+	}
+
+	// Default: the worst sample, paused, and the status line says so.
+	tmux("new-session", "-d", "-s", "worst", "-x", "120", "-y", "36", "sh", "-c", bin+" top "+captures+"/table-full/srv; sleep 60")
+	wait := screenOf("worst")
+	wait("the most telling sample", regexp.MustCompile(`at the worst sample, 6 of 6: CRITICAL table-full`))
+	s := wait("paused on sample 6", regexp.MustCompile(`sample 6/6 t\+35s · ❚❚ paused`))
+	if !strings.Contains(s, "CRIT The table is full") {
+		t.Errorf("the worst sample's findings are not on screen:\n%s", s)
+	}
+	tmux("send-keys", "-t", "worst", "Home")
+	wait("Home: the first sample", regexp.MustCompile(`sample 1/6 t\+0s · ❚❚ paused`))
+
+	// From the first sample, End is the last, with its finding.
+	tmux("new-session", "-d", "-s", "first", "-x", "100", "-y", "30", "sh", "-c", bin+" top --open first --paused "+captures+"/syn-sent-growth/cli; sleep 60")
+	wait = screenOf("first")
+	wait("the first sample", regexp.MustCompile(`1/6 t\+0s`))
+	tmux("send-keys", "-t", "first", "End")
+	wait("End: the last sample", regexp.MustCompile(`6/6 t\+30s`))
+	tmux("send-keys", "-t", "first", "3")
+	s = wait("the findings pane", regexp.MustCompile(`\[3 Findings\]`))
+	if !regexp.MustCompile(`› WARN SYNs are not answered \(syn-sent-growth\)`).MatchString(s) ||
+		!strings.Contains(s, "900 TCP connections waiting for a SYN-ACK") {
+		t.Errorf("the last sample's finding is not on screen:\n%s", s)
+	}
+	tmux("send-keys", "-t", "first", "g")
+	wait("g: the first sample again", regexp.MustCompile(`1/6 t\+0s`))
+}
+
 // TestTopColoursInTmux: colours by default, none with NO_COLOR (yet the
 // focused pane and the selected row still show, as text).
 func TestTopColoursInTmux(t *testing.T) {
@@ -170,7 +220,7 @@ func TestTopColoursInTmux(t *testing.T) {
 		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
 		// The test's own environment (a CI runner's NO_COLOR, say) must not
 		// decide the outcome: clear every colour switch, then set the case's.
-		cmd := "env -u NO_COLOR -u CLICOLOR -u CLICOLOR_FORCE -u TERM_PROGRAM -u CI " + c.env + " " + bin + " top --demo=capture --paused; sleep 60"
+		cmd := "env -u NO_COLOR -u CLICOLOR -u CLICOLOR_FORCE -u TERM_PROGRAM -u CI " + c.env + " " + bin + " top --demo=capture; sleep 60"
 		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
 			t.Fatalf("tmux: %v\n%s", err, out)
 		}
@@ -181,7 +231,7 @@ func TestTopColoursInTmux(t *testing.T) {
 				break
 			}
 		}
-		exec.Command("tmux", "-L", sock, "kill-server").Run()
+		killTmux(sock)
 		if !strings.Contains(s, "[2 States]") {
 			t.Fatalf("%s: the TUI did not show:\n%s", c.env, s)
 		}

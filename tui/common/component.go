@@ -29,6 +29,12 @@ type Zoomer interface {
 	Zoomed() bool
 }
 
+// Wanter is a component that can say how many lines of content it has at
+// a width, so the layout gives it room before others.
+type Wanter interface {
+	Want(width int) int
+}
+
 // Common is what every component shares.
 type Common struct {
 	Styles *Styles

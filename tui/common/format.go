@@ -3,6 +3,7 @@ package common
 import (
 	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +60,15 @@ func Dur(d time.Duration) string {
 		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
 	}
 	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
+}
+
+// FullIn says when the table is full at its recent growth, from
+// analyzer.Pressure.FullInSeconds: "full now", "full in 3m20s".
+func FullIn(seconds float64) string {
+	if seconds <= 0 {
+		return "full now"
+	}
+	return "full in " + Dur(time.Duration(seconds*float64(time.Second)))
 }
 
 // DurShort writes a duration in at most 5 cells, for columns: 45s, 12m,
@@ -158,6 +168,21 @@ func FitLeft(s string, width int) string {
 		return ansi.Truncate(s, width, "…")
 	}
 	return strings.Repeat(" ", width-w) + s
+}
+
+// trailingSpace is spaces at the end of a line, before any closing
+// styling.
+var trailingSpace = regexp.MustCompile(`[ ]+((?:\x1b\[[0-9;]*m)*)$`)
+
+// Wrap breaks s (which may hold ANSI styling) into lines of at most width
+// cells, between words where it can: no line is ever wider, so nothing is
+// cut when it is drawn.
+func Wrap(s string, width int) []string {
+	lines := strings.Split(ansi.Wrap(s, max(1, width), ""), "\n")
+	for i, l := range lines {
+		lines[i] = trailingSpace.ReplaceAllString(l, "$1")
+	}
+	return lines
 }
 
 // Lines pads or cuts text to exactly height lines of width cells.

@@ -67,38 +67,39 @@ type Frame struct {
 	AnalyzeEvery int
 
 	Pressure Pressure
-	Rates    Rates
-	History  []Point // this session's samples up to this one, oldest first
-	Events   []track.Event
-	Sysctls  track.Sysctls // every sysctl known so far, later ones winning
+	// Offset is how long after a recording's first sample this one was
+	// taken (HasOffset: the samples have times).
+	Offset    time.Duration
+	HasOffset bool
+	// StatsSample is, when this sample read no statistics, the sample of
+	// the recording that did (-1: none did, or not known yet).
+	StatsSample int
+	Rates       Rates
+	History     []Point // this session's samples up to this one, oldest first
+	Events      []track.Event
+	Sysctls     track.Sysctls // every sysctl known so far, later ones winning
 
 	Malformed int      // malformed lines in this sample's inputs
 	Skipped   []string // inputs skipped, with why
 	Took      time.Duration
 }
 
-// Pressure is how full the table is.
+// Pressure is how full the table is: analyzer.PressureOf's figures (the
+// one computation of utilisation, headroom, growth and time to full, which
+// ctdiag report shows too) and what they were computed from.
 type Pressure struct {
-	Count         uint64 // nf_conntrack_count when read, else entries listed
+	analyzer.Pressure
+	// CountFromKern: Count is nf_conntrack_count as read, which differs
+	// from the Listed entries.
 	CountFromKern bool
-	Max           uint64
-	HasMax        bool
-	MaxCarried    bool // Max comes from an earlier sample
-	Assured       int
-	// Evictable entries are not ASSURED: early drop may remove them to make
-	// room (spec §4.3). Headroom is how many new entries fit before drops:
-	// free slots plus evictable entries.
-	Evictable int
-	Free      int64
-	Headroom  int64
-}
-
-// Utilisation is Count/Max (0 without a max).
-func (p Pressure) Utilisation() float64 {
-	if !p.HasMax || p.Max == 0 {
-		return 0
-	}
-	return float64(p.Count) / float64(p.Max)
+	Listed        int
+	// MaxElsewhere says where Max was read when not with this sample ("an
+	// earlier sample"); empty when it was.
+	MaxElsewhere string
+	// Assured entries ([ASSURED] or offloaded) are never evicted by early
+	// drop (docs/KERNEL.md); Evictable ones may be, to make room.
+	Assured, Evictable int
+	Free               int64 // Max − Count
 }
 
 // Rates are per-second figures since the previous sample.

@@ -9,10 +9,11 @@ import (
 // and the help (bubbles/help renders it), so the two cannot disagree.
 type KeyMap struct {
 	// Global.
-	Quit, Help, Pause                      key.Binding
+	Quit, Help, Messages, Pause            key.Binding
 	NextPane, PrevPane, Left, Right        key.Binding
 	Pane1, Pane2, Pane3, Pane4, Pane5      key.Binding
 	NextSample, PrevSample, Faster, Slower key.Binding
+	FirstSample, LastSample                key.Binding // recordings only
 
 	// Lists and detail views.
 	Up, Down, PageUp, PageDown, Home, End key.Binding
@@ -29,14 +30,19 @@ type KeyMap struct {
 	Copy key.Binding
 }
 
-// NewKeyMap returns the default key map.
-func NewKeyMap() *KeyMap {
+// NewKeyMap returns the key map. In a recording Home/g and End/G go to its
+// first and last sample, as they go to the start and end of a file in
+// less or vim, so lists move to their first and last row with < and >
+// (less's other names for g and G); with a live source, which has no
+// samples to go to, Home/g and End/G move in lists too.
+func NewKeyMap(recording bool) *KeyMap {
 	b := func(help, desc string, keys ...string) key.Binding {
 		return key.NewBinding(key.WithKeys(keys...), key.WithHelp(help, desc))
 	}
-	return &KeyMap{
+	k := &KeyMap{
 		Quit:       b("q", "quit", "q", "ctrl+c"),
 		Help:       b("?", "help", "?"),
+		Messages:   b("m", "messages", "m"),
 		Pause:      b("p", "pause/play", "p", " "),
 		NextPane:   b("tab", "next pane", "tab"),
 		PrevPane:   b("shift+tab", "previous pane", "shift+tab"),
@@ -56,8 +62,6 @@ func NewKeyMap() *KeyMap {
 		Down:     b("↓/j", "down", "down", "j"),
 		PageUp:   b("pgup", "page up", "pgup", "ctrl+b"),
 		PageDown: b("pgdn", "page down", "pgdown", "ctrl+f"),
-		Home:     b("g/home", "first", "home", "g"),
-		End:      b("G/end", "last", "end", "G"),
 		Enter:    b("enter", "details", "enter"),
 		Back:     b("esc", "back", "esc", "backspace"),
 
@@ -73,6 +77,18 @@ func NewKeyMap() *KeyMap {
 
 		Copy: b("c", "copy remedy (OSC 52)", "c"),
 	}
+	if recording {
+		k.FirstSample = b("g/home", "first sample", "home", "g")
+		k.LastSample = b("G/end", "last sample", "end", "G")
+		k.Home = b("<", "first row", "<")
+		k.End = b(">", "last row", ">")
+	} else {
+		k.FirstSample = key.NewBinding(key.WithDisabled())
+		k.LastSample = key.NewBinding(key.WithDisabled())
+		k.Home = b("g/home", "first row", "home", "g", "<")
+		k.End = b("G/end", "last row", "end", "G", ">")
+	}
+	return k
 }
 
 // WithHelp is b described for one pane ("explain", "list these flows"):

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ctdiag/ctdiag/analyzer"
 	"github.com/ctdiag/ctdiag/internal/human"
+	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/rules"
 	"github.com/ctdiag/ctdiag/tui/common"
 )
@@ -121,11 +122,7 @@ func (m *Model) copyCmd() tea.Cmd {
 	f := m.list[m.cursor]
 	var cmds []string
 	for _, r := range f.Remedies {
-		for _, l := range strings.Split(r.Text(), "\n") {
-			if IsCommand(l) {
-				cmds = append(cmds, strings.TrimSpace(l))
-			}
-		}
+		cmds = append(cmds, report.Commands(r)...)
 	}
 	if len(cmds) == 0 {
 		return func() tea.Msg { return common.StatusMsg{Text: "this finding's remedies have no commands to copy"} }
@@ -133,17 +130,6 @@ func (m *Model) copyCmd() tea.Cmd {
 	text := strings.Join(cmds, "\n") + "\n"
 	what := fmt.Sprintf("%d commands of %s", len(cmds), f.Rule)
 	return func() tea.Msg { return common.CopyMsg{Text: text, What: what} }
-}
-
-// IsCommand tells a remedy's command lines from its prose: they start with
-// a tool name.
-func IsCommand(line string) bool {
-	word, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-	switch word {
-	case "conntrack", "ctdiag", "sysctl", "tcpdump", "ip", "ss", "nft", "iptables", "ip6tables", "echo", "dmesg", "journalctl", "modprobe":
-		return true
-	}
-	return false
 }
 
 func sevLabel(s rules.Severity) string {
@@ -190,7 +176,6 @@ func (m *Model) listLines() []string {
 	if m.frame.ResultSample != m.frame.Sample {
 		head += fmt.Sprintf(" · analysis of sample %d (runs less often on large tables)", m.frame.ResultSample+1)
 	}
-	lines = append(lines, st.Label.Render(common.Fit(head, m.width)))
 	// Each finding: a line with severity and title, then its summary.
 	body := m.height - 1
 	per := 2
@@ -201,6 +186,10 @@ func (m *Model) listLines() []string {
 	if m.cursor*per >= body {
 		start = m.cursor - body/per + 1
 	}
+	if shown := max(1, body/per); shown < len(m.list) {
+		head += fmt.Sprintf(" · %d–%d shown (↑/↓)", start+1, min(len(m.list), start+shown))
+	}
+	lines = append(lines, st.Label.Render(common.Fit(head, m.width)))
 	for i := start; i < len(m.list) && (i-start)*per < body; i++ {
 		f := m.list[i]
 		mark := "  "
@@ -221,7 +210,7 @@ func (m *Model) listLines() []string {
 }
 
 func wrap(s string, w int) []string {
-	return strings.Split(ansi.Wordwrap(s, max(10, w), ""), "\n")
+	return common.Wrap(s, max(10, w))
 }
 
 // refreshDetail rebuilds the open finding's text.
@@ -242,7 +231,7 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 	// after an indent of the same width.
 	hang := func(first, text string) {
 		indent := strings.Repeat(" ", ansi.StringWidth(first))
-		for i, l := range strings.Split(ansi.Wordwrap(text, w-len(indent), ""), "\n") {
+		for i, l := range common.Wrap(text, w-len(indent)) {
 			if i == 0 {
 				add(first + l)
 			} else {
@@ -308,8 +297,14 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 		add("", st.Bold.Render("REMEDIES")+st.Dim.Render("  (c copies the commands; ctdiag never applies them)"))
 		for i, r := range f.Remedies {
 			add(fmt.Sprintf("  %d. %s", i+1, st.Bold.Render(r.Title)))
-			for _, l := range strings.Split(r.Text(), "\n") {
-				if IsCommand(l) {
+			for _, c := range r.Commands {
+				add("     " + st.Command.Render(c)) // never wrapped: it must copy whole
+			}
+			for _, l := range strings.Split(strings.TrimSpace(r.Note), "\n") {
+				if r.Note == "" {
+					break
+				}
+				if report.IsCommand(l) {
 					add("     " + st.Command.Render(l)) // never wrapped: it must copy whole
 					continue
 				}

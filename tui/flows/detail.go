@@ -30,7 +30,7 @@ func RenderFlow(c common.Common, f *track.Flow, fr *common.Frame, current bool, 
 	w := max(30, width)
 	var b []string
 	field := func(name, value string) {
-		lines := strings.Split(ansi.Wordwrap(value, w-12, ""), "\n")
+		lines := common.Wrap(value, w-12)
 		b = append(b, st.Label.Render(common.Fit(name, 11))+" "+lines[0])
 		for _, l := range lines[1:] {
 			b = append(b, strings.Repeat(" ", 12)+l)
@@ -72,7 +72,7 @@ func RenderFlow(c common.Common, f *track.Flow, fr *common.Frame, current bool, 
 	}
 	switch {
 	case age.Known && age.Capped:
-		field("idle", "≈"+common.Dur(age.Idle)+" since the last packet, counted from the 300 s cap on unacknowledged data (§1.10)")
+		field("idle", "≈"+common.Dur(age.Idle)+" since the last packet, counted from the 300 s cap on unacknowledged data")
 	case age.Known:
 		field("idle", "≈"+common.Dur(age.Idle)+" since the last packet that refreshed it (full timeout − remaining)")
 	default:

@@ -29,18 +29,18 @@ func Expect(f *track.Flow, age flowtable.Age) string {
 	case p == track.ProtoTCP && f.HasState():
 		switch track.TCPState(f.State) {
 		case track.TCPSynSent:
-			return "a SYN-ACK from " + peer + " (→ SYN_RECV). Retransmitted SYNs do not refresh the timeout (§1.10): without an answer it is removed in " + common.Dur(rem)
+			return "a SYN-ACK from " + peer + " (→ SYN_RECV). Retransmitted SYNs do not refresh the timeout: without an answer it is removed in " + common.Dur(rem)
 		case track.TCPSynSent2:
 			return "simultaneous open: a SYN-ACK either way (→ SYN_RECV); removed in " + common.Dur(rem) + " otherwise"
 		case track.TCPSynRecv:
-			return "the client's ACK, which completes the handshake (→ ESTABLISHED) and makes it [ASSURED] (§1.11); " + expires
+			return "the client's ACK, which completes the handshake (→ ESTABLISHED) and makes it [ASSURED]; " + expires
 		case track.TCPEstablished:
 			s := "data or ACKs either way reset the timeout to " + common.Dur(age.Full) + "; a FIN → FIN_WAIT, an RST → CLOSE; " + expires
 			if age.Capped {
-				s = "unacknowledged data or retransmissions capped the timeout at " + common.Dur(age.Full) + " (§1.10): an ACK of the data restores the full timeout; " + expires
+				s = "unacknowledged data or retransmissions capped the timeout at " + common.Dur(age.Full) + ": an ACK of the data restores the full timeout; " + expires
 			}
 			if !f.Status.Assured() && f.Status.SeenReply() {
-				s = "a third packet either way makes this picked-up connection [ASSURED] (§1.11); " + expires
+				s = "a third packet either way makes this picked-up connection [ASSURED]; " + expires
 			}
 			return s
 		case track.TCPFinWait:
@@ -50,7 +50,7 @@ func Expect(f *track.Flow, age flowtable.Age) string {
 		case track.TCPLastAck:
 			return "the last ACK (→ TIME_WAIT); " + expires
 		case track.TCPTimeWait:
-			return "nothing: removed in " + common.Dur(rem) + "; a new SYN on the same tuple re-opens it as a fresh entry (§1.5.1)"
+			return "nothing: removed in " + common.Dur(rem) + "; a new SYN on the same tuple re-opens it as a fresh entry"
 		case track.TCPClose:
 			return "nothing (an RST closed it): removed in " + common.Dur(rem)
 		}
@@ -59,15 +59,15 @@ func Expect(f *track.Flow, age flowtable.Age) string {
 		case !f.Status.SeenReply():
 			return "a reply from " + peer + " (it then loses [UNREPLIED]); " + expires
 		case !f.Status.Assured():
-			return "more traffic after the 2-second mark makes it [ASSURED] with the stream timeout (§2.3); " + expires
+			return "more traffic after the 2-second mark makes it [ASSURED] with the stream timeout; " + expires
 		default:
 			return "each packet resets the timeout to the stream timeout " + common.Dur(age.Full) + "; " + expires
 		}
 	case p.IsICMP():
 		if !f.Status.SeenReply() {
-			return "the reply (type " + fmt.Sprint(f.Reply.Type) + "); ICMP entries are never [ASSURED] (§2.4); " + expires
+			return "the reply (type " + fmt.Sprint(f.Reply.Type) + "); ICMP entries are never [ASSURED]; " + expires
 		}
-		return "nothing more: ICMP entries are never [ASSURED] and stay until the timeout (§2.4); " + expires
+		return "nothing more: ICMP entries are never [ASSURED] and stay until the timeout; " + expires
 	}
 	return "any packet of the flow refreshes it; " + expires
 }

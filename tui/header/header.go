@@ -3,7 +3,6 @@ package header
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/charmbracelet/x/ansi"
 
@@ -67,8 +66,8 @@ func (m *Model) identity(f *common.Frame, pb Playback, src common.SourceInfo) st
 			if long {
 				p = "sample " + p
 			}
-			if off, ok := offset(f); ok {
-				p += " t+" + common.Dur(off)
+			if f.HasOffset {
+				p += " t+" + common.Dur(f.Offset)
 			}
 			play := "▶ " + speed(pb.Speed)
 			switch {
@@ -86,11 +85,15 @@ func (m *Model) identity(f *common.Frame, pb Playback, src common.SourceInfo) st
 		}
 		return []string{"every " + common.Dur(src.Interval)}
 	}
+	// The time: a sample's own when it is a real instant; the clock only
+	// for a live source still reading its first. A recording never shows
+	// today's clock as if it were the sample's time: its offset (t+25s) says
+	// where it is.
 	var date, clock string
 	switch {
 	case f != nil && src.WallClock && !f.Time.IsZero():
 		date, clock = f.Time.UTC().Format("2006-01-02 15:04:05Z"), f.Time.UTC().Format("15:04:05Z")
-	case f == nil || !src.WallClock:
+	case f == nil && src.Live():
 		date = m.c.Now().UTC().Format("15:04:05Z")
 		clock = date
 	}
@@ -143,13 +146,6 @@ func (m *Model) identity(f *common.Frame, pb Playback, src common.SourceInfo) st
 	return strings.Join(pos(false), " · ")
 }
 
-func offset(f *common.Frame) (time.Duration, bool) {
-	if len(f.History) == 0 || f.Time.IsZero() || f.History[0].Time.IsZero() {
-		return 0, false
-	}
-	return f.Time.Sub(f.History[0].Time), true
-}
-
 func speed(s float64) string {
 	if s == 0 {
 		s = 1
@@ -165,7 +161,8 @@ func shorten(s string, n int) string {
 	return "…" + string(r[len(r)-n+1:])
 }
 
-// gauge: count/max with headroom.
+// gauge: count/max with headroom and, when the table is filling, when it
+// will be full: analyzer.PressureOf's figures, as ctdiag report gives them.
 func (m *Model) gauge(f *common.Frame) string {
 	st := m.c.Styles
 	p := f.Pressure
@@ -177,26 +174,29 @@ func (m *Model) gauge(f *common.Frame) string {
 		}
 		return label + "  " + st.Dim.Render(max)
 	}
-	u := p.Utilisation()
+	u := p.Utilisation
 	warn := m.c.Config.Param(rules.TableFull, "warn_utilisation")
 	crit := m.c.Config.Param(rules.TableFull, "critical_utilisation")
 	pst := st.Pressure(u, warn, crit)
 	label += st.Label.Render("/") + common.Int(p.Max)
-	if p.MaxCarried {
+	if p.MaxElsewhere != "" {
 		label += st.Dim.Render("*")
 	}
 	pct := common.FitLeft(human.Percent(u), 5)
+	full := ""
+	if p.HasFullIn {
+		full = "  " + pst.Render(common.FullIn(p.FullInSeconds))
+	}
 	for _, head := range []string{
-		fmt.Sprintf("headroom %s = %s free + %s evictable", common.Int(p.Headroom), common.Int(max(0, p.Free)), common.Int(p.Evictable)),
-		fmt.Sprintf("headroom %s (%s evictable)", common.Int(p.Headroom), common.Int(p.Evictable)),
+		fmt.Sprintf("headroom %s = max − %s ASSURED", common.Int(p.Headroom), common.Int(p.Assured)),
 		"headroom " + common.Int(p.Headroom),
 	} {
-		barW := min(40, m.width-ansi.StringWidth(label)-ansi.StringWidth(head)-12)
+		barW := min(40, m.width-ansi.StringWidth(label)-ansi.StringWidth(head)-ansi.StringWidth(full)-12)
 		if barW >= 6 {
-			return label + " " + pst.Render("["+common.Bar(u, barW)+"]") + " " + pst.Render(pct) + "  " + st.Label.Render(head)
+			return label + " " + pst.Render("["+common.Bar(u, barW)+"]") + " " + pst.Render(pct) + "  " + st.Label.Render(head) + full
 		}
 	}
-	return label + " " + pst.Render(pct)
+	return label + " " + pst.Render(pct) + "  " + st.Label.Render("headroom "+common.Int(p.Headroom)) + full
 }
 
 // movement: entries created/destroyed and the statistics counters per

@@ -1,6 +1,7 @@
 package states
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 
@@ -121,6 +122,32 @@ func (m *Model) setFrame(f *common.Frame) {
 	m.cursor = max(0, min(m.cursor, len(m.rows)-1))
 }
 
+// more says which rows are not on screen: "+6 more (↑/↓): 2 above, 4
+// below: tcp TIME_WAIT 12,033, udp 13,969, …" naming the largest hidden.
+func (m *Model) more(shown int) string {
+	above, below := m.offset, max(0, len(m.rows)-m.offset-shown)
+	var hidden []row
+	hidden = append(hidden, m.rows[:above]...)
+	hidden = append(hidden, m.rows[min(len(m.rows), m.offset+shown):]...)
+	sort.SliceStable(hidden, func(i, j int) bool { return hidden[i].count > hidden[j].count })
+	var where []string
+	if above > 0 {
+		where = append(where, fmt.Sprintf("%d above", above))
+	}
+	if below > 0 {
+		where = append(where, fmt.Sprintf("%d below", below))
+	}
+	var names []string
+	for _, r := range hidden {
+		names = append(names, r.name+" "+common.Int(r.count))
+	}
+	return fmt.Sprintf("+%d more (%s, ↑/↓): %s", above+below, strings.Join(where, ", "), strings.Join(names, ", "))
+}
+
+// Want implements common.Wanter: every row, the header, the "all" line and
+// the legend.
+func (m *Model) Want(int) int { return len(m.rows) + 3 }
+
 // lifecycle orders TCP states as a connection meets them.
 func lifecycle(s track.TCPState) int {
 	order := []track.TCPState{track.TCPSynSent, track.TCPSynSent2, track.TCPSynRecv, track.TCPEstablished,
@@ -175,13 +202,27 @@ func (m *Model) View() string {
 		head += common.FitLeft("UNREPL", splitW) + common.FitLeft("HALF", splitW) + common.FitLeft("ASSURED", splitW)
 	}
 	lines := []string{st.Label.Render(common.Fit(head, w))}
-	body := m.height - 3
+	// Rows between the header and the "all" line; when they do not all
+	// fit, the legend gives way to a line that says how many are hidden.
+	body := m.height - 2
+	hidden, legend := false, true
+	switch {
+	case len(m.rows) <= body-1:
+		body--
+	case len(m.rows) == body:
+		legend = false // condensed: every row, no legend
+	default:
+		hidden = true
+		body--
+	}
+	body = max(1, body)
 	if m.cursor < m.offset {
 		m.offset = m.cursor
 	}
 	if m.cursor >= m.offset+body {
 		m.offset = m.cursor - body + 1
 	}
+	m.offset = max(0, min(m.offset, len(m.rows)-body))
 	for i := m.offset; i < len(m.rows) && i < m.offset+body; i++ {
 		r := m.rows[i]
 		mark := "  "
@@ -200,7 +241,7 @@ func (m *Model) View() string {
 		}
 		lines = append(lines, line)
 	}
-	for len(lines) < m.height-2 {
+	for len(lines) < 1+body {
 		lines = append(lines, "")
 	}
 	u, h, a := m.frame.Table.Classes()
@@ -214,10 +255,15 @@ func (m *Model) View() string {
 		foot += common.FitLeft(common.Int(u), splitW) + common.FitLeft(common.Int(h), splitW) + common.FitLeft(common.Int(a), splitW)
 	}
 	lines = append(lines, st.Bold.Render(common.Fit(foot, w)))
-	legend := "UNREPL: no reply seen · HALF: replied, not ASSURED · ASSURED: safe from early drop"
-	if !showSplit {
-		legend = common.Int(u) + " unreplied · " + common.Int(h) + " half-assured · " + common.Int(a) + " assured"
+	switch {
+	case hidden:
+		lines = append(lines, st.Dim.Render(common.Fit("  "+m.more(body), w)))
+	case legend:
+		legend := "UNREPL: no reply seen · HALF: replied, not ASSURED · ASSURED: safe from early drop"
+		if !showSplit {
+			legend = common.Int(u) + " unreplied · " + common.Int(h) + " half-assured · " + common.Int(a) + " assured"
+		}
+		lines = append(lines, st.Dim.Render(common.Fit(legend, w)))
 	}
-	lines = append(lines, st.Dim.Render(common.Fit(legend, w)))
 	return strings.Join(common.Lines(strings.Join(lines, "\n"), w, m.height), "\n")
 }
