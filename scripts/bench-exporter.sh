@@ -31,7 +31,7 @@ clk=$(getconf CLK_TCK)
 
 go build -o "$out/ctdiag" ./cmd/ctdiag
 go build -o "$out/ctfill" ./internal/cmd/ctfill
-go build -o "$out/ctchurn" ./exporter/internal/ctchurn
+go build -o "$out/ctchurn" ./internal/cmd/ctchurn
 
 exec 9<>"$lock"
 flock 9
