@@ -10,7 +10,7 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 # conntrack's XML and the filter expressions (one tokenizer, the registered options).
 FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
-.PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
+.PHONY: build test integration engine-diff bench bench-tui bench-live bench-exporter fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -40,6 +40,10 @@ bench-tui:
 # Live table and events at 1M entries (root): see docs/PERFORMANCE.md.
 bench-live:
 	scripts/bench-live.sh
+
+# The exporter at 1M entries: scrapes, memory, CPU with 10k events/s (root).
+bench-exporter:
+	scripts/bench-exporter.sh
 
 fuzz:
 	for pt in $(FUZZ_TARGETS); do p=$${pt%%:*}; f=$${pt#*:}; \
