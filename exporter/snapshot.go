@@ -104,10 +104,15 @@ func (w *watcher) publish() {
 
 	var c Counts
 	w.model.Counts(&c)
+	var kept int64 // entries the kernel never evicts (track.Evictable)
 	for slot := range c {
 		n := int64(c[slot][0]) + int64(c[slot][1]) + int64(c[slot][2])
 		for k := range s.flags {
 			s.flags[k] += int64(c[slot][k])
+		}
+		proto, sub := track.Proto(slot/stateSlots), slot%stateSlots
+		if !track.Evictable(proto, uint8(max(sub-1, 0)), sub > 0, track.StatusAssured) {
+			kept += int64(c[slot][classAssured])
 		}
 		if n == 0 && !alwaysStates(slot) {
 			continue
@@ -118,7 +123,7 @@ func (w *watcher) publish() {
 	if w.hasCount {
 		s.pressure = analyzer.PressureOf(analyzer.PressureInput{
 			Count: w.count, Max: w.max, HasMax: w.hasMax,
-			NonEvictable: uint64(s.flags[classAssured]),
+			NonEvictable: uint64(kept),
 			History:      w.history,
 		})
 	}
