@@ -3,10 +3,14 @@ FUZZTIME ?= 1m
 # package:target pairs; every parser of the project has one.
 FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
-	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
+	parser:FuzzBundleManifest parser:FuzzBundleArchive parser:FuzzExpectEvent \
+	report:FuzzReadJSON rules:FuzzLoad rules:FuzzSet collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
+	collector:FuzzKmsgRecords collector:FuzzConnlabel collector:FuzzDecodeExpectEvent cmd/ctdiag:FuzzSysctlFlag \
 	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt
+# conntrack's XML and the filter expressions (one tokenizer, the registered options).
+FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
-.PHONY: build test unit integration check-clean package engine-diff bench bench-tui bench-live fuzz lint
+.PHONY: build test unit integration check-clean package engine-diff bench bench-tui bench-live bench-exporter fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -49,6 +53,10 @@ bench-tui:
 # Live table and events at 1M entries (root): see docs/PERFORMANCE.md.
 bench-live:
 	scripts/bench-live.sh
+
+# The exporter at 1M entries: scrapes, memory, CPU with 10k events/s (root).
+bench-exporter:
+	scripts/bench-exporter.sh
 
 fuzz:
 	for pt in $(FUZZ_TARGETS); do p=$${pt%%:*}; f=$${pt#*:}; \

@@ -20,15 +20,14 @@ type sample struct {
 	entries, ipv6            int
 	assured, unreplied, half int
 	offloaded                int // [OFFLOAD]/[HW_OFFLOAD]: fast-pathed, never evicted, not half-open
+	nonEvictable             int // entries the kernel never drops to make room (track.Flow.Evictable)
 	acct                     int // entries with counters
 	tcp                      [10][numClasses]int
-	other                    [256]int  // entries by protocol, TCP without a known state included
-	srcs, dsts               addrTally // every entry's original source and destination (ranked samples)
-	// liveSrcs counts the sources of live entries (TCP before any FIN or
-	// RST, other protocols once ASSURED), in every sample, to follow
-	// the biggest across samples; topSrcs keeps its largest when the
-	// tally is dropped.
-	liveSrcs         addrTally
+	other                    [256]int // entries by protocol, TCP without a known state included
+	// srcs counts every entry's original source, in every sample, to follow
+	// the biggest across samples (topSrcs keeps its largest when the tally
+	// is dropped); dsts the destinations, in ranked samples only.
+	srcs, dsts       addrTally
 	topSrcs          []ranked[addrPortKey]
 	tcpPort, udpPort []int32 // by destination port
 	snat, dnat       int
@@ -221,13 +220,16 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	if f.Fields.Has(track.FieldOrigCounters) {
 		s.acct++
 	}
+	if !f.Evictable() {
+		s.nonEvictable++
+	}
 	o := &f.Orig
 	if o.Family == track.FamilyIPv6 {
 		s.ipv6++
 	}
 	keys := keysOf(o)
+	s.srcs.add(keys.src, 0)
 	if s.ranked {
-		s.srcs.add(keys.src, 0)
 		s.dsts.add(keys.dst, 0)
 	}
 	if f.SrcNAT() {
@@ -239,16 +241,13 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	}
 	h := tupleHash(o, &keys, f.Zone)
 	if !s.alone {
-		s.hashes = append(s.hashes, h)
+		s.hashes = appendHash(s.hashes, h)
 	}
 
-	live := class == classAssured
 	switch o.Proto {
 	case track.ProtoTCP:
 		s.tcpPort[o.DstPort]++
 		if st, ok := f.TCPState(); ok && st.Known() {
-			_, closing := closeKindOf(st)
-			live = !closing && st != track.TCPTimeWait
 			s.tcp[st][class]++
 			var gk *entryKeys // the groups tally peers only where ranked
 			if s.ranked {
@@ -267,9 +266,6 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		a.udpEntry(s, f, &keys, dnat, h)
 	default:
 		s.other[o.Proto]++
-	}
-	if live {
-		s.liveSrcs.add(keys.src, 0)
 	}
 	if s.ranked {
 		s.whatIf.add(f)
@@ -312,7 +308,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 	}
 	if st == track.TCPTimeWait || st == track.TCPClose {
 		if !s.last {
-			s.closed = append(s.closed, h)
+			s.closed = appendHash(s.closed, h)
 		}
 		return
 	}
@@ -346,7 +342,7 @@ func (a *Analyzer) establishedEntry(s *sample, f *track.Flow, keys *entryKeys, T
 		}
 	}
 	if f.Fields.Has(track.FieldTimeout) && !s.last {
-		s.est = append(s.est, estKey(h, f.Timeout, silent))
+		s.est = appendHash(s.est, estKey(h, f.Timeout, silent))
 	}
 	// A timeout set by the unacknowledged-data or retransmission caps
 	// (docs/KERNEL.md §1.10) is no measure of idleness: only entries above
@@ -424,6 +420,32 @@ func (a *Analyzer) Extra(x *track.Snapshot) error {
 	return nil
 }
 
+// Event tallies one event of the current sample as the parser reads it
+// (parser.EventSink): an event log of any length costs its tallies, where
+// the snapshot would keep only its latest events. As for events that come
+// in the snapshot, only a sample without a table is summarised from them.
+func (a *Analyzer) Event(ev *track.Event) error {
+	if a.cur == nil {
+		return fmt.Errorf("analyzer: Event before BeginSample")
+	}
+	if !a.cur.meta.HasTable {
+		a.cur.tallyEvent(ev, a.lastSample())
+	}
+	return nil
+}
+
+// tallyEvent adds an event to the sample's summary, which carries on from
+// the previous sample's.
+func (s *sample) tallyEvent(ev *track.Event, prev *sample) {
+	if s.events == nil {
+		s.events = &eventTally{}
+		if prev != nil && prev.events != nil {
+			s.events = prev.events
+		}
+	}
+	s.events.add(ev)
+}
+
 // EndSample closes the current sample: what the next one is compared with
 // is kept, the rest dropped.
 func (a *Analyzer) EndSample() error {
@@ -455,14 +477,9 @@ func (a *Analyzer) EndSample() error {
 	s.closed = nil
 	radix.Uint64s(s.est)
 	a.prevEst, s.est = s.est, nil
-	if !s.meta.HasTable && len(s.meta.Events) > 0 {
-		prev := a.lastSample()
-		s.events = &eventTally{}
-		if prev != nil && prev.events != nil {
-			s.events = prev.events
-		}
+	if !s.meta.HasTable {
 		for i := range s.meta.Events {
-			s.events.add(&s.meta.Events[i])
+			s.tallyEvent(&s.meta.Events[i], a.lastSample())
 		}
 	}
 	s.meta.Events = nil // only their totals are used, and they can be many
@@ -476,6 +493,17 @@ func (a *Analyzer) EndSample() error {
 	a.done = append(a.done, s)
 	a.cur = nil
 	return nil
+}
+
+// appendHash appends a key to a set kept as a slice, sorting out the
+// repeats whenever it is full and large: a table is held as its distinct
+// tuples, so an input that repeats one line endlessly costs one key.
+func appendHash(hs []uint64, h uint64) []uint64 {
+	if len(hs) == cap(hs) && len(hs) >= compactAt {
+		radix.Uint64s(hs)
+		hs = slices.Compact(hs)
+	}
+	return append(hs, h)
 }
 
 // topSources is how many sources of each sample are kept to follow the
@@ -524,8 +552,7 @@ func (a *Analyzer) lastSample() *sample {
 // dropKeys frees what only a ranking of this sample would need. The
 // biggest sources are kept, to follow them across samples.
 func (s *sample) dropKeys() {
-	s.topSrcs = s.liveSrcs.top(topSources)
-	s.liveSrcs.drop()
+	s.topSrcs = s.srcs.top(topSources)
 	s.srcs.drop()
 	s.dsts.drop()
 	for _, g := range s.groups() {

@@ -65,15 +65,14 @@ func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	}
 	netns := map[string]bool{}
 	for _, s := range t.s {
-		for _, k := range s.meta.KernelLog {
-			if k.Kind == track.KernelLogTableFull {
-				fu.klog++
-				name := "init"
-				if k.Netns != 0 {
-					name = strconv.FormatUint(k.Netns, 10)
-				}
-				netns[name] = true
+		kt := s.meta.KernelLogCounts()
+		fu.klog += kt.Kinds[track.KernelLogTableFull]
+		for n := range kt.TableFullNetns {
+			name := "init"
+			if n != 0 {
+				name = strconv.FormatUint(n, 10)
 			}
+			netns[name] = true
 		}
 	}
 	for n := range netns {
@@ -180,7 +179,7 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 		}
 		s += fmt.Sprintf(" from %s to %s", t.at(pin.from), t.at(pin.to))
 		if at := t.s[pin.to]; at.meta.HasTable && at.entries > 0 {
-			s += fmt.Sprintf(", %s of them ASSURED, which early drop cannot evict", human.Percent(at.share(at.assured+at.offloaded)))
+			s += fmt.Sprintf(", %s of them entries the kernel never evicts (ASSURED, not closing)", human.Percent(at.share(at.nonEvictable)))
 		}
 		if pin.laterMax > 0 {
 			s += fmt.Sprintf("; the limit read last is %d, so it was raised since", pin.laterMax)
@@ -200,6 +199,10 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 		if fu.accumulating {
 			s += " (it sheds nothing: every entry followed from the previous sample is still there)"
 		}
+		size := t.rise(func(s *sample) float64 { return s.tableSize() })
+		if kept := t.rise(func(s *sample) float64 { return float64(s.nonEvictable) }); size.total() > 0 && kept.total() >= size.total()/2 {
+			s += fmt.Sprintf("; %s of that growth is entries the kernel never evicts (ASSURED, not closing)", human.Percent(math.Min(1, kept.total()/size.total())))
+		}
 		lead = append(lead, s)
 	}
 	summary := strings.Join(append(lead, why...), "; ")
@@ -218,7 +221,7 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 	}
 	if p.HasHeadroom {
 		fig("utilisation", human.Percent(p.Utilisation))
-		fig("headroom (ASSURED entries are never evicted)", fmt.Sprintf("%d new entries before drops (%d evictable, non-ASSURED)", p.Headroom, l.entries-l.assured-l.offloaded))
+		fig("headroom", fmt.Sprintf("%d new entries before drops (%d evictable: not ASSURED, or closing)", p.Headroom, l.entries-l.nonEvictable))
 	}
 	if fu.pin != nil {
 		fig("pinned at", fmt.Sprintf("%.0f entries, %s to %s", fu.pin.size, t.at(fu.pin.from), t.at(fu.pin.to)))

@@ -43,23 +43,50 @@ type Source struct {
 }
 
 // Sysctls holds sysctl values by their dotted name
-// ("net.netfilter.nf_conntrack_max"), as `sysctl -a` prints them.
+// ("net.netfilter.nf_conntrack_max"), as `sysctl -a` prints them. Use Set
+// and LayerSysctls to write them: a name is stored under one spelling, so
+// which value wins never depends on how a name was spelled.
 type Sysctls map[string]string
 
 // netfilterPrefix is where conntrack's per-netns sysctls live.
 const netfilterPrefix = "net.netfilter."
 
+// SysctlKey is a sysctl's one spelling: its full dotted name; a bare name
+// ("nf_conntrack_max", as command-line flags take it) is conntrack's, under
+// net.netfilter.
+func SysctlKey(name string) string {
+	if !strings.Contains(name, ".") {
+		return netfilterPrefix + name
+	}
+	return name
+}
+
+// Set stores a value under the name's one spelling.
+func (s Sysctls) Set(name, value string) { s[SysctlKey(name)] = value }
+
+// LayerSysctls merges sysctls, a later layer's value winning over an
+// earlier one's for the same sysctl, however each spelled it. ctdiag layers
+// them in one order everywhere: the kernel's defaults, then values found
+// elsewhere in the inputs (a capture's sysctl file read for every sample),
+// then a sample's own, then what the command line says (--sysctl).
+func LayerSysctls(layers ...Sysctls) Sysctls {
+	out := Sysctls{}
+	for _, l := range layers {
+		for k, v := range l {
+			out.Set(k, v)
+		}
+	}
+	return out
+}
+
 // Get returns a value by full dotted name, or by the bare name under
 // net.netfilter ("nf_conntrack_max").
 func (s Sysctls) Get(name string) (string, bool) {
-	if v, ok := s[name]; ok {
+	if v, ok := s[SysctlKey(name)]; ok {
 		return v, true
 	}
-	if !strings.Contains(name, ".") {
-		v, ok := s[netfilterPrefix+name]
-		return v, ok
-	}
-	return "", false
+	v, ok := s[name] // a map built by hand with a bare name
+	return v, ok
 }
 
 // Int returns a value as an integer; ok is false if absent or not a number.
@@ -136,9 +163,14 @@ type Snapshot struct {
 	Count, Max       uint64
 	HasCount, HasMax bool
 
-	Sysctls   Sysctls
-	KernelLog []KernelLogLine
-	Events    []Event
+	Sysctls Sysctls
+	// KernelLog holds the first MaxKernelLogLines conntrack lines of the
+	// kernel log; KernelLogTally counts all of them (AddKernelLog keeps both).
+	KernelLog      []KernelLogLine
+	KernelLogTally KernelLogTally
+	// Events holds the latest events (at most 2×MaxEvents, AddEvent);
+	// EventTotals counts all of them.
+	Events []Event
 
 	// Slab is the kernel's nf_conntrack slab cache (/proc/slabinfo): the
 	// memory one entry takes. HasSlab is false when it was not readable.
@@ -175,14 +207,17 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	if src.HasMax {
 		s.Max, s.HasMax = src.Max, true
 	}
-	for k, v := range src.Sysctls {
-		if s.Sysctls == nil {
-			s.Sysctls = Sysctls{}
-		}
-		s.Sysctls[k] = v
+	if len(src.Sysctls) > 0 {
+		s.Sysctls = LayerSysctls(s.Sysctls, src.Sysctls)
 	}
-	s.KernelLog = append(s.KernelLog, src.KernelLog...)
-	s.Events = append(s.Events, src.Events...)
+	s.KernelLogTally = s.KernelLogCounts()
+	s.KernelLogTally.add(src.KernelLogCounts())
+	if room := MaxKernelLogLines - len(s.KernelLog); room > 0 {
+		s.KernelLog = append(s.KernelLog, src.KernelLog[:min(room, len(src.KernelLog))]...)
+	}
+	for i := range src.Events {
+		s.keepEvent(&src.Events[i])
+	}
 	s.EventLosses = append(s.EventLosses, src.EventLosses...)
 	s.EventTotals.Add(src.EventTotals)
 	s.Flows = append(s.Flows, src.Flows...)
@@ -195,6 +230,104 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	if src.Ruleset != nil {
 		s.Ruleset = src.Ruleset
 	}
+}
+
+// MaxKernelLogLines is how many kernel-log lines a Snapshot keeps verbatim;
+// a log of any length is counted whole in its KernelLogTally.
+const MaxKernelLogLines = 10000
+
+// maxTallyNetns bounds the namespaces a KernelLogTally tells apart.
+const maxTallyNetns = 64
+
+// KernelLogTally counts kernel-log lines about conntrack by kind, however
+// many were read.
+type KernelLogTally struct {
+	Lines int // conntrack lines, kept in KernelLog or not
+	// Kinds counts them by KernelLogKind.
+	Kinds [KernelLogInvalid + 1]int
+	// TableFullNetns counts "table full" lines by the namespace they name
+	// (0: the initial one, which names none), for up to 64 namespaces;
+	// TableFullOtherNetns counts the lines of any further ones.
+	TableFullNetns      map[uint64]int
+	TableFullOtherNetns int
+}
+
+// Count adds one line.
+func (t *KernelLogTally) Count(l *KernelLogLine) {
+	t.Lines++
+	if int(l.Kind) < len(t.Kinds) {
+		t.Kinds[l.Kind]++
+	}
+	if l.Kind == KernelLogTableFull {
+		t.countNetns(l.Netns, 1)
+	}
+}
+
+func (t *KernelLogTally) countNetns(netns uint64, n int) {
+	if _, ok := t.TableFullNetns[netns]; !ok && len(t.TableFullNetns) >= maxTallyNetns {
+		t.TableFullOtherNetns += n
+		return
+	}
+	if t.TableFullNetns == nil {
+		t.TableFullNetns = map[uint64]int{}
+	}
+	t.TableFullNetns[netns] += n
+}
+
+func (t *KernelLogTally) add(o KernelLogTally) {
+	t.Lines += o.Lines
+	for k, n := range o.Kinds {
+		t.Kinds[k] += n
+	}
+	for ns, n := range o.TableFullNetns {
+		t.countNetns(ns, n)
+	}
+	t.TableFullOtherNetns += o.TableFullOtherNetns
+}
+
+// AddKernelLog counts l and keeps it if fewer than MaxKernelLogLines are.
+func (s *Snapshot) AddKernelLog(l KernelLogLine) {
+	if s.KernelLogTally.Lines < len(s.KernelLog) {
+		s.KernelLogTally = s.KernelLogCounts()
+	}
+	s.KernelLogTally.Count(&l)
+	if len(s.KernelLog) < MaxKernelLogLines {
+		s.KernelLog = append(s.KernelLog, l)
+	}
+}
+
+// KernelLogCounts counts the snapshot's kernel-log lines: its tally, or,
+// when KernelLog was filled without AddKernelLog, the lines it holds.
+func (s *Snapshot) KernelLogCounts() KernelLogTally {
+	if s.KernelLogTally.Lines >= len(s.KernelLog) {
+		return s.KernelLogTally
+	}
+	var t KernelLogTally
+	for i := range s.KernelLog {
+		t.Count(&s.KernelLog[i])
+	}
+	return t
+}
+
+// MaxEvents is how many of the latest events a Snapshot is sure to keep
+// (it may hold up to twice as many); EventTotals counts all.
+const MaxEvents = 4096
+
+// AddEvent counts e in EventTotals and keeps it among the latest events.
+func (s *Snapshot) AddEvent(e *Event) {
+	s.EventTotals.Count(e.Type)
+	s.keepEvent(e)
+}
+
+// keepEvent appends e, dropping the oldest half when 2×MaxEvents are held:
+// amortised, each event is copied at most twice.
+func (s *Snapshot) keepEvent(e *Event) {
+	if len(s.Events) >= 2*MaxEvents {
+		n := copy(s.Events, s.Events[len(s.Events)-MaxEvents:])
+		clear(s.Events[n:])
+		s.Events = s.Events[:n]
+	}
+	s.Events = append(s.Events, *e)
 }
 
 // Slab is one /proc/slabinfo line: ObjSize bytes per object, ActiveObjs in

@@ -199,3 +199,49 @@ func TestTimeoutsFromSysctlsAndDefaults(t *testing.T) {
 		t.Error("generic default")
 	}
 }
+
+// One spelling, one precedence: a later layer wins whether either spelled
+// the name bare (as flags do) or dotted (as sysctl -a does).
+func TestLayerSysctls(t *testing.T) {
+	file := Sysctls{"net.netfilter.nf_conntrack_udp_timeout": "30"}
+	flag := Sysctls{"nf_conntrack_udp_timeout": "5"}
+	if v, _ := LayerSysctls(file, flag).Get("nf_conntrack_udp_timeout"); v != "5" {
+		t.Errorf("flag over file: %q", v)
+	}
+	if v, _ := LayerSysctls(flag, file).Get("net.netfilter.nf_conntrack_udp_timeout"); v != "30" {
+		t.Errorf("file over flag: %q", v)
+	}
+	if l := LayerSysctls(file, flag); len(l) != 1 {
+		t.Errorf("two spellings kept: %v", l)
+	}
+	if NewTimeouts(LayerSysctls(file, flag)).Get("nf_conntrack_udp_timeout").Seconds() != 5 {
+		t.Error("timeouts read the later layer")
+	}
+}
+
+// What the kernel may drop to make room: not ASSURED, or ASSURED TCP that
+// is closing (the collector's drop at 95 %); never an offloaded entry.
+func TestEvictable(t *testing.T) {
+	for _, c := range []struct {
+		proto  Proto
+		state  TCPState
+		status Status
+		want   bool
+	}{
+		{ProtoTCP, TCPSynSent, 0, true},
+		{ProtoTCP, TCPEstablished, StatusSeenReply | StatusAssured, false},
+		{ProtoTCP, TCPTimeWait, StatusSeenReply | StatusAssured, true},
+		{ProtoTCP, TCPCloseWait, StatusSeenReply | StatusAssured, true},
+		{ProtoTCP, TCPEstablished, StatusSeenReply | StatusOffload, false},
+		{ProtoUDP, 0, StatusSeenReply | StatusAssured, false},
+		{ProtoUDP, 0, StatusSeenReply, true},
+	} {
+		f := Flow{Orig: Tuple{Proto: c.proto}, Status: c.status}
+		if c.proto == ProtoTCP {
+			f.State, f.Fields = uint8(c.state), FieldState
+		}
+		if got := f.Evictable(); got != c.want {
+			t.Errorf("%s %s %v: evictable %v", c.proto, c.state, c.status, got)
+		}
+	}
+}

@@ -112,7 +112,7 @@ type sink struct {
 	meta    track.Snapshot
 	events  []track.Event
 	entries int
-	assured int // [ASSURED] and offloaded entries: early drop never evicts them
+	assured int // entries the kernel never evicts to make room (track.Flow.Evictable)
 	hint    track.Sysctls
 }
 
@@ -129,7 +129,7 @@ func (s *sink) BeginSample(meta track.Snapshot) error {
 
 func (s *sink) Flow(f *track.Flow) error {
 	s.entries++
-	if f.Status.Assured() || f.Status.Offloaded() {
+	if !f.Evictable() {
 		s.assured++
 	}
 	if s.table != nil {
@@ -147,6 +147,9 @@ func (s *sink) Extra(x *track.Snapshot) error {
 	x2.Events, x2.Flows = nil, nil
 	s.meta.Merge(&x2)
 	s.events = append(s.events, x.Events...)
+	if len(s.events) > 2*track.MaxEvents { // only the latest are shown
+		s.events = append(s.events[:0], s.events[len(s.events)-track.MaxEvents:]...)
+	}
 	if s.an != nil {
 		return s.an.Extra(x)
 	}

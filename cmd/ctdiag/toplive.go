@@ -28,6 +28,9 @@ type liveSource struct {
 	interval time.Duration
 	notes    []string // the source's own notes, shown with the collector's
 	shown    int      // notes already shown
+	// gone is set once the namespace read was deleted: the handles are
+	// let go (so it can really go) and every later read says why.
+	gone error
 }
 
 // errLiveSourceClosed is what a read after Close returns.
@@ -76,6 +79,9 @@ func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.Read
 		// another namespace's table.
 		return rep, errLiveSourceClosed
 	}
+	if s.gone != nil {
+		return rep, s.gone
+	}
 	if s.follow != nil {
 		if err := s.follow.Err(); err != nil {
 			s.notes = append(s.notes, fmt.Sprintf("events no longer followed: %v", err))
@@ -91,6 +97,15 @@ func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.Read
 	if len(notes) > s.shown {
 		rep.Warning = strings.Join(notes[s.shown:], "; ")
 		s.shown = len(notes)
+	}
+	if errors.Is(err, collector.ErrNetnsGone) {
+		s.gone = fmt.Errorf("%w (q quits)", explainLiveError(err))
+		if s.follow != nil {
+			s.follow.Stop()
+			s.follow = nil
+		}
+		s.c.Close()
+		return rep, s.gone
 	}
 	if err != nil {
 		return rep, explainLiveError(err)

@@ -50,7 +50,9 @@ func RequireRoot(t testing.TB, why string) {
 	if err := checkKernelTestName(t.Name()); err != nil {
 		t.Fatalf("netnstest: %v", err)
 	}
-	if testing.Short() {
+	// A command that plays kernel scenarios (internal/cmd/gencorpus) is no
+	// test binary: testing.Short would panic there.
+	if testing.Testing() && testing.Short() {
 		t.Skip("netnstest: kernel test, skipped under -short")
 	}
 	if os.Geteuid() != 0 {
