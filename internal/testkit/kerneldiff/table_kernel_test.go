@@ -95,7 +95,7 @@ func newFlooder(t *testing.T, base byte) (*flooder, *Namespace) {
 	}
 	t.Cleanup(sender.Close)
 	cfg := ns.EngineConfig(t)
-	cfg.Sysctls["nf_conntrack_max"] = strconv.Itoa(tableRoom)
+	cfg.Sysctls.Set("nf_conntrack_max", strconv.Itoa(tableRoom))
 	e, err := track.NewEngine(cfg)
 	if err != nil {
 		t.Fatal(err)
