@@ -10,7 +10,7 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 # conntrack's XML and the filter expressions (one tokenizer, the registered options).
 FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
-.PHONY: build test unit integration check-clean package engine-diff bench bench-tui bench-live bench-exporter fuzz lint
+.PHONY: build test unit integration check-clean package scorecard engine-diff bench bench-tui bench-live bench-exporter fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -42,6 +42,11 @@ SEQUENCES ?= 100000
 SEED ?= 7
 engine-diff:
 	go test -count=1 -timeout 120m -v -run KernelEngineRandom ./internal/testkit/kerneldiff -engine.sequences=$(SEQUENCES) -engine.seed=$(SEED)
+
+# The scorecard at every size, L (≥ 200,000 entries a scenario) included:
+# minutes on 2 cores; go test ./... plays S and M (root).
+scorecard:
+	go test -count=1 -timeout 30m -v -run 'TestKernelScorecard' ./cmd/ctdiag -scorecard.sizes S,M,L
 
 bench:
 	scripts/bench.sh
