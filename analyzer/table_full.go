@@ -143,21 +143,11 @@ func (a *Analyzer) judgeFullness(fu fullness) (rules.Severity, []string) {
 	if fu.pin != nil {
 		raise(rules.SeverityCritical, "")
 	}
-	if u := fu.now.Utilisation; fu.now.HasMax && fu.now.Max > 0 {
-		switch {
-		case u >= a.param(rules.TableFull, "critical_utilisation"):
-			raise(rules.SeverityCritical, "")
-		case u >= a.param(rules.TableFull, "warn_utilisation"):
-			raise(rules.SeverityWarning, "")
-		}
+	if fu.now.HasMax && fu.now.Max > 0 {
+		raise(a.pressSeverity(fu.now), a.keptReason(fu.now))
 	}
 	if fu.peak != nil {
-		switch u := fu.peak.Pressure.Utilisation; {
-		case u >= a.param(rules.TableFull, "critical_utilisation"):
-			raise(rules.SeverityCritical, "")
-		case u >= a.param(rules.TableFull, "warn_utilisation"):
-			raise(rules.SeverityWarning, "")
-		}
+		raise(a.pressSeverity(fu.peak.Pressure), "")
 	}
 	if fu.forecast {
 		raise(rules.SeverityWarning, "")
@@ -166,6 +156,29 @@ func (a *Analyzer) judgeFullness(fu fullness) (rules.Severity, []string) {
 		raise(rules.SeverityWarning, fmt.Sprintf("%d packets dropped since the counters started (one reading of the statistics: whether it still drops is unknown)", fu.dropTotal))
 	}
 	return sev, why
+}
+
+// pressSeverity judges how pressed a table is against its limit: critical
+// at critical_utilisation, a warning at warn_utilisation or when the entries
+// the kernel never evicts hold warn_kept_share of the limit.
+func (a *Analyzer) pressSeverity(p Pressure) rules.Severity {
+	switch {
+	case !p.HasMax || p.Max == 0:
+		return rules.SeverityNone
+	case p.Utilisation >= a.param(rules.TableFull, "critical_utilisation"):
+		return rules.SeverityCritical
+	case p.Utilisation >= a.param(rules.TableFull, "warn_utilisation"), p.KeptShare >= a.param(rules.TableFull, "warn_kept_share"):
+		return rules.SeverityWarning
+	}
+	return rules.SeverityNone
+}
+
+// keptReason says so when the entries never evicted are what presses.
+func (a *Analyzer) keptReason(p Pressure) string {
+	if p.KeptShare >= a.param(rules.TableFull, "warn_kept_share") {
+		return fmt.Sprintf("%d of them (%s of the limit) are entries the kernel never evicts (ASSURED, not closing): a burst finds nothing to evict", p.Kept, human.Percent(p.KeptShare))
+	}
+	return ""
 }
 
 // fullFinding writes the summary and the evidence.
