@@ -56,10 +56,17 @@ type plateau struct {
 
 func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	fu := fullness{now: sum.Pressure, peak: sum.Peak, accumulating: math.IsInf(sum.Pressure.SteadyState, 1)}
+	// A failed insertion (a clash, insert-failed's pattern) is counted as a
+	// drop too: only drops beyond them are the table's (docs/KERNEL.md §4.6).
 	fu.drop, _, fu.dropOK = t.counterDelta(track.CounterDrop)
+	if failed, _, ok := t.counterDelta(track.CounterInsertFailed); ok && fu.dropOK {
+		fu.drop -= min(fu.drop, failed)
+	}
 	fu.early, _, fu.earlyOK = t.counterDelta(track.CounterEarlyDrop)
 	if !fu.dropOK {
 		fu.dropTotal, _ = t.counterTotal(track.CounterDrop)
+		failed, _ := t.counterTotal(track.CounterInsertFailed)
+		fu.dropTotal -= min(fu.dropTotal, failed)
 		fu.earlyTotal, _ = t.counterTotal(track.CounterEarlyDrop)
 		fu.totalsOnly = true
 	}
@@ -240,14 +247,14 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 		fig("pinned at", fmt.Sprintf("%.0f entries, %s to %s", fu.pin.size, t.at(fu.pin.from), t.at(fu.pin.to)))
 	}
 	if fu.dropOK {
-		fig("drop between samples", strconv.FormatUint(fu.drop, 10))
+		fig("drop between samples (failed insertions left out)", strconv.FormatUint(fu.drop, 10))
 	}
 	if fu.earlyOK {
 		fig("early_drop between samples", strconv.FormatUint(fu.early, 10))
 	}
 	if fu.totalsOnly {
 		if _, ok := t.counterTotal(track.CounterDrop); ok {
-			fig("drop since the counters started (one reading)", strconv.FormatUint(fu.dropTotal, 10))
+			fig("drop since the counters started (one reading, failed insertions left out)", strconv.FormatUint(fu.dropTotal, 10))
 			fig("early_drop since the counters started (one reading)", strconv.FormatUint(fu.earlyTotal, 10))
 		}
 	}
