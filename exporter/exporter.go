@@ -366,7 +366,7 @@ type counterTotals struct {
 	lost       uint64
 	tableFull  uint64
 	readErrors [numReads]uint64
-	resyncs    [2]uint64
+	resyncs    [numResyncReasons]uint64
 }
 
 func (t *counterTotals) add(s *nsSnap) {
@@ -381,8 +381,9 @@ func (t *counterTotals) add(s *nsSnap) {
 	for i := range t.readErrors {
 		t.readErrors[i] += s.readErrors[i]
 	}
-	t.resyncs[0] += s.resyncs[0]
-	t.resyncs[1] += s.resyncs[1]
+	for i := range t.resyncs {
+		t.resyncs[i] += s.resyncs[i]
+	}
 }
 
 // otherCounters are the counters of netns="other": for each namespace
@@ -429,7 +430,9 @@ func (t counterTotals) since(b *counterTotals) counterTotals {
 	for i := range t.readErrors {
 		out.readErrors[i] = d(t.readErrors[i], b.readErrors[i])
 	}
-	out.resyncs[0], out.resyncs[1] = d(t.resyncs[0], b.resyncs[0]), d(t.resyncs[1], b.resyncs[1])
+	for i := range t.resyncs {
+		out.resyncs[i] = d(t.resyncs[i], b.resyncs[i])
+	}
 	return out
 }
 
@@ -445,8 +448,9 @@ func (t *counterTotals) plus(o counterTotals) {
 	for i := range t.readErrors {
 		t.readErrors[i] += o.readErrors[i]
 	}
-	t.resyncs[0] += o.resyncs[0]
-	t.resyncs[1] += o.resyncs[1]
+	for i := range t.resyncs {
+		t.resyncs[i] += o.resyncs[i]
+	}
 }
 
 // contribution is what w added to "other" since it joined. A namespace

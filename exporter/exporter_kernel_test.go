@@ -299,6 +299,38 @@ func TestKernelExporterEventOverrun(t *testing.T) {
 	t.Logf("%v overruns, %v resyncs, %v of 50000 NEW events received", lost, resyncs, newEv)
 }
 
+// Entries made while nobody listened send no event at all, not even
+// DESTROY (nf_conntrack_events=2 decides at creation): flushed under a
+// running exporter, they leave the model only by a dump, which the gap
+// between the model and the kernel's count calls at once rather than at
+// the next periodic resync.
+func TestKernelExporterModelCatchesUpWithoutEvents(t *testing.T) {
+	netnstest.RequireTools(t, "conntrack")
+	netnstest.Require(t)
+	ns := netnstest.NewNS(t)
+	const n = 5000
+	if err := ctfill.FillIn("/run/netns/"+ns.Name, 0, n); err != nil {
+		t.Fatal(err)
+	}
+	x := startExporter(t, Config{Netns: []collector.Netns{{Name: ns.Name}}, ResyncInterval: time.Hour})
+	l := "netns=" + ns.Name
+	eventually(t, 10*time.Second, func() (bool, string) {
+		v, _ := x.scrape(t).value("ctdiag_exporter_model_entries", l)
+		return v == n, fmt.Sprintf("model %v entries, want %d", v, n)
+	})
+	ns.MustOutput(t, "conntrack", "-F")
+	eventually(t, 10*time.Second, func() (bool, string) {
+		m := x.scrape(t)
+		model, _ := m.value("ctdiag_exporter_model_entries", l)
+		drift, _ := m.value("ctdiag_exporter_resyncs_total", l, "reason=drift")
+		destroyed, _ := m.value(report.MetricEvents, l, "type=destroy")
+		return model == 0 && drift >= 1, fmt.Sprintf("after the flush: model %v entries, %v drift resyncs, %v DESTROY events", model, drift, destroyed)
+	})
+	if !strings.Contains(x.logs.String(), "the model and the kernel's count disagree") {
+		t.Errorf("the drift resync was not logged")
+	}
+}
+
 // A namespace deleted while watched: the exporter says so (up 0, gone
 // counted, logged), drops its series and closes its sockets (which would
 // keep the deleted namespace alive); when a namespace of the same name

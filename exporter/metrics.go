@@ -51,7 +51,7 @@ func healthMetrics() []report.PromMetric {
 		{Name: metricLastRead, Type: "gauge", Help: "Unix time of the last successful read of the namespace's count and statistics.", Labels: []string{"netns"}},
 		{Name: metricReadDuration, Type: "gauge", Help: "Seconds the last read took: counters (count, max, statistics), dump (the periodic full re-read), rules (an evaluation of the catalog).", Labels: []string{"netns", "read"}},
 		{Name: metricReadErrors, Type: "counter", Help: "Failed reads, by what was read (counters, dump, rules, events).", Labels: []string{"netns", "read"}},
-		{Name: metricResyncs, Type: "counter", Help: "Full re-reads of the table into the model, by reason: overrun (events were lost) or periodic.", Labels: []string{"netns", "reason"}},
+		{Name: metricResyncs, Type: "counter", Help: "Full re-reads of the table into the model, by reason: overrun (events were lost), drift (the model and the kernel's count disagreed) or periodic.", Labels: []string{"netns", "reason"}},
 		{Name: metricModelEntries, Type: "gauge", Help: "Entries in the exporter's model of the table (events and dumps).", Labels: []string{"netns"}},
 		{Name: metricEvaluated, Type: "gauge", Help: "Unix time of the last evaluation of the rule catalog.", Labels: []string{"netns"}},
 		{Name: metricWatched, Type: "gauge", Help: "Network namespaces watched (all of them, also those summed as netns=\"other\")."},
@@ -138,8 +138,9 @@ func (m *metrics) namespace(ch chan<- prometheus.Metric, s *nsSnap, retired coun
 	for _, k := range []readKind{readCounters, readDump, readRules} {
 		m.gauge(ch, metricReadDuration, s.readDur[k], l, k.String())
 	}
-	m.counter(ch, metricResyncs, float64(s.resyncs[0]+retired.resyncs[0]), l, "overrun")
-	m.counter(ch, metricResyncs, float64(s.resyncs[1]+retired.resyncs[1]), l, "periodic")
+	for r := range resyncReason(numResyncReasons) {
+		m.counter(ch, metricResyncs, float64(s.resyncs[r]+retired.resyncs[r]), l, r.String())
+	}
 	m.gauge(ch, metricModelEntries, float64(s.modelEntries), l)
 
 	m.gauge(ch, report.MetricEntries, float64(s.count), l)

@@ -327,7 +327,11 @@ func TestKernelPrometheusTableFull(t *testing.T) {
 		m := x.scrape(t)
 		entries, _ := m.value(report.MetricEntries, l)
 		_, active := m.value(report.MetricFindingActive, l, "rule=table-full")
-		return entries == 0 && !active, fmt.Sprintf("entries %v, table-full still active %v", entries, active)
+		if entries == 0 && !active {
+			return true, ""
+		}
+		f, _ := get(t, x.url+"/findings")
+		return false, fmt.Sprintf("entries %v, table-full still active %v; /findings:\n%s", entries, active, f)
 	})
 	eventually(t, 30*time.Second, func() (bool, string) {
 		st := prom.alertStates(t, l)

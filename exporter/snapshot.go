@@ -33,7 +33,7 @@ type nsSnap struct {
 	lastRead     float64 // Unix seconds of the last successful read of the counters
 	readDur      [numReads]float64
 	readErrors   [numReads]uint64
-	resyncs      [2]uint64 // overrun, periodic
+	resyncs      [numResyncReasons]uint64
 	modelEntries int
 }
 
@@ -93,7 +93,9 @@ func (w *watcher) publish() {
 	for i := range s.readErrors {
 		s.readErrors[i] = w.readErrors[i].Load()
 	}
-	s.resyncs = [2]uint64{w.resyncs[0].Load(), w.resyncs[1].Load()}
+	for i := range s.resyncs {
+		s.resyncs[i] = w.resyncs[i].Load()
+	}
 	if !w.lastRead.IsZero() {
 		s.lastRead = float64(w.lastRead.UnixNano()) / 1e9
 	}

@@ -59,7 +59,7 @@ type watcher struct {
 	// Written by the event goroutine, read when publishing.
 	events     [3]atomic.Uint64 // new, update, destroy
 	lost       atomic.Uint64
-	resyncs    [2]atomic.Uint64 // after an overrun, periodic
+	resyncs    [numResyncReasons]atomic.Uint64
 	readErrors [numReads]atomic.Uint64
 	vanished   atomic.Uint64 // times the namespace was seen gone
 
@@ -86,6 +86,7 @@ type watcher struct {
 	losses     []track.EventLoss // since the last evaluation
 	lossMu     sync.Mutex
 	evalCPU    time.Duration // CPU the last evaluation took
+	drift      drift
 }
 
 func newWatcher(cfg *Config, label string, netns collector.Netns, explicit bool) *watcher {
@@ -194,6 +195,15 @@ func (w *watcher) session(ctx context.Context) error {
 			return err
 		}
 		now := w.cfg.Now()
+		if w.drift.due(w.model.Len(), w.count, now) {
+			w.log.Info("the model and the kernel's count disagree; the table was re-read",
+				"model", w.model.Len(), "count", w.count)
+			if err := w.resync(ctx, col); err != nil {
+				return err
+			}
+			w.resyncs[resyncDrift].Add(1)
+			w.drift.resynced(w.cfg.Now())
+		}
 		if !now.Before(nextEval) {
 			cpu := w.evaluate(ctx, col)
 			nextEval = now.Add(w.cfg.evalSpacing(cpu))
@@ -202,7 +212,7 @@ func (w *watcher) session(ctx context.Context) error {
 			if err := w.resync(ctx, col); err != nil {
 				return err
 			}
-			w.resyncs[1].Add(1)
+			w.resyncs[resyncPeriodic].Add(1)
 			nextResync = w.cfg.Now().Add(w.cfg.ResyncInterval)
 		}
 		w.publish()
@@ -223,8 +233,10 @@ func (w *watcher) reset() {
 		w.events[i].Store(0)
 	}
 	w.lost.Store(0)
-	w.resyncs[0].Store(0)
-	w.resyncs[1].Store(0)
+	for i := range w.resyncs {
+		w.resyncs[i].Store(0)
+	}
+	w.drift = drift{}
 	w.started, w.history, w.tableFull, w.doc, w.findings = now, nil, 0, nil, nil
 	w.prevEvents, w.prevLost = [3]uint64{}, 0
 	w.statsHave = [10]bool{}
@@ -455,7 +467,7 @@ func (s *eventSink) Lost(loss track.EventLoss) error {
 		w.model.BeginResync(w.cfg.Now()).End() // the table was empty
 	}
 	if s.r != nil || loss.Resynced == 0 {
-		w.resyncs[0].Add(1)
+		w.resyncs[resyncOverrun].Add(1)
 	}
 	s.r = nil
 	w.lost.Add(1)
