@@ -639,6 +639,9 @@ type Ruleset struct {
 	// Notes say how it was read (legacy tables read with
 	// iptables-legacy-save, what could not be read).
 	Notes []string `json:"notes,omitempty"`
+	// Incomplete says some tables could not be read (the notes say which):
+	// what the ruleset lacks cannot be concluded from it.
+	Incomplete bool `json:"incomplete,omitempty"`
 	// Unknown counts expressions, statements and options that were not
 	// decoded (each rule that has any is Partial); Comments counts comment
 	// lines of a file. Neither is dropped silently.
