@@ -27,10 +27,10 @@ func TestReportExitStatus(t *testing.T) {
 		{[]string{"report", "--fail-on", "info", healthy}, 0},
 		{[]string{"report", "--set", "syn-sent-growth.enabled=false", syn}, 0},
 		{[]string{"report", "--set", "syn-sent-growth.severity=critical", "--fail-on", "critical", syn}, 1},
-		{[]string{"report", "--samples", "3", syn}, 2},                          // --samples is for the live table
-		{[]string{"report", "--netns", "x", syn}, 2},                            // so is --netns
+		{[]string{"report", "--samples", "3", syn}, 2},                               // --samples is for the live table
+		{[]string{"report", "--netns", "x", syn}, 2},                                 // so is --netns
 		{[]string{"report", captures + "/syn-sent-growth/cli/ss-tcp-states.txt"}, 2}, // nothing conntrack in it
-		{[]string{"report", captures + "/syn-sent-growth/cli/iptables.txt"}, 3},   // a ruleset alone: the table's rules are not judged
+		{[]string{"report", captures + "/syn-sent-growth/cli/iptables.txt"}, 3},      // a ruleset alone: the table's rules are not judged
 		{[]string{"report", "/nonexistent/dump.txt"}, 2},
 		{[]string{"report", "--fail-on", "loud", syn}, 2},
 		{[]string{"report", "--set", "nope.x=1", syn}, 2},
