@@ -5,6 +5,8 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
 	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
 	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt
+# conntrack's XML and the filter expressions (one tokenizer, the registered options).
+FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
 .PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
 

@@ -11,9 +11,9 @@ import (
 // Options tune an analysis. The zero value is the shipped catalog.
 type Options struct {
 	Config *rules.Config // nil: rules.DefaultConfig()
-	// Sysctls known before any entry is read (e.g. a sysctl -a file given
-	// after the dumps): they decide the timeouts entry ages are computed
-	// from. A sample's own sysctls read before its entries win; kernel
+	// Sysctls the caller gives (a command line's --sysctl): they decide the
+	// timeouts entry ages are computed from, over a sample's own sysctls and
+	// those found elsewhere in the inputs (track.LayerSysctls); kernel
 	// defaults fill the rest.
 	Sysctls  track.Sysctls
 	Top      int // entries in each ranking; default 5
@@ -134,17 +134,11 @@ func (a *Analyzer) SysctlHint(s track.Sysctls) {
 	a.hint = s
 }
 
-// timeoutsFor resolves a sample's timeouts: its own sysctls, then those the
-// caller gave, then those found elsewhere in the inputs, then the kernel's
-// defaults.
+// timeoutsFor resolves a sample's timeouts in ctdiag's one order
+// (track.LayerSysctls): the kernel's defaults, those found elsewhere in the
+// inputs, the sample's own, those the caller gave.
 func (a *Analyzer) timeoutsFor(own track.Sysctls) track.Timeouts {
-	sys := track.Sysctls{}
-	for _, layer := range []track.Sysctls{a.hint, a.opts.Sysctls, own} {
-		for k, v := range layer {
-			sys[k] = v
-		}
-	}
-	return track.NewTimeouts(sys)
+	return track.NewTimeouts(track.LayerSysctls(a.hint, own, a.opts.Sysctls))
 }
 
 // SetTimes replaces the samples' times (e.g. from --interval) and says

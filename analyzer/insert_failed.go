@@ -16,6 +16,9 @@ func (a *Analyzer) insertFailed(t timeline, sum *Summary) *Finding {
 	l := t.last()
 	ins, insRate, insOK := t.counterDelta(track.CounterInsertFailed)
 	clash, clashRate, clashOK := t.counterDelta(track.CounterClashResolve)
+	if !clashOK {
+		clash, _ = t.counterTotal(track.CounterClashResolve)
+	}
 	chain, _, _ := t.counterDelta(track.CounterChainTooLong)
 	minClash := a.param(rules.InsertFailed, "min_clash_rate")
 	sev := rules.SeverityNone
@@ -26,16 +29,22 @@ func (a *Analyzer) insertFailed(t timeline, sum *Summary) *Finding {
 		sev = rules.SeverityInfo
 	}
 	sinceStart := false
-	if sev == rules.SeverityNone {
-		total, known := t.counterTotal(track.CounterInsertFailed)
-		if insOK || !known || total == 0 {
-			return nil
+	if sev == rules.SeverityNone && !insOK {
+		// One reading: what the counters hold since they started (boot, or
+		// the namespace's creation). Failed insertions are dropped packets,
+		// whenever they were; resolved clashes cost nothing by themselves.
+		if total, _ := t.counterTotal(track.CounterInsertFailed); total > 0 {
+			sev, ins, sinceStart = rules.SeverityWarning, total, true
+		} else if total, _ := t.counterTotal(track.CounterClashResolve); total > 0 {
+			sev, clash, sinceStart = rules.SeverityInfo, total, true
 		}
-		sev, ins, sinceStart = rules.SeverityInfo, total, true
+	}
+	if sev == rules.SeverityNone {
+		return nil
 	}
 	var parts []string
 	if sinceStart {
-		parts = append(parts, fmt.Sprintf("insert_failed %d since the counters started (one reading of the statistics)", ins))
+		parts = append(parts, fmt.Sprintf("insert_failed %d and clash_resolve %d since the counters started (one reading of the statistics)", ins, clash))
 	} else {
 		parts = append(parts, fmt.Sprintf("insert_failed +%d", ins))
 		if clashOK {

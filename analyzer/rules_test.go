@@ -232,6 +232,16 @@ func TestInsertFailedIsNotATableFull(t *testing.T) {
 	if finding(r, rules.TableFull) != nil {
 		t.Error("table-full fired on clashes")
 	}
+	// One reading of the statistics: failed insertions since the counters
+	// started are dropped packets (a warning); resolved clashes alone are
+	// the race, resolved (info).
+	if f := finding(run(t, nil, s1), rules.InsertFailed); f == nil || f.Severity != rules.SeverityWarning || !strings.Contains(f.Summary, "insert_failed 3 and clash_resolve 100 since the counters started") {
+		t.Errorf("one reading: %+v", f)
+	}
+	clashes := withStats(snap(0, flows...), map[track.Counter]uint64{track.CounterClashResolve: 100})
+	if f := finding(run(t, nil, clashes), rules.InsertFailed); f == nil || f.Severity != rules.SeverityInfo {
+		t.Errorf("resolved clashes, one reading: %+v", f)
+	}
 }
 
 func TestStaleUDP(t *testing.T) {
@@ -269,13 +279,20 @@ func TestTopTalker(t *testing.T) {
 		}
 		flows = append(flows, mkflow(flowSpec{proto: track.ProtoUDP, timeout: 25, src: src, dst: addr(i), sport: uint16(i), dport: 9999}))
 	}
-	// Every flow goes to udp/9999: the port is the biggest share.
+	// Every flow goes to udp/9999, and 10.5.5.5 holds two thirds: on a table
+	// that is not filling, the port is the box's job, the source is named.
 	f := finding(run(t, nil, snap(0, flows...)), rules.TopTalker)
-	if f == nil || !strings.HasPrefix(f.Summary, "destination port udp/9999 holds 1200 of 1200 entries") {
+	if f == nil || f.Severity != rules.SeverityInfo || !strings.HasPrefix(f.Summary, "source 10.5.5.5 holds 800 of 1200 entries") {
 		t.Fatalf("top-talker: %+v", f)
 	}
-	if !strings.Contains(remedyText(f), "ctdiag list -c -p udp --dport 9999") {
+	if !strings.Contains(remedyText(f), "ctdiag list -c -s 10.5.5.5") {
 		t.Errorf("remedies %s", remedyText(f))
+	}
+	// Filling, the biggest key is named whatever it is, as a warning.
+	full := withSysctls(snap(0, flows...), "nf_conntrack_max", "1300")
+	if f := finding(run(t, nil, full), rules.TopTalker); f == nil || f.Severity != rules.SeverityWarning ||
+		!strings.HasPrefix(f.Summary, "destination port udp/9999 holds 1200 of 1200 entries") || !strings.Contains(remedyText(f), "ctdiag list -c -p udp --dport 9999") {
+		t.Errorf("filling: %+v", f)
 	}
 	if finding(run(t, nil, snap(0, flows[:900]...)), rules.TopTalker) != nil {
 		t.Error("fired below min_entries")

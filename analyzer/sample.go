@@ -22,13 +22,11 @@ type sample struct {
 	offloaded                int // [OFFLOAD]/[HW_OFFLOAD]: fast-pathed, never evicted, not half-open
 	acct                     int // entries with counters
 	tcp                      [10][numClasses]int
-	other                    [256]int  // entries by protocol, TCP without a known state included
-	srcs, dsts               addrTally // every entry's original source and destination (ranked samples)
-	// liveSrcs counts the sources of live entries (TCP before any FIN or
-	// RST, other protocols once ASSURED), in every sample, to follow
-	// the biggest across samples; topSrcs keeps its largest when the
-	// tally is dropped.
-	liveSrcs         addrTally
+	other                    [256]int // entries by protocol, TCP without a known state included
+	// srcs counts every entry's original source, in every sample, to follow
+	// the biggest across samples (topSrcs keeps its largest when the tally
+	// is dropped); dsts the destinations, in ranked samples only.
+	srcs, dsts       addrTally
 	topSrcs          []ranked[addrPortKey]
 	tcpPort, udpPort []int32 // by destination port
 	snat, dnat       int
@@ -229,8 +227,8 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.ipv6++
 	}
 	keys := keysOf(o)
+	s.srcs.add(keys.src, 0)
 	if s.ranked {
-		s.srcs.add(keys.src, 0)
 		s.dsts.add(keys.dst, 0)
 	}
 	snat := f.SrcNAT()
@@ -244,16 +242,13 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	a.natEntry(s, f, &keys, snat, dnat)
 	h := tupleHash(o, &keys, f.Zone)
 	if !s.alone {
-		s.hashes = append(s.hashes, h)
+		s.hashes = appendHash(s.hashes, h)
 	}
 
-	live := class == classAssured
 	switch o.Proto {
 	case track.ProtoTCP:
 		s.tcpPort[o.DstPort]++
 		if st, ok := f.TCPState(); ok && st.Known() {
-			_, closing := closeKindOf(st)
-			live = !closing && st != track.TCPTimeWait
 			s.tcp[st][class]++
 			var gk *entryKeys // the groups tally peers only where ranked
 			if s.ranked {
@@ -272,9 +267,6 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		a.udpEntry(s, f, &keys, dnat, h)
 	default:
 		s.other[o.Proto]++
-	}
-	if live {
-		s.liveSrcs.add(keys.src, 0)
 	}
 	if s.ranked {
 		s.whatIf.add(f)
@@ -317,7 +309,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 	}
 	if st == track.TCPTimeWait || st == track.TCPClose {
 		if !s.last {
-			s.closed = append(s.closed, h)
+			s.closed = appendHash(s.closed, h)
 		}
 		return
 	}
@@ -351,7 +343,7 @@ func (a *Analyzer) establishedEntry(s *sample, f *track.Flow, keys *entryKeys, T
 		}
 	}
 	if f.Fields.Has(track.FieldTimeout) && !s.last {
-		s.est = append(s.est, estKey(h, f.Timeout, silent))
+		s.est = appendHash(s.est, estKey(h, f.Timeout, silent))
 	}
 	// A timeout set by the unacknowledged-data or retransmission caps
 	// (docs/KERNEL.md §1.10) is no measure of idleness: only entries above
@@ -483,6 +475,17 @@ func (a *Analyzer) EndSample() error {
 	return nil
 }
 
+// appendHash appends a key to a set kept as a slice, sorting out the
+// repeats whenever it is full and large: a table is held as its distinct
+// tuples, so an input that repeats one line endlessly costs one key.
+func appendHash(hs []uint64, h uint64) []uint64 {
+	if len(hs) == cap(hs) && len(hs) >= compactAt {
+		radix.Uint64s(hs)
+		hs = slices.Compact(hs)
+	}
+	return append(hs, h)
+}
+
 // topSources is how many sources of each sample are kept to follow the
 // biggest one across samples.
 const topSources = 8
@@ -529,8 +532,7 @@ func (a *Analyzer) lastSample() *sample {
 // dropKeys frees what only a ranking of this sample would need. The
 // biggest sources are kept, to follow them across samples.
 func (s *sample) dropKeys() {
-	s.topSrcs = s.liveSrcs.top(topSources)
-	s.liveSrcs.drop()
+	s.topSrcs = s.srcs.top(topSources)
 	s.srcs.drop()
 	s.dsts.drop()
 	for _, g := range s.groups() {

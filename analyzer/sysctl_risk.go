@@ -13,12 +13,7 @@ import (
 
 // sysctlRisk: settings that cause or hide trouble (rules/sysctl_risk.go).
 func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
-	sys := t.sysctls()
-	for k, v := range a.opts.Sysctls {
-		if _, ok := sys[k]; !ok {
-			sys[k] = v
-		}
-	}
+	sys := track.LayerSysctls(t.sysctls(), a.opts.Sysctls)
 	if len(sys) == 0 {
 		return nil
 	}
@@ -60,7 +55,14 @@ func (a *Analyzer) sysctlRisk(t timeline, sum *Summary) *Finding {
 	if est, ok := sys.Int("nf_conntrack_tcp_timeout_established"); ok && est >= 432000 {
 		churn := l.tcpCount(track.TCPTimeWait) > 0 || l.ruleGroup(rules.CloseGrowth) > 0 || sum.NewBetween > 0 || sum.GoneBetween > 0
 		if churn && l.idle.count > 0 {
-			hit(rules.SeverityInfo, "established", fmt.Sprintf("established timeout %s with connection churn and %d long-idle entries", human.Seconds(float64(est)), l.idle.count))
+			// The setting is a warning where it already shapes the table:
+			// dead connections it keeps are a real share of it.
+			sev := rules.SeverityInfo
+			if l.share(l.idleOver[0]) >= a.param(rules.SysctlRisk, "dead_share") {
+				sev = rules.SeverityWarning
+			}
+			hit(sev, "established", fmt.Sprintf("established timeout %s with connection churn: %d entries idle longer than a day (%s of the table) are kept only by it",
+				human.Seconds(float64(est)), l.idleOver[0], human.Percent(l.share(l.idleOver[0]))))
 		}
 	}
 	if v, ok := sys.Int("nf_conntrack_tcp_be_liberal"); ok && v != 0 {

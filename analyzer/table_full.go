@@ -200,6 +200,10 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 		if fu.accumulating {
 			s += " (it sheds nothing: every entry followed from the previous sample is still there)"
 		}
+		size := t.rise(func(s *sample) float64 { return s.tableSize() })
+		if assured := t.rise(func(s *sample) float64 { return float64(s.assured + s.offloaded) }); size.total() > 0 && assured.total() >= size.total()/2 {
+			s += fmt.Sprintf("; %s of that growth is ASSURED entries, which early drop can never evict", human.Percent(math.Min(1, assured.total()/size.total())))
+		}
 		lead = append(lead, s)
 	}
 	summary := strings.Join(append(lead, why...), "; ")

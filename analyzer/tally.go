@@ -8,20 +8,28 @@ import (
 
 // addrTally counts addresses, or address and port pairs, one per entry of a
 // sample. IPv4 keys (address<<16 | port) are appended to fixed-size blocks
-// (appending never copies) and counted only when a ranking is asked for, by
-// a radix sort and a count of runs: appending costs a few nanoseconds, where
-// any hash table holding a busy table's tens of thousands of peers misses
-// the cache on nearly every entry. Only the last sample is ranked, so
-// earlier samples drop their keys. IPv6 keys, far fewer in practice, go to a
-// small hash table.
+// (appending never copies) and counted only when a ranking is asked for, or
+// when the blocks hold compactAt keys, by a radix sort and a count of runs:
+// appending costs a few nanoseconds, where any hash table holding a busy
+// table's tens of thousands of peers misses the cache on nearly every
+// entry. The counted runs keep one key and its count per distinct key, so
+// memory follows the number of different peers, never the length of the
+// input (a dump of one line repeated a billion times holds one run). Only
+// the last sample is ranked, so earlier samples drop their keys. IPv6 keys,
+// far fewer in practice, go to a small hash table.
 type addrTally struct {
-	blocks [][]uint64
-	sorted bool // blocks is one sorted block
-	v6     counts[addrPortKey]
+	blocks  [][]uint64
+	pending int      // keys in blocks
+	runs    []uint64 // distinct keys counted so far, sorted
+	counts  []uint32 // how many of each
+	v6      counts[addrPortKey]
 }
 
 // tallyBlock keys per block: 128 KiB.
 const tallyBlock = 1 << 14
+
+// compactAt is how many keys wait in blocks before they are counted: 8 MiB.
+const compactAt = 1 << 20
 
 func (t *addrTally) add(k addrKey, port uint16) {
 	if !k.v4 {
@@ -29,50 +37,68 @@ func (t *addrTally) add(k addrKey, port uint16) {
 		return
 	}
 	n := len(t.blocks)
-	if n == 0 || len(t.blocks[n-1]) == cap(t.blocks[n-1]) || t.sorted {
+	if n == 0 || len(t.blocks[n-1]) == cap(t.blocks[n-1]) {
+		if t.pending >= compactAt {
+			t.compact()
+			n = 0
+		}
 		t.blocks = append(t.blocks, make([]uint64, 0, tallyBlock))
-		t.sorted = false
 		n++
 	}
 	t.blocks[n-1] = append(t.blocks[n-1], uint64(uint32(k.lo))<<16|uint64(port))
+	t.pending++
 }
 
 // drop frees the keys; the tally counts nothing afterwards.
 func (t *addrTally) drop() {
-	t.blocks, t.sorted = nil, false
+	t.blocks, t.pending, t.runs, t.counts = nil, 0, nil, nil
 	t.v6.drop()
 }
 
-// keys gathers the IPv4 keys into one sorted slice.
-func (t *addrTally) keys() []uint64 {
-	if t.sorted {
-		return t.blocks[0]
+// compact counts the keys waiting in blocks into the runs.
+func (t *addrTally) compact() {
+	if t.pending == 0 {
+		return
 	}
-	total := 0
-	for _, b := range t.blocks {
-		total += len(b)
-	}
-	all := make([]uint64, 0, total)
+	all := make([]uint64, 0, t.pending)
 	for _, b := range t.blocks {
 		all = append(all, b...)
 	}
+	t.blocks, t.pending = nil, 0
 	radix.Uint64s(all)
-	t.blocks, t.sorted = [][]uint64{all}, true
-	return all
+	runs := make([]uint64, 0, len(t.runs)+len(all)/4)
+	counts := make([]uint32, 0, cap(runs))
+	push := func(k uint64, n uint32) {
+		if l := len(runs); l > 0 && runs[l-1] == k {
+			counts[l-1] += n
+			return
+		}
+		runs, counts = append(runs, k), append(counts, n)
+	}
+	i := 0
+	for j := 0; j < len(all); {
+		k := all[j]
+		e := j + 1
+		for e < len(all) && all[e] == k {
+			e++
+		}
+		for i < len(t.runs) && t.runs[i] < k {
+			push(t.runs[i], t.counts[i])
+			i++
+		}
+		push(k, uint32(e-j))
+		j = e
+	}
+	for ; i < len(t.runs); i++ {
+		push(t.runs[i], t.counts[i])
+	}
+	t.runs, t.counts = runs, counts
 }
 
 // distinct counts the different keys.
 func (t *addrTally) distinct() int {
-	n := t.v6.used
-	if len(t.blocks) > 0 {
-		keys := t.keys()
-		for i := range keys {
-			if i == 0 || keys[i] != keys[i-1] {
-				n++
-			}
-		}
-	}
-	return n
+	t.compact()
+	return t.v6.used + len(t.runs)
 }
 
 // top ranks the keys: largest count first, ties by address then port,
@@ -81,17 +107,10 @@ func (t *addrTally) top(n int) []ranked[addrPortKey] {
 	if n <= 0 {
 		return nil
 	}
+	t.compact()
 	out := make([]ranked[addrPortKey], 0, n+1)
-	if len(t.blocks) > 0 {
-		keys := t.keys()
-		for i := 0; i < len(keys); {
-			j := i + 1
-			for j < len(keys) && keys[j] == keys[i] {
-				j++
-			}
-			out = insertRanked(out, ranked[addrPortKey]{v4Key(keys[i]), j - i}, n)
-			i = j
-		}
+	for i, k := range t.runs {
+		out = insertRanked(out, ranked[addrPortKey]{v4Key(k), int(t.counts[i])}, n)
 	}
 	for _, r := range t.v6.top(n, cmpAddrPortKey) {
 		out = insertRanked(out, r, n)
@@ -138,11 +157,11 @@ func keepBest[K any](out []ranked[K], r ranked[K], n int, less func(a, b K) bool
 func (s *sample) prepareRankings() {
 	var wg sync.WaitGroup
 	for _, t := range []*addrTally{&s.srcs, &s.dsts} {
-		if len(t.blocks) > 1 || len(t.blocks) == 1 && !t.sorted {
+		if t.pending > 0 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				t.keys()
+				t.compact()
 			}()
 		}
 	}

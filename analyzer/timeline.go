@@ -175,13 +175,11 @@ func (t timeline) memTotal() uint64 {
 
 // sysctls merges the samples' sysctls, later ones winning.
 func (t timeline) sysctls() track.Sysctls {
-	out := track.Sysctls{}
+	layers := make([]track.Sysctls, 0, len(t.s))
 	for _, s := range t.s {
-		for k, v := range s.meta.Sysctls {
-			out[k] = v
-		}
+		layers = append(layers, s.meta.Sysctls)
 	}
-	return out
+	return track.LayerSysctls(layers...)
 }
 
 // sysctlsKnown: some timeout sysctl was read (or given), so ages are

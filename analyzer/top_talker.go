@@ -23,20 +23,28 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 			best = c[0]
 		}
 	}
-	// A single source rising at every sample: a client opening connections
-	// faster than they end.
-	var srcRise rise
+	// A single source taking a larger share of the table at every sample:
+	// a client opening connections faster than the others, in a loop.
+	var srcRise, shareRise rise
 	rising := false
 	if len(src) > 0 && src[0].Share >= minShare {
 		key := src[0].Key
 		srcRise = t.rise(func(s *sample) float64 { return s.sourceCount(key) })
-		rising = srcRise.sustained(a.param(rules.TopTalker, "min_rise"))
+		shareRise = t.rise(func(s *sample) float64 { return s.share(int(s.sourceCount(key))) })
+		rising = srcRise.sustained(a.param(rules.TopTalker, "min_rise")) && shareRise.every &&
+			shareRise.total() >= a.param(rules.TopTalker, "min_share_gain")
 		if rising {
 			best = src[0]
 		}
 	}
 	big := float64(l.entries) >= a.param(rules.TopTalker, "min_entries")
 	pressed := sum.Pressure.HasMax && sum.Pressure.Max > 0 && sum.Pressure.Utilisation >= a.param(rules.TableFull, "warn_utilisation")
+	if !pressed && !rising && len(src) > 0 {
+		// A destination or port owning the table is the box's own job (a
+		// server is the destination of all its connections): worth naming
+		// only when the table is filling. A source owning it is named.
+		best = src[0]
+	}
 	if best.Share < minShare || !big && !rising {
 		return nil
 	}
@@ -46,7 +54,8 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 	}
 	summary := fmt.Sprintf("%s %s holds %d of %d entries (%s)", best.Dimension, best.Key, best.Count, l.entries, human.Percent(best.Share))
 	if rising {
-		summary += fmt.Sprintf(", and its live entries (open, not closing) rose at every sample, %.0f → %.0f over the last %d: it opens connections faster than they end", srcRise.from, srcRise.to, srcRise.steps+1)
+		summary += fmt.Sprintf(", and took a larger share at every sample, %s → %s (%.0f → %.0f entries) over the last %d: it opens connections far faster than the other peers",
+			human.Percent(shareRise.from), human.Percent(shareRise.to), srcRise.from, srcRise.to, srcRise.steps+1)
 	}
 	if pressed {
 		summary += fmt.Sprintf("; the table is %s full", human.Percent(sum.Pressure.Utilisation))
@@ -58,7 +67,7 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 	}
 	if rising {
 		key := best.Key
-		f.Evidence.Series = t.seriesOf("live entries from "+key, func(s *sample) float64 { return s.sourceCount(key) })
+		f.Evidence.Series = t.seriesOf("entries from "+key, func(s *sample) float64 { return s.sourceCount(key) })
 	}
 	limit := 1000
 	if best.Dimension == "source" && len(src) > 1 {
@@ -82,21 +91,15 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 	return f
 }
 
-// sourceCount is how many live entries a source held in the sample (TCP
-// before any FIN or RST, other protocols assured: what does not end by
-// itself soon): exact where
+// sourceCount is how many entries a source held in the sample: exact where
 // the sample's tallies are kept, else from the few biggest sources it kept
 // (0 when the source was not among them).
 func (s *sample) sourceCount(key string) float64 {
-	if s.liveSrcs.blocks != nil || s.liveSrcs.v6.used > 0 {
-		for _, r := range s.liveSrcs.top(topSources) {
-			if r.key.addr().String() == key {
-				return float64(r.count)
-			}
-		}
-		return 0
+	top := s.topSrcs
+	if s.srcs.pending > 0 || s.srcs.runs != nil || s.srcs.v6.used > 0 {
+		top = s.srcs.top(topSources)
 	}
-	for _, r := range s.topSrcs {
+	for _, r := range top {
 		if r.key.addr().String() == key {
 			return float64(r.count)
 		}

@@ -85,8 +85,12 @@ func (c *Config) replay() bool { return c.ProcRoot != "/proc" }
 // Collector reads one namespace's conntrack state. It is not safe for
 // concurrent use; Events opens its own sockets.
 type Collector struct {
-	cfg    Config
-	ns     *nsHandle
+	cfg Config
+	ns  *nsHandle
+	// nsPath is the name (/run/netns/NAME) or /proc/PID/ns/net the
+	// namespace was opened by: when it no longer refers to ns, the
+	// namespace is gone (checkNetns).
+	nsPath string
 	nl     *nlConn // nil when reading /proc
 	kind   track.SourceKind
 	source track.Source
@@ -123,6 +127,14 @@ func Open(cfg Config) (*Collector, error) {
 		}
 		if c.ns, err = openNetns(path); err != nil {
 			return nil, err
+		}
+		c.nsPath = path
+		if err := canEnter(c.ns); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("%w: reading network namespace %s means entering it (setns), which needs root (CAP_SYS_ADMIN); "+
+				"nothing of it can be read otherwise, not even its statistics\n"+
+				"  run with sudo, run ctdiag inside the namespace (sudo ip netns exec NAME ctdiag ...), "+
+				"or read files captured there (conntrack -L output, a ctdiag record bundle)", ErrPermission, cfg.Netns)
 		}
 	}
 	var nlErr error

@@ -35,7 +35,10 @@ func KernelFilter(f *filter.Filter) DumpFilter {
 	if mask := f.StatusSet | f.StatusClear; mask != 0 {
 		k.Status, k.StatusMask, k.HasStatus = uint32(f.StatusSet), uint32(mask), true
 	}
-	if f.HasZone {
+	// The kernel keeps entries whose zone id is the one asked in either
+	// direction; conntrack's -w 0 also selects entries that have a zone in
+	// one direction only, so zone 0 is left to ctdiag.
+	if f.HasZone && f.Zone != 0 {
 		k.Zone, k.HasZone = f.Zone, true
 	}
 	k.Orig.Src, k.Orig.Dst = hostAddr(f.Src), hostAddr(f.Dst)
@@ -81,6 +84,10 @@ type DumpInfo struct {
 	// Problems counts malformed /proc lines (netlink entries are never
 	// malformed in practice; one that is ends the dump with an error).
 	Problems *parser.Problems
+	// Partial says why the entries read may not be the whole table: it
+	// shrank a lot while it was read (a flush, a mass expiry), or the
+	// kernel marked the dump interrupted (NLM_F_DUMP_INTR). "" when whole.
+	Partial string
 }
 
 // Flows streams every entry of the table to fn as it arrives. f is reused:
@@ -92,6 +99,47 @@ func (c *Collector) Flows(ctx context.Context, kf DumpFilter, fn func(f *track.F
 	if c.noTable != nil {
 		return DumpInfo{}, c.noTable
 	}
+	if err := c.checkNetns(); err != nil {
+		return DumpInfo{}, err
+	}
+	// The count before and after tells a dump that raced a flush: the
+	// kernel walks its hash table bucket by bucket and never says that
+	// entries went away behind it.
+	before, _, _, berr := c.Count(ctx)
+	info, err := c.flows(ctx, kf, fn)
+	if err != nil {
+		return info, err
+	}
+	if berr == nil && kf.IsEmpty() {
+		if after, _, _, aerr := c.Count(ctx); aerr == nil {
+			if why := shrankWhileRead(before, after, uint64(info.Entries)); why != "" && info.Partial == "" {
+				info.Partial = why
+			}
+		}
+	}
+	if info.Partial != "" {
+		c.note("%s", info.Partial)
+	}
+	return info, nil
+}
+
+// shrankWhileRead says why a dump of read entries is likely partial when
+// the table went from before to after entries while it was read: it lost
+// at least a tenth of itself (and 10 entries) and fewer entries than it
+// had were read. Expiry and churn move a table by less.
+func shrankWhileRead(before, after, read uint64) string {
+	if after >= before || read >= before {
+		return ""
+	}
+	lost := before - after
+	if lost < 10 || lost < before/10 {
+		return ""
+	}
+	return fmt.Sprintf("the table shrank from %d to %d entries while it was read (flushed?): %d entries were read, "+
+		"so this sample may be missing entries that existed when it began", before, after, read)
+}
+
+func (c *Collector) flows(ctx context.Context, kf DumpFilter, fn func(f *track.Flow) error) (DumpInfo, error) {
 	if c.nl == nil {
 		return c.procFlows(fn)
 	}
@@ -99,6 +147,9 @@ func (c *Collector) Flows(ctx context.Context, kf DumpFilter, fn func(f *track.F
 	for _, part := range kf.PerFamily() {
 		got, err := c.netlinkFlows(ctx, part, fn)
 		info.Entries += got.Entries
+		if got.Partial != "" {
+			info.Partial = got.Partial
+		}
 		if err != nil && !kf.IsEmpty() && info.Entries == 0 && refusedFilter(err) {
 			c.note("the kernel refused the dump filter (%v); filtering in ctdiag instead", err)
 			return c.netlinkFlows(ctx, DumpFilter{}, fn)
@@ -120,6 +171,9 @@ func (c *Collector) netlinkFlows(ctx context.Context, kf DumpFilter, fn func(*tr
 	var f track.Flow
 	now := c.cfg.Now()
 	err := c.nl.dump(ctx, netlinkct.DumpTable(kf), func(m *netlinkct.Message) error {
+		if m.Flags&netlinkct.FlagDumpIntr != 0 && info.Partial == "" {
+			info.Partial = "the kernel marked the table dump interrupted (the table changed while it was read); this sample may be missing entries"
+		}
 		if m.Subsys() != netlinkct.SubsysConntrack || m.Msg() != netlinkct.MsgNew {
 			return nil
 		}

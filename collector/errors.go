@@ -12,6 +12,10 @@ var (
 	ErrNoConntrack = errors.New("no conntrack in this kernel")
 	// ErrNoNetns: the namespace named does not exist.
 	ErrNoNetns = errors.New("no such network namespace")
+	// ErrNetnsGone: the namespace was deleted (ip netns del) or its
+	// process exited while it was being read. Only ctdiag's own handle
+	// kept it alive; nothing else uses it.
+	ErrNetnsGone = errors.New("network namespace gone")
 	// ErrBadConfig: contradictory or invalid options.
 	ErrBadConfig = errors.New("bad collector options")
 	// ErrUnavailable: a part that this source or kernel cannot provide

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -43,6 +44,13 @@ type EventOptions struct {
 	Expectations bool
 	// Ready, when set, is called once the subscription is in place.
 	Ready func()
+	// Kinds, when not empty, subscribes only to these event kinds (as
+	// conntrack -E -e does: the kernel sends nothing else).
+	Kinds []track.EventType
+	// SkipResync reports overruns without re-reading the table: for a
+	// reader that prints events (conntrack -E) rather than keeping the
+	// table, a dump after each overrun is work that helps no one.
+	SkipResync bool
 }
 
 // EventStats summarises an event run.
@@ -94,6 +102,14 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 		c.note("event buffer limited to %d bytes by net.core.rmem_max (SO_RCVBUFFORCE needs CAP_NET_ADMIN)", st.ReadBuffer/2)
 	}
 	groups := []uint32{netlinkct.GroupNew, netlinkct.GroupUpdate, netlinkct.GroupDestroy}
+	if len(opts.Kinds) > 0 {
+		groups = groups[:0]
+		for _, k := range []track.EventType{track.EventNew, track.EventUpdate, track.EventDestroy} {
+			if slices.Contains(opts.Kinds, k) {
+				groups = append(groups, []uint32{netlinkct.GroupNew, netlinkct.GroupUpdate, netlinkct.GroupDestroy}[k-track.EventNew])
+			}
+		}
+	}
 	if opts.Expectations {
 		groups = append(groups, netlinkct.GroupExpNew, netlinkct.GroupExpDestroy)
 	}
@@ -103,10 +119,17 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	if opts.Ready != nil {
 		opts.Ready()
 	}
+	// A deleted namespace sends no more events, and says nothing: watch
+	// for it so the reader stops with the reason.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if c.nsPath != "" {
+		go c.watchNetns(ctx, cancel)
+	}
 	stop := ev.cancelOn(ctx)
 	defer stop()
 
-	r := &eventReader{c: c, ev: ev, sink: sink, st: &st, names: prognames{c: c}}
+	r := &eventReader{c: c, ev: ev, sink: sink, st: &st, names: prognames{c: c}, skipResync: opts.SkipResync}
 	for {
 		b, err := ev.recv()
 		now := c.cfg.Now()
@@ -119,17 +142,38 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 				}
 			}
 			if err := r.overrun(ctx, now); err != nil {
+				if ctx.Err() != nil {
+					return st, context.Cause(ctx)
+				}
 				return st, err
 			}
 			continue
 		case err != nil:
 			if ctx.Err() != nil {
-				return st, ctx.Err()
+				return st, context.Cause(ctx)
 			}
 			return st, fmt.Errorf("reading events: %w", err)
 		}
 		if err := r.deliver(b, now); err != nil {
 			return st, err
+		}
+	}
+}
+
+// watchNetns cancels ctx with ErrNetnsGone once the namespace read is
+// gone, checking twice a second.
+func (c *Collector) watchNetns(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := c.checkNetns(); err != nil {
+				cancel(err)
+				return
+			}
 		}
 	}
 }
@@ -200,6 +244,8 @@ type eventReader struct {
 	st    *EventStats
 	event track.Event
 	names prognames
+	// skipResync: report overruns without re-reading the table.
+	skipResync bool
 }
 
 // overrun handles ENOBUFS. The kernel reports it once, then drops every
@@ -229,13 +275,16 @@ func (r *eventReader) overrun(ctx context.Context, at time.Time) error {
 			return err
 		}
 	}
-	n, err := r.c.resync(ctx, r.sink)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	n := 0
+	if !r.skipResync {
+		var err error
+		if n, err = r.c.resync(ctx, r.sink); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			n = -1
+			r.c.note("resync after lost events failed: %v", err)
 		}
-		n = -1
-		r.c.note("resync after lost events failed: %v", err)
 	}
 	for _, t := range times {
 		loss := track.EventLoss{Time: t, Resynced: n, Total: len(r.st.Losses) + 1}

@@ -63,3 +63,18 @@ func parseConnlabel(r io.Reader) ([]string, error) {
 	}
 	return names, errors.Join(errs...)
 }
+
+// ReadLabelNames reads connlabel.conf (the label names conntrack and nft
+// use): names[bit] is the name of label bit, "" where the file names none.
+func ReadLabelNames(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := parseConnlabel(f)
+	if err != nil {
+		return names, fmt.Errorf("%s: %w", path, err)
+	}
+	return names, nil
+}

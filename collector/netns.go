@@ -141,3 +141,50 @@ func inNetns(h *nsHandle, fn func() error) error {
 	}()
 	return <-errc
 }
+
+// canEnter reports whether this process may switch a thread into the
+// namespace: setns(2) wants CAP_SYS_ADMIN, so without it neither netlink
+// sockets nor /proc files of the namespace can be had.
+func canEnter(h *nsHandle) error {
+	err := inNetns(h, func() error { return nil })
+	if errors.Is(err, unix.EPERM) {
+		return err
+	}
+	return nil
+}
+
+// checkNetns returns ErrNetnsGone when the name or pid the namespace was
+// opened by no longer refers to it: ip netns del removed the name (or
+// another namespace took it), or the process exited. ctdiag's open handle
+// keeps such a namespace readable, but nothing else uses it any more, so
+// reading on would report a table no one has.
+func (c *Collector) checkNetns() error {
+	if c.ns == nil || c.nsPath == "" {
+		return nil
+	}
+	var st unix.Stat_t
+	err := unix.Stat(c.nsPath, &st)
+	switch {
+	case err == nil && st.Ino == c.ns.inode:
+		return nil
+	case err == nil && !isNsfs(c.nsPath):
+		// ip netns del unmounts the name before it removes the file.
+		return fmt.Errorf("%w: %s was deleted (ip netns del); only ctdiag's handle kept it alive", ErrNetnsGone, c.nsPath)
+	case err == nil:
+		return fmt.Errorf("%w: %s now names another namespace (inode %d, was %d): the one being read was deleted", ErrNetnsGone, c.nsPath, st.Ino, c.ns.inode)
+	case errors.Is(err, unix.ENOENT) && c.cfg.Netns.PID != 0:
+		return fmt.Errorf("%w: process %d, whose namespace was being read, has exited", ErrNetnsGone, c.cfg.Netns.PID)
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("%w: %s was deleted (ip netns del); only ctdiag's handle kept it alive", ErrNetnsGone, c.nsPath)
+	}
+	return nil // cannot tell (a permission change): keep reading
+}
+
+// isNsfs reports whether path is a namespace file (nsfs, or /proc/PID/ns).
+func isNsfs(path string) bool {
+	var fs unix.Statfs_t
+	if unix.Statfs(path, &fs) != nil {
+		return false
+	}
+	return fs.Type == unix.NSFS_MAGIC || fs.Type == unix.PROC_SUPER_MAGIC
+}

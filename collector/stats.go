@@ -17,6 +17,9 @@ import (
 // conntrack -S expect; from /proc, /proc/net/stat/nf_conntrack (which also
 // gives the count, returned in count/hasCount).
 func (c *Collector) Stats(ctx context.Context) (st track.Stats, count uint64, hasCount bool, err error) {
+	if err := c.checkNetns(); err != nil {
+		return st, 0, false, err
+	}
 	if c.nl == nil {
 		return c.procStats()
 	}
@@ -92,6 +95,9 @@ func (c *Collector) parseText(r io.ReadCloser, name string, format parser.Format
 // (global). Over netlink it is one request (conntrack -C); from /proc, the
 // two sysctl files, which everyone may read.
 func (c *Collector) Count(ctx context.Context) (count, max uint64, hasMax bool, err error) {
+	if err := c.checkNetns(); err != nil {
+		return 0, 0, false, err
+	}
 	if c.nl != nil {
 		err = c.nl.query(ctx, netlinkct.GetGlobalStats(), func(m *netlinkct.Message) error {
 			var derr error

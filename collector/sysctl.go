@@ -46,9 +46,7 @@ func (c *Collector) Sysctls() (track.Sysctls, error) {
 		err := c.readProcText(rel, parser.FormatSysctlFile, &snap)
 		switch {
 		case err == nil:
-			for k, v := range snap.Sysctls {
-				out[k] = v
-			}
+			out = track.LayerSysctls(out, snap.Sysctls)
 		case errors.Is(err, fs.ErrNotExist) && rel == "sys/net/nf_conntrack_max":
 			// only in the initial namespace
 		case errors.Is(err, fs.ErrPermission):

@@ -151,6 +151,9 @@ func OpenInput(in Input, opts Options) (*Decoder, error) {
 
 // sniff classifies the first lines of peek.
 func sniff(peek []byte, eof bool, name string, loc *time.Location) Format {
+	if f, ok := sniffXML(peek); ok {
+		return f
+	}
 	if ruleset.Detect(peek) != ruleset.FormatNone {
 		return FormatRuleset
 	}
@@ -237,6 +240,8 @@ func (d *Decoder) Flows(fn func(f *track.Flow) error) error {
 		return d.sequentialFlows(fn)
 	case FormatJSON:
 		return d.jsonArrayFlows(fn)
+	case FormatXML:
+		return d.xmlFlows(fn)
 	case FormatJSONL:
 		return d.records(&recordSink{flow: fn})
 	case FormatMixed:
@@ -261,6 +266,10 @@ func (d *Decoder) ReadInto(s *track.Snapshot) error {
 	}
 	if d.format == FormatUnknown {
 		return fmt.Errorf("%s: %w", d.name, ErrUnknownFormat)
+	}
+	if d.format == FormatXML || d.format == FormatXMLEvents {
+		return d.xmlRecords(func(f *track.Flow) error { s.Flows = append(s.Flows, *f); return nil },
+			func(e *track.Event) error { s.Events = append(s.Events, *e); s.EventTotals.Count(e.Type); return nil })
 	}
 	if d.format == FormatRuleset {
 		return d.readRuleset(s)

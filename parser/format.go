@@ -30,6 +30,8 @@ const (
 	FormatMixed             // several kinds of lines in one file
 	FormatSlabinfo          // /proc/slabinfo
 	FormatRuleset           // a firewall ruleset (iptables-save, nft list ruleset, nft -j, ctdiag ruleset JSON): package ruleset reads it
+	FormatXML               // conntrack -L -o xml (xml.go)
+	FormatXMLEvents         // conntrack -E -o xml
 )
 
 var formatNames = [...]string{
@@ -50,6 +52,8 @@ var formatNames = [...]string{
 	FormatMixed:      "mixed",
 	FormatSlabinfo:   "slabinfo",
 	FormatRuleset:    "ruleset",
+	FormatXML:        "xml",
+	FormatXMLEvents:  "xml-events",
 }
 
 var formatDescriptions = [...]string{
@@ -70,6 +74,8 @@ var formatDescriptions = [...]string{
 	FormatMixed:      "mixed conntrack outputs",
 	FormatSlabinfo:   "/proc/slabinfo",
 	FormatRuleset:    "firewall ruleset (iptables-save, nft list ruleset, nft -j)",
+	FormatXML:        "conntrack -L -o xml",
+	FormatXMLEvents:  "conntrack -E -o xml events",
 }
 
 // String is the short name ("proc", "extended", ...).
@@ -91,7 +97,7 @@ func (f Format) Description() string {
 // IsFlowTable reports whether the format lists table entries.
 func (f Format) IsFlowTable() bool {
 	switch f {
-	case FormatProc, FormatConntrack, FormatExtended, FormatJSON, FormatJSONL:
+	case FormatProc, FormatConntrack, FormatExtended, FormatJSON, FormatJSONL, FormatXML:
 		return true
 	}
 	return false

@@ -119,9 +119,7 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		}
 		decoders[i] = d
 		extras[lastTable] = append(extras[lastTable], snap)
-		for k, v := range snap.Sysctls {
-			hint[k] = v
-		}
+		hint = track.LayerSysctls(hint, snap.Sysctls)
 	}
 	if h, ok := sink.(SysctlHinter); ok && len(hint) > 0 {
 		h.SysctlHint(hint)

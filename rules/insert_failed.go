@@ -14,8 +14,8 @@ socket at the same moment: the classic 5-second DNS timeouts. SNAT picking the
 same port for two clients at once fails the same way. None of this is a full
 table, and raising nf_conntrack_max does not help.`,
 		Levels: []Level{
-			{SeverityInfo, "insert_failed counted since the counters started in a single reading; or clash_resolve rising by min_clash_rate per second (resolved clashes)"},
-			{SeverityWarning, "insert_failed rising by min_insert_failed or more between samples: packets dropped that were not a full table"},
+			{SeverityInfo, "clash_resolve rising by min_clash_rate per second, or counted since the counters started in a single reading: the race happens, the kernel resolves it"},
+			{SeverityWarning, "insert_failed rising by min_insert_failed or more between samples, or counted since the counters started in a single reading: packets dropped that were not a full table"},
 		},
 		Needs: []Input{InputStats},
 		Params: []Param{

@@ -16,12 +16,13 @@ nf_conntrack_timestamp entries carry no counters or start time, so idle
 connections and ages cannot be confirmed.`,
 		Levels: []Level{
 			{SeverityInfo, "the 5-day established timeout with churn and long-idle entries; accounting or timestamps off while idle entries need confirming"},
-			{SeverityWarning, "no limit (nf_conntrack_max=0); more than max_per_bucket entries per hash bucket at the limit; tcp_be_liberal on; a full table would take more than max_memory_share of RAM"},
+			{SeverityWarning, "no limit (nf_conntrack_max=0); more than max_per_bucket entries per hash bucket at the limit; tcp_be_liberal on; a full table would take more than max_memory_share of RAM; the 5-day established timeout keeping entries idle for more than a day that make dead_share of the table"},
 		},
 		Needs: []Input{InputSysctls},
 		Params: []Param{
 			{"max_per_bucket", UnitRatio, 4, "The kernel's default is one entry per bucket (hashsize= at boot gives 8); above 4 the average chain at a full table is 8 hash nodes (each entry is hashed twice)."},
 			{"bytes_per_entry", UnitBytes, 383, "Kernel memory per entry (measured: slab 256 B + extensions 128 B), to price the limit when the source could not read /proc/slabinfo."},
+			{"dead_share", UnitShare, 0.1, "Established entries idle for more than a day are kept by the 5-day timeout alone (no keepalive leaves a connection that silent); when they are a tenth of the table, the setting is filling it."},
 			{"max_memory_share", UnitShare, 0.25, "A full table may take at most this share of RAM. The kernel's own default sizing gives one entry per 128 KiB of RAM (docs/KERNEL.md §4.1), far below 1 %; a limit that lets conntrack take a quarter of memory is set without regard to it, and a flood that fills it starves everything else."},
 		},
 		Remedies: []Remedy{

@@ -71,8 +71,8 @@ type Timeouts struct {
 	sysctls Sysctls
 	// named holds every timeout sysctl's value in force, by bare name,
 	// resolved once: a what-if asks for several per entry.
-	named   map[string]time.Duration
-	tcp     [numTCPStates]time.Duration
+	named map[string]time.Duration
+	tcp   [numTCPStates]time.Duration
 	// unack and retrans cap TCP timeouts (spec §1.10).
 	unack, retrans time.Duration
 	udp, udpStream time.Duration
@@ -141,10 +141,5 @@ func (t Timeouts) UDP() (unreplied, stream time.Duration) {
 // With returns the timeouts with one sysctl (by its bare name) set to d:
 // the timeouts a proposed setting would give.
 func (t Timeouts) With(name string, d time.Duration) Timeouts {
-	s := make(Sysctls, len(t.sysctls)+1)
-	for k, v := range t.sysctls {
-		s[k] = v
-	}
-	s[name] = strconv.Itoa(int(d / time.Second))
-	return NewTimeouts(s)
+	return NewTimeouts(LayerSysctls(t.sysctls, Sysctls{name: strconv.Itoa(int(d / time.Second))}))
 }

@@ -610,16 +610,8 @@ func (e *Engine) Snapshot(at time.Time) Snapshot {
 // Sysctls returns the settings in force: the defaults with the
 // configuration's overrides, under their dotted names.
 func (e *Engine) Sysctls() Sysctls {
-	s := DefaultSysctls()
-	s[netfilterPrefix+"nf_conntrack_max"] = strconv.Itoa(e.max)
-	s[netfilterPrefix+"nf_conntrack_buckets"] = strconv.Itoa(len(e.t.buckets))
-	for k, v := range e.cfg.Sysctls {
-		if !strings.Contains(k, ".") {
-			k = netfilterPrefix + k
-		}
-		s[k] = v
-	}
-	return s
+	limits := Sysctls{"nf_conntrack_max": strconv.Itoa(e.max), "nf_conntrack_buckets": strconv.Itoa(len(e.t.buckets))}
+	return LayerSysctls(DefaultSysctls(), limits, e.cfg.Sysctls)
 }
 
 // EntryInfo is one entry with its exact timing, as Lookup returns it.

@@ -43,23 +43,50 @@ type Source struct {
 }
 
 // Sysctls holds sysctl values by their dotted name
-// ("net.netfilter.nf_conntrack_max"), as `sysctl -a` prints them.
+// ("net.netfilter.nf_conntrack_max"), as `sysctl -a` prints them. Use Set
+// and LayerSysctls to write them: a name is stored under one spelling, so
+// which value wins never depends on how a name was spelled.
 type Sysctls map[string]string
 
 // netfilterPrefix is where conntrack's per-netns sysctls live.
 const netfilterPrefix = "net.netfilter."
 
+// SysctlKey is a sysctl's one spelling: its full dotted name; a bare name
+// ("nf_conntrack_max", as command-line flags take it) is conntrack's, under
+// net.netfilter.
+func SysctlKey(name string) string {
+	if !strings.Contains(name, ".") {
+		return netfilterPrefix + name
+	}
+	return name
+}
+
+// Set stores a value under the name's one spelling.
+func (s Sysctls) Set(name, value string) { s[SysctlKey(name)] = value }
+
+// LayerSysctls merges sysctls, a later layer's value winning over an
+// earlier one's for the same sysctl, however each spelled it. ctdiag layers
+// them in one order everywhere: the kernel's defaults, then values found
+// elsewhere in the inputs (a capture's sysctl file read for every sample),
+// then a sample's own, then what the command line says (--sysctl).
+func LayerSysctls(layers ...Sysctls) Sysctls {
+	out := Sysctls{}
+	for _, l := range layers {
+		for k, v := range l {
+			out.Set(k, v)
+		}
+	}
+	return out
+}
+
 // Get returns a value by full dotted name, or by the bare name under
 // net.netfilter ("nf_conntrack_max").
 func (s Sysctls) Get(name string) (string, bool) {
-	if v, ok := s[name]; ok {
+	if v, ok := s[SysctlKey(name)]; ok {
 		return v, true
 	}
-	if !strings.Contains(name, ".") {
-		v, ok := s[netfilterPrefix+name]
-		return v, ok
-	}
-	return "", false
+	v, ok := s[name] // a map built by hand with a bare name
+	return v, ok
 }
 
 // Int returns a value as an integer; ok is false if absent or not a number.
@@ -175,11 +202,8 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	if src.HasMax {
 		s.Max, s.HasMax = src.Max, true
 	}
-	for k, v := range src.Sysctls {
-		if s.Sysctls == nil {
-			s.Sysctls = Sysctls{}
-		}
-		s.Sysctls[k] = v
+	if len(src.Sysctls) > 0 {
+		s.Sysctls = LayerSysctls(s.Sysctls, src.Sysctls)
 	}
 	s.KernelLog = append(s.KernelLog, src.KernelLog...)
 	s.Events = append(s.Events, src.Events...)

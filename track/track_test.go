@@ -199,3 +199,22 @@ func TestTimeoutsFromSysctlsAndDefaults(t *testing.T) {
 		t.Error("generic default")
 	}
 }
+
+// One spelling, one precedence: a later layer wins whether either spelled
+// the name bare (as flags do) or dotted (as sysctl -a does).
+func TestLayerSysctls(t *testing.T) {
+	file := Sysctls{"net.netfilter.nf_conntrack_udp_timeout": "30"}
+	flag := Sysctls{"nf_conntrack_udp_timeout": "5"}
+	if v, _ := LayerSysctls(file, flag).Get("nf_conntrack_udp_timeout"); v != "5" {
+		t.Errorf("flag over file: %q", v)
+	}
+	if v, _ := LayerSysctls(flag, file).Get("net.netfilter.nf_conntrack_udp_timeout"); v != "30" {
+		t.Errorf("file over flag: %q", v)
+	}
+	if l := LayerSysctls(file, flag); len(l) != 1 {
+		t.Errorf("two spellings kept: %v", l)
+	}
+	if NewTimeouts(LayerSysctls(file, flag)).Get("nf_conntrack_udp_timeout").Seconds() != 5 {
+		t.Error("timeouts read the later layer")
+	}
+}

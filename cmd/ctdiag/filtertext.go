@@ -1,10 +1,7 @@
 package main
 
-import (
-	"github.com/ctdiag/ctdiag/filter"
-	"github.com/ctdiag/ctdiag/tui/flows"
-)
+import "github.com/ctdiag/ctdiag/filter"
 
 // parseFilterText reads a filter written as ctdiag list options in one
-// string (what the TUI's / prompt takes).
-func parseFilterText(s string) (*filter.Filter, error) { return flows.ParseQuery(s) }
+// string, with the one tokenizer the TUI's / prompt uses too.
+func parseFilterText(s string) (*filter.Filter, error) { return filter.ParseString(s) }

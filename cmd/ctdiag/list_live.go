@@ -18,28 +18,29 @@ import (
 
 // runLiveList lists the live table: netlink, else /proc, in the namespace
 // the flags name.
-func runLiveList(e env, opts *listOptions, flt *filter.Filter, outFormat parser.Format) error {
+func runLiveList(e env, opts *listOptions, flt *filter.Filter) error {
 	cfg, err := opts.live.config()
 	if err != nil {
 		return usageError("%v", err)
 	}
+	cfg.LabelFile = opts.connlabel
 	c, err := collector.Open(cfg)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	defer c.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var w *parser.FlowWriter
+	var w flowOutput
 	if !opts.count {
-		if w, err = parser.NewFlowWriter(e.stdout, outFormat); err != nil {
+		if w, err = newFlowOutput(e.stdout, opts.spec); err != nil {
 			return usageError("%v", err)
 		}
 	}
-	// conntrack -L prints no id unless asked; ids stay in JSON, where
-	// nothing is lost by having them.
-	text := outFormat != parser.FormatJSON && outFormat != parser.FormatJSONL
+	// conntrack -L prints ids, start and stop times and labels only when
+	// asked (-o id, ktimestamp, labels); JSON keeps everything.
+	hide := opts.spec.liveHidden()
 	shown := 0
 	info, err := c.Flows(ctx, collector.KernelFilter(flt), func(f *track.Flow) error {
 		if !flt.Match(f) {
@@ -49,9 +50,7 @@ func runLiveList(e env, opts *listOptions, flt *filter.Filter, outFormat parser.
 		if w == nil {
 			return nil
 		}
-		if text {
-			f.Fields &^= track.FieldID
-		}
+		f.Fields &^= hide
 		return w.Write(f)
 	})
 	if w != nil {
@@ -70,7 +69,7 @@ func runLiveList(e env, opts *listOptions, flt *filter.Filter, outFormat parser.
 		reportProblems(e, c.Source().Name, info.Problems)
 	}
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	if opts.count {
 		fmt.Fprintln(e.stdout, shown)
@@ -97,7 +96,7 @@ func runAllNetns(e env, opts *listOptions, flt *filter.Filter, outFormat parser.
 	defer stop()
 	sums, err := collector.SummarizeNamespaces(ctx, cfg, flt)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	if outFormat == parser.FormatJSON || outFormat == parser.FormatJSONL {
 		return writeNetnsJSON(e, sums, outFormat)

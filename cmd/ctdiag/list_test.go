@@ -148,13 +148,16 @@ func TestListUsageErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"list", "-o", "xml", "x"}, 2, `unknown output format "xml"`},
+		{[]string{"list", "-o", "yaml", "x"}, 2, `unknown output "yaml"`},
+		{[]string{"list", "-o", "save,id", "x"}, 2, "save cannot be combined"},
+		{[]string{"list", "-o", "json,xml", "x"}, 2, "choose one of json and xml"},
+		{[]string{"list", "-l", "nosuch", "--connlabel", "/nonexistent/connlabel.conf", "x"}, 2, `unknown label "nosuch"`},
 		{[]string{"list", "-p", "nope", "x"}, 2, `--proto "nope"`},
 		{[]string{"list", "-u", "ASSURED,!ASSURED", "x"}, 2, "both set and clear"},
 		{[]string{"list", "--bogus"}, 2, "unknown flag"},
-		{[]string{"list", "/nonexistent/dump"}, exitFailure, "no such file"},
-		{[]string{"list", captures + "/formats/conntrack-S.txt"}, exitFailure, "conntrack -S statistics: not a flow table"},
-		{[]string{"list", captures + "/formats/kernel.txt"}, exitFailure, "unknown format"},
+		{[]string{"list", "/nonexistent/dump"}, 2, "no such file"},
+		{[]string{"list", captures + "/formats/conntrack-S.txt"}, 2, "conntrack -S statistics: not a flow table"},
+		{[]string{"list", captures + "/formats/kernel.txt"}, 2, "unknown format"},
 	}
 	for _, c := range cases {
 		_, errOut, code := ctdiag(t, "", c.args...)

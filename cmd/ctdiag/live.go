@@ -95,6 +95,17 @@ func describeSource(w io.Writer, c *collector.Collector, extra string) {
 	}
 }
 
+// liveError is the exit for a live source that failed: 2 when the options
+// named something wrong, else 4 (no privilege, no conntrack, the namespace
+// gone, a read that failed).
+func liveError(err error) error {
+	code := exitFailure
+	if errors.Is(err, collector.ErrBadConfig) || errors.Is(err, collector.ErrNoNetns) {
+		code = exitParameter
+	}
+	return &exitError{code: code, err: explainLiveError(err)}
+}
+
 // explainLiveError adds what to do instead to the errors people hit
 // reading the live table.
 func explainLiveError(err error) error {
@@ -105,6 +116,8 @@ func explainLiveError(err error) error {
 		return fmt.Errorf("%w\n  pass a captured file instead, e.g. the output of conntrack -L", err)
 	case errors.Is(err, collector.ErrNoNetns):
 		return fmt.Errorf("%w\n  ip netns list shows the names; --netns-pid takes a process in the namespace", err)
+	case errors.Is(err, collector.ErrNetnsGone):
+		return fmt.Errorf("%w; stopped reading it", err)
 	}
 	return err
 }

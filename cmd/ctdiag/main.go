@@ -11,9 +11,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/ctdiag/ctdiag/filter"
 )
 
 // Exit codes, one meaning each in every command (the README's table).
@@ -37,6 +40,10 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
+// inputError marks an input that cannot be used (missing, unreadable, not
+// a format ctdiag reads): exit 2, as bad usage.
+func inputError(err error) error { return &exitError{code: exitParameter, err: err} }
+
 // usageError marks errors in how the command was called.
 func usageError(format string, args ...any) error {
 	return &exitError{code: exitParameter, err: fmt.Errorf(format, args...)}
@@ -56,7 +63,7 @@ func main() {
 // run executes the command line and returns the exit code.
 func run(args []string, e env) int {
 	root := newRootCmd(e)
-	root.SetArgs(args)
+	root.SetArgs(attachFilterValues(root, args))
 	err := root.Execute()
 	if err == nil {
 		return exitOK
@@ -71,6 +78,16 @@ func run(args []string, e env) int {
 	// cobra's own errors are about usage (unknown flag, bad argument).
 	fmt.Fprintf(e.stderr, "ctdiag: %v\nRun 'ctdiag --help' for usage.\n", err)
 	return exitParameter
+}
+
+// attachFilterValues lets the commands that take conntrack's filters read
+// the NAT options' optional values as conntrack does ("--dst-nat 1.2.3.4",
+// "-g1.2.3.4"); pflag alone takes only "--dst-nat=1.2.3.4".
+func attachFilterValues(root *cobra.Command, args []string) []string {
+	if cmd, _, err := root.Find(args); err == nil && cmd.Flags().Lookup("dst-nat") != nil {
+		return filter.AttachOptionalValues(args)
+	}
+	return args
 }
 
 func newRootCmd(e env) *cobra.Command {
@@ -117,6 +134,35 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newRecordCmd(e))
 	root.AddCommand(newReplayCmd(e))
 	root.AddCommand(newWhatifCmd(e))
+	root.AddCommand(newStatsCmd(e))
+	root.AddCommand(newCountCmd(e))
+	root.AddCommand(newEventsCmd(e))
 	root.AddCommand(newRulesetCmd(e))
+	addExitCodes(root)
 	return root
+}
+
+// exitCodesHelp ends every command's --help: one meaning per code in every
+// command (README.md, "Exit codes").
+const exitCodesHelp = `
+
+Exit codes (the same in every command; README.md, "Exit codes"): 0 done;
+1 report: a finding at or above --fail-on; 2 bad usage or an input that
+cannot be used (or malformed input with --strict); 3 report: some rules could
+not be judged; 4 the live source or the output failed (no privilege, the
+namespace gone, a write error).`
+
+// addExitCodes appends exitCodesHelp to the help of cmd and every command
+// below it.
+func addExitCodes(cmd *cobra.Command) {
+	if !strings.Contains(cmd.Long, "Exit codes (the same in every command") {
+		long := cmd.Long
+		if long == "" {
+			long = cmd.Short
+		}
+		cmd.Long = long + exitCodesHelp
+	}
+	for _, c := range cmd.Commands() {
+		addExitCodes(c)
+	}
 }

@@ -112,7 +112,7 @@ func runRecord(e env, opts *recordOptions) error {
 		if errors.Is(err, context.Canceled) {
 			return &exitError{code: exitFailure, err: fmt.Errorf("interrupted: %s holds the %d samples taken", opts.output, len(m.Samples))}
 		}
-		return &exitError{code: exitFailure, err: err}
+		return &exitError{code: exitFailure, err: explainLiveError(err)}
 	}
 	return nil
 }

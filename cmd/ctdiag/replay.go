@@ -57,7 +57,7 @@ func parseSysctls(args []string, flag string) (track.Sysctls, error) {
 		if !known[bare] {
 			return nil, fmt.Errorf("--%s %s: not a conntrack setting the engine knows (e.g. nf_conntrack_tcp_timeout_established, nf_conntrack_max)", flag, name)
 		}
-		s[bare] = value
+		s.Set(bare, value)
 	}
 	return s, nil
 }
@@ -241,7 +241,7 @@ func runReplay(e env, opts *replayOptions, path string) error {
 	}
 	run, err := replayCapture(path, cfg, opts.interval, sample)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return inputError(explainCaptureError(err))
 	}
 	at := run.last.Add(opts.at)
 	if !opts.quiet {

@@ -161,8 +161,8 @@ func TestReplayBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"replay", notPcap}, exitFailure, "not a pcap or pcapng capture"},
-		{[]string{"replay", "/nonexistent.pcap"}, exitFailure, "no such file"},
+		{[]string{"replay", notPcap}, exitParameter, "not a pcap or pcapng capture"},
+		{[]string{"replay", "/nonexistent.pcap"}, exitParameter, "no such file"},
 		{[]string{"replay", "--sysctl", "nf_conntrack_bogus=1", path}, exitParameter, "not a conntrack setting"},
 		{[]string{"replay", "--sysctl", "nf_conntrack_udp_timeout=soon", path}, exitParameter, "want a whole number"},
 		{[]string{"replay", "--nat", "snat proto udp", path}, exitParameter, "needs an address"},

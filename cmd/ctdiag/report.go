@@ -57,21 +57,31 @@ file names (ct.1700000000.txt, ct-20261121T125834.txt, nf_conntrack.t05.txt =
 apart, or --interval, which overrides them all. The report says which.
 
 One sample already gives findings: ages from remaining timeouts, shares,
-utilisation; statistics and kernel-log lines add drops and failures.
+utilisation; statistics and kernel-log lines add drops and failures. Three
+samples or more show what is getting worse: entries rising at every sample,
+connections that stay silent, a table forecast to be full. What makes each
+rule info, warning or critical: ctdiag rules explain ID.
+
+Remedies are printed to be pasted as they are: with --netns NAME they run in
+that namespace (ip netns exec NAME …); global settings say so.
 
 With no SOURCE it reads the live table (netlink, else /proc; --netns,
 --netns-pid, --proc-root, --source as for ctdiag list): --samples readings
---interval apart (default 2, 5 s apart; --samples 1 reads once), each with the
+--interval apart (default 3, 5 s apart; --samples 1 reads once), each with the
 per-CPU statistics, count, max, sysctls, kernel-log lines and slab size.
 Between readings it follows the conntrack events, so the churn it reports is
 the kernel's count of entries created and destroyed (a record bundle's event
-log gives the same). The table needs root (CAP_NET_ADMIN); without it the
-report says so and judges what everyone may read (statistics, count, max,
-sysctls).
+log gives the same). Ctrl-C or SIGTERM stops the readings early and reports
+on those taken. The table needs root (CAP_NET_ADMIN); without it the report
+says so, judges what everyone may read (statistics, count, max, sysctls), and
+is incomplete.
 
-Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
-2 bad usage or no readable input (or malformed lines with --strict).`,
-		Example: `  sudo ctdiag report                               # the live table, 2 samples 5 s apart
+Exit status: 0 no finding at or above --fail-on and every rule judged; 1 a
+finding at or above it; 3 nothing at or above it fired but some rule could not
+be judged from what was read (status "incomplete"); 2 bad usage or no readable
+input (or malformed lines with --strict); 4 the live table could not be read
+or the report written. --fail-on never always exits 0.`,
+		Example: `  sudo ctdiag report                               # the live table, 3 samples 5 s apart
   sudo ctdiag report --samples 6 --interval 10s --netns blue
   ctdiag report /proc/net/nf_conntrack
   ctdiag report captures/                          # a folder of dumps, stats, sysctls, dmesg
@@ -91,7 +101,7 @@ Exit status: 0 no finding at or above --fail-on, 1 a finding at or above it,
 	f.StringVar(&opts.config, "config", "", "rule settings file (YAML, see ctdiag rules explain)")
 	f.StringArrayVar(&opts.sets, "set", nil, "override a rule setting: RULE.PARAM=VALUE, RULE.severity=LEVEL, RULE.enabled=false (repeatable)")
 	f.DurationVar(&opts.interval, "interval", 0, "time between successive samples: live, how often to read (default 5s); files, their spacing (overrides the times they carry)")
-	f.IntVar(&opts.samples, "samples", 2, "live: how many readings of the table")
+	f.IntVar(&opts.samples, "samples", 3, "live: how many readings of the table")
 	f.BoolVar(&opts.strict, "strict", false, "exit 2 if any input line is malformed")
 	f.StringVar(&opts.color, "color", "auto", "colour the text report: auto (a terminal, unless NO_COLOR is set), always, never")
 	f.IntVar(&opts.top, "top", 5, "entries in each ranking of the evidence")
@@ -246,7 +256,7 @@ func reportLive(e env, opts *reportOptions, an *analyzer.Analyzer, meta *report.
 		fmt.Fprintf(e.stderr, "ctdiag: note: %s\n", n)
 	}
 	if err != nil && !(errors.Is(err, context.Canceled) && an.Samples() > 0) {
-		return &exitError{code: exitParameter, err: explainLiveError(err)}
+		return liveError(err)
 	}
 	where := "this network namespace"
 	if res.Source.Netns != "" {

@@ -12,8 +12,9 @@ import (
 )
 
 type rulesOptions struct {
-	config string
-	sets   []string
+	config   string
+	sets     []string
+	markdown bool
 }
 
 func newRulesCmd(e env) *cobra.Command {
@@ -42,9 +43,13 @@ flags ctdiag report takes:
 			if err != nil {
 				return usageError("%v", err)
 			}
+			if opts.markdown {
+				return rulesMarkdown(e.stdout, cfg)
+			}
 			return listRules(e.stdout, cfg)
 		},
 	}
+	cmd.Flags().BoolVar(&opts.markdown, "markdown", false, "write every rule in full as Markdown (docs/RULES.md is this output)")
 	cmd.PersistentFlags().StringVar(&opts.config, "config", "", "rule settings file (YAML)")
 	cmd.PersistentFlags().StringArrayVar(&opts.sets, "set", nil, "override a rule setting: RULE.PARAM=VALUE (repeatable)")
 	explain := &cobra.Command{
@@ -166,4 +171,75 @@ func severityRange(cfg *rules.Config, r rules.Rule) string {
 		return lo.String()
 	}
 	return lo.String() + "–" + hi.String()
+}
+
+// rulesMarkdown writes the whole catalog as a Markdown document: every
+// rule's pattern, meaning, severity model, inputs, thresholds with their
+// reasons, and remedies. docs/RULES.md is this output (a test keeps it so).
+func rulesMarkdown(w io.Writer, cfg *rules.Config) error {
+	var b strings.Builder
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
+	p("# The rules")
+	p("")
+	p("Written by `ctdiag rules --markdown` from the catalog the binary carries;")
+	p("`ctdiag rules explain ID` prints one rule the same way. Each rule says what")
+	p("makes a finding info, warning or critical (its severity model), what it needs")
+	p("to be judged (a report says which rules it could not judge, and why), and why")
+	p("each default threshold is what it is. The calibration corpus behind the")
+	p("defaults and the resulting scorecard are in [SCORECARD.md](SCORECARD.md).")
+	p("")
+	p("| id | severity | title |")
+	p("|---|---|---|")
+	for _, r := range cfg.Rules() {
+		p("| [`%s`](#%s) | %s | %s |", r.ID, r.ID, severityRange(cfg, r), r.Title)
+	}
+	for _, r := range cfg.Rules() {
+		p("")
+		p("## %s", r.ID)
+		p("")
+		p("**%s.** %s", r.Title, r.Pattern)
+		p("")
+		p("%s", strings.Join(strings.Fields(r.Explanation), " "))
+		p("")
+		p("| severity | when |")
+		p("|---|---|")
+		for _, l := range r.Levels {
+			p("| %s | %s |", l.Severity, l.When)
+		}
+		p("")
+		p("Judged with: %s.", needsPhrase(r))
+		if len(r.Params) > 0 {
+			p("")
+			p("| threshold | default | why |")
+			p("|---|---|---|")
+			for _, prm := range r.Params {
+				p("| `%s` | %s | %s |", prm.Name, prm.Format(prm.Default), strings.ReplaceAll(prm.Doc, "|", "\\|"))
+			}
+		}
+		p("")
+		p("Remedies (figures filled from the table at report time):")
+		p("")
+		for i, m := range r.Remedies {
+			p("%d. %s", i+1, m.Title)
+			p("")
+			p("   ```sh")
+			for _, l := range strings.Split(m.Unfilled(), "\n") {
+				p("   %s", l)
+			}
+			p("   ```")
+		}
+		p("")
+		p("References: %s.", strings.Join(r.References, "; "))
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// needsPhrase lists a rule's alternatives of inputs.
+func needsPhrase(r rules.Rule) string {
+	var alts []string
+	for _, n := range r.Needs {
+		alts = append(alts, n.String())
+	}
+	return strings.Join(alts, "; or ")
 }

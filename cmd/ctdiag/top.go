@@ -189,11 +189,11 @@ func topSource(o *topOptions, args []string) (tui.Source, error) {
 	case len(args) > 0:
 		inputs, err := parser.ExpandPaths(args)
 		if err != nil {
-			return nil, &exitError{code: exitFailure, err: err}
+			return nil, inputError(err)
 		}
 		r, err := tui.NewReplay(inputs, tui.ReplayOptions{Interval: o.interval, Info: tui.Description{Kind: track.SourceFile, Name: describeArgs(args)}})
 		if err != nil {
-			return nil, &exitError{code: exitFailure, err: err}
+			return nil, inputError(err)
 		}
 		return r, nil
 	}
@@ -207,7 +207,9 @@ func topSource(o *topOptions, args []string) (tui.Source, error) {
 	}
 	live, err := newLiveSource(cfg, interval)
 	if err != nil {
-		return nil, &exitError{code: exitFailure, err: fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", explainLiveError(err))}
+		xe := liveError(err).(*exitError)
+		xe.err = fmt.Errorf("%w\n  without the live table: ctdiag top --demo, or ctdiag top dump1.txt dump2.txt …", xe.err)
+		return nil, xe
 	}
 	return live, nil
 }

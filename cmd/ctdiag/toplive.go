@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -22,6 +23,9 @@ type liveSource struct {
 	interval time.Duration
 	notes    []string // the source's own notes, shown with the collector's
 	shown    int      // notes already shown
+	// gone is set once the namespace read was deleted: the handles are
+	// let go (so it can really go) and every later read says why.
+	gone error
 }
 
 // recentEvents is how many events a read keeps for the flow detail's
@@ -58,6 +62,9 @@ func (s *liveSource) Describe() tui.Description {
 // events since the previous read.
 func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.ReadReport, error) {
 	var rep tui.ReadReport
+	if s.gone != nil {
+		return rep, s.gone
+	}
 	if s.follow != nil {
 		if err := s.follow.Err(); err != nil {
 			s.notes = append(s.notes, fmt.Sprintf("events no longer followed: %v", err))
@@ -73,6 +80,15 @@ func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.Read
 	if len(notes) > s.shown {
 		rep.Warning = strings.Join(notes[s.shown:], "; ")
 		s.shown = len(notes)
+	}
+	if errors.Is(err, collector.ErrNetnsGone) {
+		s.gone = fmt.Errorf("%w (q quits)", explainLiveError(err))
+		if s.follow != nil {
+			s.follow.Stop()
+			s.follow = nil
+		}
+		s.c.Close()
+		return rep, s.gone
 	}
 	if err != nil {
 		return rep, explainLiveError(err)

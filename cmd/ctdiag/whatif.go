@@ -114,13 +114,7 @@ func stateCounts(eng *track.Engine, at time.Time) map[string]int {
 
 func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineConfig, proposed track.Sysctls) error {
 	next := base
-	next.Sysctls = track.Sysctls{}
-	for k, v := range base.Sysctls {
-		next.Sysctls[k] = v
-	}
-	for k, v := range proposed {
-		next.Sysctls[k] = v
-	}
+	next.Sysctls = track.LayerSysctls(base.Sysctls, proposed)
 	type peaks struct {
 		byState map[string]int
 		total   int
@@ -141,11 +135,11 @@ func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineCon
 	}
 	runNow, peakNow, err := replayPeaks(base)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return inputError(explainCaptureError(err))
 	}
 	runNext, peakNext, err := replayPeaks(next)
 	if err != nil {
-		return &exitError{code: exitFailure, err: explainCaptureError(err)}
+		return inputError(explainCaptureError(err))
 	}
 	at := runNow.last.Add(opts.at)
 	endNow, endNext := stateCounts(runNow.engine, at), stateCounts(runNext.engine, at)
@@ -205,10 +199,7 @@ type whatifSink struct {
 }
 
 func (s *whatifSink) BeginSample(meta track.Snapshot) error {
-	s.sampleSysctls = track.Sysctls{}
-	for k, v := range meta.Sysctls {
-		s.sampleSysctls[k] = v
-	}
+	s.sampleSysctls = track.LayerSysctls(meta.Sysctls)
 	s.cur = nil
 	return nil
 }
@@ -216,21 +207,8 @@ func (s *whatifSink) BeginSample(meta track.Snapshot) error {
 // start fixes the timeouts once a sample's sysctls (read before its
 // entries) are known: the dump's own values, then --sysctl.
 func (s *whatifSink) start() {
-	cur := track.Sysctls{}
-	for k, v := range s.sampleSysctls {
-		cur[k] = v
-	}
-	for k, v := range s.base {
-		cur[k] = v
-	}
-	next := track.Sysctls{}
-	for k, v := range cur {
-		next[k] = v
-	}
-	for k, v := range s.proposed {
-		next[k] = v
-	}
-	s.cur = track.NewWhatIf(track.NewTimeouts(cur), track.NewTimeouts(next))
+	cur := track.LayerSysctls(s.sampleSysctls, s.base)
+	s.cur = track.NewWhatIf(track.NewTimeouts(cur), track.NewTimeouts(track.LayerSysctls(cur, s.proposed)))
 }
 
 func (s *whatifSink) Flow(f *track.Flow) error {
@@ -242,9 +220,7 @@ func (s *whatifSink) Flow(f *track.Flow) error {
 }
 
 func (s *whatifSink) Extra(x *track.Snapshot) error {
-	for k, v := range x.Sysctls {
-		s.sampleSysctls[k] = v
-	}
+	s.sampleSysctls = track.LayerSysctls(s.sampleSysctls, x.Sysctls)
 	return nil
 }
 
@@ -259,7 +235,7 @@ func (s *whatifSink) EndSample() error {
 func whatifDumps(e env, args []string, base, proposed track.Sysctls) error {
 	inputs, err := parser.ExpandPaths(args)
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return inputError(err)
 	}
 	sink := &whatifSink{base: base, proposed: proposed}
 	walk, err := parser.WalkSamples(inputs, parser.Options{Stdin: e.stdin}, sink)
@@ -272,10 +248,10 @@ func whatifDumps(e env, args []string, base, proposed track.Sysctls) error {
 		}
 	}
 	if err != nil {
-		return &exitError{code: exitFailure, err: err}
+		return inputError(err)
 	}
 	if len(sink.samples) == 0 {
-		return &exitError{code: exitFailure, err: errors.New("no conntrack table in the sources (want /proc/net/nf_conntrack or conntrack -L output, or a pcap)")}
+		return inputError(errors.New("no conntrack table in the sources (want /proc/net/nf_conntrack or conntrack -L output, or a pcap)"))
 	}
 	rows := map[string]*whatifRow{}
 	total := &whatifRow{key: "all entries", hasPeaks: len(sink.samples) > 1}

@@ -42,7 +42,10 @@ const (
 	FlagMulti   uint16 = 0x2
 	FlagAck     uint16 = 0x4
 	FlagEcho    uint16 = 0x8
-	FlagDump    uint16 = 0x300 // NLM_F_ROOT | NLM_F_MATCH
+	// FlagDumpIntr (NLM_F_DUMP_INTR) marks a message of a dump that the
+	// table changed under.
+	FlagDumpIntr uint16 = 0x10
+	FlagDump     uint16 = 0x300 // NLM_F_ROOT | NLM_F_MATCH
 	// Modifiers of NEW requests: any of them makes a request a write.
 	FlagReplace uint16 = 0x100
 	FlagExcl    uint16 = 0x200

@@ -65,16 +65,13 @@ func NewNamespace(t testing.TB, sysctls track.Sysctls) *Namespace {
 // sysctls, the global table limits, and loopback (every packet crosses lo).
 func (n *Namespace) EngineConfig(t testing.TB) track.EngineConfig {
 	t.Helper()
-	s := track.Sysctls{}
-	for k, v := range n.Sysctls {
-		s[k] = v
-	}
+	s := track.LayerSysctls(n.Sysctls)
 	for _, name := range []string{"nf_conntrack_max", "nf_conntrack_buckets"} {
 		b, err := n.ReadProcFile("/proc/sys/net/netfilter/" + name)
 		if err != nil {
 			t.Fatalf("kerneldiff: %v", err)
 		}
-		s[name] = strings.TrimSpace(string(b))
+		s.Set(name, strings.TrimSpace(string(b)))
 	}
 	return track.EngineConfig{Sysctls: s, Loopback: true}
 }

@@ -156,6 +156,21 @@ func (m *Model) View() string {
 		lines = append(lines, st.Dim.Render("waiting for the first sample…"))
 	case m.frame.Result == nil:
 		lines = append(lines, st.Dim.Render("analysing…"))
+	case len(m.list) == 0 && m.frame.Result.Incomplete:
+		// Never "no findings" about what could not be seen.
+		res := m.frame.Result
+		judged := 0
+		for _, c := range res.Checked {
+			if c.Judged {
+				judged++
+			}
+		}
+		lines = append(lines, st.Warn.Render(fmt.Sprintf("Incomplete: %d of %d rules judged, none fired; the others could not be:", judged, len(res.Checked))))
+		for _, c := range res.Checked {
+			if !c.Judged {
+				lines = append(lines, wrap(st.Dim.Render("· "+c.Rule+" needs "+c.Missing), m.width)...)
+			}
+		}
 	case len(m.list) == 0:
 		lines = append(lines, st.Good.Render(fmt.Sprintf("No findings: %d rules checked, none fired.", len(m.frame.Result.Checked))))
 		for _, n := range m.frame.Result.Summary.Notes {

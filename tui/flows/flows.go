@@ -132,7 +132,7 @@ func (m *Model) SetFilter(text string) tea.Cmd {
 // apply parses text and, when it parses, asks for its selection.
 func (m *Model) apply(text string) tea.Cmd {
 	text = strings.TrimSpace(text)
-	f, err := ParseQuery(text)
+	f, err := filter.ParseString(text)
 	if err != nil {
 		m.parseErr = err.Error()
 		return nil

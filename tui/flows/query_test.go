@@ -1,46 +1,33 @@
 package flows
 
 import (
-	"net/netip"
-	"strings"
 	"testing"
 
-	"github.com/ctdiag/ctdiag/track"
+	"github.com/charmbracelet/lipgloss"
+
+	"github.com/ctdiag/ctdiag/filter"
+	"github.com/ctdiag/ctdiag/tui/common"
 )
 
-func TestParseQuery(t *testing.T) {
-	half := track.Flow{Orig: track.Tuple{Family: track.FamilyIPv4, Proto: track.ProtoTCP,
-		Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"), SrcPort: 1, DstPort: 443},
-		Fields: track.FieldState, State: uint8(track.TCPSynRecv), Status: track.StatusSeenReply}
-	half.Reply = half.Orig.Reply()
-	for _, c := range []struct {
-		text  string
-		match bool
-	}{
-		{"", true},
-		{"-p tcp --dport 443", true},
-		{"-u SEEN_REPLY,'!ASSURED'", true}, // quoted as in a shell, as the README writes it
-		{`-u "SEEN_REPLY,!ASSURED" -s 10.0.0.0/8`, true},
-		{"--state SYN_SENT", false},
-		{"-p udp", false},
+// TestFilterPromptIsTheCLIFilter: the / prompt reads a filter with
+// filter.ParseString, the CLI's one tokenizer, and nothing else: it refuses
+// exactly what ParseString refuses, with ParseString's words, and keeps
+// exactly what it accepts (cmd/ctdiag checks ParseString against the CLI).
+func TestFilterPromptIsTheCLIFilter(t *testing.T) {
+	m := New(common.Common{Styles: common.NewStyles(lipgloss.DefaultRenderer()), Keys: common.NewKeyMap(true)})
+	for _, text := range []string{
+		"", "-p tcp --dport 443", "-u SEEN_REPLY,'!ASSURED'", `-u "SEEN_REPLY,!ASSURED" -s 10.0.0.0/8`,
+		"--dst-nat 3.3.3.3", "-g3.3.3.3", "--orig-src 10.0.0.1", "--protonum 17", "-p esp", "-m +16", "-w 0xa",
+		"-p icmp --icmp-id 5", "-s 10.0.0.0 --mask-src 255.0.0.255", "-u seen", `-l a\ b`,
+		"-p tcp 'unterminated", "tcp", "--dport x", "--nope", "-u S", "--icmp-type 8", "-m 4294967296", "-g 1.1.1.1:70000",
 	} {
-		f, err := ParseQuery(c.text)
-		if err != nil {
-			t.Errorf("%q: %v", c.text, err)
-			continue
-		}
-		if got := f.Match(&half); got != c.match {
-			t.Errorf("%q: match %v, want %v", c.text, got, c.match)
-		}
-	}
-	for _, c := range []struct{ text, err string }{
-		{"-p tcp 'unterminated", "unterminated quote"},
-		{"tcp", `unexpected "tcp"`},
-		{"--dport x", "want a port"},
-		{"--nope", "unknown flag"},
-	} {
-		if _, err := ParseQuery(c.text); err == nil || !strings.Contains(err.Error(), c.err) {
-			t.Errorf("%q: error %v, want one saying %q", c.text, err, c.err)
+		m.SetFilter(text)
+		_, err := filter.ParseString(text)
+		switch {
+		case err != nil && m.parseErr != err.Error():
+			t.Errorf("%q: the prompt says %q, ParseString %q", text, m.parseErr, err)
+		case err == nil && (m.parseErr != "" || m.query != text):
+			t.Errorf("%q: the prompt refused it (%q) or kept %q", text, m.parseErr, m.query)
 		}
 	}
 }
