@@ -4,7 +4,7 @@ FUZZTIME ?= 1m
 FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
 	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
-	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt
+	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt ruleset:FuzzSetElemMsg
 # conntrack's XML and the filter expressions (one tokenizer, the registered options).
 FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
