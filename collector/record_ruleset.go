@@ -26,4 +26,3 @@ func (c *Collector) Ruleset(ctx context.Context) (*track.Ruleset, error) {
 	}
 	return ruleset.Read(ctx, live)
 }
-

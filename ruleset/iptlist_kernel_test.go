@@ -101,4 +101,3 @@ func TestKernelIptablesListAgreesWithSave(t *testing.T) {
 		t.Errorf("only %d rules compared", compared)
 	}
 }
-
