@@ -35,6 +35,7 @@ type fullness struct {
 	pin  *plateau    // samples stuck at one size while full
 
 	drop, early         uint64 // between samples
+	clashDrops          uint64 // of drop, those insert_failed counted too
 	dropOK, earlyOK     bool
 	dropTotal           uint64 // one reading: since the counters started
 	earlyTotal          uint64
@@ -57,6 +58,13 @@ type plateau struct {
 func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	fu := fullness{now: sum.Pressure, peak: sum.Peak, accumulating: math.IsInf(sum.Pressure.SteadyState, 1)}
 	fu.drop, _, fu.dropOK = t.counterDelta(track.CounterDrop)
+	// An insertion that clashes (two packets of one flow on two CPUs, a
+	// source NAT range used up) is dropped and counted in drop too: those
+	// drops are insert-failed's and snat-port-exhaustion's, not a full
+	// table's.
+	if ins, _, ok := t.counterDelta(track.CounterInsertFailed); ok && fu.dropOK {
+		fu.clashDrops = min(fu.drop, ins)
+	}
 	fu.early, _, fu.earlyOK = t.counterDelta(track.CounterEarlyDrop)
 	if !fu.dropOK {
 		fu.dropTotal, _ = t.counterTotal(track.CounterDrop)
@@ -81,7 +89,7 @@ func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	}
 	sort.Strings(fu.klogNetns)
 	fu.peakSize, _ = t.peakOf(func(s *sample) float64 { return s.tableSize() })
-	fu.pin = a.findPlateau(t, fu.klog > 0 || fu.drop+fu.early+fu.dropTotal+fu.earlyTotal > 0)
+	fu.pin = a.findPlateau(t, fu.klog > 0 || fu.drop-fu.clashDrops+fu.early+fu.dropTotal+fu.earlyTotal > 0)
 	p := fu.now
 	// PressureOf forecasts only what the rule's gate allows.
 	fu.forecast = p.HasFullIn && p.FullInSeconds > 0 && p.FullInSeconds <= a.param(rules.TableFull, "warn_time_to_full")
@@ -132,8 +140,8 @@ func (a *Analyzer) judgeFullness(fu fullness) (rules.Severity, []string) {
 		}
 		sev = max(sev, s)
 	}
-	if fu.dropOK && fu.drop > 0 {
-		raise(rules.SeverityCritical, fmt.Sprintf("%d packets dropped between samples", fu.drop))
+	if fu.dropOK && fu.drop > fu.clashDrops {
+		raise(rules.SeverityCritical, fmt.Sprintf("%d packets dropped between samples", fu.drop-fu.clashDrops))
 	}
 	if fu.earlyOK && fu.early > 0 {
 		raise(rules.SeverityCritical, fmt.Sprintf("%d entries evicted by early drop between samples", fu.early))

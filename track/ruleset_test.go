@@ -145,3 +145,20 @@ func TestSnapshotMergeRuleset(t *testing.T) {
 		t.Errorf("merged ruleset: %v", s.Ruleset)
 	}
 }
+
+// A NOTRACK rule that names a source port covers a service's answers from
+// that port; it does not cover other ports.
+func TestMatchesPort(t *testing.T) {
+	m := RuleMatch{Proto: ProtoUDP, SPorts: []PortRange{{5301, 5301}}}
+	if !m.MatchesPort(ProtoUDP, 5301) || m.MatchesPort(ProtoUDP, 5300) || m.MatchesPort(ProtoTCP, 5301) {
+		t.Error("udp sport 5301")
+	}
+	any := RuleMatch{Proto: ProtoUDP}
+	if !any.MatchesPort(ProtoUDP, 9) {
+		t.Error("a rule naming no port covers every port")
+	}
+	neg := RuleMatch{DPorts: []PortRange{{53, 53}}, DPortNeg: true}
+	if neg.MatchesPort(ProtoUDP, 53) || !neg.MatchesPort(ProtoUDP, 54) {
+		t.Error("dport != 53")
+	}
+}
