@@ -3,7 +3,9 @@ FUZZTIME ?= 1m
 # package:target pairs; every parser of the project has one.
 FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent parser:FuzzStatsLines \
 	parser:FuzzSysctlAndKernelLog parser:FuzzDecoder parser:FuzzParseAddr parser:FuzzTimeFromName \
-	report:FuzzReadJSON rules:FuzzLoad collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
+	parser:FuzzBundleManifest parser:FuzzBundleArchive parser:FuzzExpectEvent \
+	report:FuzzReadJSON rules:FuzzLoad rules:FuzzSet collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
+	collector:FuzzKmsgRecords collector:FuzzConnlabel collector:FuzzDecodeExpectEvent cmd/ctdiag:FuzzSysctlFlag \
 	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt ruleset:FuzzSetElemMsg
 # conntrack's XML and the filter expressions (one tokenizer, the registered options).
 FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter

@@ -421,6 +421,32 @@ func (a *Analyzer) Extra(x *track.Snapshot) error {
 	return nil
 }
 
+// Event tallies one event of the current sample as the parser reads it
+// (parser.EventSink): an event log of any length costs its tallies, where
+// the snapshot would keep only its latest events. As for events that come
+// in the snapshot, only a sample without a table is summarised from them.
+func (a *Analyzer) Event(ev *track.Event) error {
+	if a.cur == nil {
+		return fmt.Errorf("analyzer: Event before BeginSample")
+	}
+	if !a.cur.meta.HasTable {
+		a.cur.tallyEvent(ev, a.lastSample())
+	}
+	return nil
+}
+
+// tallyEvent adds an event to the sample's summary, which carries on from
+// the previous sample's.
+func (s *sample) tallyEvent(ev *track.Event, prev *sample) {
+	if s.events == nil {
+		s.events = &eventTally{}
+		if prev != nil && prev.events != nil {
+			s.events = prev.events
+		}
+	}
+	s.events.add(ev)
+}
+
 // EndSample closes the current sample: what the next one is compared with
 // is kept, the rest dropped.
 func (a *Analyzer) EndSample() error {
@@ -452,14 +478,9 @@ func (a *Analyzer) EndSample() error {
 	s.closed = nil
 	radix.Uint64s(s.est)
 	a.prevEst, s.est = s.est, nil
-	if !s.meta.HasTable && len(s.meta.Events) > 0 {
-		prev := a.lastSample()
-		s.events = &eventTally{}
-		if prev != nil && prev.events != nil {
-			s.events = prev.events
-		}
+	if !s.meta.HasTable {
 		for i := range s.meta.Events {
-			s.events.add(&s.meta.Events[i])
+			s.tallyEvent(&s.meta.Events[i], a.lastSample())
 		}
 	}
 	s.meta.Events = nil // only their totals are used, and they can be many

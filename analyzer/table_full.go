@@ -73,15 +73,14 @@ func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	}
 	netns := map[string]bool{}
 	for _, s := range t.s {
-		for _, k := range s.meta.KernelLog {
-			if k.Kind == track.KernelLogTableFull {
-				fu.klog++
-				name := "init"
-				if k.Netns != 0 {
-					name = strconv.FormatUint(k.Netns, 10)
-				}
-				netns[name] = true
+		kt := s.meta.KernelLogCounts()
+		fu.klog += kt.Kinds[track.KernelLogTableFull]
+		for n := range kt.TableFullNetns {
+			name := "init"
+			if n != 0 {
+				name = strconv.FormatUint(n, 10)
 			}
+			netns[name] = true
 		}
 	}
 	for n := range netns {

@@ -214,13 +214,18 @@ func readKmsg(fd int) ([]byte, error) {
 		case n == 0:
 			return out, nil
 		}
-		rec := buf[:n]
-		if i := bytes.IndexByte(rec, '\n'); i >= 0 {
-			rec = rec[:i]
-		}
-		out = append(out, rec...)
-		out = append(out, '\n')
+		out = appendKmsgRecord(out, buf[:n])
 	}
+}
+
+// appendKmsgRecord appends one /dev/kmsg record as a line: its first line
+// ("prio,seq,usec,flags;text"), without the continuation lines.
+func appendKmsgRecord(out, rec []byte) []byte {
+	if i := bytes.IndexByte(rec, '\n'); i >= 0 {
+		rec = rec[:i]
+	}
+	out = append(out, rec...)
+	return append(out, '\n')
 }
 
 // readSyslogBuffer reads the kernel's ring buffer through syslog(2)

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ctdiag/ctdiag/parser"
@@ -35,10 +37,13 @@ type RecordOptions struct {
 // statistics in /proc/net/stat format, sysctls, new kernel-log lines,
 // the slab cache, and the events since the previous sample with a marker
 // wherever events were lost; plus a manifest with times, host, kernel and
-// source. Files are written next to out first (the table can be large),
-// then packed, manifest first, and renamed into place. If ctx ends after
-// at least one sample, the bundle is still written with what was taken,
-// and the error says so.
+// source. Files are written into a hidden staging directory next to out
+// first (the table can be large), then packed, manifest first, and renamed
+// into place; the staging directory is removed on every return, and one
+// left by a run that was killed (SIGKILL) is removed by the next run in the
+// same directory. If ctx ends after at least one sample, the bundle is still
+// written with what was taken, and the error says so. The manifest is nil
+// when no bundle was written: out then does not exist.
 func Record(ctx context.Context, cfg Config, out string, opts RecordOptions) (*parser.Manifest, error) {
 	if err := checkSampling(opts.Samples, opts.Interval); err != nil {
 		return nil, err
@@ -48,7 +53,11 @@ func Record(ctx context.Context, cfg Config, out string, opts RecordOptions) (*p
 		return nil, err
 	}
 	defer c.Close()
-	tmp, err := os.MkdirTemp(filepath.Dir(out), ".ctdiag-record-")
+	dir := filepath.Dir(out)
+	for _, n := range cleanStaleStaging(dir) {
+		c.note("%s", n)
+	}
+	tmp, err := os.MkdirTemp(dir, stagingPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, fmt.Errorf("record: %w", err)
 	}
@@ -111,9 +120,47 @@ func Record(ctx context.Context, cfg Config, out string, opts RecordOptions) (*p
 	}
 	m.Notes = c.Notes()
 	if err := packBundle(out, tmp, m); err != nil {
-		return m, err
+		return nil, fmt.Errorf("%w (nothing was written: the %d samples taken are lost)", err, len(m.Samples))
 	}
 	return m, runErr
+}
+
+// stagingPrefix starts the name of Record's staging directory, followed by
+// the recording process's id.
+const stagingPrefix = ".ctdiag-record-"
+
+// cleanStaleStaging removes the staging directories in dir that runs killed
+// outright (SIGKILL, a crash) left behind: those whose process is gone. It
+// returns a note for each it removed or had to leave.
+func cleanStaleStaging(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var notes []string
+	for _, e := range entries {
+		name := e.Name()
+		rest, ok := strings.CutPrefix(name, stagingPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 {
+			notes = append(notes, fmt.Sprintf("%s: a staging directory of an earlier ctdiag record (which process, unknown): remove it once no ctdiag record writes into %s", path, dir))
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			continue // that run is still going
+		}
+		if err := os.RemoveAll(path); err != nil {
+			notes = append(notes, fmt.Sprintf("%s: staging directory of a ctdiag record that was killed (process %d): could not remove it: %v", path, pid, err))
+			continue
+		}
+		notes = append(notes, fmt.Sprintf("removed %s, the staging directory of a ctdiag record that was killed (process %d)", path, pid))
+	}
+	return notes
 }
 
 // Bundle member names.

@@ -179,7 +179,7 @@ func OpenBundle(p string) (*Bundle, error) {
 	if b.Manifest.Version > BundleVersion {
 		return nil, fmt.Errorf("%s: bundle version %d is newer than this ctdiag reads (%d)", p, b.Manifest.Version, BundleVersion)
 	}
-	b.cur = &bundleCursor{path: p}
+	b.cur = &bundleCursor{path: p, order: map[string]int{}}
 	return b, nil
 }
 
@@ -190,6 +190,9 @@ func (b *Bundle) Inputs() []Input {
 	for _, s := range b.Manifest.Samples {
 		for _, name := range s.Files {
 			member := b.dir + name
+			if _, ok := b.cur.order[member]; !ok {
+				b.cur.order[member] = len(b.cur.order)
+			}
 			out = append(out, Input{
 				Path:     b.Path + ":" + name,
 				FromDir:  true,
@@ -203,16 +206,46 @@ func (b *Bundle) Inputs() []Input {
 	return out
 }
 
+// ErrMissingMember is returned for a member the manifest lists and the
+// archive lacks.
+var ErrMissingMember = errors.New("listed in the bundle's manifest but missing from the archive")
+
 // bundleCursor reads members of a tar.gz in order without unpacking it:
 // opening a member skips forward to it, and only a member before the
-// current position costs a new pass from the start.
+// current position costs a new pass from the start. ctdiag record writes
+// members in the manifest's order, so a member missing from the archive is
+// noticed where the next listed one comes, at no cost; and once a pass has
+// reached the end, every name is known and a missing one costs nothing.
 type bundleCursor struct {
-	path string
-	f    *os.File
-	tr   *tar.Reader
+	path  string
+	order map[string]int // member → its place in the manifest
+	f     *os.File
+	tr    *tar.Reader
+	// pending is a header read past while looking for a member that
+	// turned out to be missing: the next open may want it.
+	pending *tar.Header
+	seen    map[string]bool // every member name read so far
+	all     bool            // a pass reached the end: seen holds every member
+	passes  int             // decompressions started, for tests
 }
 
 func (c *bundleCursor) open(member string) (io.ReadCloser, error) {
+	missing := fmt.Errorf("%s: member %s: %w", c.path, member, ErrMissingMember)
+	if c.all && !c.seen[member] {
+		return nil, missing
+	}
+	if h := c.pending; h != nil {
+		at, ok := c.order[h.Name]
+		want, listed := c.order[member]
+		switch {
+		case h.Name == member:
+			c.pending = nil
+			return io.NopCloser(c.tr), nil
+		case ok && listed && want < at && !c.seen[member]:
+			return nil, missing // listed between the last one found and the pending one
+		}
+		c.pending = nil
+	}
 	for pass := 0; pass < 2; pass++ {
 		if c.tr == nil {
 			f, err := os.Open(c.path)
@@ -225,21 +258,38 @@ func (c *bundleCursor) open(member string) (io.ReadCloser, error) {
 				return nil, fmt.Errorf("%s: %w", c.path, err)
 			}
 			c.f, c.tr = f, tar.NewReader(zr)
+			c.passes++
 		}
+		want, listed := c.order[member]
 		for {
 			hdr, err := c.tr.Next()
 			if err != nil {
 				c.f.Close()
 				c.f, c.tr = nil, nil
 				if errors.Is(err, io.EOF) {
+					// Every pass starts at the top or goes on from where
+					// one did: at the end, every name has been read.
+					c.all = true
 					break // not ahead: start over once
 				}
 				return nil, fmt.Errorf("%s: %w", c.path, err)
 			}
+			if c.seen == nil {
+				c.seen = map[string]bool{}
+			}
+			c.seen[hdr.Name] = true
 			if hdr.Name == member {
 				return io.NopCloser(c.tr), nil
 			}
+			if at, ok := c.order[hdr.Name]; ok && listed && at > want {
+				// A member listed after this one: this one is missing.
+				c.pending = hdr
+				return nil, missing
+			}
+		}
+		if c.all && !c.seen[member] {
+			return nil, missing
 		}
 	}
-	return nil, fmt.Errorf("%s: member %s: %w", c.path, member, os.ErrNotExist)
+	return nil, missing
 }

@@ -88,8 +88,8 @@ func AppendEventLoss(dst []byte, l *track.EventLoss) []byte {
 
 // isExpectEventLine recognises conntrack -E expect lines: the event type,
 // then the timeout and proto= ("[NEW] 300 proto=6 src=...").
-func isExpectEventLine(line []byte) bool {
-	_, _, _, body, ok := eventStart(line)
+func (p *lineParser) isExpectEventLine(line []byte) bool {
+	_, _, _, body, ok := p.eventStart(line)
 	if !ok {
 		return false
 	}
@@ -120,7 +120,7 @@ func AppendExpectEvent(dst []byte, typ track.EventType, t time.Time, e *track.Ex
 	dst = strconv.AppendUint(dst, uint64(e.Class), 10)
 	if e.Helper != "" {
 		dst = append(dst, " helper="...)
-		dst = append(dst, e.Helper...)
+		dst = appendPrintable(dst, e.Helper, false)
 	}
 	return append(dst, '\n')
 }

@@ -20,6 +20,7 @@ const ctimeLayout = "Mon Jan _2 15:04:05 2006"
 // ktimestamp and labels, and the entry part of conntrack -E lines.
 type lineParser struct {
 	loc *time.Location // zone of [start=...] times; ctime prints local time
+	now time.Time      // what yearless syslog stamps are dated against
 }
 
 // parse phases: fields must come in the kernel's order.
@@ -123,7 +124,9 @@ func (p *lineParser) parseFlow(line []byte, f *track.Flow) error {
 // every error message. It is the reference fastFlow is checked against.
 func (p *lineParser) parseFlowGeneral(line []byte, f *track.Flow) error {
 	*f = track.Flow{}
-	rest := line
+	// Logs indent the entries they quote (kube-proxy prints conntrack -D's
+	// output tab-indented).
+	rest := bytes.TrimLeft(line, " \t")
 	var tok []byte
 
 	tok, rest = nextField(rest)
@@ -184,6 +187,12 @@ func (p *lineParser) parseFlowGeneral(line []byte, f *track.Flow) error {
 		}
 		if st.phase == phaseHead && eq < 0 {
 			if err := headField(&st, tok); err != nil {
+				return err
+			}
+			continue
+		}
+		if eq < 0 && vendorWords[string(tok)] {
+			if err := vendorField(&st, tok); err != nil {
 				return err
 			}
 			continue
@@ -526,7 +535,30 @@ func trailingKey(st *flowState, key, val []byte) error {
 		t.set(f, v)
 		return st.advance(t.order, key)
 	}
+	if vendorKeys[string(key)] {
+		return vendorField(st, key)
+	}
 	return syntaxErr("a known field (mark=, zone=, use=, ...)", key)
+}
+
+// Router kernels of ASUS and other Broadcom-based vendors print fields of
+// their own after the flags ("[ASSURED] [FASTNAT] mark=0 nmark=256 sc=0
+// ifw=36 ifl=35 mac=00:00:5e:00:53:02 slan attrs= use=2"). They are read and
+// not kept: they say nothing conntrack's own fields do not.
+var (
+	vendorWords = map[string]bool{"[FASTNAT]": true, "slan": true, "swan": true, "nomac": true, "no_if": true}
+	vendorKeys  = map[string]bool{"nmark": true, "sc": true, "ifw": true, "ifl": true, "mac": true, "attrs": true}
+)
+
+// vendorField accepts a vendor field after the reply tuple and before use=.
+func vendorField(st *flowState, tok []byte) error {
+	if err := st.endTuple(); err != nil {
+		return err
+	}
+	if st.phase != phaseTail || st.order >= tailUse || tok[0] == '[' && st.order > tailFlag {
+		return syntaxErr("vendor fields ([FASTNAT], nmark=, mac=, ...) between the reply tuple and use=", tok)
+	}
+	return nil
 }
 
 // numericTail is a trailing field that holds one number.
@@ -562,6 +594,21 @@ func isWord(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// appendPrintable appends a name the kernel or a process gave (a helper,
+// a program name) with every byte that would break the line (control
+// characters, invalid UTF-8, and spaces unless allowed) written as '?': one
+// odd name must not turn a log into binary or split a record.
+func appendPrintable(dst []byte, s string, spaces bool) []byte {
+	for _, r := range s {
+		if r == utf8.RuneError || r < 0x20 || r == 0x7f || r == ' ' && !spaces || !unicode.IsPrint(r) && r != ' ' {
+			dst = append(dst, '?')
+			continue
+		}
+		dst = utf8.AppendRune(dst, r)
+	}
+	return dst
 }
 
 // keyVal re-joins a split "key=value" field for error messages.
@@ -605,6 +652,12 @@ func (p *lineParser) bracket(st *flowState, tk, rest []byte) ([]byte, error) {
 			st.status |= track.StatusHWOffload
 		}
 		return rest, nil
+	}
+	if vendorWords[string(tk)] {
+		return rest, vendorField(st, tk)
+	}
+	if bytes.HasPrefix(tk, []byte("[active")) {
+		return rest, syntaxErr("a conntrack entry; \"[active since Ns]\" is conntrackd -i's cache, which ctdiag does not read", tk)
 	}
 	isStart := bytes.HasPrefix(tk, []byte("[start="))
 	if !isStart && !bytes.HasPrefix(tk, []byte("[stop=")) {

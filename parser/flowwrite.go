@@ -138,7 +138,8 @@ func AppendFlow(dst []byte, f *track.Flow, style Style) []byte {
 		}
 	}
 	dst = appendUintField(dst, f.Fields.Has(track.FieldUse), "use=", uint64(f.Use))
-	dst = appendUintField(dst, f.Fields.Has(track.FieldID), "id=", uint64(f.ID))
+	// The entry id is ctnetlink's (conntrack -o id); /proc never prints it.
+	dst = appendUintField(dst, f.Fields.Has(track.FieldID) && style != StyleProc, "id=", uint64(f.ID))
 	if f.Fields.Has(track.FieldLabels) && f.Ext != nil && len(f.Ext.Labels) > 0 {
 		dst = append(dst, "labels="...)
 		for i, l := range f.Ext.Labels {

@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"path/filepath"
 	"strings"
-	"time"
+
+	"github.com/ctdiag/ctdiag/track"
 )
 
 // Format is what an input holds, as detected from its content (and, where
@@ -29,6 +30,7 @@ const (
 	FormatJSONL             // ctdiag list -o jsonl
 	FormatMixed             // several kinds of lines in one file
 	FormatSlabinfo          // /proc/slabinfo
+	FormatExpect            // an expectation table: /proc/net/nf_conntrack_expect, conntrack -L expect
 	FormatRuleset           // a firewall ruleset (iptables-save, nft list ruleset, nft -j, ctdiag ruleset JSON): package ruleset reads it
 	FormatXML               // conntrack -L -o xml (xml.go)
 	FormatXMLEvents         // conntrack -E -o xml
@@ -51,6 +53,7 @@ var formatNames = [...]string{
 	FormatJSONL:      "jsonl",
 	FormatMixed:      "mixed",
 	FormatSlabinfo:   "slabinfo",
+	FormatExpect:     "expect",
 	FormatRuleset:    "ruleset",
 	FormatXML:        "xml",
 	FormatXMLEvents:  "xml-events",
@@ -73,6 +76,7 @@ var formatDescriptions = [...]string{
 	FormatJSONL:      "ctdiag JSON Lines",
 	FormatMixed:      "mixed conntrack outputs",
 	FormatSlabinfo:   "/proc/slabinfo",
+	FormatExpect:     "an expectation table (/proc/net/nf_conntrack_expect, conntrack -L expect)",
 	FormatRuleset:    "firewall ruleset (iptables-save, nft list ruleset, nft -j)",
 	FormatXML:        "conntrack -L -o xml",
 	FormatXMLEvents:  "conntrack -E -o xml events",
@@ -135,7 +139,7 @@ func isSummaryLine(line []byte) bool {
 	return bytes.HasPrefix(line, []byte("conntrack v")) && bytes.Contains(line, []byte("(conntrack-tools): "))
 }
 
-func classifyLine(line []byte, loc *time.Location) lineKind {
+func (p *lineParser) classifyLine(line []byte) lineKind {
 	t := bytes.TrimSpace(line)
 	if bytes.HasPrefix(t, eventLossPrefix) {
 		return kindEventLoss
@@ -147,8 +151,8 @@ func classifyLine(line []byte, loc *time.Location) lineKind {
 	switch {
 	case string(first) == "ipv4" || string(first) == "ipv6" || l4Names[string(first)]:
 		return kindFlow
-	case isEventLine(line):
-		if isExpectEventLine(line) {
+	case p.isEventLine(line):
+		if p.isExpectEventLine(line) {
 			return kindExpect
 		}
 		return kindEvent
@@ -162,13 +166,13 @@ func classifyLine(line []byte, loc *time.Location) lineKind {
 		return kindStats
 	case isDigits(first) && len(bytes.TrimSpace(rest)) == 0:
 		return kindCount
-	case isDigits(first) && bytes.HasPrefix(bytes.TrimSpace(rest), []byte("proto=")):
+	case isDigits(first) && isExpectRest(bytes.TrimSpace(rest)):
 		return kindExpect
 	case isHexRow(t):
 		return kindStatRow
 	case isSysctlLine(t):
 		return kindSysctl
-	case isKernelLogLine(line, loc):
+	case p.isKernelLogLine(line):
 		return kindKernelLog
 	}
 	return kindOther
@@ -185,12 +189,14 @@ type sniffResult struct {
 	procOnly int // /proc-only shapes (GRE timeout=, "unknown N" for a named protocol)
 	flows    int
 	jsonArr  bool
+	scratch  track.Flow // for checking that candidate lines parse
 	// expectEvents: expectation lines came as events ([NEW] 300 proto=...)
 	expectEvents bool
 }
 
 func (s *sniffResult) addFlowLine(line []byte) {
 	s.flows++
+	line = bytes.TrimLeft(line, " \t")
 	first, _ := nextField(line)
 	if string(first) == "ipv4" || string(first) == "ipv6" {
 		s.flowL3++
@@ -245,6 +251,7 @@ func (s *sniffResult) decide(name string, sawBytes bool) Format {
 		if s.kinds[kindEventLoss] > 0 || s.kinds[kindExpect] > 0 && s.expectEvents {
 			return FormatEvents
 		}
+		return FormatExpect
 	}
 	if total == 0 {
 		if !sawBytes || s.kinds[kindOther] == 0 {
@@ -330,4 +337,11 @@ func StyleFor(f Format) Style {
 		return StyleConntrack
 	}
 	return StyleProc
+}
+
+// isExpectRest: what follows an expectation's timeout, in conntrack -L
+// expect ("proto=6 src=...") or /proc/net/nf_conntrack_expect ("l3proto = 2
+// proto=47 src=...").
+func isExpectRest(b []byte) bool {
+	return bytes.HasPrefix(b, []byte("proto=")) || bytes.HasPrefix(b, []byte("l3proto = "))
 }

@@ -241,11 +241,11 @@ func TestKernelLogWrappers(t *testing.T) {
 		{msg, 0, false, false}, // dmesg -t
 	}
 	for _, c := range cases {
-		if k := classifyLine([]byte(c.line), time.UTC); k != kindKernelLog {
+		if k := utc.classifyLine([]byte(c.line)); k != kindKernelLog {
 			t.Errorf("%q classified %d", c.line, k)
 			continue
 		}
-		kl, relevant, _ := parseKernelLog([]byte(c.line), time.UTC)
+		kl, relevant, _ := utc.parseKernelLog([]byte(c.line))
 		if !relevant || kl.Kind != track.KernelLogTableFull || kl.Netns != 4026532246 || kl.Text != msg {
 			t.Errorf("%q: %+v", c.line, kl)
 		}
@@ -261,7 +261,7 @@ func TestKernelLogWrappers(t *testing.T) {
 		"[   12.000001] nf_ct_proto_6: invalid rst IN= OUT=lo SRC=127.0.0.1":     track.KernelLogInvalid,
 	}
 	for line, kind := range kinds {
-		kl, relevant, _ := parseKernelLog([]byte(line), time.UTC)
+		kl, relevant, _ := utc.parseKernelLog([]byte(line))
 		if !relevant || kl.Kind != kind {
 			t.Errorf("%q: kind %v relevant %v", line, kl.Kind, relevant)
 		}
@@ -272,7 +272,7 @@ func TestKernelLogWrappers(t *testing.T) {
 			t.Errorf("init netns table full has no netns number")
 		}
 	}
-	if _, relevant, _ := parseKernelLog([]byte("[    1.000000] EXT4-fs (vda): mounted"), time.UTC); relevant {
+	if _, relevant, _ := utc.parseKernelLog([]byte("[    1.000000] EXT4-fs (vda): mounted")); relevant {
 		t.Error("an unrelated kernel line is not about conntrack")
 	}
 	// The real table-full log: 20 lines, all table full in netns 4026532246.

@@ -20,7 +20,13 @@ import (
 //	go test ./parser -run '^$' -fuzz '^FuzzParseFlow$' -fuzztime 5m
 //
 // Properties: no input panics; anything that parses is written and read back
-// to an equal value.
+// to an equal value. Every target parses with the options the command line
+// passes (Options{}: the machine's zone, the current year for syslog stamps),
+// as the CLI's decoders do.
+
+// cliParser is the line parser a decoder makes from the options the
+// command line passes.
+func cliParser() lineParser { return newLineParser(Options{}) }
 
 // seedLines adds up to perFile lines of every capture whose name matches.
 func seedLines(f *testing.F, match func(base string) bool, perFile int) {
@@ -49,15 +55,16 @@ func FuzzParseFlow(f *testing.F) {
 	}
 	f.Add("tcp      6 431999 ESTABLISHED src=192.168.1.2 dst=192.168.1.1 sport=51000 dport=22 packets=10 bytes=800 src=192.168.1.1 dst=192.168.1.2 sport=22 dport=51000 packets=8 bytes=900 [ASSURED] mark=0 secmark=0 use=1")
 	f.Add("ipv4     2 tcp      6 src=10.0.0.1 dst=10.0.0.2 sport=1000 dport=80 src=10.0.0.2 dst=10.0.0.1 sport=80 dport=1000 [OFFLOAD] mark=0 zone=0 use=3")
+	cli := cliParser()
 	f.Fuzz(func(t *testing.T, line string) {
 		var fl track.Flow
-		if err := utc.parseFlow([]byte(line), &fl); err != nil {
+		if err := cli.parseFlow([]byte(line), &fl); err != nil {
 			return
 		}
 		for _, style := range []Style{StyleProc, StyleExtended, StyleConntrack} {
 			out := AppendFlow(nil, &fl, style)
 			var back track.Flow
-			if err := utc.parseFlow(bytes.TrimSuffix(out, []byte("\n")), &back); err != nil {
+			if err := cli.parseFlow(bytes.TrimSuffix(out, []byte("\n")), &back); err != nil {
 				t.Fatalf("%q parsed, but its %s form %q does not: %v", line, style, out, err)
 			}
 			want := project(fl, style)
@@ -82,15 +89,16 @@ func FuzzParseFlow(f *testing.F) {
 func FuzzParseEvent(f *testing.F) {
 	seedLines(f, func(b string) bool { return strings.HasPrefix(b, "conntrack-E") }, 40)
 	f.Add("[DESTROY] tcp      6 112 TIME_WAIT src=10.99.0.1 dst=10.99.0.2 sport=49610 dport=8080 src=10.99.0.2 dst=10.99.0.1 sport=8080 dport=49610 [ASSURED] delta-time=7 [USERSPACE] portid=2706274656 progname=conntrack")
+	cli := cliParser()
 	f.Fuzz(func(t *testing.T, line string) {
 		var ev track.Event
-		if err := utc.parseEvent([]byte(line), &ev); err != nil {
+		if err := cli.parseEvent([]byte(line), &ev); err != nil {
 			return
 		}
 		for _, style := range []Style{StyleExtended, StyleConntrack} {
 			out := AppendEvent(nil, &ev, style)
 			var back track.Event
-			if err := utc.parseEvent(bytes.TrimSuffix(out, []byte("\n")), &back); err != nil {
+			if err := cli.parseEvent(bytes.TrimSuffix(out, []byte("\n")), &back); err != nil {
 				t.Fatalf("%q parsed, but %q does not: %v", line, out, err)
 			}
 			want := ev
@@ -156,6 +164,11 @@ func FuzzSysctlAndKernelLog(f *testing.F) {
 	f.Add("Nov 21 13:00:29 lab-host kernel: [ 1400.936197] nf_conntrack: nf_conntrack: table full, dropping packet")
 	f.Add("4,1234,1400936197,-;net_ratelimit: 12 callbacks suppressed")
 	f.Add("[Sat Nov 21 13:00:29 2026] lo ate my IP address")
+	f.Add("Nov 21 13:00:29 h kernel: nf_conntrack: table full, dropping packet") // no year
+	f.Add("obs kernel: [38775494.392631] nf_conntrack: table full,")
+	f.Add("      [00] nf_ct_proto_6: 3312 bytes more than expected")
+	f.Add("net.ipv4.netfilter.ip_conntrack_max = 65536")
+	cli := cliParser()
 	f.Fuzz(func(t *testing.T, line string) {
 		if name, value, err := parseSysctlLine([]byte(line)); err == nil {
 			var buf bytes.Buffer
@@ -167,11 +180,14 @@ func FuzzSysctlAndKernelLog(f *testing.F) {
 				t.Fatalf("%q: sysctl round trip %q %q %v", line, n2, v2, err)
 			}
 		}
-		kl, _, _ := parseKernelLog([]byte(line), time.UTC)
+		kl, _, _ := cli.parseKernelLog([]byte(line))
 		if kl.Raw != line {
 			t.Fatalf("raw text not kept")
 		}
-		classifyLine([]byte(line), time.UTC)
+		if !kl.Time.IsZero() && kl.Time.Year() == 0 && !strings.Contains(line, "0000") {
+			t.Fatalf("%q: a yearless stamp left in year 0: %v", line, kl.Time)
+		}
+		cli.classifyLine([]byte(line))
 	})
 }
 
@@ -200,7 +216,7 @@ func FuzzDecoder(f *testing.F) {
 		})
 		defer watchdog.Stop()
 		for _, workers := range []int{1, 2} {
-			d, err := NewDecoder(bytes.NewReader(data), "fuzz", Options{Workers: workers, Location: time.UTC})
+			d, err := NewDecoder(bytes.NewReader(data), "fuzz", Options{Workers: workers})
 			if err != nil {
 				return // e.g. a broken gzip header
 			}
@@ -210,7 +226,7 @@ func FuzzDecoder(f *testing.F) {
 			if c.Flows != len(s.Flows) {
 				t.Fatalf("counted %d flows, kept %d", c.Flows, len(s.Flows))
 			}
-			d2, _ := NewDecoder(bytes.NewReader(data), "fuzz", Options{Workers: workers, Location: time.UTC})
+			d2, _ := NewDecoder(bytes.NewReader(data), "fuzz", Options{Workers: workers})
 			n := 0
 			_ = d2.Flows(func(*track.Flow) error { n++; return nil })
 			if d2.Format().IsFlowTable() && n != len(s.Flows) {
@@ -267,12 +283,13 @@ func FuzzFastPath(f *testing.F) {
 	for _, l := range specProcLines {
 		f.Add(l)
 	}
+	cli := cliParser()
 	f.Fuzz(func(t *testing.T, line string) {
 		var fast, general track.Flow
 		if !fastFlow([]byte(line), &fast) {
 			return
 		}
-		if err := utc.parseFlowGeneral([]byte(line), &general); err != nil {
+		if err := cli.parseFlowGeneral([]byte(line), &general); err != nil {
 			t.Fatalf("%q: fast path accepted, general parser says %v", line, err)
 		}
 		if !fast.Equal(&general) {

@@ -73,12 +73,15 @@ func lines(b []byte) [][]byte {
 	return out
 }
 
-// project is what writing f in style s keeps: the styles of conntrack-tools
-// drop what ctnetlink never sends (zone 0, GRE's /proc timeouts) and print
-// generic-tracked entries under their protocol name.
+// project is what writing f in style s keeps: /proc has no entry id; the
+// styles of conntrack-tools drop what ctnetlink never sends (zone 0, GRE's
+// /proc timeouts) and print generic-tracked entries under their protocol
+// name.
 func project(f track.Flow, s Style) track.Flow {
 	f = f.Clone()
 	if s == StyleProc {
+		f.Fields &^= track.FieldID
+		f.ID = 0
 		return f
 	}
 	if f.Zone == 0 {

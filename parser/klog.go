@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"io"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ctdiag/ctdiag/track"
@@ -33,9 +34,11 @@ const (
 
 // splitKernelLog strips any known wrapper. hasStamp reports whether a
 // wrapper was found (a bare message is only a kernel-log line if it is
-// about conntrack).
-func splitKernelLog(line []byte, loc *time.Location) (kl track.KernelLogLine, msg []byte, hasStamp bool) {
-	rest := line
+// about conntrack). Copies pasted into issues and mails add indentation, cut
+// the syslog prefix short ("obs kernel: [...]", "kernel: [...]") or redact
+// the stamp ("[00]"); those are read too.
+func (p *lineParser) splitKernelLog(line []byte) (kl track.KernelLogLine, msg []byte, hasStamp bool) {
+	rest := bytes.TrimLeft(line, " \t")
 	// <prio> from dmesg -r / syslog raw.
 	if len(rest) > 2 && rest[0] == '<' {
 		if end := bytes.IndexByte(rest, '>'); end > 1 && end < 5 && isDigits(rest[1:end]) {
@@ -53,40 +56,111 @@ func splitKernelLog(line []byte, loc *time.Location) (kl track.KernelLogLine, ms
 			}
 		}
 	}
-	// journalctl / syslog: "<date> <host> kernel: ".
-	if i := bytes.Index(rest, []byte(" kernel: ")); i > 0 {
-		head := rest[:i]
+	// journalctl / syslog: "<date> <host> kernel: ", or a copy of it whose
+	// start was cut off.
+	if i := bytes.Index(rest, []byte("kernel: ")); i == 0 || i > 0 && rest[i-1] == ' ' {
+		after := rest[i+len("kernel: "):]
+		head := bytes.TrimRight(rest[:i], " ")
 		if sp := bytes.LastIndexByte(head, ' '); sp > 0 {
-			if t, ok := parseSyslogTime(head[:sp], loc); ok {
+			if t, ok := p.syslogTime(head[:sp]); ok {
 				kl.Time = t
-				rest = rest[i+len(" kernel: "):]
-				hasStamp = true
+				rest, hasStamp = after, true
+			}
+		}
+		// Cut short: at most a piece of the host name is left. Then what
+		// follows must be a dmesg stamp or a conntrack message.
+		if !hasStamp && !bytes.ContainsAny(head, " \t") {
+			if _, ok := p.bracketStamp(after); ok || isBareKernelMessage(after) {
+				rest, hasStamp = after, true
 			}
 		}
 	}
-	// [ 1400.936197] or [Sat Nov 21 13:00:29 2026]
-	if len(rest) > 2 && rest[0] == '[' {
-		if end := bytes.IndexByte(rest, ']'); end > 0 {
-			inner := bytes.TrimSpace(rest[1:end])
-			if d, ok := parseSecondsStamp(inner); ok {
-				kl.Since, kl.HasSince = d, true
-				rest = bytes.TrimPrefix(rest[end+1:], []byte(" "))
-				hasStamp = true
-			} else if t, err := time.ParseInLocation(dmesgTLayout, string(inner), loc); err == nil {
-				kl.Time = t
-				rest = bytes.TrimPrefix(rest[end+1:], []byte(" "))
-				hasStamp = true
-			}
+	// [ 1400.936197], [Sat Nov 21 13:00:29 2026], or a redacted [00]
+	if st, ok := p.bracketStamp(rest); ok {
+		kl.Since, kl.HasSince = st.since, st.hasSince
+		if !st.time.IsZero() {
+			kl.Time = st.time
 		}
+		rest, hasStamp = st.rest, true
 	}
 	return kl, rest, hasStamp
 }
 
-func parseSyslogTime(b []byte, loc *time.Location) (time.Time, bool) {
+// dmesgStamp is what a leading "[...]" of a dmesg line said.
+type dmesgStamp struct {
+	since    time.Duration // since boot, when hasSince
+	hasSince bool
+	time     time.Time // dmesg -T
+	rest     []byte    // the message after the stamp
+}
+
+// bracketStamp reads a leading dmesg stamp: "[ 1400.936197]" (since boot),
+// "[Sat Nov 21 13:00:29 2026]" (dmesg -T), or a stamp the poster redacted
+// ("[00]", "[xxxx.xxxxxx]"), which is taken only before a conntrack
+// message: a numbered list item is not a kernel log.
+func (p *lineParser) bracketStamp(b []byte) (dmesgStamp, bool) {
+	if len(b) < 3 || b[0] != '[' {
+		return dmesgStamp{}, false
+	}
+	end := bytes.IndexByte(b, ']')
+	if end < 0 {
+		return dmesgStamp{}, false
+	}
+	inner := bytes.TrimSpace(b[1:end])
+	st := dmesgStamp{rest: bytes.TrimPrefix(b[end+1:], []byte(" "))}
+	if d, ok := parseSecondsStamp(inner); ok {
+		st.since, st.hasSince = d, true
+		return st, true
+	}
+	if len(inner) == len(dmesgTLayout) {
+		if t, err := time.ParseInLocation(dmesgTLayout, string(inner), p.location()); err == nil {
+			st.time = t
+			return st, true
+		}
+	}
+	if isRedactedStamp(inner) && isBareKernelMessage(st.rest) {
+		return st, true
+	}
+	return dmesgStamp{}, false
+}
+
+// isRedactedStamp: digits, dots, x's or stars only, with at least one that
+// is not a dot ("[...]" is an ellipsis, not a stamp).
+func isRedactedStamp(b []byte) bool {
+	if len(b) == 0 || len(b) > 20 {
+		return false
+	}
+	mark := false
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9', c == 'x', c == 'X', c == '*':
+			mark = true
+		case c == '.', c == ' ':
+		default:
+			return false
+		}
+	}
+	return mark
+}
+
+// location is the zone of stamps printed without one: the Options'
+// Location, else the machine's, as the C tools assume.
+func (p *lineParser) location() *time.Location {
+	if p.loc == nil {
+		return time.Local
+	}
+	return p.loc
+}
+
+// syslogTime parses a syslog or journalctl stamp. Syslog's classic stamp
+// has no year: it is taken to be in the year that does not put it more than
+// a day after the reference time (last December's log, read in January, is
+// last year's).
+func (p *lineParser) syslogTime(b []byte) (time.Time, bool) {
 	s := string(b)
 	for _, layout := range []string{syslogLayout, syslogUsLayout} {
-		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
-			return t, true
+		if t, err := time.ParseInLocation(layout, s, p.location()); err == nil {
+			return p.withYear(t), true
 		}
 	}
 	for _, layout := range []string{isoLayout, isoColonLayout, isoFracLayout, isoFracColonLay} {
@@ -95,6 +169,24 @@ func parseSyslogTime(b []byte, loc *time.Location) (time.Time, bool) {
 		}
 	}
 	return time.Time{}, false
+}
+
+// withYear gives a yearless time the latest year that does not put it more
+// than a day after the reference time.
+func (p *lineParser) withYear(t time.Time) time.Time {
+	now := p.now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	now = now.In(t.Location())
+	at := func(year int) time.Time {
+		return time.Date(year, t.Month(), t.Day(), t.Hour(), t.Minute(), t.Second(), t.Nanosecond(), t.Location())
+	}
+	y := at(now.Year())
+	if y.After(now.Add(24 * time.Hour)) {
+		y = at(now.Year() - 1)
+	}
+	return y
 }
 
 // parseSecondsStamp parses dmesg's "12345.678901".
@@ -127,6 +219,8 @@ func classifyKernelMessage(kl *track.KernelLogLine, msg []byte) bool {
 		kl.Kind = track.KernelLogTableFull
 	case bytes.Contains(msg, []byte("expectation table full")):
 		kl.Kind = track.KernelLogExpectTableFull
+	case isWrapHead(string(msg)):
+		kl.Kind = track.KernelLogTableFull // "table full," and the rest on the next line
 	case bytes.Contains(msg, []byte("net_ratelimit: ")) && bytes.Contains(msg, []byte(" callbacks suppressed")):
 		kl.Kind = track.KernelLogRateLimited
 		i := bytes.Index(msg, []byte("net_ratelimit: ")) + len("net_ratelimit: ")
@@ -148,8 +242,8 @@ func classifyKernelMessage(kl *track.KernelLogLine, msg []byte) bool {
 // parseKernelLog returns the line as a KernelLogLine; relevant is false for
 // kernel lines that do not concern conntrack; stamped is false when the line
 // had no kernel-log wrapper.
-func parseKernelLog(line []byte, loc *time.Location) (kl track.KernelLogLine, relevant, stamped bool) {
-	kl, msg, stamped := splitKernelLog(line, loc)
+func (p *lineParser) parseKernelLog(line []byte) (kl track.KernelLogLine, relevant, stamped bool) {
+	kl, msg, stamped := p.splitKernelLog(line)
 	relevant = classifyKernelMessage(&kl, msg)
 	kl.Raw = string(line)
 	kl.Text = string(msg)
@@ -158,8 +252,8 @@ func parseKernelLog(line []byte, loc *time.Location) (kl track.KernelLogLine, re
 
 // isKernelLogLine: a stamped line of any content, or a bare line that is
 // one of the kernel's own conntrack messages (dmesg -t).
-func isKernelLogLine(line []byte, loc *time.Location) bool {
-	_, msg, stamped := splitKernelLog(line, loc)
+func (p *lineParser) isKernelLogLine(line []byte) bool {
+	_, msg, stamped := p.splitKernelLog(line)
 	return stamped || isBareKernelMessage(msg)
 }
 
@@ -173,6 +267,22 @@ func isBareKernelMessage(msg []byte) bool {
 	}
 	f, rest := nextField(msg)
 	return len(f) > 0 && bytes.Equal(rest, []byte(" ate my IP address"))
+}
+
+// A mail client or a poster may wrap "nf_conntrack: table full, dropping
+// packet" after "table full,": the head is recognised on its own, and the
+// tail, alone on the next line, is joined back to it.
+const wrapTail = "dropping packet"
+
+// isWrapHead: a table-full message cut after its comma.
+func isWrapHead(msg string) bool {
+	m := strings.TrimRight(msg, " ")
+	return strings.HasSuffix(m, ",") && strings.Contains(m, "nf_conntrack: table full") && !strings.Contains(m, wrapTail)
+}
+
+// isWrapTail: the rest of a wrapped table-full message.
+func isWrapTail(line []byte) bool {
+	return string(bytes.TrimSpace(line)) == wrapTail
 }
 
 // WriteKernelLog writes lines as they were read.

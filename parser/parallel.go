@@ -41,6 +41,7 @@ func (d *Decoder) parallelFlows(workers int, fn func(*track.Flow) error) error {
 	maxChunks := 2*workers + 2
 	free := make(chan *chunk, maxChunks)
 
+	d.counts.Lines = d.lineBase
 	go d.cutChunks(d.direct(), jobs, order, free, stop, maxChunks)
 	for i := 0; i < workers; i++ {
 		go func() {
@@ -88,7 +89,7 @@ func (d *Decoder) cutChunks(in io.Reader, jobs, order, free chan *chunk, stop ch
 	defer close(jobs)
 	defer close(order)
 	var carry []byte
-	line := 1
+	line := d.lineBase + 1
 	send := func(c *chunk) bool {
 		c.firstLine = line
 		line += c.lines + bytes.Count(c.data, []byte{'\n'})
@@ -132,7 +133,15 @@ func (d *Decoder) cutChunks(in io.Reader, jobs, order, free chan *chunk, stop ch
 			c.data = c.data[:len(c.data)+n]
 		}
 		c.final = rerr != nil
-		if rerr != nil && !errors.Is(rerr, io.EOF) {
+		if cut := cutInput(rerr); cut != nil {
+			// The input ends early: the partial line before the cut is not
+			// used, the cut is reported where it happened.
+			nl := bytes.LastIndexByte(c.data, '\n')
+			partial := c.data[nl+1:]
+			at := line + bytes.Count(c.data, []byte{'\n'})
+			c.problems.add(LineError{File: d.name, Line: at, Text: clip(partial), Err: &cutError{cause: cut}})
+			c.data = c.data[:nl+1]
+		} else if rerr != nil && !errors.Is(rerr, io.EOF) {
 			c.err = fmt.Errorf("%s: %w", d.name, rerr)
 		}
 		if !c.final {

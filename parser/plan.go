@@ -83,11 +83,15 @@ type planItem struct {
 	in     Input
 	format Format // FormatUnknown for standard input, which cannot be read twice
 	sniffd bool
-	name   nameTime
-	mtime  time.Time
-	table  bool
-	time   time.Time // the sample time to use, if it starts a sample
-	skip   string    // why it is left out, if it is
+	// unknown says why an input of FormatUnknown is none of the formats.
+	unknown error
+	// holdsTable: a flow table, or a mixed file with entries.
+	holdsTable bool
+	name       nameTime
+	mtime      time.Time
+	table      bool
+	time       time.Time // the sample time to use, if it starts a sample
+	skip       string    // why it is left out, if it is
 }
 
 // samplePlan is the order inputs are read in and their sample times.
@@ -115,8 +119,11 @@ func planSamples(inputs []Input, opts Options) samplePlan {
 		it := planItem{in: in}
 		if in.Path != "-" || in.Open != nil {
 			if d, err := OpenInput(in, opts); err == nil {
-				it.format, it.sniffd = d.Format(), true
+				it.format, it.sniffd, it.unknown = d.Format(), true, d.ErrNotConntrack()
+				it.holdsTable = d.HoldsTable()
 				d.Close()
+			} else if errors.Is(err, ErrMissingMember) {
+				it.sniffd, it.skip = true, ErrMissingMember.Error()
 			}
 			if in.Open == nil {
 				it.name = timeFromName(in.Path, opts.Location)
@@ -125,7 +132,7 @@ func planSamples(inputs []Input, opts Options) samplePlan {
 				}
 			}
 		}
-		it.table = it.format.IsFlowTable() || it.format == FormatEmpty && namedLikeTable(in.Path)
+		it.table = it.holdsTable || it.format == FormatEmpty && namedLikeTable(in.Path)
 		p.items = append(p.items, it)
 	}
 	var tables []*planItem
@@ -248,7 +255,7 @@ func PlanSamples(inputs []Input, opts Options) (Plan, error) {
 		case it.skip != "":
 			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: %s", it.in.Path, it.skip))
 		case it.format == FormatUnknown:
-			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: not a conntrack format", it.in.Path))
+			out.Skipped = append(out.Skipped, it.unknown.Error())
 		case it.format == FormatEmpty && !it.table && !it.in.EventLog:
 			out.Skipped = append(out.Skipped, fmt.Sprintf("%s: empty", it.in.Path))
 		case it.table:

@@ -55,6 +55,15 @@ type SampleCounter interface {
 	ExpectSamples(n int)
 }
 
+// EventSink is implemented by sinks that take a sample's events one at a
+// time as they are read. Without it, events reach the sink in Extra's
+// snapshot, which keeps only the latest (track.MaxEvents); with it, an
+// event log of any length costs what the sink keeps of it. The snapshot
+// Extra then gives still counts them (EventTotals).
+type EventSink interface {
+	Event(e *track.Event) error
+}
+
 // SysctlHinter is implemented by sinks that want, before the first sample,
 // every sysctl the inputs hold: a capture often reads sysctls once, and
 // they still tell how to read the entries of samples that carry none.
@@ -91,13 +100,42 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 
 	// Pass 1: read what is not a table (small: statistics, sysctls, logs)
 	// and note which sample it joins: the table before it, else the first.
-	extras := map[int][]*track.Snapshot{} // by index of the table item, -1 before any
+	// Event logs, for a sink that takes events one at a time, are read when
+	// their sample begins.
+	type extra struct {
+		snap *track.Snapshot // what was read; nil: read item when the sample begins
+		item int
+	}
+	extras := map[int][]extra{} // by index of the table item, -1 before any
 	hint := track.Sysctls{}
 	lastTable := -1
+	events, streams := sink.(EventSink)
+	isEventLog := func(f Format) bool { return f == FormatEvents || f == FormatXMLEvents }
+	streamed := func(d *Decoder) bool { return streams && isEventLog(d.Format()) }
 	for i, it := range plan.items {
 		switch {
 		case it.skip != "":
 			w.Skipped = append(w.Skipped, fmt.Sprintf("%s: %s", it.in.Path, it.skip))
+			continue
+		case it.table && it.format == FormatMixed:
+			// A mixed file's table is read in pass 2; what it holds
+			// besides joins its own sample, read here.
+			lastTable = i
+			d, err := OpenInput(it.in, opts)
+			if err != nil {
+				return w, err
+			}
+			snap := &track.Snapshot{}
+			err = d.readExtras(snap)
+			d.Close()
+			if err != nil {
+				return w, err
+			}
+			extras[i] = append(extras[i], extra{snap: snap})
+			hint = track.LayerSysctls(hint, snap.Sysctls)
+			continue
+		case streams && isEventLog(it.format):
+			extras[lastTable] = append(extras[lastTable], extra{item: i})
 			continue
 		case it.table || !it.sniffd:
 			if it.table {
@@ -118,7 +156,7 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 			continue
 		}
 		decoders[i] = d
-		extras[lastTable] = append(extras[lastTable], snap)
+		extras[lastTable] = append(extras[lastTable], extra{snap: snap})
 		hint = track.LayerSysctls(hint, snap.Sysctls)
 	}
 	if h, ok := sink.(SysctlHinter); ok && len(hint) > 0 {
@@ -162,7 +200,21 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 			leading = true
 		}
 		for _, x := range own {
-			if err := sink.Extra(x); err != nil {
+			snap := x.snap
+			if snap == nil {
+				d, err := OpenInput(plan.items[x.item].in, opts)
+				if err != nil {
+					return err
+				}
+				decoders[x.item] = d
+				snap = &track.Snapshot{}
+				err = d.streamEvents(snap, events.Event)
+				d.Close()
+				if err != nil {
+					return err
+				}
+			}
+			if err := sink.Extra(snap); err != nil {
 				return err
 			}
 		}
@@ -177,8 +229,24 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 			return w, err
 		}
 		format := d.Format()
-		if !format.IsFlowTable() && !(format == FormatEmpty && (it.table || namedLikeTable(it.in.Path))) {
+		if !d.HoldsTable() && !(format == FormatEmpty && (it.table || namedLikeTable(it.in.Path))) {
 			// Standard input holding no table: it joins the current sample.
+			if streamed(d) {
+				decoders[i] = d
+				if !open {
+					if err := begin(track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: d.Name()}}, noTable); err != nil {
+						return w, err
+					}
+				}
+				snap := &track.Snapshot{}
+				if err := d.streamEvents(snap, events.Event); err != nil {
+					return w, err
+				}
+				if err := sink.Extra(snap); err != nil {
+					return w, err
+				}
+				continue
+			}
 			snap, skip, err := readExtra(d, it.in)
 			if err != nil {
 				return w, err
@@ -208,7 +276,17 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 			d.Close()
 			return w, err
 		}
-		err = d.Flows(sink.Flow)
+		if format == FormatMixed && !it.sniffd {
+			// Standard input, read once: its other records join the
+			// sample after its entries.
+			snap := &track.Snapshot{}
+			err = d.flowsAndExtras(sink.Flow, snap)
+			if err == nil {
+				err = sink.Extra(snap)
+			}
+		} else {
+			err = d.Flows(sink.Flow)
+		}
 		d.Close()
 		if err != nil {
 			return w, err
@@ -216,7 +294,11 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 	}
 	if !open && len(extras[-1]) > 0 {
 		// No table at all: the extras make one sample.
-		if err := begin(track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: extras[-1][0].Source.Name}}, noTable); err != nil {
+		name := plan.items[extras[-1][0].item].in.Path
+		if x := extras[-1][0].snap; x != nil {
+			name = x.Source.Name
+		}
+		if err := begin(track.Snapshot{Source: track.Source{Kind: track.SourceFile, Name: name}}, noTable); err != nil {
 			return w, err
 		}
 	}
@@ -235,7 +317,7 @@ func readExtra(d *Decoder, in Input) (snap *track.Snapshot, skip string, err err
 	defer d.Close()
 	switch format := d.Format(); {
 	case format == FormatUnknown:
-		return nil, fmt.Sprintf("%s: not a conntrack format", d.Name()), nil
+		return nil, d.ErrNotConntrack().Error(), nil
 	case format == FormatEmpty && in.EventLog:
 		// An empty event log: events were followed and none came.
 		return &track.Snapshot{EventTotals: track.EventTotals{Followed: true}}, "", nil

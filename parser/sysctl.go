@@ -79,3 +79,21 @@ func WriteSysctls(w io.Writer, s track.Sysctls) error {
 	_, err := w.Write(buf)
 	return err
 }
+
+// Kernels up to 2.6.x (ip_conntrack, and nf_conntrack's compatibility
+// names until 3.x) name the same settings net.ipv4.netfilter.ip_conntrack_*:
+// ip_conntrack_max is nf_conntrack_max, ip_conntrack_tcp_timeout_established
+// is nf_conntrack_tcp_timeout_established, and so on.
+const (
+	oldSysctlPrefix    = "net.ipv4.netfilter.ip_conntrack_"
+	modernSysctlPrefix = "net.netfilter.nf_conntrack_"
+)
+
+// modernSysctlName maps an old ip_conntrack name to today's.
+func modernSysctlName(name string) (string, bool) {
+	rest, ok := strings.CutPrefix(name, oldSysctlPrefix)
+	if !ok || rest == "" {
+		return "", false
+	}
+	return modernSysctlPrefix + rest, true
+}

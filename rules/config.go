@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"sort"
 	"strconv"
@@ -130,14 +131,26 @@ func (c *Config) set(id, name, value string) error {
 //	  sysctl-risk:
 //	    enabled: false
 //
-// Errors name the file and line.
+// Errors name the file and line. A file over MaxConfigSize is refused
+// unread (--config /dev/zero once grew without bound).
 func (c *Config) LoadFile(path string) error {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrConfig, err)
 	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	if err != nil {
+		return fmt.Errorf("%w: %s: %v", ErrConfig, path, err)
+	}
+	if len(b) > MaxConfigSize {
+		return fmt.Errorf("%w: %s: larger than %d KiB, which no rule settings file is (the whole catalog with every parameter set is under 4 KiB)", ErrConfig, path, MaxConfigSize>>10)
+	}
 	return c.Load(path, b)
 }
+
+// MaxConfigSize bounds a rule settings file.
+const MaxConfigSize = 1 << 20
 
 // Load applies YAML configuration text; name is used in errors.
 func (c *Config) Load(name string, text []byte) error {

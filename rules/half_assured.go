@@ -19,7 +19,7 @@ entries are the first ones early drop evicts when the table is full.`,
 		Needs: []Input{InputTable},
 		Params: []Param{
 			{"min_age", UnitDuration, 3, "SYN_RECV normally lasts one round trip; 3 s is far above any real one and past the first SYN-ACK retransmission (1 s)."},
-			{"min_entries", UnitCount, 20, "As for syn-sent-growth: 20 concurrently stuck handshakes at one service are a problem, a few are noise (clients that give up mid-handshake); the healthy corpus has none older than 1 s."},
+			{"min_entries", UnitCount, 20, "As for syn-sent-growth: 20 concurrently stuck handshakes at one service are a problem, a few are noise (clients that give up mid-handshake); the healthy workloads of the calibration corpus have none older than 3 s."},
 			{"min_share", UnitShare, 0.01, "Spread over many services, half-open handshakes count when they are this share of the table (and at least min_entries)."},
 			{"min_rise", UnitCount, 10, "With three samples or more, a count that rose at every sample and by this many in all fires even below min_entries."},
 			{"critical_entries", UnitCount, 1000, "At this many the finding is critical: a flood or a broken return path affecting many clients."},

@@ -2,6 +2,7 @@ package rules
 
 import (
 	"fmt"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
@@ -94,38 +95,69 @@ func (p Param) Format(v float64) string {
 	return strconv.FormatFloat(v, 'f', -1, 64)
 }
 
-// Parse reads a value written for this parameter.
+// Range is the values a parameter of this unit may take: beyond them a
+// threshold means nothing (a share over 100 %, a table of more entries than
+// the kernel can count) and the arithmetic done with it overflows.
+func (u Unit) Range() (lo, hi float64) {
+	switch u {
+	case UnitShare:
+		return 0, 1
+	case UnitDuration:
+		return 0, 366 * 24 * 3600 // a year: rules look at hours, not ages
+	case UnitCount:
+		return 0, 1<<32 - 1 // nf_conntrack_max is a 32-bit count
+	case UnitRate:
+		return 0, 1e9
+	case UnitBytes:
+		return 1, 1 << 20 // an entry takes hundreds of bytes, not megabytes
+	}
+	return 0, 1e6
+}
+
+// Parse reads a value written for this parameter. Values that are not
+// finite numbers in the unit's Range are refused, naming the range.
 func (p Param) Parse(s string) (float64, error) {
 	s = strings.TrimSpace(s)
+	lo, hi := p.Unit.Range()
+	bad := func() (float64, error) {
+		want := map[Unit]string{
+			UnitShare:    "a share like 30% or 0.3",
+			UnitDuration: "a duration like 90s or 3h",
+			UnitCount:    "a whole number",
+			UnitRate:     "a rate like 5 or 5/s",
+			UnitBytes:    "a whole number of bytes",
+		}[p.Unit]
+		if want == "" {
+			want = "a number"
+		}
+		return 0, fmt.Errorf("want %s from %s to %s, got %q", want, p.Format(lo), p.Format(hi), s)
+	}
+	var f float64
+	var err error
 	switch p.Unit {
 	case UnitShare:
 		if v, ok := strings.CutSuffix(s, "%"); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil || f < 0 || f > 100 {
-				return 0, fmt.Errorf("want a share like 30%% or 0.3, got %q", s)
-			}
-			return f / 100, nil
+			f, err = strconv.ParseFloat(v, 64)
+			f /= 100
+		} else {
+			f, err = strconv.ParseFloat(s, 64)
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f < 0 || f > 1 {
-			return 0, fmt.Errorf("want a share like 30%% or 0.3, got %q", s)
-		}
-		return f, nil
 	case UnitDuration:
-		if d, err := time.ParseDuration(s); err == nil && d >= 0 {
-			return d.Seconds(), nil
+		if d, derr := time.ParseDuration(s); derr == nil {
+			f = d.Seconds()
+		} else {
+			f, err = strconv.ParseFloat(s, 64)
 		}
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || f < 0 {
-			return 0, fmt.Errorf("want a duration like 90s or 3h, got %q", s)
-		}
-		return f, nil
 	case UnitRate:
-		s = strings.TrimSuffix(s, "/s")
+		f, err = strconv.ParseFloat(strings.TrimSuffix(s, "/s"), 64)
+	default:
+		f, err = strconv.ParseFloat(s, 64)
 	}
-	f, err := strconv.ParseFloat(s, 64)
-	if err != nil || f < 0 {
-		return 0, fmt.Errorf("want a number ≥ 0, got %q", s)
+	if err != nil || math.IsNaN(f) || f < lo || f > hi {
+		return bad()
+	}
+	if (p.Unit == UnitCount || p.Unit == UnitBytes) && f != math.Trunc(f) {
+		return bad()
 	}
 	return f, nil
 }

@@ -163,9 +163,14 @@ type Snapshot struct {
 	Count, Max       uint64
 	HasCount, HasMax bool
 
-	Sysctls   Sysctls
-	KernelLog []KernelLogLine
-	Events    []Event
+	Sysctls Sysctls
+	// KernelLog holds the first MaxKernelLogLines conntrack lines of the
+	// kernel log; KernelLogTally counts all of them (AddKernelLog keeps both).
+	KernelLog      []KernelLogLine
+	KernelLogTally KernelLogTally
+	// Events holds the latest events (at most 2×MaxEvents, AddEvent);
+	// EventTotals counts all of them.
+	Events []Event
 
 	// Slab is the kernel's nf_conntrack slab cache (/proc/slabinfo): the
 	// memory one entry takes. HasSlab is false when it was not readable.
@@ -205,8 +210,14 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	if len(src.Sysctls) > 0 {
 		s.Sysctls = LayerSysctls(s.Sysctls, src.Sysctls)
 	}
-	s.KernelLog = append(s.KernelLog, src.KernelLog...)
-	s.Events = append(s.Events, src.Events...)
+	s.KernelLogTally = s.KernelLogCounts()
+	s.KernelLogTally.add(src.KernelLogCounts())
+	if room := MaxKernelLogLines - len(s.KernelLog); room > 0 {
+		s.KernelLog = append(s.KernelLog, src.KernelLog[:min(room, len(src.KernelLog))]...)
+	}
+	for i := range src.Events {
+		s.keepEvent(&src.Events[i])
+	}
 	s.EventLosses = append(s.EventLosses, src.EventLosses...)
 	s.EventTotals.Add(src.EventTotals)
 	s.Flows = append(s.Flows, src.Flows...)
@@ -219,6 +230,104 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	if src.Ruleset != nil {
 		s.Ruleset = src.Ruleset
 	}
+}
+
+// MaxKernelLogLines is how many kernel-log lines a Snapshot keeps verbatim;
+// a log of any length is counted whole in its KernelLogTally.
+const MaxKernelLogLines = 10000
+
+// maxTallyNetns bounds the namespaces a KernelLogTally tells apart.
+const maxTallyNetns = 64
+
+// KernelLogTally counts kernel-log lines about conntrack by kind, however
+// many were read.
+type KernelLogTally struct {
+	Lines int // conntrack lines, kept in KernelLog or not
+	// Kinds counts them by KernelLogKind.
+	Kinds [KernelLogInvalid + 1]int
+	// TableFullNetns counts "table full" lines by the namespace they name
+	// (0: the initial one, which names none), for up to 64 namespaces;
+	// TableFullOtherNetns counts the lines of any further ones.
+	TableFullNetns      map[uint64]int
+	TableFullOtherNetns int
+}
+
+// Count adds one line.
+func (t *KernelLogTally) Count(l *KernelLogLine) {
+	t.Lines++
+	if int(l.Kind) < len(t.Kinds) {
+		t.Kinds[l.Kind]++
+	}
+	if l.Kind == KernelLogTableFull {
+		t.countNetns(l.Netns, 1)
+	}
+}
+
+func (t *KernelLogTally) countNetns(netns uint64, n int) {
+	if _, ok := t.TableFullNetns[netns]; !ok && len(t.TableFullNetns) >= maxTallyNetns {
+		t.TableFullOtherNetns += n
+		return
+	}
+	if t.TableFullNetns == nil {
+		t.TableFullNetns = map[uint64]int{}
+	}
+	t.TableFullNetns[netns] += n
+}
+
+func (t *KernelLogTally) add(o KernelLogTally) {
+	t.Lines += o.Lines
+	for k, n := range o.Kinds {
+		t.Kinds[k] += n
+	}
+	for ns, n := range o.TableFullNetns {
+		t.countNetns(ns, n)
+	}
+	t.TableFullOtherNetns += o.TableFullOtherNetns
+}
+
+// AddKernelLog counts l and keeps it if fewer than MaxKernelLogLines are.
+func (s *Snapshot) AddKernelLog(l KernelLogLine) {
+	if s.KernelLogTally.Lines < len(s.KernelLog) {
+		s.KernelLogTally = s.KernelLogCounts()
+	}
+	s.KernelLogTally.Count(&l)
+	if len(s.KernelLog) < MaxKernelLogLines {
+		s.KernelLog = append(s.KernelLog, l)
+	}
+}
+
+// KernelLogCounts counts the snapshot's kernel-log lines: its tally, or,
+// when KernelLog was filled without AddKernelLog, the lines it holds.
+func (s *Snapshot) KernelLogCounts() KernelLogTally {
+	if s.KernelLogTally.Lines >= len(s.KernelLog) {
+		return s.KernelLogTally
+	}
+	var t KernelLogTally
+	for i := range s.KernelLog {
+		t.Count(&s.KernelLog[i])
+	}
+	return t
+}
+
+// MaxEvents is how many of the latest events a Snapshot is sure to keep
+// (it may hold up to twice as many); EventTotals counts all.
+const MaxEvents = 4096
+
+// AddEvent counts e in EventTotals and keeps it among the latest events.
+func (s *Snapshot) AddEvent(e *Event) {
+	s.EventTotals.Count(e.Type)
+	s.keepEvent(e)
+}
+
+// keepEvent appends e, dropping the oldest half when 2×MaxEvents are held:
+// amortised, each event is copied at most twice.
+func (s *Snapshot) keepEvent(e *Event) {
+	if len(s.Events) >= 2*MaxEvents {
+		n := copy(s.Events, s.Events[len(s.Events)-MaxEvents:])
+		clear(s.Events[n:])
+		s.Events = s.Events[:n]
+	}
+	s.Events = append(s.Events, *e)
 }
 
 // Slab is one /proc/slabinfo line: ObjSize bytes per object, ActiveObjs in

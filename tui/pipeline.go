@@ -147,6 +147,9 @@ func (s *sink) Extra(x *track.Snapshot) error {
 	x2.Events, x2.Flows = nil, nil
 	s.meta.Merge(&x2)
 	s.events = append(s.events, x.Events...)
+	if len(s.events) > 2*track.MaxEvents { // only the latest are shown
+		s.events = append(s.events[:0], s.events[len(s.events)-track.MaxEvents:]...)
+	}
 	if s.an != nil {
 		return s.an.Extra(x)
 	}

@@ -192,10 +192,12 @@ func listOne(e env, opts *listOptions, flt *filter.Filter, w flowOutput, in pars
 	switch {
 	case format == parser.FormatUnknown:
 		if in.FromDir {
-			noteSkipped(e, opts, d.Name(), "not a conntrack format")
+			if !opts.quiet {
+				fmt.Fprintf(e.stderr, "ctdiag: skipped %v\n", d.ErrNotConntrack())
+			}
 			return 0, 0, nil
 		}
-		return 0, 0, fmt.Errorf("%s: %w: expected a conntrack table (/proc/net/nf_conntrack, conntrack -L [-o extended]) or ctdiag JSON", d.Name(), parser.ErrUnknownFormat)
+		return 0, 0, d.ErrNotConntrack()
 	case format == parser.FormatEmpty:
 		// An empty table is a table with no entries.
 	case !format.IsFlowTable() && format != parser.FormatMixed:

@@ -155,9 +155,9 @@ func TestListUsageErrors(t *testing.T) {
 		{[]string{"list", "-p", "nope", "x"}, 2, `--proto "nope"`},
 		{[]string{"list", "-u", "ASSURED,!ASSURED", "x"}, 2, "both set and clear"},
 		{[]string{"list", "--bogus"}, 2, "unknown flag"},
-		{[]string{"list", "/nonexistent/dump"}, 2, "no such file"},
-		{[]string{"list", captures + "/formats/conntrack-S.txt"}, 2, "conntrack -S statistics: not a flow table"},
-		{[]string{"list", captures + "/formats/kernel.txt"}, 2, "unknown format"},
+		{[]string{"list", "/nonexistent/dump"}, exitParameter, "no such file"},
+		{[]string{"list", captures + "/formats/conntrack-S.txt"}, exitParameter, "conntrack -S statistics: not a flow table"},
+		{[]string{"list", captures + "/formats/kernel.txt"}, exitParameter, `not a conntrack format (line 1: "6.18.44-fc-v445")`},
 	}
 	for _, c := range cases {
 		_, errOut, code := ctdiag(t, "", c.args...)

@@ -42,7 +42,12 @@ text files that ctdiag list, ctdiag report and people (tar xzf FILE) read:
   sample-001/slabinfo               memory per entry (/proc/slabinfo)
 
 Events need netlink (CAP_NET_ADMIN); with the /proc source they are left out
-with a note. Interrupting (Ctrl-C) writes the samples taken so far.`,
+with a note. Interrupting (Ctrl-C, SIGTERM, SIGHUP) writes the samples taken
+so far. Files are staged in a hidden .ctdiag-record-PID-* directory beside
+FILE and removed however record ends; one left by a run that was killed
+outright is removed by the next run there. Nothing is announced before FILE
+is complete: if it cannot be written (a full disk), record says so, leaves
+no FILE and exits 4.`,
 		Example: `  sudo ctdiag record -o node.tar.gz --samples 6 --interval 10s
   sudo ctdiag record -o pod.tar.gz --netns-pid 4242 --samples 3 --interval 1m
   ctdiag report node.tar.gz`,
@@ -74,7 +79,9 @@ func runRecord(e env, opts *recordOptions) error {
 	if err != nil {
 		return usageError("%v", err)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// Every signal that ends a session in the ordinary way stops recording
+	// cleanly: the samples taken are written, the staging files removed.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
 	ro := collector.RecordOptions{
 		Samples: opts.samples, Interval: opts.interval, Events: !opts.noEvents, Tool: "ctdiag " + version(),

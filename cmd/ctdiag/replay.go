@@ -118,10 +118,15 @@ Packets are taken as conntrack sees them: capture where the traffic passes
 once (one interface), before NAT for the original direction. Settings come
 from --sysctl (the defaults are the kernel's), NAT and NOTRACK rules from
 --nat and --notrack. Frames that are not IP, or are cut short or malformed,
-are counted and reported, and skipped.
+are counted and reported, and skipped. A record whose lengths are impossible
+(a corrupt file) stops the reading there: the table of the packets before it
+is printed, the error says where, and the exit status is 2.
 
 --report runs the diagnosis rules over the simulated table, sampled every
---interval of capture time.`,
+--interval of capture time.
+
+Exit status: 0 success; 2 bad usage, a file that is not a capture, or a
+capture corrupt from some record on; 4 the output could not be written.`,
 		Example: `  ctdiag replay capture.pcap
   ctdiag replay --at 2m -o proc capture.pcapng        # the table two minutes after the last packet
   ctdiag replay --sysctl nf_conntrack_tcp_timeout_time_wait=30 -c -p tcp --state TIME_WAIT capture.pcap
@@ -243,6 +248,9 @@ func runReplay(e env, opts *replayOptions, path string) error {
 	if err != nil {
 		return inputError(explainCaptureError(err))
 	}
+	// A capture corrupt from some record on is replayed up to it, and the
+	// command then fails: the table shown lacks whatever came after.
+	stopped := captureStopped(path, run.reader.Stats())
 	at := run.last.Add(opts.at)
 	if !opts.quiet {
 		replaySummary(e.stderr, path, run, at, opts.at)
@@ -259,7 +267,7 @@ func runReplay(e env, opts *replayOptions, path string) error {
 		if err := writeReport(e.stdout, doc, ro, rules.SeverityWarning); err != nil {
 			return &exitError{code: exitFailure, err: err}
 		}
-		return nil
+		return stopped
 	}
 
 	use := uint32(1) // conntrack -L shows use=1 for an idle entry
@@ -297,7 +305,16 @@ func runReplay(e env, opts *replayOptions, path string) error {
 	} else if !opts.quiet {
 		fmt.Fprintf(e.stderr, "ctdiag: %d flow entries have been shown.\n", shown)
 	}
-	return nil
+	return stopped
+}
+
+// captureStopped is the error for a capture whose reading stopped at a
+// corrupt record (exit 2: the input is not usable whole), nil otherwise.
+func captureStopped(path string, st *capture.Stats) error {
+	if st.Stopped == nil {
+		return nil
+	}
+	return &exitError{code: exitParameter, err: fmt.Errorf("%s: reading stopped %v: the packets after it were not replayed, so the result covers only the %d frames before", path, st.Stopped, st.Frames-1)}
 }
 
 // analyzeSample feeds the engine's table at time at to the analyzer as one
@@ -349,9 +366,6 @@ func replaySummary(w io.Writer, path string, run *replayRun, at time.Time, after
 	}
 	if st.CutShort {
 		fmt.Fprintf(w, "ctdiag: %s: the file ends inside a packet record (capture cut short); the packets before it were replayed\n", path)
-	}
-	if st.Stopped != nil {
-		fmt.Fprintf(w, "ctdiag: %s: reading stopped %v; the packets before it were replayed\n", path, st.Stopped)
 	}
 	var states []string
 	for _, s := range []track.CTState{track.CTNew, track.CTEstablished, track.CTRelated, track.CTInvalid, track.CTUntracked} {

@@ -214,3 +214,37 @@ func TestWhatifDump(t *testing.T) {
 		}
 	}
 }
+
+// TestReplayCorruptRecordFails: a record whose length is impossible stops
+// the reading; replay once printed the partial table and exited 0. It
+// still prints what the packets before gave, and fails saying where.
+func TestReplayCorruptRecordFails(t *testing.T) {
+	path := handshakeCapture(t)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Frame 3's record header (after the 24-byte file header and two
+	// 16+40-byte records) claims 2 GB of data.
+	var hdr [16]byte
+	if _, err := f.ReadAt(hdr[:], 24+2*(16+40)); err != nil {
+		t.Fatal(err)
+	}
+	hdr[8], hdr[9], hdr[10], hdr[11] = 0xff, 0xff, 0xff, 0x7f
+	if _, err := f.WriteAt(hdr[:], 24+2*(16+40)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, args := range [][]string{
+		{"replay", path},
+		{"replay", "--quiet", "-c", path},
+		{"replay", "--report", path},
+		{"whatif", "--set", "nf_conntrack_tcp_timeout_time_wait=30", path},
+	} {
+		out, errOut, code := runCmd(t, args...)
+		if code != exitParameter || !strings.Contains(errOut, path+": reading stopped at frame 3: ") ||
+			!strings.Contains(errOut, "the result covers only the 2 frames before") || out == "" {
+			t.Errorf("%v: exit %d\nstdout %s\nstderr %s", args, code, out, errOut)
+		}
+	}
+}

@@ -6,7 +6,6 @@ package main
 // stays on the pair's veth and loopback.
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -19,13 +18,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/rules"
 )
@@ -138,71 +137,6 @@ func docRemedies(f *report.Finding) string {
 	return b.String()
 }
 
-// connectNonBlocking starts n TCP connections from ns to dst without
-// waiting for them; the sockets are closed at the end of the test.
-func connectNonBlocking(t *testing.T, ns *netnstest.NS, dst netip.AddrPort, n int) {
-	t.Helper()
-	var fds []int
-	err := ns.Do(func() error {
-		for i := 0; i < n; i++ {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			if err != nil {
-				return err
-			}
-			fds = append(fds, fd)
-			err = unix.Connect(fd, &unix.SockaddrInet4{Port: int(dst.Port()), Addr: dst.Addr().As4()})
-			if !errors.Is(err, unix.EINPROGRESS) {
-				return fmt.Errorf("connect: %v", err)
-			}
-		}
-		return nil
-	})
-	t.Cleanup(func() {
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// dialMany opens n TCP connections from ns to dst, each sending a line
-// and reading its echo, and returns them open.
-func dialMany(t *testing.T, ns *netnstest.NS, dst netip.AddrPort, n int) []net.Conn {
-	t.Helper()
-	var conns []net.Conn
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	err := ns.Do(func() error {
-		for i := 0; i < n; i++ {
-			c, err := net.DialTimeout("tcp", dst.String(), 3*time.Second)
-			if err != nil {
-				return err
-			}
-			conns = append(conns, c)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 3)
-	for _, c := range conns {
-		c.SetDeadline(time.Now().Add(3 * time.Second))
-		if _, err := c.Write([]byte("hi\n")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return conns
-}
-
 // SYNs to a port the server drops: SYN_SENT [UNREPLIED] entries pile up
 // on the client and age; the server's table stays empty.
 func TestKernelReportSynSentGrowth(t *testing.T) {
@@ -210,9 +144,9 @@ func TestKernelReportSynSentGrowth(t *testing.T) {
 	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
 	cli, srv := newKernelCapture(t, p.A), newKernelCapture(t, p.B)
 	cli.sampleAt(0)
-	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
+	corpus.ConnectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
 	cli.sampleAt(1)
-	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
+	corpus.ConnectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
 	cli.sampleAt(5)
 	srv.sampleAt(5)
 
@@ -252,7 +186,7 @@ func TestKernelReportHalfAssured(t *testing.T) {
 	p.A.Nft(t, fmt.Sprintf("table inet dropack {\n chain out { type filter hook output priority 0; tcp dport %d tcp flags & (syn|ack) == ack drop\n }\n}", port))
 	srv := newKernelCapture(t, p.B)
 	srv.sampleAt(0)
-	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, port), 30)
+	corpus.ConnectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, port), 30)
 	srv.sampleAt(4)
 
 	d := srv.report()
@@ -283,7 +217,7 @@ func TestKernelReportStuckEstablished(t *testing.T) {
 	// first exchange. Default settings: the shape names it, not hours.
 	srv.sampleAt(0)
 	for i := 1; i <= 3; i++ {
-		dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 60)
+		corpus.DialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 60)
 		srv.sampleAt(2 * i)
 	}
 	d := srv.report()
@@ -391,9 +325,9 @@ func TestKernelReportTableFull(t *testing.T) {
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
 	cli := newKernelCapture(t, p.A)
-	kmsg := openKmsg(t)
+	kmsg := corpus.OpenKmsg(t)
 	cli.sampleAt(0)
-	dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 120)
+	corpus.DialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 120)
 	cli.sampleAt(1)
 
 	netnstest.SetConntrackMax(t, 100)
@@ -410,7 +344,7 @@ func TestKernelReportTableFull(t *testing.T) {
 		return nil
 	})
 	cli.sampleAt(3)
-	lines := kmsg.tableFull(t, nsInode(t, p.A))
+	lines := kmsg.TableFull(t, corpus.NSInode(t, p.A))
 	cli.write("dmesg.txt", lines)
 
 	if refused == 0 {
@@ -439,56 +373,6 @@ func TestKernelReportTableFull(t *testing.T) {
 	}
 }
 
-// kmsg reads kernel-log records written after it was opened. It reads the
-// raw descriptor: an os.File would wait in the poller instead of returning
-// EAGAIN at the end of the log.
-type kmsg struct{ fd int }
-
-func openKmsg(t *testing.T) *kmsg {
-	t.Helper()
-	fd, err := unix.Open("/dev/kmsg", unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Skipf("no /dev/kmsg: %v", err)
-	}
-	t.Cleanup(func() { unix.Close(fd) })
-	if _, err := unix.Seek(fd, 0, io.SeekEnd); err != nil {
-		t.Skipf("/dev/kmsg: %v", err)
-	}
-	return &kmsg{fd: fd}
-}
-
-// tableFull returns the "table full in netns N" records of one namespace,
-// as /dev/kmsg gives them.
-func (k *kmsg) tableFull(t *testing.T, inode uint64) []byte {
-	t.Helper()
-	var out bytes.Buffer
-	buf := make([]byte, 8192)
-	want := fmt.Sprintf("table full in netns %d,", inode)
-	for {
-		n, err := unix.Read(k.fd, buf)
-		switch {
-		case errors.Is(err, unix.EAGAIN) || err == nil && n == 0:
-			return out.Bytes()
-		case errors.Is(err, unix.EPIPE): // records overwritten meanwhile: go on
-			continue
-		case err != nil:
-			t.Fatalf("/dev/kmsg: %v", err)
-		}
-		if rec := buf[:n]; bytes.Contains(rec, []byte(want)) {
-			out.Write(rec)
-		}
-	}
-}
-
-func nsInode(t *testing.T, ns *netnstest.NS) uint64 {
-	t.Helper()
-	st, err := os.Stat("/run/netns/" + ns.Name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Sys().(*syscall.Stat_t).Ino
-}
-
 // A tuple comes back while its old entry lingers in TIME_WAIT, and packets
 // of an old sequence space are INVALID.
 func TestKernelReportInvalidStaleTuple(t *testing.T) {
@@ -511,15 +395,7 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 	}()
 	const sport = 40123
 	dialFrom := func() net.Conn {
-		var c net.Conn
-		err := p.A.Do(func() (err error) {
-			d := net.Dialer{Timeout: 3 * time.Second, LocalAddr: &net.TCPAddr{IP: p.A4.AsSlice(), Port: sport},
-				Control: func(_, _ string, rc syscall.RawConn) error {
-					return rc.Control(func(fd uintptr) { unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1) })
-				}}
-			c, err = d.Dial("tcp4", netip.AddrPortFrom(p.B4, port).String())
-			return err
-		})
+		c, err := corpus.DialFrom(p.A, netip.AddrPortFrom(p.A4, sport), netip.AddrPortFrom(p.B4, port))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -538,7 +414,7 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 	// Segments far outside the window of the new connection, as a stray
 	// packet of an earlier one would be: the kernel counts them INVALID
 	// ("SEQ is over upper bound", spec §1.6).
-	sendRawTCP(t, p.A, p.A4, p.B4, sport, port, 250)
+	corpus.SendStaleTCP(t, p.A, netip.AddrPortFrom(p.A4, sport), netip.AddrPortFrom(p.B4, port), 250)
 	cli.sampleAt(3)
 
 	d := cli.report()
@@ -556,72 +432,6 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 	}
 }
 
-// sendRawTCP sends n pairs of ACK segments with data from src:sport to
-// dst:dport through a raw socket in ns, their sequence numbers far from
-// anything the connection used.
-func sendRawTCP(t *testing.T, ns *netnstest.NS, src, dst netip.Addr, sport, dport uint16, n int) {
-	t.Helper()
-	err := ns.Do(func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_TCP)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
-		to := &unix.SockaddrInet4{Addr: dst.As4()}
-		// The connection's initial sequence number is random: of two
-		// numbers 2^31 apart, one is "after" the sender's data and beyond
-		// the receiver's window (INVALID, "SEQ is over upper bound"), the
-		// other "before" it (IGNORE, "SEQ is under lower bound"): spec §1.6.
-		for i := 0; i < n; i++ {
-			for _, seq := range []uint32{uint32(i) * 1000, uint32(i)*1000 + 1<<31} {
-				seg := tcpSegment(src, dst, sport, dport, seq, 1, []byte("stale"))
-				if err := unix.Sendto(fd, seg, 0, to); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-// tcpSegment builds a TCP header (ACK|PSH) with payload and a correct
-// checksum over the IPv4 pseudo-header.
-func tcpSegment(src, dst netip.Addr, sport, dport uint16, seq, ack uint32, payload []byte) []byte {
-	seg := make([]byte, 20+len(payload))
-	be := func(b []byte, v uint32, n int) {
-		for i := 0; i < n; i++ {
-			b[i] = byte(v >> (8 * (n - 1 - i)))
-		}
-	}
-	be(seg[0:], uint32(sport), 2)
-	be(seg[2:], uint32(dport), 2)
-	be(seg[4:], seq, 4)
-	be(seg[8:], ack, 4)
-	seg[12] = 5 << 4
-	seg[13] = 0x18 // PSH|ACK
-	be(seg[14:], 65535, 2)
-	copy(seg[20:], payload)
-	s, d := src.As4(), dst.As4()
-	pseudo := append(append(append([]byte{}, s[:]...), d[:]...), 0, 6, byte(len(seg)>>8), byte(len(seg)))
-	sum := uint32(0)
-	for _, b := range [][]byte{pseudo, seg} {
-		for i := 0; i+1 < len(b); i += 2 {
-			sum += uint32(b[i])<<8 | uint32(b[i+1])
-		}
-		if len(b)%2 == 1 {
-			sum += uint32(b[len(b)-1]) << 8
-		}
-	}
-	for sum > 0xffff {
-		sum = sum&0xffff + sum>>16
-	}
-	be(seg[16:], ^sum&0xffff, 2)
-	return seg
-}
-
 // The DNS race: two sockets on one source port send the first packet of the
 // same UDP flow at the same moment from two CPUs; the second insert clashes
 // and the kernel resolves it (clash_resolve, spec §4.6). Not a full table.
@@ -634,47 +444,7 @@ func TestKernelReportInsertFailed(t *testing.T) {
 	p.B.Nft(t, "table inet dns {\n chain in { type filter hook input priority 0; udp dport 53 drop\n }\n}")
 	cli := newKernelCapture(t, p.A)
 	cli.sampleAt(0)
-	dst := &unix.SockaddrInet4{Port: 53, Addr: p.B4.As4()}
-	err := p.A.Do(func() error {
-		for i := 0; i < 3000; i++ {
-			var fds [2]int
-			for j := range fds {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-				if err != nil {
-					return err
-				}
-				fds[j] = fd
-				unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
-				if err := unix.Bind(fd, &unix.SockaddrInet4{Port: 20000 + i, Addr: p.A4.As4()}); err != nil {
-					return err
-				}
-			}
-			var ready, done sync.WaitGroup
-			gate := make(chan struct{})
-			for j, fd := range fds {
-				ready.Add(1)
-				done.Add(1)
-				go func(fd, cpu int) {
-					defer done.Done()
-					runtime.LockOSThread()
-					defer runtime.UnlockOSThread()
-					var set unix.CPUSet
-					set.Set(cpu)
-					unix.SchedSetaffinity(0, &set)
-					ready.Done()
-					<-gate
-					unix.Sendto(fd, []byte("query"), 0, dst)
-				}(fd, j)
-			}
-			ready.Wait()
-			close(gate)
-			done.Wait()
-			unix.Close(fds[0])
-			unix.Close(fds[1])
-		}
-		return nil
-	})
-	if err != nil {
+	if err := corpus.UDPInsertRace(p.A, p.A4, 20000, netip.AddrPortFrom(p.B4, 53), 3000); err != nil {
 		t.Fatal(err)
 	}
 	cli.sampleAt(2)
@@ -841,7 +611,7 @@ func TestKernelReportHealthy(t *testing.T) {
 	}()
 	srv := newKernelCapture(t, p.B)
 	traffic := func() {
-		for _, c := range dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 20) {
+		for _, c := range corpus.DialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 20) {
 			c.Close()
 		}
 		for i := 0; i < 10; i++ {
@@ -891,7 +661,7 @@ func countersLine(d *report.Document) string {
 func TestKernelReportLive(t *testing.T) {
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
-	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
+	corpus.ConnectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
 	// Seconds, not the default 3, so the test need not wait.
 	out, errOut, code := ctdiag(t, "", "report", "-o", "json", "--netns", p.A.Name, "--samples", "2", "--interval", "1500ms",
 		"--set", "syn-sent-growth.min_age=1s", "--set", "sysctl-risk.enabled=false")

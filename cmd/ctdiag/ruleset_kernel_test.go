@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
 	"github.com/ctdiag/ctdiag/report"
 )
 
@@ -168,11 +169,11 @@ func TestKernelRulesetInvalidDropped(t *testing.T) {
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
 	p.B.Nft(t, "table inet inv {\n chain in {\n type filter hook input priority filter;\n ct state invalid counter drop\n }\n}\n")
-	c := dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 1)[0]
+	c := corpus.DialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 1)[0]
 	sport := uint16(c.LocalAddr().(*net.TCPAddr).Port)
 	srv := newKernelCapture(t, p.B)
 	srv.sampleAt(0)
-	sendRawTCP(t, p.A, p.A4, p.B4, sport, port, 40)
+	corpus.SendStaleTCP(t, p.A, netip.AddrPortFrom(p.A4, sport), netip.AddrPortFrom(p.B4, port), 40)
 	srv.sampleAt(2)
 
 	d := srv.reportDefault()
@@ -215,7 +216,7 @@ func TestKernelRulesetInvalidDropped(t *testing.T) {
 		out, errOut, code = ctdiag(t, "", "report", "-o", "json", "--netns", p.B.Name, "--samples", "2", "--interval", "2s")
 	}()
 	time.Sleep(700 * time.Millisecond) // after the first reading
-	sendRawTCP(t, p.A, p.A4, p.B4, sport, port, 40)
+	corpus.SendStaleTCP(t, p.A, netip.AddrPortFrom(p.A4, sport), netip.AddrPortFrom(p.B4, port), 40)
 	<-done
 	var live report.Document
 	if err := json.Unmarshal([]byte(out), &live); err != nil {
@@ -435,7 +436,7 @@ func TestKernelRulesetConntrackUnneeded(t *testing.T) {
 	netnstest.RequireTools(t, "iptables-nft", "iptables-nft-save")
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
-	for _, c := range dialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 5) {
+	for _, c := range corpus.DialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 5) {
 		c.Close()
 	}
 	p.B.MustOutput(t, "nft", "delete", "table", "inet", "ctdiag_test") // the harness's ct state rules

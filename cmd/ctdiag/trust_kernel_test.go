@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/rules"
 )
@@ -20,7 +21,7 @@ import (
 func TestKernelRemediesRunInTheNamespace(t *testing.T) {
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
-	connectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 30)
+	corpus.ConnectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 30)
 	bin := builtCtdiag(t)
 	// The first reading comes at once; the second 4 s later, when the SYNs
 	// have waited longer than min_age (3 s).

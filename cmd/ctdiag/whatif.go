@@ -187,7 +187,7 @@ func whatifCapture(e env, opts *whatifOptions, path string, base track.EngineCon
 	if st.Bad > 0 || st.CutShort {
 		fmt.Fprintf(e.stderr, "ctdiag: %s: %d bad frames skipped (see ctdiag replay for details)\n", path, st.Bad)
 	}
-	return nil
+	return captureStopped(path, st)
 }
 
 // whatifSink runs the snapshot arithmetic over parsed samples.

@@ -214,15 +214,49 @@ func (fl *Filler) Fill(from, n int) error {
 // Sent is how many creations were sent.
 func (fl *Filler) Sent() int { return fl.sent + len(fl.batch) }
 
+// Update queues a change of the existing entry whose original tuple is
+// f.Orig: its timeout becomes f.Timeout and, for TCP with FieldState, its
+// state f.State. It is what a packet does to an entry (a refresh, a state
+// transition), for harnesses that keep netlink-made entries alive the way
+// traffic would. Sent like Add; an entry gone meanwhile is a creation error
+// (ENOENT) reported by Sync.
+func (fl *Filler) Update(f *track.Flow) error {
+	m, err := updateMessage(f)
+	if err != nil {
+		return err
+	}
+	fl.batch = append(fl.batch, m)
+	fl.size += len(m.Data) + 16
+	if fl.size >= batchBytes-4096 {
+		return fl.send()
+	}
+	return nil
+}
+
 // createMessage encodes IPCTNL_MSG_CT_NEW with NLM_F_CREATE|NLM_F_EXCL and
 // no acknowledgement (failures are still reported).
 func createMessage(f *track.Flow) (netlink.Message, error) {
+	return newMessage(f, true)
+}
+
+// updateMessage encodes IPCTNL_MSG_CT_NEW without NLM_F_CREATE: the kernel
+// changes the entry found by the original tuple (ctnetlink_change_conntrack),
+// here only its timeout and TCP state.
+func updateMessage(f *track.Flow) (netlink.Message, error) {
+	return newMessage(f, false)
+}
+
+func newMessage(f *track.Flow, create bool) (netlink.Message, error) {
 	ae := netlink.NewAttributeEncoder()
 	ae.ByteOrder = binary.BigEndian
-	for _, tu := range []struct {
+	tuples := []struct {
 		typ uint16
 		t   *track.Tuple
-	}{{1, &f.Orig}, {2, &f.Reply}} { // CTA_TUPLE_ORIG, CTA_TUPLE_REPLY
+	}{{1, &f.Orig}, {2, &f.Reply}} // CTA_TUPLE_ORIG, CTA_TUPLE_REPLY
+	if !create {
+		tuples = tuples[:1]
+	}
+	for _, tu := range tuples {
 		t := tu.t
 		ae.Nested(tu.typ|unix.NLA_F_NESTED, func(ae *netlink.AttributeEncoder) error {
 			ae.Nested(1|unix.NLA_F_NESTED, func(ae *netlink.AttributeEncoder) error { // CTA_TUPLE_IP
@@ -256,11 +290,13 @@ func createMessage(f *track.Flow) (netlink.Message, error) {
 		})
 	}
 	ae.Uint32(7, f.Timeout) // CTA_TIMEOUT
-	// CONFIRMED too: ctnetlink_create_conntrack sets it before applying
-	// CTA_STATUS, and a status that differs in that bit is EBUSY.
-	ae.Uint32(3, uint32(f.Status|track.StatusConfirmed)) // CTA_STATUS
-	if f.Fields.Has(track.FieldMark) {
-		ae.Uint32(8, f.Mark) // CTA_MARK
+	if create {
+		// CONFIRMED too: ctnetlink_create_conntrack sets it before applying
+		// CTA_STATUS, and a status that differs in that bit is EBUSY.
+		ae.Uint32(3, uint32(f.Status|track.StatusConfirmed)) // CTA_STATUS
+		if f.Fields.Has(track.FieldMark) {
+			ae.Uint32(8, f.Mark) // CTA_MARK
+		}
 	}
 	if f.Fields.Has(track.FieldState) && f.Orig.Proto == track.ProtoTCP {
 		ae.Nested(4|unix.NLA_F_NESTED, func(ae *netlink.AttributeEncoder) error { // CTA_PROTOINFO
@@ -279,10 +315,14 @@ func createMessage(f *track.Flow) (netlink.Message, error) {
 	if f.Orig.Family == track.FamilyIPv6 {
 		family = unix.AF_INET6
 	}
+	flags := netlink.Request
+	if create {
+		flags |= netlink.Create | netlink.Excl
+	}
 	return netlink.Message{
 		Header: netlink.Header{
 			Type:  netlink.HeaderType(1 << 8), // NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW (0)
-			Flags: netlink.Request | netlink.Create | netlink.Excl,
+			Flags: flags,
 		},
 		Data: append([]byte{family, 0, 0, 0}, attrs...),
 	}, nil

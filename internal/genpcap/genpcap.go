@@ -28,6 +28,17 @@ var Epoch = time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 // active connections are open at once, plus a DNS query and answer for one
 // connection in ten. Packets are 50 µs apart (20,000 packets/s).
 func TCPMix(conns, active int, seed uint64) []track.Packet {
+	var out []track.Packet
+	_ = EachTCPMix(conns, active, seed, func(p *track.Packet) error {
+		out = append(out, *p)
+		return nil
+	})
+	return out
+}
+
+// EachTCPMix hands TCPMix's packets to fn one at a time (p is reused), so a
+// stream of any length is made in the memory of the active connections.
+func EachTCPMix(conns, active int, seed uint64, fn func(p *track.Packet) error) error {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	server := netip.MustParseAddr("10.1.0.1")
 	type conn struct {
@@ -78,7 +89,6 @@ func TCPMix(conns, active int, seed uint64) []track.Packet {
 		add(false, track.TCPAck, cseq+1, sseq+1, 0, track.TCPOptions{})
 		return c
 	}
-	var out []track.Packet
 	open := make([]*conn, 0, active)
 	started := 0
 	now := Epoch
@@ -92,38 +102,59 @@ func TCPMix(conns, active int, seed uint64) []track.Packet {
 		p := c.steps[c.next]
 		p.Time = now
 		now = now.Add(50 * time.Microsecond)
-		out = append(out, p)
+		if err := fn(&p); err != nil {
+			return err
+		}
 		c.next++
 		if c.next == len(c.steps) {
 			open[i] = open[len(open)-1]
 			open = open[:len(open)-1]
 		}
 	}
-	return out
+	return nil
 }
 
 // WritePcap writes packets as a pcap file of Ethernet frames.
 func WritePcap(w io.Writer, packets []track.Packet) error {
-	pw := pcapgo.NewWriter(w)
-	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+	pw, err := NewPcapWriter(w)
+	if err != nil {
 		return err
 	}
-	frame := make([]byte, 0, 2048)
 	for i := range packets {
-		p := &packets[i]
-		ip, err := capture.Encode(p)
-		if err != nil {
+		if err := pw.Write(&packets[i]); err != nil {
 			return fmt.Errorf("packet %d: %w", i, err)
-		}
-		frame = append(frame[:0], 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00)
-		if p.Family == track.FamilyIPv6 {
-			frame[12], frame[13] = 0x86, 0xdd
-		}
-		frame = append(frame, ip...)
-		ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(frame), Length: len(frame)}
-		if err := pw.WritePacket(ci, frame); err != nil {
-			return err
 		}
 	}
 	return nil
+}
+
+// PcapWriter writes packets one at a time as Ethernet frames of a pcap.
+type PcapWriter struct {
+	pw    *pcapgo.Writer
+	frame []byte
+}
+
+// NewPcapWriter writes the file header.
+func NewPcapWriter(w io.Writer) (*PcapWriter, error) {
+	pw := pcapgo.NewWriter(w)
+	if err := pw.WriteFileHeader(65535, layers.LinkTypeEthernet); err != nil {
+		return nil, err
+	}
+	return &PcapWriter{pw: pw, frame: make([]byte, 0, 2048)}, nil
+}
+
+// Write writes one packet.
+func (w *PcapWriter) Write(p *track.Packet) error {
+	ip, err := capture.Encode(p)
+	if err != nil {
+		return err
+	}
+	frame := append(w.frame[:0], 2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00)
+	if p.Family == track.FamilyIPv6 {
+		frame[12], frame[13] = 0x86, 0xdd
+	}
+	frame = append(frame, ip...)
+	w.frame = frame
+	ci := gopacket.CaptureInfo{Timestamp: p.Time, CaptureLength: len(frame), Length: len(frame)}
+	return w.pw.WritePacket(ci, frame)
 }

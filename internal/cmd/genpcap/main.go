@@ -11,6 +11,7 @@ import (
 	"os"
 
 	"github.com/ctdiag/ctdiag/internal/genpcap"
+	"github.com/ctdiag/ctdiag/track"
 )
 
 func main() {
@@ -19,14 +20,22 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed")
 	flag.Parse()
 	w := bufio.NewWriterSize(os.Stdout, 1<<20)
-	packets := genpcap.TCPMix(*conns, *active, *seed)
-	if err := genpcap.WritePcap(w, packets); err != nil {
+	// Streamed: a capture of any size takes the memory of the open
+	// connections (scripts/bench-stream.sh pipes gigabytes of it).
+	pw, err := genpcap.NewPcapWriter(w)
+	n := 0
+	if err == nil {
+		err = genpcap.EachTCPMix(*conns, *active, *seed, func(p *track.Packet) error {
+			n++
+			return pw.Write(p)
+		})
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "genpcap:", err)
 		os.Exit(1)
 	}
-	if err := w.Flush(); err != nil {
-		fmt.Fprintln(os.Stderr, "genpcap:", err)
-		os.Exit(1)
-	}
-	fmt.Fprintf(os.Stderr, "genpcap: %d packets\n", len(packets))
+	fmt.Fprintf(os.Stderr, "genpcap: %d packets\n", n)
 }
