@@ -70,6 +70,9 @@ func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 		fu.dropTotal, _ = t.counterTotal(track.CounterDrop)
 		fu.earlyTotal, _ = t.counterTotal(track.CounterEarlyDrop)
 		fu.totalsOnly = true
+		if ins, ok := t.counterTotal(track.CounterInsertFailed); ok {
+			fu.clashDrops = min(fu.dropTotal, ins)
+		}
 	}
 	netns := map[string]bool{}
 	for _, s := range t.s {
@@ -88,7 +91,7 @@ func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	}
 	sort.Strings(fu.klogNetns)
 	fu.peakSize, _ = t.peakOf(func(s *sample) float64 { return s.tableSize() })
-	fu.pin = a.findPlateau(t, fu.klog > 0 || fu.drop-fu.clashDrops+fu.early+fu.dropTotal+fu.earlyTotal > 0)
+	fu.pin = a.findPlateau(t, fu.klog > 0 || fu.drop+fu.dropTotal-fu.clashDrops+fu.early+fu.earlyTotal > 0)
 	p := fu.now
 	// PressureOf forecasts only what the rule's gate allows.
 	fu.forecast = p.HasFullIn && p.FullInSeconds > 0 && p.FullInSeconds <= a.param(rules.TableFull, "warn_time_to_full")
@@ -170,8 +173,8 @@ func (a *Analyzer) judgeFullness(fu fullness) (rules.Severity, []string) {
 	if fu.forecast {
 		raise(rules.SeverityWarning, "")
 	}
-	if fu.totalsOnly && fu.dropTotal > 0 {
-		raise(rules.SeverityWarning, fmt.Sprintf("%d packets dropped since the counters started (one reading of the statistics: whether it still drops is unknown)", fu.dropTotal))
+	if fu.totalsOnly && fu.dropTotal > fu.clashDrops {
+		raise(rules.SeverityWarning, fmt.Sprintf("%d packets dropped since the counters started (one reading of the statistics: whether it still drops is unknown)", fu.dropTotal-fu.clashDrops))
 	}
 	return sev, why
 }

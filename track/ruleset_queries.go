@@ -420,11 +420,26 @@ func familiesMeet(a, b RuleFamily) bool {
 }
 
 // Key identifies a rule across two readings of a ruleset: its place and
-// handle, or its place and text when there is no handle.
+// handle, or its place and text (without the counter's values, which
+// change) when there is no handle.
 func (r RuleRef) Key() string {
-	id := r.Rule.Text
+	id := withoutCounter(r.Rule.Text)
 	if r.Rule.Handle != 0 {
 		id = "#" + strconv.FormatUint(r.Rule.Handle, 10)
 	}
 	return r.Family.String() + " " + r.Table + " " + r.Backend.String() + " " + r.Chain + " " + strconv.Itoa(r.Rule.Position) + " " + id
+}
+
+// withoutCounter drops the values of nft's "counter packets N bytes M".
+func withoutCounter(text string) string {
+	i := strings.Index(text, "counter packets ")
+	if i < 0 {
+		return text
+	}
+	rest := strings.Fields(text[i+len("counter packets "):])
+	if len(rest) < 3 || rest[1] != "bytes" {
+		return text
+	}
+	after := strings.Join(rest[3:], " ")
+	return strings.TrimSpace(text[:i] + "counter " + after)
 }
