@@ -80,7 +80,7 @@ Keys: ? shows them all; m shows every message in full; q quits.`,
 	f.StringVar(&o.open, "open", "worst", "where a recording opens: worst (its most telling sample, paused), first (plays from the start unless --paused) or last (paused)")
 	f.BoolVar(&o.paused, "paused", false, "start paused (a live table on its first reading; a recording opened on its first sample)")
 	f.StringVar(&o.filter, "filter", "", "initial flow filter, with the options of ctdiag list (e.g. '-p tcp --state SYN_SENT')")
-	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows")
+	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows, 6 ruleset")
 	o.live = registerLiveFlags(f)
 	completeLiveFlags(cmd)
 	f.StringVar(&o.theme, "theme", "auto", "colours for a dark or light terminal background: auto, dark or light (NO_COLOR turns colours off)")
@@ -111,8 +111,8 @@ func runTop(e env, o *topOptions, args []string) error {
 	if err != nil {
 		return usageError("--open %v", err)
 	}
-	if o.pane < 1 || o.pane > 5 {
-		return usageError("--pane %d: want 1 to 5", o.pane)
+	if o.pane < 1 || o.pane > 6 {
+		return usageError("--pane %d: want 1 to 6", o.pane)
 	}
 	if o.filter != "" {
 		if _, err := parseFilterText(o.filter); err != nil {
