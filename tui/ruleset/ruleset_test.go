@@ -46,7 +46,7 @@ func TestRulesetPane(t *testing.T) {
 	rs := testRuleset(1200)
 	ref := rs.Rules()[0]
 	res := &analyzer.Result{Findings: []analyzer.Finding{{Rule: rules.SNATPortExhaustion, Severity: rules.SeverityCritical,
-		Summary: "20 of the 20 ports masquerade allows (30000-30019) are taken",
+		Summary:  "20 of the 20 ports masquerade allows (30000-30019) are taken",
 		Evidence: analyzer.Evidence{Rules: []analyzer.RuleRef{{Role: "translates these connections", RuleRef: ref}}}}}}
 	f := &common.Frame{Sample: 1, Ruleset: rs, RulesetSample: 1, RulesetOutline: rs.Outline(false), Result: res,
 		RuleDeltas: map[string]common.RuleDelta{ref.Key(): {Packets: 200, PerSec: 40, HasRate: true}}}
