@@ -10,7 +10,7 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 # conntrack's XML and the filter expressions (one tokenizer, the registered options).
 FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
-.PHONY: build test integration engine-diff bench bench-tui bench-live fuzz lint
+.PHONY: build test integration scorecard engine-diff bench bench-tui bench-live bench-exporter fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -30,6 +30,11 @@ SEED ?= 7
 engine-diff:
 	go test -count=1 -timeout 120m -v -run KernelEngineRandom ./internal/kerneldiff -engine.sequences=$(SEQUENCES) -engine.seed=$(SEED)
 
+# The scorecard at every size, L (≥ 200,000 entries a scenario) included:
+# minutes on 2 cores; go test ./... plays S and M (root).
+scorecard:
+	go test -count=1 -timeout 30m -v -run 'TestKernelScorecard' ./cmd/ctdiag -scorecard.sizes S,M,L
+
 bench:
 	scripts/bench.sh
 
@@ -40,6 +45,10 @@ bench-tui:
 # Live table and events at 1M entries (root): see docs/PERFORMANCE.md.
 bench-live:
 	scripts/bench-live.sh
+
+# The exporter at 1M entries: scrapes, memory, CPU with 10k events/s (root).
+bench-exporter:
+	scripts/bench-exporter.sh
 
 fuzz:
 	for pt in $(FUZZ_TARGETS); do p=$${pt%%:*}; f=$${pt#*:}; \

@@ -15,8 +15,9 @@ type PressureInput struct {
 	Count  uint64
 	Max    uint64 // nf_conntrack_max
 	HasMax bool
-	// NonEvictable entries are ASSURED: early drop never evicts them to make
-	// room (docs/KERNEL.md §4.3), so they alone bound the real headroom.
+	// NonEvictable entries are the ones the kernel never drops to make room
+	// (track.Flow.Evictable: ASSURED and not closing, or offloaded), so they
+	// alone bound the real headroom (docs/KERNEL.md §4.3).
 	NonEvictable uint64
 	// History is the table's size over time, oldest first, ending with this
 	// sample; untimed samples leave it empty (no growth, no forecast).
@@ -65,8 +66,8 @@ type Pressure struct {
 	// Utilisation is Count/Max; 0 without a max (or with max 0, no limit).
 	Utilisation float64
 	// Headroom is how many new entries fit before packets are dropped:
-	// Max − NonEvictable. Negative when the ASSURED entries alone exceed
-	// the limit (a limit lowered below what the table holds).
+	// Max − NonEvictable. Negative when those entries alone exceed the
+	// limit (a limit lowered below what the table holds).
 	Headroom    int64
 	HasHeadroom bool
 	// GrowthPerSec is the table's recent growth (entries per second, least

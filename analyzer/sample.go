@@ -20,6 +20,7 @@ type sample struct {
 	entries, ipv6            int
 	assured, unreplied, half int
 	offloaded                int // [OFFLOAD]/[HW_OFFLOAD]: fast-pathed, never evicted, not half-open
+	nonEvictable             int // entries the kernel never drops to make room (track.Flow.Evictable)
 	acct                     int // entries with counters
 	tcp                      [10][numClasses]int
 	other                    [256]int // entries by protocol, TCP without a known state included
@@ -221,6 +222,9 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	}
 	if f.Fields.Has(track.FieldOrigCounters) {
 		s.acct++
+	}
+	if !f.Evictable() {
+		s.nonEvictable++
 	}
 	o := &f.Orig
 	if o.Family == track.FamilyIPv6 {

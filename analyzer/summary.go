@@ -104,7 +104,7 @@ func (a *Analyzer) steadyState(t timeline, sum *Summary) float64 {
 // pressure is the last sample's pressure figures (PressureOf).
 func (t timeline) pressure(steady float64, gate Gate) Pressure {
 	l := t.last()
-	in := PressureInput{Count: uint64(l.tableSize()), NonEvictable: uint64(l.assured + l.offloaded), SteadyState: steady, Gate: gate}
+	in := PressureInput{Count: uint64(l.tableSize()), NonEvictable: uint64(l.nonEvictable), SteadyState: steady, Gate: gate}
 	in.Max, in.HasMax = t.maxOf()
 	if t.timed {
 		for i, s := range t.s {
@@ -124,7 +124,7 @@ func (t timeline) peak() *PeakSample {
 		if !ok || max == 0 {
 			continue
 		}
-		p := PressureOf(PressureInput{Count: uint64(s.tableSize()), Max: max, HasMax: true, NonEvictable: uint64(s.assured + s.offloaded)})
+		p := PressureOf(PressureInput{Count: uint64(s.tableSize()), Max: max, HasMax: true, NonEvictable: uint64(s.nonEvictable)})
 		if best == nil || p.Utilisation > best.Pressure.Utilisation {
 			best = &PeakSample{Sample: i, Offset: t.offsets[i], Pressure: p, MaxCarried: carried}
 		}

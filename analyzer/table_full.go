@@ -190,7 +190,7 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 		}
 		s += fmt.Sprintf(" from %s to %s", t.at(pin.from), t.at(pin.to))
 		if at := t.s[pin.to]; at.meta.HasTable && at.entries > 0 {
-			s += fmt.Sprintf(", %s of them ASSURED, which early drop cannot evict", human.Percent(at.share(at.assured+at.offloaded)))
+			s += fmt.Sprintf(", %s of them entries the kernel never evicts (ASSURED, not closing)", human.Percent(at.share(at.nonEvictable)))
 		}
 		if pin.laterMax > 0 {
 			s += fmt.Sprintf("; the limit read last is %d, so it was raised since", pin.laterMax)
@@ -211,8 +211,8 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 			s += " (it sheds nothing: every entry followed from the previous sample is still there)"
 		}
 		size := t.rise(func(s *sample) float64 { return s.tableSize() })
-		if assured := t.rise(func(s *sample) float64 { return float64(s.assured + s.offloaded) }); size.total() > 0 && assured.total() >= size.total()/2 {
-			s += fmt.Sprintf("; %s of that growth is ASSURED entries, which early drop can never evict", human.Percent(math.Min(1, assured.total()/size.total())))
+		if kept := t.rise(func(s *sample) float64 { return float64(s.nonEvictable) }); size.total() > 0 && kept.total() >= size.total()/2 {
+			s += fmt.Sprintf("; %s of that growth is entries the kernel never evicts (ASSURED, not closing)", human.Percent(math.Min(1, kept.total()/size.total())))
 		}
 		lead = append(lead, s)
 	}
@@ -232,7 +232,7 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 	}
 	if p.HasHeadroom {
 		fig("utilisation", human.Percent(p.Utilisation))
-		fig("headroom (ASSURED entries are never evicted)", fmt.Sprintf("%d new entries before drops (%d evictable, non-ASSURED)", p.Headroom, l.entries-l.assured-l.offloaded))
+		fig("headroom", fmt.Sprintf("%d new entries before drops (%d evictable: not ASSURED, or closing)", p.Headroom, l.entries-l.nonEvictable))
 	}
 	if fu.pin != nil {
 		fig("pinned at", fmt.Sprintf("%.0f entries, %s to %s", fu.pin.size, t.at(fu.pin.from), t.at(fu.pin.to)))

@@ -73,7 +73,8 @@ type Summary struct {
 	Max         *uint64  `json:"max,omitempty"`
 	Utilisation *float64 `json:"utilisation,omitempty"` // 0..1, when max is known and not 0
 	// Headroom is how many new entries fit before packets are dropped:
-	// max minus the ASSURED entries, which early drop never evicts
+	// max minus the entries the kernel never evicts to make room (ASSURED
+	// and not closing; track.Flow.Evictable)
 	// (negative when they alone exceed the limit); absent without max.
 	Headroom *int64 `json:"headroom,omitempty"`
 	// FullInSeconds forecasts when the table reaches max at the growth of

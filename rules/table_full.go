@@ -9,9 +9,10 @@ func tableFull() Rule {
 		Explanation: `When a new connection finds count ≥ nf_conntrack_max, the kernel evicts
 non-ASSURED entries near the new one's hash bucket (early_drop); if it finds
 none, it drops the packet (drop), logs "table full, dropping packet", and the
-client sees a timeout (docs/KERNEL.md §4.2, §4.3). ASSURED entries are never
-evicted, so the real headroom is max minus the assured entries, not max minus
-count. The limit is global but counted per network namespace. A table whose
+client sees a timeout (docs/KERNEL.md §4.2, §4.3). Once the table is 95 % full
+the garbage collector also drops ASSURED TCP entries that are already closing.
+The others (ASSURED, not closing) are never evicted, so the real headroom is
+max minus them, not max minus count. The limit is global but counted per network namespace. A table whose
 size stays exactly at one value while packets are dropped was at its limit then,
 even if the limit read later is higher (it was raised since).`,
 		Levels: []Level{

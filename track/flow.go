@@ -150,6 +150,34 @@ func (f *Flow) Unreplied() bool { return !f.Status.SeenReply() }
 // exchanged one request and answer within 2 s).
 func (f *Flow) HalfAssured() bool { return f.Status.SeenReply() && !f.Status.Assured() }
 
+// Evictable says whether the kernel may drop the entry to make room in a
+// full table (docs/KERNEL.md §4.3): early drop takes entries that are not
+// ASSURED, and the garbage collector, once the table is 95 % full, also
+// takes ASSURED TCP entries that are already closing (FIN_WAIT to CLOSE,
+// tcp_can_early_drop). An offloaded entry is kept: a text dump does not even
+// say whether it is assured.
+func (f *Flow) Evictable() bool {
+	return Evictable(f.Orig.Proto, f.State, f.HasState(), f.Status)
+}
+
+// Evictable is Flow.Evictable for an entry known by its protocol, state and
+// status alone (a model that counts entries by those).
+func Evictable(p Proto, state uint8, hasState bool, status Status) bool {
+	switch {
+	case status.Offloaded():
+		return false
+	case !status.Assured():
+		return true
+	}
+	if p == ProtoTCP && hasState {
+		switch TCPState(state) {
+		case TCPFinWait, TCPCloseWait, TCPLastAck, TCPTimeWait, TCPClose:
+			return true
+		}
+	}
+	return false
+}
+
 // SrcNAT reports whether the reply tuple shows a source translation: replies
 // go to an address or port other than the original source. This is how
 // conntrack-tools decides --src-nat from the tuples alone.

@@ -218,3 +218,30 @@ func TestLayerSysctls(t *testing.T) {
 		t.Error("timeouts read the later layer")
 	}
 }
+
+// What the kernel may drop to make room: not ASSURED, or ASSURED TCP that
+// is closing (the collector's drop at 95 %); never an offloaded entry.
+func TestEvictable(t *testing.T) {
+	for _, c := range []struct {
+		proto  Proto
+		state  TCPState
+		status Status
+		want   bool
+	}{
+		{ProtoTCP, TCPSynSent, 0, true},
+		{ProtoTCP, TCPEstablished, StatusSeenReply | StatusAssured, false},
+		{ProtoTCP, TCPTimeWait, StatusSeenReply | StatusAssured, true},
+		{ProtoTCP, TCPCloseWait, StatusSeenReply | StatusAssured, true},
+		{ProtoTCP, TCPEstablished, StatusSeenReply | StatusOffload, false},
+		{ProtoUDP, 0, StatusSeenReply | StatusAssured, false},
+		{ProtoUDP, 0, StatusSeenReply, true},
+	} {
+		f := Flow{Orig: Tuple{Proto: c.proto}, Status: c.status}
+		if c.proto == ProtoTCP {
+			f.State, f.Fields = uint8(c.state), FieldState
+		}
+		if got := f.Evictable(); got != c.want {
+			t.Errorf("%s %s %v: evictable %v", c.proto, c.state, c.status, got)
+		}
+	}
+}

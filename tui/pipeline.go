@@ -117,7 +117,7 @@ type sink struct {
 	meta    track.Snapshot
 	events  []track.Event
 	entries int
-	assured int // [ASSURED] and offloaded entries: early drop never evicts them
+	assured int // entries the kernel never evicts to make room (track.Flow.Evictable)
 	hint    track.Sysctls
 }
 
@@ -134,7 +134,7 @@ func (s *sink) BeginSample(meta track.Snapshot) error {
 
 func (s *sink) Flow(f *track.Flow) error {
 	s.entries++
-	if f.Status.Assured() || f.Status.Offloaded() {
+	if !f.Evictable() {
 		s.assured++
 	}
 	if s.table != nil {

@@ -96,7 +96,7 @@ or the report written. --fail-on never always exits 0.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&opts.output, "output", "o", "text", "output format: text, json, markdown, junit")
+	f.StringVarP(&opts.output, "output", "o", "text", "output format: text, json, markdown, junit, prometheus")
 	f.StringVar(&opts.failOn, "fail-on", "warning", "exit 1 when a finding at or above this severity fires: info, warning, critical, never")
 	f.StringVar(&opts.config, "config", "", "rule settings file (YAML, see ctdiag rules explain)")
 	f.StringArrayVar(&opts.sets, "set", nil, "override a rule setting: RULE.PARAM=VALUE, RULE.severity=LEVEL, RULE.enabled=false (repeatable)")
@@ -109,7 +109,7 @@ or the report written. --fail-on never always exits 0.`,
 	opts.live = registerLiveFlags(f)
 	completeLiveFlags(cmd)
 	_ = cmd.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(
-		[]string{"text", "json", "markdown", "junit"}, cobra.ShellCompDirectiveNoFileComp))
+		[]string{"text", "json", "markdown", "junit", "prometheus"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("fail-on", cobra.FixedCompletions(
 		[]string{"info", "warning", "critical", "never"}, cobra.ShellCompDirectiveNoFileComp))
 	_ = cmd.RegisterFlagCompletionFunc("color", cobra.FixedCompletions(
@@ -136,9 +136,9 @@ func ruleConfig(file string, sets []string) (*rules.Config, error) {
 func runReport(e env, opts *reportOptions, fs *pflag.FlagSet, args []string) error {
 	batchGC()
 	switch opts.output {
-	case "text", "json", "markdown", "md", "junit":
+	case "text", "json", "markdown", "md", "junit", "prometheus":
 	default:
-		return usageError("-o %s: want text, json, markdown or junit", opts.output)
+		return usageError("-o %s: want text, json, markdown, junit or prometheus", opts.output)
 	}
 	failOn, err := rules.ParseSeverity(opts.failOn)
 	if err != nil {
@@ -293,6 +293,8 @@ func writeReport(w io.Writer, doc *report.Document, opts *reportOptions, failOn 
 		return report.WriteMarkdown(w, doc)
 	case "junit":
 		return report.WriteJUnit(w, doc, failOn)
+	case "prometheus":
+		return report.WritePrometheus(w, doc, report.PrometheusOptions{Netns: promNetns(opts, doc)})
 	}
 	return report.WriteText(w, doc, report.TextOptions{Color: useColor(w, opts.color)})
 }

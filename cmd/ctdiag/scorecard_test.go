@@ -31,7 +31,7 @@ import (
 
 var (
 	updateScorecard = flag.Bool("scorecard.update", false, "rewrite the scorecard's matrix in docs/SCORECARD.md")
-	scorecardSizes  = flag.String("scorecard.sizes", "S,M,L", "TestKernelScorecard: the sizes to play (S, M, L, comma-separated)")
+	scorecardSizes  = flag.String("scorecard.sizes", "S,M", "TestKernelScorecard: the sizes to play (S, M, L, comma-separated; L, ≥ 200,000 entries a scenario, takes minutes: make scorecard)")
 	scorecardOnly   = flag.String("scorecard.scenarios", "", "TestKernelScorecard: play only these scenarios (names, comma-separated; default all)")
 )
 

@@ -115,7 +115,7 @@ func TestDemoTellsTheTruth(t *testing.T) {
 	}
 }
 
-// The summary's headroom is the one computation (max − ASSURED), also when
+// The summary's headroom is the one computation (max − entries never evicted), also when
 // the ASSURED entries exceed a limit lowered below them.
 func TestHeadroomIsOneFormula(t *testing.T) {
 	d, _ := reportJSON(t, captures+"/table-full/srv/nf_conntrack.t05.txt", captures+"/table-full/srv/sysctl-nf_conntrack.while-full.txt")
