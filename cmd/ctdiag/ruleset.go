@@ -53,7 +53,9 @@ those with iptables-legacy-save -c run inside it; the output says so.
 Nothing is changed: only get and dump requests are sent.
 
 A FILE is the output of iptables-save [-c] or ip6tables-save (legacy or
-nft), nft list ruleset (with or without -a), nft -j list ruleset, this
+nft), iptables -L listings (-nvL, -x, --line-numbers; a "### iptables -t
+TABLE -nvL" line before each table's listing names it), nft list ruleset
+(with or without -a), nft -j list ruleset, this
 command's -o json, a directory holding such files, or a ctdiag record
 bundle (which captures the ruleset with every sample; the last is shown).
 Several files (iptables-save and ip6tables-save) make one ruleset. Lines

@@ -38,14 +38,17 @@ func newTopCmd(e env) *cobra.Command {
 		Short: "Live terminal UI: the table, its pressure, its trends and what is wrong",
 		Long: `Open the terminal UI on a conntrack table: how full it is and how fast it moves,
 its states over time, the diagnosis (findings with evidence and remedies), who
-holds the entries, and every entry (filtered like ctdiag list, sorted by any
-column).
+holds the entries, every entry (filtered like ctdiag list, sorted by any
+column), and the firewall ruleset read with the sample (pane 6: the hooks in
+packet order, the rules that concern conntrack with their counters and how
+they moved, the rules findings point at).
 
 With no file it reads the live table every --interval (1 s): over netlink,
 else /proc; --netns, --netns-pid, --proc-root and --source choose as for
 ctdiag list. Over netlink it also follows the conntrack events between
-reads, so entries created and destroyed per second are counted exactly.
-The live table needs root (CAP_NET_ADMIN).
+reads, so entries created and destroyed per second are counted exactly, and
+it reads the firewall ruleset with every sample. The live table needs root
+(CAP_NET_ADMIN).
 
 Given files or directories, it steps through them as successive samples of one
 table, as ctdiag list and report read them (the same samples, times, and
