@@ -32,8 +32,19 @@ func (a *Analyzer) snatPortExhaustion(t timeline, _ *Summary) *Finding {
 	}
 	warn := a.param(rules.SNATPortExhaustion, "warn_share")
 	var hits []snatHit
+	// The source NAT rules, once: a gateway's table has thousands of
+	// destinations, kube-proxy's ruleset thousands of (DNAT) rules.
+	var snatRules []track.RuleRef
+	for _, r := range rs.NATRules(track.ActionNone, 0, 0) {
+		if r.Rule.Action.Kind.IsSourceNAT() {
+			snatRules = append(snatRules, r)
+		}
+	}
+	if len(snatRules) == 0 {
+		return nil
+	}
 	for k, u := range l.nat.snat {
-		rule, ports, explicit, ok := snatRuleFor(rs, k, u)
+		rule, ports, explicit, ok := snatRuleFor(snatRules, k, u)
 		if !ok {
 			continue
 		}
@@ -124,16 +135,16 @@ func snatKeyText(k snatKey) string {
 // whose port range holds every translated port seen (and whose address
 // range holds the translated address), else the first such rule without a
 // port range (the kernel's default range then).
-func snatRuleFor(rs *track.Ruleset, k snatKey, u *snatUse) (track.RuleRef, track.PortRange, bool, bool) {
+func snatRuleFor(snatRules []track.RuleRef, k snatKey, u *snatUse) (track.RuleRef, track.PortRange, bool, bool) {
 	fam := track.FamilyIPv4
 	if !k.dst.v4 {
 		fam = track.FamilyIPv6
 	}
 	dst, tsrc := k.dst.addr(), k.tsrc.addr()
 	var fallback *track.RuleRef
-	for _, r := range rs.NATRules(track.ActionNone, fam, k.proto) {
+	for _, r := range snatRules {
 		act := &r.Rule.Action
-		if !act.Kind.IsSourceNAT() || !r.Rule.Match.Selects(k.proto, netip.Addr{}, dst, k.dport) {
+		if !r.Family.Covers(fam) || !r.Rule.Match.Selects(k.proto, netip.Addr{}, dst, k.dport) {
 			continue
 		}
 		if act.AddrMin.IsValid() {

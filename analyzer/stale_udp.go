@@ -114,13 +114,18 @@ func (a *Analyzer) movedBackends(t timeline) []movedBackend {
 		return nil
 	}
 	var out []movedBackend
+	bySvc := map[addrPortKey][]track.DNATTarget{} // a service's targets, walked once
 	for k, u := range l.nat.backends {
 		svc, be := k.svc.addrPort(), k.backend.addrPort()
 		fam := track.FamilyIPv4
 		if svc.Addr().Is6() {
 			fam = track.FamilyIPv6
 		}
-		targets := rs.ServiceTargets(fam, track.ProtoUDP, svc.Addr(), svc.Port())
+		targets, ok := bySvc[k.svc]
+		if !ok {
+			targets = rs.ServiceTargets(fam, track.ProtoUDP, svc.Addr(), svc.Port())
+			bySvc[k.svc] = targets
+		}
 		if len(targets) == 0 {
 			continue // nothing translates it now that could say where to
 		}
