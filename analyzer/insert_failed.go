@@ -61,7 +61,10 @@ func (a *Analyzer) insertFailed(t timeline, sum *Summary) *Finding {
 	if p := sum.Pressure; p.HasMax && p.Max > 0 {
 		summary += fmt.Sprintf("; the table is %s full, so this is not a full table", human.Percent(p.Utilisation))
 	}
-	if l.dns > 0 && l.dnsDNAT > 0 {
+	if h := a.snatHits(t); len(h) > 0 {
+		summary += fmt.Sprintf("; %s to %s has %d of its %d source NAT ports taken (snat-port-exhaustion): connections it cannot translate fail here",
+			h[0].key.tsrc.addr(), dstText(h[0].key), h[0].use.entries, h[0].ports.Size())
+	} else if l.dns > 0 && l.dnsDNAT > 0 {
 		summary += fmt.Sprintf("; %d UDP/53 entries, %d of them translated to a DNS server (DNAT): the DNS A/AAAA race in that translation is the usual cause", l.dns, l.dnsDNAT)
 	} else if l.dns > 0 {
 		summary += fmt.Sprintf("; %d UDP/53 entries: the DNS A/AAAA race is the usual cause", l.dns)

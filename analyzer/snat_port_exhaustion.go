@@ -25,46 +25,13 @@ type snatHit struct {
 // snatPortExhaustion: source NAT out of ports to one destination
 // (rules/snat_port_exhaustion.go).
 func (a *Analyzer) snatPortExhaustion(t timeline, _ *Summary) *Finding {
-	l := t.last()
-	rs, _ := t.ruleset()
-	if rs == nil || !l.meta.HasTable || l.nat == nil || len(l.nat.snat) == 0 {
-		return nil
-	}
-	warn := a.param(rules.SNATPortExhaustion, "warn_share")
-	var hits []snatHit
-	// The source NAT rules, once: a gateway's table has thousands of
-	// destinations, kube-proxy's ruleset thousands of (DNAT) rules.
-	var snatRules []track.RuleRef
-	for _, r := range rs.NATRules(track.ActionNone, 0, 0) {
-		if r.Rule.Action.Kind.IsSourceNAT() {
-			snatRules = append(snatRules, r)
-		}
-	}
-	if len(snatRules) == 0 {
-		return nil
-	}
-	for k, u := range l.nat.snat {
-		rule, ports, explicit, ok := snatRuleFor(snatRules, k, u)
-		if !ok {
-			continue
-		}
-		h := snatHit{key: k, use: *u, rule: rule, ports: ports, explicit: explicit, share: float64(u.entries) / float64(ports.Size())}
-		if h.share >= warn {
-			hits = append(hits, h)
-		}
-	}
+	hits := a.snatHits(t)
 	if len(hits) == 0 {
 		return nil
 	}
-	sort.Slice(hits, func(i, j int) bool {
-		if hits[i].share != hits[j].share {
-			return hits[i].share > hits[j].share
-		}
-		if hits[i].use.entries != hits[j].use.entries {
-			return hits[i].use.entries > hits[j].use.entries
-		}
-		return snatKeyText(hits[i].key) < snatKeyText(hits[j].key)
-	})
+	l := t.last()
+	rs, _ := t.ruleset()
+	warn := a.param(rules.SNATPortExhaustion, "warn_share")
 	top := hits[0]
 	ins, _, insOK := t.counterDelta(track.CounterInsertFailed)
 	drop, _, dropOK := t.counterDelta(track.CounterDrop)
@@ -120,6 +87,53 @@ func (a *Analyzer) snatPortExhaustion(t timeline, _ *Summary) *Finding {
 	f.Evidence.Rules = []RuleRef{pointAt("translates these connections", top.rule)}
 	f.Remedies = a.snatRemedies(t, rs, top)
 	return f
+}
+
+// snatHits are the destinations whose translated entries take warn_share
+// or more of the ports their source NAT rule allows, fullest first (none
+// without a ruleset).
+func (a *Analyzer) snatHits(t timeline) []snatHit {
+	l := t.last()
+	rs, _ := t.ruleset()
+	if rs == nil || !l.meta.HasTable || l.nat == nil || len(l.nat.snat) == 0 {
+		return nil
+	}
+	warn := a.param(rules.SNATPortExhaustion, "warn_share")
+	var hits []snatHit
+	// The source NAT rules, once: a gateway's table has thousands of
+	// destinations, kube-proxy's ruleset thousands of (DNAT) rules.
+	var snatRules []track.RuleRef
+	for _, r := range rs.NATRules(track.ActionNone, 0, 0) {
+		if r.Rule.Action.Kind.IsSourceNAT() {
+			snatRules = append(snatRules, r)
+		}
+	}
+	if len(snatRules) == 0 {
+		return nil
+	}
+	for k, u := range l.nat.snat {
+		rule, ports, explicit, ok := snatRuleFor(snatRules, k, u)
+		if !ok {
+			continue
+		}
+		h := snatHit{key: k, use: *u, rule: rule, ports: ports, explicit: explicit, share: float64(u.entries) / float64(ports.Size())}
+		if h.share >= warn {
+			hits = append(hits, h)
+		}
+	}
+	if len(hits) == 0 {
+		return nil
+	}
+	sort.Slice(hits, func(i, j int) bool {
+		if hits[i].share != hits[j].share {
+			return hits[i].share > hits[j].share
+		}
+		if hits[i].use.entries != hits[j].use.entries {
+			return hits[i].use.entries > hits[j].use.entries
+		}
+		return snatKeyText(hits[i].key) < snatKeyText(hits[j].key)
+	})
+	return hits
 }
 
 func dstText(k snatKey) string {
@@ -194,6 +208,9 @@ func (a *Analyzer) snatRemedies(t timeline, rs *track.Ruleset, h snatHit) []Reme
 	if lr, ok := a.localPortRange(t); ok {
 		avoid = append(avoid, lr)
 		reason += fmt.Sprintf(", clear of ip_local_port_range %s", lr)
+	} else {
+		avoid = append(avoid, defaultLocalPorts)
+		reason += fmt.Sprintf(", clear of the kernel's default ip_local_port_range %s (the host's was not read)", defaultLocalPorts)
 	}
 	if rs.IsKubernetes() {
 		np := a.nodePorts()
@@ -220,6 +237,9 @@ func (a *Analyzer) snatRemedies(t timeline, rs *track.Ruleset, h snatHit) []Reme
 	ids = append(ids, "addresses")
 	return a.remedies(rules.SNATPortExhaustion, data, ids...)
 }
+
+// defaultLocalPorts is the kernel's default net.ipv4.ip_local_port_range.
+var defaultLocalPorts = track.PortRange{Min: 32768, Max: 60999}
 
 // nodePorts is the NodePort range the catalog is set to.
 func (a *Analyzer) nodePorts() track.PortRange {

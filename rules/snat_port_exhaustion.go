@@ -30,7 +30,7 @@ one service (a database, an API, DNS) are how this happens.`,
 			{ID: "show", Title: "See the connections that hold the ports",
 				Commands: `conntrack -L -p {{.Proto}} -r {{.Dst}} --reply-port-src {{.DstPort}} -q {{.SNATAddr}}
 ctdiag list -c -p {{.Proto}} -r {{.Dst}} --reply-port-src {{.DstPort}} -q {{.SNATAddr}}`,
-				Note: `{{.Entries}} entries to {{.Dst}}:{{.DstPort}} translated to {{.SNATAddr}} ({{.TimeWait}} of them TIME_WAIT or CLOSE), in {{.Ports}} ports.`},
+				Note: `{{.Entries}} entries to {{.Dst}}:{{.DstPort}} translated to {{.SNATAddr}} ({{.TimeWait}} of them TIME_WAIT or CLOSE), in the {{.PortCount}} ports {{.Ports}}.`},
 			{ID: "widen-nft", Title: "Widen the range (and spread the ports)",
 				Commands: `nft replace rule {{.Family}} {{.Table}} {{.Chain}} handle {{.Handle}} {{.NewRule}}`,
 				Note:     widenNote},
