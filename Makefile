@@ -10,7 +10,7 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 # conntrack's XML and the filter expressions (one tokenizer, the registered options).
 FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 
-.PHONY: build test integration scorecard engine-diff bench bench-tui bench-live bench-exporter fuzz lint
+.PHONY: build test unit integration check-clean package scorecard engine-diff bench bench-tui bench-live bench-exporter fuzz lint
 
 build:
 	go build -o ctdiag ./cmd/ctdiag
@@ -19,16 +19,29 @@ build:
 test:
 	go test ./...
 
-# Only the tests that need the real kernel (root, iproute2, nftables, conntrack).
+# Only the unit tests: every kernel test skips under -short.
+unit:
+	go test -short ./...
+
+# Exactly the tests that need the real kernel (root, iproute2, nftables,
+# conntrack): they, and only they, are named TestKernel….
 integration:
-	go test -count=1 -run Kernel ./...
-	go test -count=1 ./internal/netnstest/
+	go test -count=1 -run '^TestKernel' ./...
+
+# The suite, failing if it leaves anything behind (files, tmux sockets,
+# namespaces, processes); CI runs this.
+check-clean:
+	scripts/check-clean.sh go test ./...
+
+# The .deb (dist/), with man pages and shell completions.
+package:
+	scripts/package.sh
 
 # The engine against the kernel with more random sequences (root).
 SEQUENCES ?= 100000
 SEED ?= 7
 engine-diff:
-	go test -count=1 -timeout 120m -v -run KernelEngineRandom ./internal/kerneldiff -engine.sequences=$(SEQUENCES) -engine.seed=$(SEED)
+	go test -count=1 -timeout 120m -v -run KernelEngineRandom ./internal/testkit/kerneldiff -engine.sequences=$(SEQUENCES) -engine.seed=$(SEED)
 
 # The scorecard at every size, L (≥ 200,000 entries a scenario) included:
 # minutes on 2 cores; go test ./... plays S and M (root).

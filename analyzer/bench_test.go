@@ -9,7 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/ctdiag/ctdiag/analyzer"
-	"github.com/ctdiag/ctdiag/internal/gendump"
+	"github.com/ctdiag/ctdiag/internal/bench/gendump"
 	"github.com/ctdiag/ctdiag/ruleset"
 	"github.com/ctdiag/ctdiag/track"
 )

@@ -190,7 +190,7 @@ func TestCaptureTableFull(t *testing.T) {
 	if got := figure(f, "kernel log \"table full\" lines"); got != "20 (netns 4026532246)" {
 		t.Errorf("klog figure %q", got)
 	}
-	if got := figure(f, "drop since the counters started (one reading)"); got != "3851" {
+	if got := figure(f, "drop since the counters started (one reading, failed insertions left out)"); got != "3851" {
 		t.Errorf("drop figure %q", got)
 	}
 	rem := remedyText(f)

@@ -65,6 +65,11 @@ type Pressure struct {
 	HasMax bool
 	// Utilisation is Count/Max; 0 without a max (or with max 0, no limit).
 	Utilisation float64
+	// Kept is how many entries the kernel never evicts (the input's
+	// NonEvictable); KeptShare is Kept/Max, the share of the limit no early
+	// drop can give back.
+	Kept      uint64
+	KeptShare float64
 	// Headroom is how many new entries fit before packets are dropped:
 	// Max − NonEvictable. Negative when those entries alone exceed the
 	// limit (a limit lowered below what the table holds).
@@ -103,8 +108,10 @@ const growthWindow = 3
 func PressureOf(in PressureInput) Pressure {
 	p := Pressure{Count: in.Count, Max: in.Max, HasMax: in.HasMax, SteadyState: in.SteadyState}
 	limited := in.HasMax && in.Max > 0
+	p.Kept = in.NonEvictable
 	if limited {
 		p.Utilisation = float64(in.Count) / float64(in.Max)
+		p.KeptShare = float64(in.NonEvictable) / float64(in.Max)
 		p.Headroom, p.HasHeadroom = int64(in.Max)-int64(in.NonEvictable), true
 	}
 	if g, rising, ok := RecentGrowth(in.History); ok {

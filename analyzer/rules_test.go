@@ -104,7 +104,7 @@ func TestHalfAssuredIsTCPOnly(t *testing.T) {
 	}
 
 	// A thousand UDP exchanges within 2 s: seen reply, never assured, and
-	// normal since the kernel assures UDP only after a 2 s stream (spec §2.3).
+	// normal since the kernel assures UDP only after a 2 s stream (docs/KERNEL.md §2.3).
 	flows = nil
 	for i := 0; i < 1000; i++ {
 		flows = append(flows, mkflow(flowSpec{proto: track.ProtoUDP, timeout: 20, status: seen, src: addr(i), dst: "10.0.0.53", sport: 5000, dport: 53}))
@@ -130,7 +130,7 @@ func TestStuckEstablishedWithCounters(t *testing.T) {
 			flows = append(flows, mkflow(flowSpec{proto: track.ProtoTCP, state: track.TCPEstablished, timeout: 432000 - 14400, status: assured,
 				src: addr(i), dst: "10.0.0.1", sport: 40000, dport: 5432, packets: packets + uint64(i%2)}))
 		}
-		// Capped by unacknowledged data (spec §1.10): age unknown.
+		// Capped by unacknowledged data (docs/KERNEL.md §1.10): age unknown.
 		flows = append(flows, mkflow(flowSpec{proto: track.ProtoTCP, state: track.TCPEstablished, timeout: 250, status: assured, src: "10.9.9.9", dst: "10.0.0.1", sport: 1, dport: 5432}))
 		return flows
 	}
@@ -353,7 +353,7 @@ func TestConfigOverrides(t *testing.T) {
 }
 
 // The analysis depends on what the table holds, not on the order the kernel
-// listed it in (hash order, random-keyed: spec §5.1).
+// listed it in (hash order, random-keyed: docs/KERNEL.md §5.1).
 func TestOrderDoesNotMatter(t *testing.T) {
 	r1, _ := analyze(t, analyzer.Options{}, "syn-sent-growth/cli/nf_conntrack.t15.txt")
 	flows := mustFlows(t, "syn-sent-growth/cli/nf_conntrack.t15.txt")

@@ -16,6 +16,9 @@ import (
 type sample struct {
 	meta     track.Snapshot // without flows
 	timeouts track.Timeouts
+	// tcpSecs and capSecs are timeouts in seconds, read per entry.
+	tcpSecs [10]float64
+	capSecs float64
 
 	entries, ipv6            int
 	assured, unreplied, half int
@@ -185,6 +188,7 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 		idleCounters: make(map[uint64]uint64, len(a.prevIdle)),
 		services:     map[addrPortKey]*service{},
 	}
+	s.setTimeouts(s.timeouts)
 	if prev != nil { // the next sample is most likely about as big
 		s.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
 		s.est = make([]uint64, 0, len(prev.est)+len(prev.est)/8)
@@ -195,6 +199,15 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 		s.nat = newNATTally()
 	}
 	return s
+}
+
+// setTimeouts sets the sample's timeouts and their per-entry figures.
+func (s *sample) setTimeouts(t track.Timeouts) {
+	s.timeouts = t
+	for st := range s.tcpSecs {
+		s.tcpSecs[st] = t.TCP(track.TCPState(st)).Seconds()
+	}
+	s.capSecs = t.TCPCap().Seconds()
 }
 
 // Flow adds one entry of the current sample.
@@ -280,7 +293,7 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 
 // tcpEntry files a TCP entry under the rules that look at TCP states.
 func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.TCPState, class int, h uint64) {
-	T := s.timeouts.TCP(st).Seconds()
+	T := s.tcpSecs[st]
 	age := T - float64(f.Timeout) // time since the packet that last set the timeout
 	// An entry with more time left than its state's timeout got it from
 	// somewhere else than a packet under these sysctls (conntrack -I/-U, a
@@ -352,7 +365,7 @@ func (a *Analyzer) establishedEntry(s *sample, f *track.Flow, keys *entryKeys, T
 	// A timeout set by the unacknowledged-data or retransmission caps
 	// (docs/KERNEL.md §1.10) is no measure of idleness: only entries above
 	// the cap tell their idle age.
-	cap := s.timeouts.TCPCap().Seconds()
+	cap := s.capSecs
 	if !hasTimeout || (T > cap && float64(f.Timeout) < cap) {
 		s.estAmb++
 		return
@@ -417,7 +430,7 @@ func (a *Analyzer) Extra(x *track.Snapshot) error {
 	x2.Flows = nil // entries come through Flow
 	a.cur.meta.Merge(&x2)
 	if len(x.Sysctls) > 0 {
-		a.cur.timeouts = a.timeoutsFor(a.cur.meta.Sysctls)
+		a.cur.setTimeouts(a.timeoutsFor(a.cur.meta.Sysctls))
 		if a.cur.ranked {
 			a.cur.whatIf = a.newWhatIfs(a.cur.timeouts)
 		}

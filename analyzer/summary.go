@@ -212,7 +212,7 @@ func (a *Analyzer) notes(t timeline) []string {
 		out = append(out, "no timeout sysctls read: timeouts are assumed to be this kernel's defaults (e.g. established 432000 s); add sysctl -a output if they were changed")
 	}
 	if l.estAmb > 0 {
-		out = append(out, fmt.Sprintf("%d ESTABLISHED entries carry a capped timeout (unacknowledged data or retransmissions, spec §1.10): their idle age is unknown", l.estAmb))
+		out = append(out, fmt.Sprintf("%d ESTABLISHED entries carry a capped timeout (unacknowledged data or retransmissions, docs/KERNEL.md §1.10): their idle age is unknown", l.estAmb))
 	}
 	return out
 }

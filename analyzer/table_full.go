@@ -35,7 +35,6 @@ type fullness struct {
 	pin  *plateau    // samples stuck at one size while full
 
 	drop, early         uint64 // between samples
-	clashDrops          uint64 // of drop, those insert_failed counted too
 	dropOK, earlyOK     bool
 	dropTotal           uint64 // one reading: since the counters started
 	earlyTotal          uint64
@@ -57,22 +56,19 @@ type plateau struct {
 
 func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	fu := fullness{now: sum.Pressure, peak: sum.Peak, accumulating: math.IsInf(sum.Pressure.SteadyState, 1)}
+	// A failed insertion (a clash, insert-failed's pattern) is counted as a
+	// drop too: only drops beyond them are the table's (docs/KERNEL.md §4.6).
 	fu.drop, _, fu.dropOK = t.counterDelta(track.CounterDrop)
-	// An insertion that clashes (two packets of one flow on two CPUs, a
-	// source NAT range used up) is dropped and counted in drop too: those
-	// drops are insert-failed's and snat-port-exhaustion's, not a full
-	// table's.
-	if ins, _, ok := t.counterDelta(track.CounterInsertFailed); ok && fu.dropOK {
-		fu.clashDrops = min(fu.drop, ins)
+	if failed, _, ok := t.counterDelta(track.CounterInsertFailed); ok && fu.dropOK {
+		fu.drop -= min(fu.drop, failed)
 	}
 	fu.early, _, fu.earlyOK = t.counterDelta(track.CounterEarlyDrop)
 	if !fu.dropOK {
 		fu.dropTotal, _ = t.counterTotal(track.CounterDrop)
+		failed, _ := t.counterTotal(track.CounterInsertFailed)
+		fu.dropTotal -= min(fu.dropTotal, failed)
 		fu.earlyTotal, _ = t.counterTotal(track.CounterEarlyDrop)
 		fu.totalsOnly = true
-		if ins, ok := t.counterTotal(track.CounterInsertFailed); ok {
-			fu.clashDrops = min(fu.dropTotal, ins)
-		}
 	}
 	netns := map[string]bool{}
 	for _, s := range t.s {
@@ -91,7 +87,7 @@ func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	}
 	sort.Strings(fu.klogNetns)
 	fu.peakSize, _ = t.peakOf(func(s *sample) float64 { return s.tableSize() })
-	fu.pin = a.findPlateau(t, fu.klog > 0 || fu.drop+fu.dropTotal-fu.clashDrops+fu.early+fu.earlyTotal > 0)
+	fu.pin = a.findPlateau(t, fu.klog > 0 || fu.drop+fu.early+fu.dropTotal+fu.earlyTotal > 0)
 	p := fu.now
 	// PressureOf forecasts only what the rule's gate allows.
 	fu.forecast = p.HasFullIn && p.FullInSeconds > 0 && p.FullInSeconds <= a.param(rules.TableFull, "warn_time_to_full")
@@ -142,8 +138,8 @@ func (a *Analyzer) judgeFullness(fu fullness) (rules.Severity, []string) {
 		}
 		sev = max(sev, s)
 	}
-	if fu.dropOK && fu.drop > fu.clashDrops {
-		raise(rules.SeverityCritical, fmt.Sprintf("%d packets dropped between samples", fu.drop-fu.clashDrops))
+	if fu.dropOK && fu.drop > 0 {
+		raise(rules.SeverityCritical, fmt.Sprintf("%d packets dropped between samples", fu.drop))
 	}
 	if fu.earlyOK && fu.early > 0 {
 		raise(rules.SeverityCritical, fmt.Sprintf("%d entries evicted by early drop between samples", fu.early))
@@ -154,29 +150,42 @@ func (a *Analyzer) judgeFullness(fu fullness) (rules.Severity, []string) {
 	if fu.pin != nil {
 		raise(rules.SeverityCritical, "")
 	}
-	if u := fu.now.Utilisation; fu.now.HasMax && fu.now.Max > 0 {
-		switch {
-		case u >= a.param(rules.TableFull, "critical_utilisation"):
-			raise(rules.SeverityCritical, "")
-		case u >= a.param(rules.TableFull, "warn_utilisation"):
-			raise(rules.SeverityWarning, "")
-		}
+	if fu.now.HasMax && fu.now.Max > 0 {
+		raise(a.pressSeverity(fu.now), a.keptReason(fu.now))
 	}
 	if fu.peak != nil {
-		switch u := fu.peak.Pressure.Utilisation; {
-		case u >= a.param(rules.TableFull, "critical_utilisation"):
-			raise(rules.SeverityCritical, "")
-		case u >= a.param(rules.TableFull, "warn_utilisation"):
-			raise(rules.SeverityWarning, "")
-		}
+		raise(a.pressSeverity(fu.peak.Pressure), "")
 	}
 	if fu.forecast {
 		raise(rules.SeverityWarning, "")
 	}
-	if fu.totalsOnly && fu.dropTotal > fu.clashDrops {
-		raise(rules.SeverityWarning, fmt.Sprintf("%d packets dropped since the counters started (one reading of the statistics: whether it still drops is unknown)", fu.dropTotal-fu.clashDrops))
+	if fu.totalsOnly && fu.dropTotal > 0 {
+		raise(rules.SeverityWarning, fmt.Sprintf("%d packets dropped since the counters started (one reading of the statistics: whether it still drops is unknown)", fu.dropTotal))
 	}
 	return sev, why
+}
+
+// pressSeverity judges how pressed a table is against its limit: critical
+// at critical_utilisation, a warning at warn_utilisation or when the entries
+// the kernel never evicts hold warn_kept_share of the limit.
+func (a *Analyzer) pressSeverity(p Pressure) rules.Severity {
+	switch {
+	case !p.HasMax || p.Max == 0:
+		return rules.SeverityNone
+	case p.Utilisation >= a.param(rules.TableFull, "critical_utilisation"):
+		return rules.SeverityCritical
+	case p.Utilisation >= a.param(rules.TableFull, "warn_utilisation"), p.KeptShare >= a.param(rules.TableFull, "warn_kept_share"):
+		return rules.SeverityWarning
+	}
+	return rules.SeverityNone
+}
+
+// keptReason says so when the entries never evicted are what presses.
+func (a *Analyzer) keptReason(p Pressure) string {
+	if p.KeptShare >= a.param(rules.TableFull, "warn_kept_share") {
+		return fmt.Sprintf("%d of them (%s of the limit) are entries the kernel never evicts (ASSURED, not closing): a burst finds nothing to evict", p.Kept, human.Percent(p.KeptShare))
+	}
+	return ""
 }
 
 // fullFinding writes the summary and the evidence.
@@ -238,14 +247,14 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 		fig("pinned at", fmt.Sprintf("%.0f entries, %s to %s", fu.pin.size, t.at(fu.pin.from), t.at(fu.pin.to)))
 	}
 	if fu.dropOK {
-		fig("drop between samples", strconv.FormatUint(fu.drop, 10))
+		fig("drop between samples (failed insertions left out)", strconv.FormatUint(fu.drop, 10))
 	}
 	if fu.earlyOK {
 		fig("early_drop between samples", strconv.FormatUint(fu.early, 10))
 	}
 	if fu.totalsOnly {
 		if _, ok := t.counterTotal(track.CounterDrop); ok {
-			fig("drop since the counters started (one reading)", strconv.FormatUint(fu.dropTotal, 10))
+			fig("drop since the counters started (one reading, failed insertions left out)", strconv.FormatUint(fu.dropTotal, 10))
 			fig("early_drop since the counters started (one reading)", strconv.FormatUint(fu.earlyTotal, 10))
 		}
 	}

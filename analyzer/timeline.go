@@ -66,8 +66,17 @@ type rise struct {
 // total is how much it rose over the window.
 func (r rise) total() float64 { return r.to - r.from }
 
-// sustained: rising at every step of the window, by at least min in all.
-func (r rise) sustained(min float64) bool { return r.every && r.total() >= max(min, 1) }
+// minRelativeRise is how much, relative to where it started, a count must
+// rise to be rising: a big steady count (a pool of 150,000 connections, a
+// few hundred unanswered SYNs on a gateway) wanders by tens from sample to
+// sample, and three small steps up in a row are chance, not a trend.
+const minRelativeRise = 0.1
+
+// sustained: rising at every step of the window, by at least min in all and
+// by at least a tenth of where it started.
+func (r rise) sustained(min float64) bool {
+	return r.every && r.total() >= max(min, 1) && r.total() >= minRelativeRise*r.from
+}
 
 func (t timeline) rise(f func(*sample) float64) rise {
 	n := len(t.s)

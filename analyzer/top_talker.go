@@ -38,7 +38,7 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 		}
 	}
 	big := float64(l.entries) >= a.param(rules.TopTalker, "min_entries")
-	pressed := sum.Pressure.HasMax && sum.Pressure.Max > 0 && sum.Pressure.Utilisation >= a.param(rules.TableFull, "warn_utilisation")
+	pressed := a.pressSeverity(sum.Pressure) >= rules.SeverityWarning
 	if !pressed && !rising && len(src) > 0 {
 		// A destination or port owning the table is the box's own job (a
 		// server is the destination of all its connections): worth naming

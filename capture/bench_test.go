@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/ctdiag/ctdiag/capture"
-	"github.com/ctdiag/ctdiag/internal/genpcap"
+	"github.com/ctdiag/ctdiag/internal/bench/genpcap"
 	"github.com/ctdiag/ctdiag/track"
 )
 

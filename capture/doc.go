@@ -13,7 +13,7 @@
 // the captured length, raw TCP option bytes parsed the kernel's lenient
 // way, and the 8 bytes of L4 header embedded in an ICMP error.
 //
-// IP fragments are reassembled (conntrack sees whole datagrams, spec §7.1)
+// IP fragments are reassembled (conntrack sees whole datagrams, docs/KERNEL.md §7.1)
 // well enough to know the datagram's length and its L4 header.
 //
 // Bad, truncated and non-IP frames are counted and the first few reported

@@ -214,7 +214,7 @@ func (r *Reader) decodeFrame(link layers.LinkType, frame []byte, p *track.Packet
 }
 
 // Reassembly. Conntrack sees whole datagrams (defragmentation runs first,
-// spec §7.1), so a fragmented datagram is one packet of its full length.
+// docs/KERNEL.md §7.1), so a fragmented datagram is one packet of its full length.
 // Only the first fragment's first bytes are kept: that is all the headers
 // conntrack reads need.
 

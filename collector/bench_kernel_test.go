@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/ctfill"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -19,6 +19,16 @@ func benchN() int {
 		return n
 	}
 	return 200000
+}
+
+// requireRoom skips a benchmark of n entries that the global
+// nf_conntrack_max would not let one namespace hold. Benchmarks do not
+// change the limit; scripts/bench-live.sh raises it for a 1M run.
+func requireRoom(b *testing.B, n int) {
+	b.Helper()
+	if max := netnstest.ConntrackMax(b); max != 0 && max < n {
+		b.Skipf("nf_conntrack_max is %d, below CTDIAG_BENCH_N=%d: raise it for the run (scripts/bench-live.sh does)", max, n)
+	}
 }
 
 // countingSink counts events and keeps the first and last arrival.
@@ -51,7 +61,7 @@ func (s *countingSink) Lost(track.EventLoss) error                              
 func BenchmarkKernelEvents(b *testing.B) {
 	netnstest.Require(b)
 	n := benchN()
-	netnstest.SetConntrackMax(b, max(262144, n+n/4))
+	requireRoom(b, n)
 	for range b.N {
 		ns := netnstest.NewNS(b)
 		c, err := Open(Config{Netns: Netns{Name: ns.Name}})
@@ -109,7 +119,7 @@ func BenchmarkKernelEvents(b *testing.B) {
 func BenchmarkKernelDump(b *testing.B) {
 	netnstest.Require(b)
 	n := benchN()
-	netnstest.SetConntrackMax(b, max(262144, n+n/4))
+	requireRoom(b, n)
 	ns := netnstest.NewNS(b)
 	fill, err := ctfill.NewIn("/run/netns/" + ns.Name)
 	if err != nil {

@@ -102,6 +102,9 @@ type Collector struct {
 	// otherNetnsNoted: the note about other namespaces' kernel-log lines
 	// was given.
 	otherNetnsNoted bool
+	// initNetns is the initial network namespace's inode once known (it
+	// does not change while the machine runs).
+	initNetns uint64
 	// opened is when the collector was opened: kernel-log lines about a
 	// namespace other than the initial one count only from then on.
 	opened time.Time

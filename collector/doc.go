@@ -17,5 +17,5 @@
 // formats of /proc and of record bundles), filter (to hand the kernel the
 // part of a filter it can apply), netlinkct, and ruleset (a record bundle
 // carries each sample's firewall ruleset); it must not import
-// analyzer, rules, the TUI or the CLI, nor internal/ctfill (which writes).
+// analyzer, rules, the TUI or the CLI, nor internal/testkit/ctfill (which writes).
 package collector

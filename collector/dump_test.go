@@ -8,11 +8,11 @@ import (
 	"github.com/ctdiag/ctdiag/filter"
 )
 
-// TestKernelFilterTuples: what of a ctdiag list filter goes to the kernel.
+// TestDumpFilterTuples: what of a ctdiag list filter goes to the kernel.
 // Exact IPv4 hosts, the protocol, and TCP/UDP ports do; prefixes, IPv6
 // addresses (the kernel compares them inverted) and ports of other
 // protocols stay in ctdiag.
-func TestKernelFilterTuples(t *testing.T) {
+func TestDumpFilterTuples(t *testing.T) {
 	for _, tc := range []struct {
 		args        []string
 		family      uint8

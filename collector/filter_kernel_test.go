@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/ctdiag/ctdiag/filter"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 

@@ -3,7 +3,7 @@ package collector
 import (
 	"testing"
 
-	"github.com/ctdiag/ctdiag/internal/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
 	"github.com/ctdiag/ctdiag/track"
 )
 

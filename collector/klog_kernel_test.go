@@ -4,12 +4,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -19,9 +19,7 @@ import (
 // with wall-clock times within a second of dmesg's, and nothing twice on
 // a second read.
 func TestKernelLogMatchesDmesg(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("reading /dev/kmsg needs root (kernel.dmesg_restrict)")
-	}
+	netnstest.RequireRoot(t, "reading /dev/kmsg, kernel.dmesg_restrict")
 	if _, err := exec.LookPath("dmesg"); err != nil {
 		t.Skip("needs dmesg (util-linux)")
 	}
@@ -85,48 +83,11 @@ func absDur(d time.Duration) time.Duration {
 	return d
 }
 
-// TestKernelLogFallsBackToAFile: with /dev/kmsg unavailable (a path that
-// does not exist stands in for it), the log comes from the next source, a
-// file, with a note naming it, and only new lines are returned later.
-func TestKernelLogFallsBackToAFile(t *testing.T) {
-	dir := t.TempDir()
-	log := filepath.Join(dir, "kern.log")
-	first := "Nov 21 13:00:29 srv kernel: nf_conntrack: nf_conntrack: table full, dropping packet\n" +
-		"Nov 21 13:00:30 srv kernel: eth0: link up\n"
-	if err := os.WriteFile(log, []byte(first), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	c := &Collector{cfg: Config{KernelLog: []string{filepath.Join(dir, "kmsg-missing"), log}}}
-	c.cfg.defaults()
-	lines, err := c.KernelLog()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(lines) != 1 || lines[0].Kind != track.KernelLogTableFull || lines[0].Time.IsZero() {
-		t.Fatalf("%+v", lines)
-	}
-	if len(c.Notes()) != 1 || !strings.Contains(c.Notes()[0], "read from "+log) {
-		t.Errorf("notes %v", c.Notes())
-	}
-	f, _ := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
-	// The collector reads this process's namespace (the initial one): its
-	// lines name no namespace, another namespace's line is left out.
-	f.WriteString("Nov 21 13:00:31 srv kernel: nf_conntrack: nf_conntrack: table full in netns 4026532246, dropping packet\n" +
-		"Nov 21 13:00:32 srv kernel: nf_conntrack: nf_conntrack: table full, dropping packet\n")
-	f.Close()
-	lines, err = c.KernelLog()
-	if err != nil || len(lines) != 1 || lines[0].Netns != 0 || lines[0].Time.Second() != 32 {
-		t.Fatalf("second read: %+v %v", lines, err)
-	}
-}
-
 // TestKernelLogSyslogFallback: with /dev/kmsg unavailable the kernel log
 // is read through syslog(2), as dmesg does, and says so; a line written to
 // the ring buffer just before comes back with its wall-clock time.
 func TestKernelLogSyslogFallback(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("syslog(2) and writing /dev/kmsg need root")
-	}
+	netnstest.RequireRoot(t, "syslog(2) and writing /dev/kmsg")
 	marker := fmt.Sprintf("nf_conntrack: ctdiag test marker %d", time.Now().UnixNano())
 	if err := os.WriteFile("/dev/kmsg", []byte(marker+"\n"), 0); err != nil {
 		t.Skipf("cannot write a marker line to the kernel log: %v", err)

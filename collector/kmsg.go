@@ -139,6 +139,13 @@ func (c *Collector) ownTableFull(lines []track.KernelLogLine) []track.KernelLogL
 // kthreadd's (pid 2 on the host, always in it), else pid 1's (whose
 // namespace links may be closed to root in some sandboxes).
 func (c *Collector) initNetnsInode() uint64 {
+	if c.initNetns == 0 {
+		c.initNetns = c.readInitNetnsInode()
+	}
+	return c.initNetns
+}
+
+func (c *Collector) readInitNetnsInode() uint64 {
 	var st syscall.Stat_t
 	if comm, err := os.ReadFile(c.procPath("2/comm")); err == nil && strings.TrimSpace(string(comm)) == "kthreadd" &&
 		syscall.Stat(c.procPath("2/ns/net"), &st) == nil {

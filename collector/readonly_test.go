@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector/netlinkct"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/ruleset"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -254,7 +254,7 @@ func TestNoWritePathInProduction(t *testing.T) {
 func checkFile(t *testing.T, rel string, f *ast.File) {
 	for _, imp := range f.Imports {
 		p, _ := strconv.Unquote(imp.Path.Value)
-		if strings.Contains(p, "internal/ctfill") || strings.Contains(p, "internal/netnstest") {
+		if strings.Contains(p, "internal/testkit/ctfill") || strings.Contains(p, "internal/testkit/netnstest") {
 			t.Errorf("%s imports %s", rel, p)
 		}
 		// google/nftables' Conn adds and deletes rules; ruleset reads over

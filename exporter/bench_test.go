@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
-	"github.com/ctdiag/ctdiag/internal/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
 	"github.com/ctdiag/ctdiag/track"
 )
 

@@ -23,6 +23,6 @@
 // analyzer.PressureOf for headroom and time to full), report (the /findings
 // document and the metric vocabulary shared with report -o prometheus),
 // rules and track, and github.com/prometheus/client_golang. It must not
-// import tui, parser (beyond what those packages use) or internal/ctfill,
+// import tui, parser (beyond what those packages use) or internal/testkit/ctfill,
 // and it never writes to the kernel.
 package exporter

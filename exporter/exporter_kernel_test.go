@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
-	"github.com/ctdiag/ctdiag/internal/ctfill"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/track"
@@ -136,7 +136,7 @@ func agrees(m metricSet, label string, k kernelTable) []string {
 // DESTROY events; a dump of the same table says the same.
 func TestKernelExporterAgreesWithConntrack(t *testing.T) {
 	netnstest.RequireTools(t, "conntrack", "ping")
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
 	x := startExporter(t, Config{Netns: []collector.Netns{{Name: p.B.Name}}, ResyncInterval: time.Hour})
@@ -269,7 +269,7 @@ func mustMax(t *testing.T, m metricSet) float64 {
 // contents.
 func TestKernelExporterEventOverrun(t *testing.T) {
 	netnstest.RequireTools(t, "conntrack")
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
 	x := startExporter(t, Config{Netns: []collector.Netns{{Name: ns.Name}}, ResyncInterval: time.Hour,
 		EventReadBuffer: 64 << 10, EventMaxReadBuffer: 64 << 10})
@@ -305,7 +305,7 @@ func TestKernelExporterEventOverrun(t *testing.T) {
 // comes back, it is watched afresh.
 func TestKernelExporterNamespaceDeleted(t *testing.T) {
 	netnstest.RequireTools(t, "conntrack")
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
 	x := startExporter(t, Config{Netns: []collector.Netns{{Name: ns.Name}}})
 	if err := ctfill.FillIn("/run/netns/"+ns.Name, 0, 100); err != nil {
@@ -360,7 +360,7 @@ func TestKernelExporterNamespaceDeleted(t *testing.T) {
 // A scrape storm from loopback: at most MaxScrapes requests are served at
 // once, the rest get 503 at once, and the exporter keeps serving.
 func TestKernelExporterScrapeStorm(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
 	if err := ctfill.FillIn("/run/netns/"+ns.Name, 0, 20000); err != nil {
 		t.Fatal(err)

@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
-	"github.com/ctdiag/ctdiag/internal/ctfill"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -203,10 +203,8 @@ func fillAssured(t *testing.T, ns *netnstest.NS, from, n int) int {
 // shows the table-full finding, which clears once the table is flushed.
 // The dashboard's queries run on the same Prometheus without error.
 func TestKernelPrometheusTableFull(t *testing.T) {
-	max := netnstest.KeepConntrackMax(t)
-	if max <= 0 || max > 1<<20 {
-		t.Skipf("nf_conntrack_max %d: filling it takes too long for a test", max)
-	}
+	netnstest.Require(t)
+	max := netnstest.FillableConntrackMax(t)
 	ns := netnstest.NewNS(t)
 	// Nine tenths before the exporter starts: with any event listener the
 	// kernel creates entries over ctnetlink about five times slower

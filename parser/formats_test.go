@@ -11,8 +11,8 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// specProcLines are the LIVE-6.18 /proc/net/nf_conntrack lines quoted in
-// ../shared/spec/conntrack-semantics.md §5.1.
+// specProcLines are the 6.18 (observed) /proc/net/nf_conntrack lines quoted in
+// docs/KERNEL.md §5.1.
 var specProcLines = []string{
 	"ipv4     2 tcp      6 119 SYN_SENT src=127.0.0.1 dst=127.0.0.2 sport=40000 dport=80 [UNREPLIED] src=127.0.0.2 dst=127.0.0.1 sport=80 dport=40000 mark=0 zone=0 use=2",
 	"ipv4     2 tcp      6 431999 ESTABLISHED src=127.0.0.1 dst=127.0.0.2 sport=40000 dport=80 src=127.0.0.2 dst=127.0.0.1 sport=80 dport=40000 [ASSURED] mark=0 zone=0 use=2",
@@ -90,7 +90,7 @@ func TestSpecConntrackLine(t *testing.T) {
 
 // Shapes the kernel prints but this kernel could not produce (no flowtable
 // offload, no LSM secctx, no directional zones in the capture): built from
-// ct_seq_show's field order in spec §5.1. Synthetic.
+// ct_seq_show's field order in docs/KERNEL.md §5.1. Synthetic.
 func TestSyntheticProcShapes(t *testing.T) {
 	cases := []struct {
 		line  string
@@ -220,8 +220,8 @@ func TestDetect(t *testing.T) {
 	}
 }
 
-// TestKernelLogWrappers: the same message in every wrapper people paste.
-func TestKernelLogWrappers(t *testing.T) {
+// TestKlogWrappers: the same message in every wrapper people paste.
+func TestKlogWrappers(t *testing.T) {
 	const msg = "nf_conntrack: nf_conntrack: table full in netns 4026532246, dropping packet"
 	cases := []struct {
 		line     string

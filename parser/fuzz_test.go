@@ -14,7 +14,7 @@ import (
 )
 
 // Fuzz targets, one per line parser plus the whole decoder. Seeds are lines
-// of the real captures (testdata/kernel-6.18) and the spec's examples; the
+// of the real captures (testdata/kernel-6.18) and the examples of docs/KERNEL.md §5; the
 // corpus the fuzzer found is kept in testdata/fuzz. Run one for minutes with
 //
 //	go test ./parser -run '^$' -fuzz '^FuzzParseFlow$' -fuzztime 5m

@@ -192,10 +192,10 @@ func TestCutGzipReadsWhatIsThere(t *testing.T) {
 	}
 }
 
-// TestKernelLogAndEventsBounded: a log or an event stream of any length is
+// TestKlogAndEventsBounded: a log or an event stream of any length is
 // counted whole and kept bounded (they were once held whole: 5 GB for a
 // 7 MB gzip of "table full" lines).
-func TestKernelLogAndEventsBounded(t *testing.T) {
+func TestKlogAndEventsBounded(t *testing.T) {
 	const n = 3 * track.MaxKernelLogLines
 	var klog bytes.Buffer
 	for i := 0; i < n; i++ {

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -17,7 +17,7 @@ import (
 // TestKernelSpine proves the model and the parsers against the running
 // kernel: real connections between two fresh namespaces, the client's table
 // read through /proc and through conntrack -L -o extended, every connection
-// found with the state and flags the kernel gives it (spec §1.10, §2.3,
+// found with the state and flags the kernel gives it (docs/KERNEL.md §1.10, §2.3,
 // §2.4), and both captures written back byte for byte.
 func TestKernelSpine(t *testing.T) {
 	netnstest.Require(t)

@@ -10,8 +10,8 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// Kernel-log lines come in several wrappers around the same message (spec
-// §4.4 for the messages):
+// Kernel-log lines come in several wrappers around the same message
+// (docs/KERNEL.md §4.4 for the messages):
 //
 //	[ 1400.936197] nf_conntrack: nf_conntrack: table full, dropping packet   dmesg
 //	<4>[ 1400.936197] ...                                                     dmesg -r

@@ -8,7 +8,7 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// /proc/net/stat/nf_conntrack (spec §5.2): a header naming the columns, then
+// /proc/net/stat/nf_conntrack (docs/KERNEL.md §5.2): a header naming the columns, then
 // one row of 8-digit hex numbers per possible CPU. Columns are found by
 // name because the header changed (searched became clashres, delete_list
 // became chainlength). "entries" is the netns count, the same on every row.
@@ -142,7 +142,7 @@ func appendHex8(dst []byte, v uint64) []byte {
 	return append(dst, s...)
 }
 
-// conntrack -S (spec §5.3): "cpu=%-4u\t" then "key=value " pairs, decimal,
+// conntrack -S (docs/KERNEL.md §5.3): "cpu=%-4u\t" then "key=value " pairs, decimal,
 // with a trailing space. conntrack -S expect prints expect_* keys the same
 // way. Old conntrack-tools reading /proc print the /proc column names.
 

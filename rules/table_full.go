@@ -16,12 +16,13 @@ max minus them, not max minus count. The limit is global but counted per network
 size stays exactly at one value while packets are dropped was at its limit then,
 even if the limit read later is higher (it was raised since).`,
 		Levels: []Level{
-			{SeverityWarning, "utilisation at or above warn_utilisation; or the table forecast to be full within warn_time_to_full at its recent growth (rising at every sample), once it is projection_min_utilisation full, or accumulation_min_utilisation full when it sheds nothing; or drops counted since the counters started (one reading)"},
+			{SeverityWarning, "entries the kernel never evicts at warn_kept_share of the limit or more; utilisation at or above warn_utilisation; or the table forecast to be full within warn_time_to_full at its recent growth (rising at every sample), once it is projection_min_utilisation full, or accumulation_min_utilisation full when it sheds nothing; or drops counted since the counters started (one reading)"},
 			{SeverityCritical, "utilisation at or above critical_utilisation; drop or early_drop rising between samples; \"table full\" kernel-log lines; a table pinned at its limit"},
 		},
 		Needs: []Input{InputLimit, InputStats, InputKernelLog},
 		Params: []Param{
-			{"warn_utilisation", UnitShare, 0.8, "Above 80 % of nf_conntrack_max a burst (a reconnect storm, a scan) can fill the rest in seconds; node_exporter-style alerts use 75–90 %."},
+			{"warn_kept_share", UnitShare, 0.8, "Entries the kernel never evicts (ASSURED, not closing) holding 80 % of nf_conntrack_max leave a burst (a reconnect storm, a scan) nothing to take from: early drop finds no victim and new connections are dropped. node_exporter-style alerts use 75–90 % of the raw count; ctdiag counts what cannot be given back, so a busy resolver or web server whose table is mostly answered DNS or TIME_WAIT (evictable) is not alarmed at 80 % (the healthy L captures of the corpus sit at 76–80 %)."},
+			{"warn_utilisation", UnitShare, 0.9, "At 90 % of nf_conntrack_max, even of evictable entries, the kernel is one burst away from evicting at random (early drop) and, at 95 %, from its collector dropping closing connections: a warning."},
 			{"critical_utilisation", UnitShare, 0.95, "At 95 % the table is effectively full: early drop is about to start."},
 			{"warn_time_to_full", UnitDuration, 3600, "With timed samples, a table forecast to be full within an hour (at the growth of its last samples) fires even below warn_utilisation: that is how long someone has to act."},
 			{"projection_min_utilisation", UnitShare, 0.5, "A table that sheds entries as it gains them (churn) settles below its limit however fast it grows for a moment (a deploy, a reconnect): its forecast counts only once it is half full."},

@@ -15,7 +15,7 @@ for information. A single source whose share keeps rising, crowding out the
 others, is a client out of control. The finding names it so that limits and NOTRACK can be aimed.`,
 		Levels: []Level{
 			{SeverityInfo, "one source holds min_share of a table of min_entries or more (a destination or port owning the table is the box's own job: a server is the destination of all its connections)"},
-			{SeverityWarning, "one source holds min_share of the table and took a larger share of it at every sample (three samples or more), gaining min_share_gain of the table and min_rise entries or more in all; or any key holds min_share while the table is above table-full's warn_utilisation"},
+			{SeverityWarning, "one source holds min_share of the table and took a larger share of it at every sample (three samples or more), gaining min_share_gain of the table and min_rise entries or more in all; or any key holds min_share while the table is pressed as table-full judges it (warn_utilisation, warn_kept_share)"},
 		},
 		Needs: []Input{InputTable},
 		Params: []Param{

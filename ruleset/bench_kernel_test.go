@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
 // kubeProxyRules is kube-proxy's iptables layout for services x 3

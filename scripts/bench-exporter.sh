@@ -7,7 +7,7 @@
 #
 # Run as root on a machine with conntrack. It changes nothing outside the
 # namespace it creates except nf_conntrack_max, which it raises for the run
-# and restores (under the lock internal/netnstest uses, as bench-live.sh).
+# and restores (under the lock internal/testkit/netnstest uses, as bench-live.sh).
 #
 #   scripts/bench-exporter.sh                   # N=1000000 RUNS=3 RATE=5000 WINDOW=60
 #   N=200000 RUNS=1 WINDOW=20 scripts/bench-exporter.sh

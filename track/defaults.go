@@ -7,7 +7,7 @@ import (
 )
 
 // DefaultSysctls are this kernel's conntrack settings when nothing was
-// changed (spec §2.1–§2.6, LIVE-6.18). Values are what sysctl prints.
+// changed (docs/KERNEL.md §2.1–§2.6, 6.18 (observed)). Values are what sysctl prints.
 func DefaultSysctls() Sysctls {
 	return Sysctls{
 		"net.netfilter.nf_conntrack_tcp_timeout_syn_sent":       "120",
@@ -41,7 +41,7 @@ func DefaultSysctls() Sysctls {
 }
 
 // tcpStateTimeoutNames maps TCP states to their timeout sysctls (SYN_SENT2
-// has no sysctl and uses SYN_SENT's built-in 120 s; spec §2.1).
+// has no sysctl and uses SYN_SENT's built-in 120 s; docs/KERNEL.md §2.1).
 var tcpStateTimeoutNames = [numTCPStates]string{
 	TCPNone:        "nf_conntrack_tcp_timeout_syn_sent",
 	TCPSynSent:     "nf_conntrack_tcp_timeout_syn_sent",
@@ -73,7 +73,7 @@ type Timeouts struct {
 	// resolved once: a what-if asks for several per entry.
 	named map[string]time.Duration
 	tcp   [numTCPStates]time.Duration
-	// unack and retrans cap TCP timeouts (spec §1.10).
+	// unack and retrans cap TCP timeouts (docs/KERNEL.md §1.10).
 	unack, retrans time.Duration
 	udp, udpStream time.Duration
 }
@@ -89,7 +89,7 @@ func NewTimeouts(s Sysctls) Timeouts {
 	}
 	for st := TCPState(0); st < numTCPStates; st++ {
 		if st == TCPSynSent2 {
-			t.tcp[st] = 120 * time.Second // no sysctl (spec §2.1)
+			t.tcp[st] = 120 * time.Second // no sysctl (docs/KERNEL.md §2.1)
 			continue
 		}
 		t.tcp[st] = t.Get(TimeoutSysctl(st))
@@ -121,7 +121,7 @@ func (t Timeouts) resolve(name string) time.Duration {
 }
 
 // TCP is the timeout a TCP entry gets on entering state s (before the
-// retransmission and unacknowledged-data caps of spec §1.10).
+// retransmission and unacknowledged-data caps of docs/KERNEL.md §1.10).
 func (t Timeouts) TCP(s TCPState) time.Duration {
 	if s < numTCPStates {
 		return t.tcp[s]
@@ -130,7 +130,7 @@ func (t Timeouts) TCP(s TCPState) time.Duration {
 }
 
 // TCPCap is the larger of the two caps a TCP timeout may be lowered to
-// (unacknowledged data, retransmissions; spec §1.10).
+// (unacknowledged data, retransmissions; docs/KERNEL.md §1.10).
 func (t Timeouts) TCPCap() time.Duration { return max(t.unack, t.retrans) }
 
 // UDP returns the unreplied and the stream timeouts.

@@ -8,7 +8,7 @@
 // table with its statistics, sysctls and kernel-log lines).
 //
 // Names and numbers follow the kernel (include/uapi/linux/netfilter/*.h) and
-// ../shared/spec/conntrack-semantics.md §1.1, §3 and §5.
+// docs/KERNEL.md §1.1, §3 and §5.
 //
 // track does no I/O and never reads the clock: time is always an argument.
 // It must not import parser, collector, analyzer, rules or tui.

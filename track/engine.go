@@ -10,7 +10,7 @@ import (
 // Engine is ctdiag's reference conntrack engine: fed packets in time order,
 // it keeps the table this kernel (Linux 6.18) would keep, and says which
 // conntrack state each packet gets. It follows nf_conntrack_in and the
-// protocol trackers step by step (spec §1-§4, §7); the kernel is its oracle
+// protocol trackers step by step (docs/KERNEL.md §1-§4, §7); the kernel is its oracle
 // (see docs/ENGINE.md for how well they agree).
 //
 // An Engine is pure and deterministic: it does no I/O, reads no clock and
@@ -18,7 +18,7 @@ import (
 // counted in jiffies of HZ 250 with the kernel's 32-bit wrap-safe
 // comparisons. Where the kernel draws random numbers (early-drop buckets,
 // SNAT ports on a collision) the engine uses its seed, so its choices
-// differ from the kernel's but their aggregate effect does not (spec §8.6).
+// differ from the kernel's but their aggregate effect does not (docs/KERNEL.md §8.6).
 //
 // An Engine is not safe for concurrent use.
 type Engine struct {
@@ -52,12 +52,12 @@ type Engine struct {
 // default settings, no NOTRACK and no NAT.
 type EngineConfig struct {
 	// Sysctls override the defaults (DefaultSysctls, plus nf_conntrack_max
-	// and nf_conntrack_buckets of 262144, LIVE-6.18 on a 24 GiB machine).
+	// and nf_conntrack_buckets of 262144, 6.18 (observed) on a 24 GiB machine).
 	// Names may be bare ("nf_conntrack_tcp_loose") or dotted.
 	Sysctls Sysctls
-	// NoTrack rules select packets the raw table marks untracked (spec §7.2).
+	// NoTrack rules select packets the raw table marks untracked (docs/KERNEL.md §7.2).
 	NoTrack []NoTrackRule
-	// NAT rules translate new connections (spec §7.3). With any NAT rule,
+	// NAT rules translate new connections (docs/KERNEL.md §7.3). With any NAT rule,
 	// every new entry also gets null bindings, as the kernel gives them once
 	// a NAT chain exists.
 	NAT []NATRule
@@ -68,14 +68,14 @@ type EngineConfig struct {
 	VerifyChecksums bool
 	// Loopback says packets travel over the loopback device: one that left
 	// LOCAL_OUT without a conntrack (INVALID) is tracked again at
-	// PRE_ROUTING, so it is counted twice (spec §4.6).
+	// PRE_ROUTING, so it is counted twice (docs/KERNEL.md §4.6).
 	Loopback bool
 	// Seed chooses the engine's hash key and SNAT port choices.
 	Seed uint64
 }
 
 // Engine defaults not among DefaultSysctls: they depend on the machine's
-// memory (spec §4.1); these are LIVE-6.18's.
+// memory (docs/KERNEL.md §4.1); these are 6.18 (observed)'s.
 const (
 	defaultConntrackMax     = 262144
 	defaultConntrackBuckets = 262144
@@ -156,7 +156,7 @@ func NewEngine(cfg EngineConfig) (*Engine, error) {
 	for s := TCPSynSent; s <= TCPClose; s++ {
 		t.tcp[s] = secs(TimeoutSysctl(s)) * HZ
 	}
-	t.tcp[TCPSynSent2] = 120 * HZ // no sysctl (spec §2.1)
+	t.tcp[TCPSynSent2] = 120 * HZ // no sysctl (docs/KERNEL.md §2.1)
 	t.tcp[tcpTimeoutRetrans] = secs("nf_conntrack_tcp_timeout_max_retrans") * HZ
 	t.tcp[tcpTimeoutUnack] = secs("nf_conntrack_tcp_timeout_unacknowledged") * HZ
 	t.udp = secs("nf_conntrack_udp_timeout") * HZ
@@ -235,7 +235,7 @@ func (e *Engine) Process(p *Packet) Verdict {
 	v := e.conntrackIn(p, now)
 	if e.cfg.Loopback && v.State == CTInvalid && v.Action != ActionDropped && v.Action != ActionNotModelled {
 		// Over loopback, a packet without a conntrack is tracked again at
-		// PRE_ROUTING (spec §4.6); that second look is what input sees.
+		// PRE_ROUTING (docs/KERNEL.md §4.6); that second look is what input sees.
 		v = e.conntrackIn(p, now)
 	}
 	return v
@@ -296,7 +296,7 @@ repeat:
 	switch r.kind {
 	case resRepeat:
 		// A SYN re-opens a closed connection: the old entry goes and the
-		// packet is looked up again (spec §1.5.1).
+		// packet is looked up again (docs/KERNEL.md §1.5.1).
 		e.t.remove(id)
 		reopened = true
 		goto repeat
@@ -345,7 +345,7 @@ repeat:
 
 // confirm inserts a new entry (__nf_conntrack_confirm). It fails when
 // either direction's tuple is already in the table, which only NAT without
-// a free port can cause: the packet is dropped (spec §4.6).
+// a free port can cause: the packet is dropped (docs/KERNEL.md §4.6).
 func (e *Engine) confirm(id uint32, now uint32) (string, bool) {
 	c := e.t.conn(id)
 	for dir := range 2 {
@@ -362,7 +362,7 @@ func (e *Engine) confirm(id uint32, now uint32) (string, bool) {
 	return "", true
 }
 
-// makeRoom is the table-limit check of __nf_conntrack_alloc (spec §4.2):
+// makeRoom is the table-limit check of __nf_conntrack_alloc (docs/KERNEL.md §4.2):
 // room for one more entry, after early drop if needed.
 func (e *Engine) makeRoom(k key, now uint32) (ok bool, evicted int) {
 	if e.max == 0 || e.t.count < e.max {
@@ -385,7 +385,7 @@ func (e *Engine) makeRoom(k key, now uint32) (ok bool, evicted int) {
 const evictionRange = 8
 
 // earlyDrop deletes every non-ASSURED entry in the first of 8 consecutive
-// buckets, starting at the new tuple's, that holds one (spec §4.3).
+// buckets, starting at the new tuple's, that holds one (docs/KERNEL.md §4.3).
 func (e *Engine) earlyDrop(k key, now uint32) int {
 	b := e.t.bucket(k.hash(e.t.seed))
 	for range evictionRange {
@@ -521,9 +521,9 @@ func (e *Engine) Collect(at time.Time) int {
 
 // Table returns the entries alive at time at, as /proc/net/nf_conntrack
 // would list them then: remaining timeouts are floor(jiffies left / HZ)
-// (spec §5.1), use=2 (the reader's reference), mark= and zone= present,
+// (docs/KERNEL.md §5.1), use=2 (the reader's reference), mark= and zone= present,
 // counters and delta-time when accounting and timestamps were on. The
-// order is the engine's (the kernel's order is random; spec §5.1).
+// order is the engine's (the kernel's order is random; docs/KERNEL.md §5.1).
 func (e *Engine) Table(at time.Time) []Flow {
 	now := jiffiesOf(at)
 	flows := make([]Flow, 0, e.t.count)

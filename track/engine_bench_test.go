@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/genpcap"
+	"github.com/ctdiag/ctdiag/internal/bench/genpcap"
 	"github.com/ctdiag/ctdiag/track"
 )
 

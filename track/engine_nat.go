@@ -8,7 +8,7 @@ import (
 	"strings"
 )
 
-// NOTRACK and NAT (spec §7): the raw-table rules that keep packets out of
+// NOTRACK and NAT (docs/KERNEL.md §7): the raw-table rules that keep packets out of
 // conntrack, and the NAT rules that rewrite a new connection's reply tuple.
 
 // PortRange is an inclusive range of ports; the zero value matches any port
@@ -152,7 +152,7 @@ func (r NATRule) String() string {
 	return b.String()
 }
 
-// applyNAT makes the NAT decision for a new entry (spec §7.3): DNAT first
+// applyNAT makes the NAT decision for a new entry (docs/KERNEL.md §7.3): DNAT first
 // (PREROUTING/OUTPUT), then SNAT (POSTROUTING), each from the first matching
 // rule or a null binding. It rewrites the entry's reply tuple; ok is false
 // when the packet must be dropped.

@@ -8,7 +8,7 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// Table limits (spec §4), NOTRACK and NAT (spec §7).
+// Table limits (docs/KERNEL.md §4), NOTRACK and NAT (docs/KERNEL.md §7).
 
 // flood sends one UDP datagram from each of n client ports.
 func (s *scenario) flood(first uint16, n int) []track.Verdict {
@@ -47,7 +47,7 @@ func TestEngineEarlyDrop(t *testing.T) {
 }
 
 func TestEngineTableFullOfAssured(t *testing.T) {
-	// spec §4.3: ASSURED entries are never early-dropped; new flows are
+	// docs/KERNEL.md §4.3: ASSURED entries are never early-dropped; new flows are
 	// dropped ("table full, dropping packet").
 	s := udpScenario(t, "nf_conntrack_max=8")
 	for i := range 8 {
@@ -77,7 +77,7 @@ func TestEngineTableFullOfAssured(t *testing.T) {
 }
 
 func TestEngineNoLimit(t *testing.T) {
-	// spec §4.2: nf_conntrack_max=0 means no limit on 6.18.
+	// docs/KERNEL.md §4.2: nf_conntrack_max=0 means no limit on 6.18.
 	s := udpScenario(t, "nf_conntrack_max=0")
 	s.flood(10000, 100)
 	if n := s.e.Len(s.now); n != 100 {
@@ -86,7 +86,7 @@ func TestEngineNoLimit(t *testing.T) {
 }
 
 func TestEngineNoTrack(t *testing.T) {
-	// spec §7.2.
+	// docs/KERNEL.md §7.2.
 	rule, err := track.ParseNoTrackRule("proto udp dport 53")
 	if err != nil {
 		t.Fatal(err)
@@ -120,7 +120,7 @@ func natEngine(t *testing.T, rules ...string) *scenario {
 }
 
 func TestEngineSNAT(t *testing.T) {
-	// spec §7.3 (LIVE-6.18: SNAT udp/8888 to 127.0.0.3).
+	// docs/KERNEL.md §7.3 (6.18 (observed): SNAT udp/8888 to 127.0.0.3).
 	s := natEngine(t, "snat to 127.0.0.3 proto udp dport 8888")
 	s.cport, s.sport = 9000, 8888
 	s.udp(fromClient, 1)
@@ -159,7 +159,7 @@ func TestEngineSNAT(t *testing.T) {
 }
 
 func TestEngineDNAT(t *testing.T) {
-	// spec §7.3 LIVE example: DNAT udp/8890 to 127.0.0.9:9999.
+	// docs/KERNEL.md §7.3 6.18 example: DNAT udp/8890 to 127.0.0.9:9999.
 	s := natEngine(t, "dnat to 127.0.0.9 ports 9999 proto udp dport 8890")
 	s.cport, s.sport = 9200, 8890
 	s.udp(fromClient, 1)

@@ -32,7 +32,7 @@ type Packet struct {
 
 	// BadChecksum says the L4 checksum is wrong. It matters only when the
 	// engine verifies checksums (Config.VerifyChecksums, the PRE_ROUTING
-	// hook with nf_conntrack_checksum=1; spec §1.7).
+	// hook with nf_conntrack_checksum=1; docs/KERNEL.md §1.7).
 	BadChecksum bool
 	// Unparsable says conntrack could not find the L4 header or read the
 	// tuple from it (e.g. broken IPv6 extension headers, fewer than 4 bytes
@@ -219,7 +219,7 @@ func walkTCPOptions(opts []byte, fn func(kind byte, opt []byte) bool) {
 }
 
 // CTState is the conntrack state a packet gets, as nft `ct state` and
-// iptables `--ctstate` match it (spec §6).
+// iptables `--ctstate` match it (docs/KERNEL.md §6).
 type CTState uint8
 
 // Packet conntrack states.
@@ -257,19 +257,19 @@ const (
 	ActionCreated
 	// ActionIgnored: TCP accepted the packet but left the entry as it was,
 	// timeout included (the IG cells of the transition table, a window
-	// IGNORE, a retransmitted SYN before any reply; spec §1.4, §1.10).
+	// IGNORE, a retransmitted SYN before any reply; docs/KERNEL.md §1.4, §1.10).
 	ActionIgnored
 	// ActionInvalid: the packet got no conntrack; any entry is unchanged.
 	ActionInvalid
 	// ActionDeleted: the packet was accepted and its entry removed (a TCP
-	// RST before any reply, spec §1.5.6).
+	// RST before any reply, docs/KERNEL.md §1.5.6).
 	ActionDeleted
 	// ActionReopened: a SYN removed a closed TCP entry and created a fresh
-	// one (spec §1.5.1).
+	// one (docs/KERNEL.md §1.5.1).
 	ActionReopened
 	// ActionRelated: an ICMP error attached to the entry it is about.
 	ActionRelated
-	// ActionDropped: the packet was dropped (table full, spec §4.2; NAT
+	// ActionDropped: the packet was dropped (table full, docs/KERNEL.md §4.2; NAT
 	// found no address or port).
 	ActionDropped
 	// ActionUntracked: NOTRACK or a never-tracked ICMPv6 type.

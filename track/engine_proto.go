@@ -2,7 +2,7 @@ package track
 
 import "fmt"
 
-// The other protocol trackers (spec §2): UDP and UDPLITE, ICMP and ICMPv6
+// The other protocol trackers (docs/KERNEL.md §2): UDP and UDPLITE, ICMP and ICMPv6
 // (including errors RELATED to the flow they are about), GRE and the
 // generic tracker.
 
@@ -63,7 +63,7 @@ func (e *Engine) udpError(p *Packet, lite bool) (string, bool) {
 	return "", false
 }
 
-// udpPacket is nf_conntrack_udp_packet and _udplite_packet (spec §2.3).
+// udpPacket is nf_conntrack_udp_packet and _udplite_packet (docs/KERNEL.md §2.3).
 // The first packet after SEEN_REPLY makes the entry a stream (ASSURED,
 // long timeout), for UDP only if it comes more than 2 s after creation.
 func (e *Engine) udpPacket(c *conn, p *Packet, dir int, now uint32, lite bool) result {
@@ -100,7 +100,7 @@ func icmpValidNew(proto Proto, typ uint8) bool {
 }
 
 // icmpPacket is nf_conntrack_icmp_packet / _icmpv6_packet: every accepted
-// packet refreshes the entry; it is never ASSURED (spec §2.4).
+// packet refreshes the entry; it is never ASSURED (docs/KERNEL.md §2.4).
 func (e *Engine) icmpPacket(c *conn, p *Packet, dir int, now uint32) result {
 	if !icmpOwnFamily(p) {
 		return result{kind: resInvalid, reason: "ICMP of the other IP family"}
@@ -125,7 +125,7 @@ func icmpIsError(typ uint8) bool {
 	return false
 }
 
-// icmpv6Untracked: neighbour discovery and MLD are never tracked (spec §2.4).
+// icmpv6Untracked: neighbour discovery and MLD are never tracked (docs/KERNEL.md §2.4).
 func icmpv6Untracked(typ uint8) bool {
 	switch typ {
 	case 130, 131, 132, 133, 134, 135, 136, 143, 151, 152:
@@ -187,7 +187,7 @@ func (e *Engine) icmpError(p *Packet, now uint32) (Verdict, bool) {
 
 // grePacket is nf_conntrack_gre_packet: the timeouts are fixed at creation
 // (the engine's sysctls do not change during a run); the first packet after
-// a reply makes the entry ASSURED with the stream timeout (spec §2.5).
+// a reply makes the entry ASSURED with the stream timeout (docs/KERNEL.md §2.5).
 func (e *Engine) grePacket(c *conn, p *Packet, dir int, now uint32) result {
 	if !c.status.SeenReply() {
 		e.refresh(c, p, dir, now, e.timeouts.gre)

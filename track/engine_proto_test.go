@@ -8,7 +8,7 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// UDP, UDPLITE, ICMP, GRE and generic scenarios (spec §2).
+// UDP, UDPLITE, ICMP, GRE and generic scenarios (docs/KERNEL.md §2).
 
 func udpScenario(t *testing.T, sysctls ...string) *scenario {
 	s := newScenario(t, sysctls...)
@@ -17,7 +17,7 @@ func udpScenario(t *testing.T, sysctls ...string) *scenario {
 }
 
 func TestEngineUDPQueryAndAnswer(t *testing.T) {
-	// spec §2.3: an answer within 2 s replies the entry but does not
+	// docs/KERNEL.md §2.3: an answer within 2 s replies the entry but does not
 	// assure it; the entry expires 30 s after the last packet.
 	s := udpScenario(t)
 	s.step("client sends a query", s.udp(fromClient, 30), track.CTNew, "29 [UNREPLIED]")
@@ -63,7 +63,7 @@ func TestEngineUDPMalformed(t *testing.T) {
 }
 
 func TestEngineUDPLite(t *testing.T) {
-	// spec §2.3: UDPLITE has no 2-second rule.
+	// docs/KERNEL.md §2.3: UDPLITE has no 2-second rule.
 	s := udpScenario(t)
 	s.proto = track.ProtoUDPLite
 	s.step("client sends", s.udp(fromClient, 10), track.CTNew, "29 [UNREPLIED]")
@@ -85,7 +85,7 @@ func (s *scenario) icmp(from int, typ, code uint8, id uint16, inner *track.Inner
 }
 
 func TestEngineICMPEcho(t *testing.T) {
-	// spec §2.4.
+	// docs/KERNEL.md §2.4.
 	s := newScenario(t)
 	s.proto, s.cport, s.sport = track.ProtoICMP, 0, 0
 	echo := track.Tuple{Family: track.FamilyIPv4, Proto: track.ProtoICMP, Src: client4, Dst: server4, Type: 8, ID: 4242}
@@ -114,7 +114,7 @@ func TestEngineICMPEcho(t *testing.T) {
 }
 
 func TestEngineICMPErrorRelated(t *testing.T) {
-	// spec §2.4: an error about a tracked flow is RELATED, and neither
+	// docs/KERNEL.md §2.4: an error about a tracked flow is RELATED, and neither
 	// refreshes nor replies the entry.
 	s := udpScenario(t)
 	s.udp(fromClient, 30)
@@ -170,7 +170,7 @@ func TestEngineICMPv6(t *testing.T) {
 }
 
 func TestEngineGenericAndGRE(t *testing.T) {
-	// spec §2.5.
+	// docs/KERNEL.md §2.5.
 	s := newScenario(t)
 	s.proto, s.cport, s.sport = 253, 0, 0
 	s.step("protocol 253 is tracked generically", s.udp(fromClient, 10), track.CTNew, "599 [UNREPLIED]")
@@ -197,7 +197,7 @@ func TestEngineGenericAndGRE(t *testing.T) {
 }
 
 func TestEngineTimeoutDisplay(t *testing.T) {
-	// spec §5.1, §8.4: floor(jiffies left / HZ); gone when no jiffy is left.
+	// docs/KERNEL.md §5.1, §8.4: floor(jiffies left / HZ); gone when no jiffy is left.
 	s := udpScenario(t)
 	s.udp(fromClient, 10)
 	for _, tc := range []struct {
@@ -216,7 +216,7 @@ func TestEngineTimeoutDisplay(t *testing.T) {
 }
 
 func TestEngineLoopbackCountsInvalidTwice(t *testing.T) {
-	// spec §4.6: over lo an INVALID packet is tracked again at PRE_ROUTING.
+	// docs/KERNEL.md §4.6: over lo an INVALID packet is tracked again at PRE_ROUTING.
 	s := newScenarioConfig(t, track.EngineConfig{Loopback: true})
 	s.tcp(fromClient, finack, 1, 1, 0)
 	if got := s.stat(track.CounterInvalid); got != 2 {

@@ -9,7 +9,7 @@ import (
 // chained hash table shaped like the kernel's (nf_conntrack_hash): a fixed
 // number of buckets (nf_conntrack_buckets), each entry hashed twice, once per
 // direction. Keeping the kernel's shape is what lets early drop scan "the
-// next 8 buckets" as the kernel does (spec §4.3); only the hash key differs
+// next 8 buckets" as the kernel does (docs/KERNEL.md §4.3); only the hash key differs
 // (the kernel's is random), so which entries are evicted differs, not how
 // many.
 
@@ -42,7 +42,7 @@ func keyOf(p *Packet) key {
 }
 
 // tracksPorts reports whether the engine keys entries of p by ports. DCCP
-// has ports but 6.18 tracks it with the generic tracker (spec §0).
+// has ports but 6.18 tracks it with the generic tracker (docs/KERNEL.md §0).
 func tracksPorts(p Proto) bool {
 	return p == ProtoTCP || p == ProtoUDP || p == ProtoUDPLite
 }
@@ -279,7 +279,7 @@ func (t *table) remove(id uint32) {
 }
 
 // lookup finds the entry holding k in either direction, collecting expired
-// entries met on the way as the kernel's lookup does (spec §4.7).
+// entries met on the way as the kernel's lookup does (docs/KERNEL.md §4.7).
 func (t *table) lookup(k key, now uint32) (id uint32, dir int, ok bool) {
 	h := k.hash(t.seed)
 	b := t.bucket(h)

@@ -3,7 +3,7 @@ package track
 import "fmt"
 
 // The TCP tracker: nf_conntrack_proto_tcp.c of Linux 6.12-7.2 (hence 6.18),
-// spec §1. Function and field names follow the kernel's so the two can be
+// docs/KERNEL.md §1. Function and field names follow the kernel's so the two can be
 // read side by side.
 
 // tcpDir is one direction's window data (struct ip_ct_tcp_state).
@@ -31,7 +31,7 @@ type tcpConn struct {
 	lastEnd    uint32
 }
 
-// Per-direction flags (uapi nf_conntrack_tcp.h, spec §1.1).
+// Per-direction flags (uapi nf_conntrack_tcp.h, docs/KERNEL.md §1.1).
 const (
 	tcpFlagWindowScale      = 0x01
 	tcpFlagSACKPerm         = 0x02
@@ -43,7 +43,7 @@ const (
 	tcpFlagSimultaneousOpen = 0x80 // in lastFlags
 )
 
-// Packet classes ("index", spec §1.2).
+// Packet classes ("index", docs/KERNEL.md §1.2).
 const (
 	tcpSynSet = iota
 	tcpSynAckSet
@@ -76,7 +76,7 @@ const (
 	sIG = TCPState(11) // TCP_CONNTRACK_IGNORE
 )
 
-// tcpConntracks is the transition table (spec §1.3): [dir][index][state].
+// tcpConntracks is the transition table (docs/KERNEL.md §1.3): [dir][index][state].
 var tcpConntracks = [2][6][10]TCPState{
 	{ // ORIGINAL
 		//        sNO          sSS          sSR          sES             sFW          sCW           sLA           sTW          sCL          sS2
@@ -98,7 +98,7 @@ var tcpConntracks = [2][6][10]TCPState{
 }
 
 // tcpValidFlags are the valid flag combinations once ECE, CWR and PSH are
-// removed (tcp_error, spec §1.7).
+// removed (tcp_error, docs/KERNEL.md §1.7).
 func tcpValidFlags(f TCPFlags) bool {
 	switch f &^ (TCPEce | TCPCwr | TCPPsh) {
 	case TCPSyn, TCPSyn | TCPUrg, TCPSyn | TCPAck, TCPRst, TCPRst | TCPAck,
@@ -158,7 +158,7 @@ func tcpOptions(s *tcpDir, o *TCPOptions) {
 	}
 }
 
-// tcpNew sets up a new entry's TCP state from its first packet (spec §1.8).
+// tcpNew sets up a new entry's TCP state from its first packet (docs/KERNEL.md §1.8).
 func (e *Engine) tcpNew(c *conn, p *Packet) (string, bool) {
 	th := &p.TCP
 	switch tcpConntracks[dirOriginal][tcpIndex(th.Flags)][TCPNone] {
@@ -203,7 +203,7 @@ func tcpCanEarlyDrop(s TCPState) bool {
 	return false
 }
 
-// rstCheck is what the RST checks of spec §1.5.5 decide.
+// rstCheck is what the RST checks of docs/KERNEL.md §1.5.5 decide.
 type rstCheck uint8
 
 const (
@@ -236,7 +236,7 @@ func (e *Engine) tcpRSTChecks(c *conn, p *Packet, dir int, old TCPState) rstChec
 		keep = true // in window but not exact: let a challenge ACK through
 	}
 	// An RST answering a SYN from the other side or an ACK let through
-	// earlier. The SYN's direction matters: LIVE-6.18 rejects an RST that
+	// earlier. The SYN's direction matters: 6.18 (observed) rejects an RST that
 	// follows its own side's SYN (kerneldiff sequence B12, docs/ENGINE.md).
 	if ((c.status.SeenReply() && ct.lastIndex == tcpSynSet && int(ct.lastDir) != dir) ||
 		(!c.status.Assured() && ct.lastIndex == tcpAckSet)) && th.Ack == ct.lastEnd {
@@ -274,7 +274,7 @@ func (e *Engine) tcpPacket(c *conn, p *Packet, dir int, created bool, now uint32
 			break
 		}
 		// A new SYN on a closed connection: re-open it if it was closed
-		// by FINs, or by an RST from this side (spec §1.5.1).
+		// by FINs, or by an RST from this side (docs/KERNEL.md §1.5.1).
 		if (ct.seen[dir].flags|ct.seen[1-dir].flags)&tcpFlagCloseInit != 0 ||
 			(int(ct.lastDir) == dir && ct.lastIndex == tcpRstSet) {
 			return result{kind: resRepeat}
@@ -286,7 +286,7 @@ func (e *Engine) tcpPacket(c *conn, p *Packet, dir int, created bool, now uint32
 		if r, done := e.tcpIgnore(c, p, dir, index, old); done {
 			return r
 		}
-		// Resync: this SYN-ACK answers a SYN we ignored (spec §1.5.2).
+		// Resync: this SYN-ACK answers a SYN we ignored (docs/KERNEL.md §1.5.2).
 		old, next = TCPSynSent, TCPSynRecv
 	case sIV:
 		return result{kind: resInvalid, reason: fmt.Sprintf("packet (index %d) in dir %d invalid, state %s", index, dir, old)}
@@ -352,13 +352,13 @@ func (e *Engine) tcpPacket(c *conn, p *Packet, dir int, created bool, now uint32
 	if !c.status.SeenReply() {
 		if th.Flags&TCPRst != 0 {
 			// The only answer is an RST (or the client gave up): no
-			// connection worth keeping (spec §1.5.6).
+			// connection worth keeping (docs/KERNEL.md §1.5.6).
 			e.account(c, p, dir)
 			return result{kind: resKill, reason: "RST before any reply"}
 		}
 		if index == tcpSynSet && old == TCPSynSent {
 			// A retransmitted SYN does not renew the timeout, so port
-			// reuse cannot keep an entry alive for ever (spec §1.10).
+			// reuse cannot keep an entry alive for ever (docs/KERNEL.md §1.10).
 			return result{kind: resAccept, reason: "retransmitted SYN: timeout not renewed"}
 		}
 		if next == TCPEstablished && timeout > T[tcpTimeoutUnack] {
@@ -371,7 +371,7 @@ func (e *Engine) tcpPacket(c *conn, p *Packet, dir int, created bool, now uint32
 	return result{kind: resAccept}
 }
 
-// tcpIgnore handles a packet the table ignores (spec §1.4). done is false
+// tcpIgnore handles a packet the table ignores (docs/KERNEL.md §1.4). done is false
 // when the packet is a SYN-ACK that resynchronises the entry: the caller then
 // goes on as for a normal SYN-ACK.
 func (e *Engine) tcpIgnore(c *conn, p *Packet, dir int, index uint8, old TCPState) (result, bool) {
@@ -433,7 +433,7 @@ func tcpInitSender(sender, receiver *tcpDir, p *Packet, end, win uint32, dir int
 	}
 }
 
-// tcpInWindow is the window check (spec §1.6). It returns resAccept,
+// tcpInWindow is the window check (docs/KERNEL.md §1.6). It returns resAccept,
 // resIgnore or resInvalid and, for the last two, why.
 func (e *Engine) tcpInWindow(c *conn, p *Packet, dir int, index uint8) (resKind, string) {
 	ct := &c.tcp
@@ -564,7 +564,7 @@ func (e *Engine) tcpInWindow(c *conn, p *Packet, dir int, index uint8) (resKind,
 
 // tcpHandleInvalid is nf_tcp_handle_invalid: on an ASSURED entry, a FIN or
 // RST out of window from one side answered by one from the other lowers the
-// timeout to the unacknowledged value (spec §1.6).
+// timeout to the unacknowledged value (docs/KERNEL.md §1.6).
 func (e *Engine) tcpHandleInvalid(c *conn, dir int, index uint8, now uint32) {
 	if !c.status.Assured() || c.status&StatusFixedTimeout != 0 {
 		return

@@ -7,9 +7,9 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// TCP scenarios, one per rule of spec §1. Client ISN 1000, server ISN 5000.
+// TCP scenarios, one per rule of docs/KERNEL.md §1. Client ISN 1000, server ISN 5000.
 // Entries are read 10 ms after each packet, so a fresh 120 s timeout shows
-// as 119, as /proc shows it (spec §5.1, §8.4).
+// as 119, as /proc shows it (docs/KERNEL.md §5.1, §8.4).
 
 const (
 	syn    = track.TCPSyn
@@ -33,7 +33,7 @@ func (s *scenario) handshake() {
 	}
 }
 
-// The spec's §1.10 table: a whole connection's life on this kernel.
+// docs/KERNEL.md §1.10's handshake and close: a whole connection's life on this kernel.
 func TestEngineTCPLifecycle(t *testing.T) {
 	s := newScenario(t)
 	s.step("client sends SYN", s.tcp(fromClient, syn, 1000, 0, 0), track.CTNew, "SYN_SENT 119 [UNREPLIED]")
@@ -53,7 +53,7 @@ func TestEngineTCPLifecycle(t *testing.T) {
 }
 
 func TestEngineTCPNewEntries(t *testing.T) {
-	// spec §1.8: only SYN, and ACK with loose=1, create entries.
+	// docs/KERNEL.md §1.8: only SYN, and ACK with loose=1, create entries.
 	for _, tc := range []struct {
 		narration string
 		flags     track.TCPFlags
@@ -74,7 +74,7 @@ func TestEngineTCPNewEntries(t *testing.T) {
 }
 
 func TestEngineTCPPickupAssured(t *testing.T) {
-	// spec §1.10/§1.11: the third packet of a picked-up connection assures it.
+	// docs/KERNEL.md §1.10/§1.11: the third packet of a picked-up connection assures it.
 	s := newScenario(t)
 	s.step("client ACK picked up", s.tcp(fromClient, ack, 1000, 7000, 0), track.CTNew, "ESTABLISHED 299 [UNREPLIED]")
 	s.step("server ACK is the first reply", s.tcp(fromServer, ack, 7000, 1000, 0), track.CTEstablished, "ESTABLISHED 299")
@@ -82,7 +82,7 @@ func TestEngineTCPPickupAssured(t *testing.T) {
 }
 
 func TestEngineTCPErrors(t *testing.T) {
-	// spec §1.7: bad flag combinations and truncated headers are INVALID and
+	// docs/KERNEL.md §1.7: bad flag combinations and truncated headers are INVALID and
 	// leave the entry alone.
 	s := newScenario(t)
 	s.handshake()
@@ -108,7 +108,7 @@ func TestEngineTCPErrors(t *testing.T) {
 }
 
 func TestEngineTCPInvalidAndIgnored(t *testing.T) {
-	// spec §1.4: IV leaves the entry, IG keeps the conntrack but does not
+	// docs/KERNEL.md §1.4: IV leaves the entry, IG keeps the conntrack but does not
 	// refresh the timeout.
 	s := newScenario(t)
 	s.step("client sends SYN", s.tcp(fromClient, syn, 1000, 0, 0), track.CTNew, "SYN_SENT 119 [UNREPLIED]")
@@ -118,7 +118,7 @@ func TestEngineTCPInvalidAndIgnored(t *testing.T) {
 }
 
 func TestEngineTCPSynRetransmitNotRefreshed(t *testing.T) {
-	// spec §1.10: a retransmitted SYN before any reply keeps the timeout.
+	// docs/KERNEL.md §1.10: a retransmitted SYN before any reply keeps the timeout.
 	s := newScenario(t)
 	s.tcp(fromClient, syn, 1000, 0, 0)
 	s.wait(3 * time.Second)
@@ -127,7 +127,7 @@ func TestEngineTCPSynRetransmitNotRefreshed(t *testing.T) {
 }
 
 func TestEngineTCPRSTBeforeReply(t *testing.T) {
-	// spec §1.5.6: an RST before any reply removes the entry.
+	// docs/KERNEL.md §1.5.6: an RST before any reply removes the entry.
 	s := newScenario(t)
 	s.tcp(fromClient, syn, 1000, 0, 0)
 	s.step("server refuses with RST-ACK", s.tcp(fromServer, rstack, 0, 1001, 0), track.CTEstablished, "gone")
@@ -138,7 +138,7 @@ func TestEngineTCPRSTBeforeReply(t *testing.T) {
 }
 
 func TestEngineTCPRSTChecks(t *testing.T) {
-	// spec §1.5.5 on an ESTABLISHED, ASSURED entry. The client acked up to
+	// docs/KERNEL.md §1.5.5 on an ESTABLISHED, ASSURED entry. The client acked up to
 	// 5001, so the server's td_maxack side is 1001 and the client's is 5001.
 	s := newScenario(t)
 	s.handshake()
@@ -152,7 +152,7 @@ func TestEngineTCPRSTChecks(t *testing.T) {
 }
 
 func TestEngineTCPReopen(t *testing.T) {
-	// spec §1.5.1: a SYN on CLOSE re-opens only after FINs or an RST from
+	// docs/KERNEL.md §1.5.1: a SYN on CLOSE re-opens only after FINs or an RST from
 	// the SYN's side; otherwise it is ignored.
 	s := newScenario(t)
 	s.handshake()
@@ -175,7 +175,7 @@ func TestEngineTCPReopen(t *testing.T) {
 }
 
 func TestEngineTCPResync(t *testing.T) {
-	// spec §1.5.2 (LIVE-6.18): an ignored SYN answered by a matching
+	// docs/KERNEL.md §1.5.2 (6.18 (observed)): an ignored SYN answered by a matching
 	// SYN-ACK restarts the connection; ASSURED stays.
 	s := newScenario(t)
 	s.handshake()
@@ -186,7 +186,7 @@ func TestEngineTCPResync(t *testing.T) {
 }
 
 func TestEngineTCPChallengeACK(t *testing.T) {
-	// spec §1.5.3: in LAST_ACK, the ACK answering an ignored SYN is a
+	// docs/KERNEL.md §1.5.3: in LAST_ACK, the ACK answering an ignored SYN is a
 	// challenge ACK, not the last ACK.
 	s := newScenario(t)
 	s.handshake()
@@ -197,7 +197,7 @@ func TestEngineTCPChallengeACK(t *testing.T) {
 }
 
 func TestEngineTCPSimultaneousOpen(t *testing.T) {
-	// spec §1.5.4 (LIVE-6.18).
+	// docs/KERNEL.md §1.5.4 (6.18 (observed)).
 	s := newScenario(t)
 	s.step("client sends SYN", s.tcp(fromClient, syn, 1000, 0, 0), track.CTNew, "SYN_SENT 119 [UNREPLIED]")
 	s.step("server sends its own SYN", s.tcp(fromServer, syn, 5000, 0, 0), track.CTEstablished, "SYN_SENT2 119")
@@ -206,7 +206,7 @@ func TestEngineTCPSimultaneousOpen(t *testing.T) {
 }
 
 func TestEngineTCPWindow(t *testing.T) {
-	// spec §1.6.
+	// docs/KERNEL.md §1.6.
 	s := newScenario(t)
 	s.handshake()
 	s.step("data 900000 past the window is invalid", s.tcp(fromClient, psh, 901001, 5001, 100), track.CTInvalid, "ESTABLISHED 431999 [ASSURED]")
@@ -227,7 +227,7 @@ func TestEngineTCPWindow(t *testing.T) {
 }
 
 func TestEngineTCPRetransmissions(t *testing.T) {
-	// spec §1.10: the 4th identical ACK-class segment (3 retransmissions)
+	// docs/KERNEL.md §1.10: the 4th identical ACK-class segment (3 retransmissions)
 	// lowers the timeout to max_retrans.
 	s := newScenario(t)
 	s.handshake()
@@ -240,7 +240,7 @@ func TestEngineTCPRetransmissions(t *testing.T) {
 }
 
 func TestEngineTCPWindowScale(t *testing.T) {
-	// Window scaling counts only when both sides offer it (spec §1.6). The
+	// Window scaling counts only when both sides offer it (docs/KERNEL.md §1.6). The
 	// client advertises 1000, i.e. 128000 bytes with scale 7: a segment
 	// starting 70000 bytes ahead is in window only when scaled.
 	s := newScenario(t)
@@ -258,7 +258,7 @@ func TestEngineTCPWindowScale(t *testing.T) {
 }
 
 func TestEngineTCPOutOfWindowFINLowersTimeout(t *testing.T) {
-	// spec §1.6, nf_tcp_handle_invalid: out-of-window FIN from one side and
+	// docs/KERNEL.md §1.6, nf_tcp_handle_invalid: out-of-window FIN from one side and
 	// RST from the other on an ASSURED entry lower the timeout to UNACK.
 	s := newScenario(t)
 	s.handshake()
@@ -276,7 +276,7 @@ func TestEngineTCPTimeoutsFromSysctls(t *testing.T) {
 }
 
 func TestEngineTCPRSTAfterOwnSYN(t *testing.T) {
-	// spec §1.5.5 rule 3 (found by the differential test): an RST skips the
+	// docs/KERNEL.md §1.5.5 rule 3 (found by the differential test): an RST skips the
 	// window check when it answers a SYN from the other side, not when it
 	// follows a SYN of its own side.
 	s := newScenario(t)

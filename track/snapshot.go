@@ -99,7 +99,7 @@ func (s Sysctls) Int(name string) (int64, bool) {
 	return n, err == nil
 }
 
-// KernelLogKind classifies a kernel-log line about conntrack (spec §4.4).
+// KernelLogKind classifies a kernel-log line about conntrack (docs/KERNEL.md §4.4).
 type KernelLogKind uint8
 
 // Kernel-log line kinds.

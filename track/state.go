@@ -2,7 +2,7 @@ package track
 
 import "strconv"
 
-// TCPState is the tracker's TCP state (enum tcp_conntrack, spec §1.1). The
+// TCPState is the tracker's TCP state (enum tcp_conntrack, docs/KERNEL.md §1.1). The
 // numbers are the ones ctnetlink sends in CTA_PROTOINFO_TCP_STATE.
 type TCPState uint8
 

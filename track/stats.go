@@ -6,7 +6,7 @@ type Counter uint8
 // Per-CPU statistics, named as ctnetlink and `conntrack -S` name them. The
 // /proc/net/stat/nf_conntrack header uses other names for some (clashres,
 // chainlength, icmp_error) and old kernels had columns newer ones dropped or
-// always print as 0 (searched, new, ignore, delete, delete_list); see spec §5.2.
+// always print as 0 (searched, new, ignore, delete, delete_list); see docs/KERNEL.md §5.2.
 const (
 	CounterFound Counter = iota
 	CounterInvalid

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Status is the entry's status bitset (enum ip_conntrack_status, spec §3).
+// Status is the entry's status bitset (enum ip_conntrack_status, docs/KERNEL.md §3).
 type Status uint32
 
 // The 16 kernel status bits (__IPS_MAX_BIT = 16).
@@ -29,7 +29,7 @@ const (
 	StatusHWOffload                       // offloaded to hardware
 
 	// StatusNATClash is the in-kernel reuse of the UNTRACKED bit for entries
-	// inserted by clash resolution (spec §4.6).
+	// inserted by clash resolution (docs/KERNEL.md §4.6).
 	StatusNATClash = StatusUntracked
 	// StatusNATMask is SRC_NAT | DST_NAT.
 	StatusNATMask = StatusSrcNAT | StatusDstNAT

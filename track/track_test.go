@@ -32,7 +32,7 @@ func TestTupleIsAMapKeyAndReplyInverts(t *testing.T) {
 }
 
 func TestICMPReplyTypes(t *testing.T) {
-	// Spec §5.1: the reply tuple carries the inverse type: 8→0, 13→14, 15→16,
+	// docs/KERNEL.md §5.1: the reply tuple carries the inverse type: 8→0, 13→14, 15→16,
 	// 17→18, 128→129, 139→140.
 	cases := []struct {
 		proto     Proto
@@ -82,7 +82,7 @@ func TestTCPStateNames(t *testing.T) {
 }
 
 func TestStatusBitsAndNames(t *testing.T) {
-	// Spec §3: 16 bits, values 0x1 … 0x8000.
+	// docs/KERNEL.md §3: 16 bits, values 0x1 … 0x8000.
 	want := []string{"EXPECTED", "SEEN_REPLY", "ASSURED", "CONFIRMED", "SRC_NAT", "DST_NAT", "SEQ_ADJUST",
 		"SRC_NAT_DONE", "DST_NAT_DONE", "DYING", "FIXED_TIMEOUT", "TEMPLATE", "UNTRACKED", "HELPER", "OFFLOAD", "HW_OFFLOAD"}
 	for i, name := range want {
@@ -190,10 +190,10 @@ func TestTimeoutsFromSysctlsAndDefaults(t *testing.T) {
 		t.Error("a set sysctl wins")
 	}
 	if tm.TCP(TCPEstablished) != 432000*time.Second || tm.TCP(TCPSynSent2) != 120*time.Second || tm.TCP(TCPClose) != 10*time.Second {
-		t.Error("defaults of spec §2.1")
+		t.Error("defaults of docs/KERNEL.md §2.1")
 	}
 	if u, s := tm.UDP(); u != 30*time.Second || s != 120*time.Second {
-		t.Error("UDP defaults of spec §2.3")
+		t.Error("UDP defaults of docs/KERNEL.md §2.3")
 	}
 	if NewTimeouts(nil).Get("nf_conntrack_generic_timeout") != 600*time.Second {
 		t.Error("generic default")

@@ -10,7 +10,7 @@ import (
 // idle age); with other timeouts, the entry would be there only if that age
 // is under the new timeout. The timeout an entry was given is not in the
 // table, so it is inferred from its protocol, state, flags and remaining
-// time, with the engine's rules (spec §1.10, §2).
+// time, with the engine's rules (docs/KERNEL.md §1.10, §2).
 
 // TimeoutRule names the timeout an entry was last given: the sysctl that
 // sets it ("" for SYN_SENT2, whose 120 s has none) and its value.
@@ -48,7 +48,7 @@ func TimeoutOf(f *Flow, t Timeouts) TimeoutRule {
 		consider("nf_conntrack_tcp_timeout_unacknowledged", t.unack)
 		if st == TCPEstablished {
 			// An in-window but inexact RST keeps ESTABLISHED with the
-			// close timeout (spec §1.5.5).
+			// close timeout (docs/KERNEL.md §1.5.5).
 			consider("nf_conntrack_tcp_timeout_close", t.TCP(TCPClose))
 		}
 		return best
@@ -63,7 +63,7 @@ func TimeoutOf(f *Flow, t Timeouts) TimeoutRule {
 		return rule("nf_conntrack_icmpv6_timeout")
 	case ProtoGRE:
 		// The stream timeout comes with ASSURED, on the first packet after
-		// the reply (spec §2.5): a replied entry not yet assured still has
+		// the reply (docs/KERNEL.md §2.5): a replied entry not yet assured still has
 		// the unreplied one. The entry carries both as they were when it
 		// was made; they win over today's sysctls.
 		r := rule("nf_conntrack_gre_timeout")

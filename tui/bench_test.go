@@ -15,7 +15,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/ctdiag/ctdiag/analyzer"
-	"github.com/ctdiag/ctdiag/internal/gendump"
+	"github.com/ctdiag/ctdiag/internal/bench/gendump"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 	"github.com/ctdiag/ctdiag/tui/flowtable"

@@ -29,7 +29,15 @@ func startProgram(t *testing.T, opts Options, w, h int) *teatest.TestModel {
 	}
 	m := New(opts)
 	t.Cleanup(func() { m.Close() })
-	return teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(w, h))
+	// Quit and wait before m closes its source: teatest reports a program
+	// that ends in error with t.Fatalf, which after its test has ended
+	// (a failed one leaves the program running) kills the test binary.
+	t.Cleanup(func() {
+		_ = tm.Quit()
+		tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	})
+	return tm
 }
 
 func waitFor(t *testing.T, tm *teatest.TestModel, what string) {

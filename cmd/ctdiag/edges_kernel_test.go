@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
-	"github.com/ctdiag/ctdiag/internal/ctfill"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -61,6 +61,7 @@ func deleteAfter(t *testing.T, name string, stderr *lockedBuffer, mark string) {
 // its table, alive and report on it); top's live source says so in its
 // status line, lets the namespace go, and says it again on every refresh.
 func TestKernelNamespaceDeletedWhileWatched(t *testing.T) {
+	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	for _, c := range []struct {
 		name string
 		args func(ns, dir string) []string

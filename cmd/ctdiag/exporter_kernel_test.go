@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
 // exporterChildEnv carries the command line of an exporter run as a child

@@ -12,10 +12,10 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// TestKernelLogStampsThroughEveryCommand: a yearless syslog line or a
+// TestKlogStampsThroughEveryCommand: a yearless syslog line or a
 // dmesg -T line once panicked ("time: missing Location") in list, report,
 // top and whatif, from a file, a folder and standard input.
-func TestKernelLogStampsThroughEveryCommand(t *testing.T) {
+func TestKlogStampsThroughEveryCommand(t *testing.T) {
 	logs := map[string]string{
 		"syslog.txt":  "Nov 21 13:00:29 h kernel: nf_conntrack: table full, dropping packet\n",
 		"dmesg-T.txt": "[Tue Nov 20 22:30:22 2018] nf_conntrack: table full, dropping packet\n",

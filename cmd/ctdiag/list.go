@@ -258,14 +258,6 @@ func reportProblems(e env, name string, p *parser.Problems) {
 	}
 }
 
-// version is the module version stamped by the Go toolchain, or "dev".
-func version() string {
-	if v := moduleVersion(); v != "" && !strings.HasPrefix(v, "(") {
-		return v
-	}
-	return "dev"
-}
-
 // announceBundle says what a record bundle holds before its tables are
 // listed.
 func announceBundle(e env, path string) {

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
 // TestKernelListAgreesWithConntrack builds a varied table in a fresh namespace

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/filter"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/ctfill"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 )
 

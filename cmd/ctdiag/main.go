@@ -138,6 +138,7 @@ It never changes kernel state: remedies are printed, never applied.`,
 	root.AddCommand(newCountCmd(e))
 	root.AddCommand(newEventsCmd(e))
 	root.AddCommand(newRulesetCmd(e))
+	root.AddCommand(newVersionCmd(e))
 	root.AddCommand(newExporterCmd(e))
 	addExitCodes(root)
 	return root

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
 const fullDiskChildEnv = "CTDIAG_FULL_DISK_CHILD"
@@ -26,9 +28,7 @@ func TestKernelRecordFullDisk(t *testing.T) {
 		recordOntoFullDisk(t, strings.Split(a, "\x1f"))
 		return
 	}
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: mounts a tmpfs in a private mount namespace")
-	}
+	netnstest.RequireRoot(t, "mounts a tmpfs in a private mount namespace")
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Skip("needs unshare (util-linux)")
 	}

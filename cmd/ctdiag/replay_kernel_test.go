@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/capture"
-	"github.com/ctdiag/ctdiag/internal/kerneldiff"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/kerneldiff"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -29,7 +29,6 @@ import (
 func TestKernelReplayMatchesKernel(t *testing.T) {
 	netnstest.Require(t)
 	netnstest.RequireTools(t, "tcpdump")
-	netnstest.KeepConntrackMax(t)
 	// Default timeouts, so that the table at the end holds most of what the
 	// sequences made; accounting on, so counters are compared too.
 	sysctls := track.Sysctls{"nf_conntrack_acct": "1"}

@@ -23,8 +23,9 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/rules"
 )
@@ -162,7 +163,7 @@ func TestKernelReportSynSentGrowth(t *testing.T) {
 	// The first 25 SYNs left at ~0.1 s, so at 5 s they have waited 4-5 s
 	// (one more as read, the kernel showing whole seconds left rounded
 	// down): it did not refresh the entry on the SYN retransmitted at 1 s
-	// and 3 s (spec §1.10).
+	// and 3 s (docs/KERNEL.md §1.10).
 	if old := docFigure(f, "oldest"); old != "4s" && old != "5s" && old != "6s" {
 		t.Errorf("oldest %q", old)
 	}
@@ -245,7 +246,6 @@ func TestKernelReportStuckEstablished(t *testing.T) {
 // Short connections closed by the client: TIME_WAIT entries grow by
 // hundreds per second.
 func TestKernelReportCloseGrowth(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
 	p := netnstest.NewPair(t)
 	// A server that accepts and never closes: each client that closes its
 	// side leaves the connection in CLOSE_WAIT (FIN sent and acknowledged,
@@ -318,11 +318,13 @@ func TestKernelReportCloseGrowth(t *testing.T) {
 	}
 }
 
-// nf_conntrack_max lowered below what the client holds: ASSURED entries
-// cannot be evicted, so new connections are dropped and the kernel logs
-// "table full in netns N, dropping packet".
+// The client's namespace filled to nf_conntrack_max with ASSURED entries
+// (over netlink: the limit is global and stays as it is): early drop has
+// nothing to evict, so new connections are dropped and the kernel logs
+// "table full in netns N, dropping packet" for this namespace.
 func TestKernelReportTableFull(t *testing.T) {
 	p := netnstest.NewPair(t)
+	max := netnstest.FillableConntrackMax(t)
 	port := p.TCPEcho(t)
 	cli := newKernelCapture(t, p.A)
 	kmsg := corpus.OpenKmsg(t)
@@ -330,25 +332,43 @@ func TestKernelReportTableFull(t *testing.T) {
 	corpus.DialMany(t, p.A, netip.AddrPortFrom(p.B4, port), 120)
 	cli.sampleAt(1)
 
-	netnstest.SetConntrackMax(t, 100)
+	fl, err := ctfill.NewIn("/run/netns/" + p.A.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fl.Close()
+	if _, err := fl.FillToLimit(0, ctfill.Assured); err != nil {
+		t.Fatal(err)
+	}
+	// The kernel log is the machine's and rate-limited for all of it (10
+	// lines per 5 s): with other tests filling tables at the same time,
+	// this namespace's line may be suppressed for a while, so connections
+	// are tried until one is logged (or 20 s have passed).
+	inode := corpus.NSInode(t, p.A)
 	var refused int
-	p.A.Do(func() error {
-		for i := 0; i < 40; i++ {
-			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.B4, port).String(), 200*time.Millisecond)
-			if err != nil {
-				refused++ // EPERM: the SYN was dropped on its way out
-				continue
+	var lines []byte
+	for deadline := time.Now().Add(20 * time.Second); len(lines) == 0 && time.Now().Before(deadline); {
+		p.A.Do(func() error {
+			for i := 0; i < 10; i++ {
+				c, err := net.DialTimeout("tcp", netip.AddrPortFrom(p.B4, port).String(), 200*time.Millisecond)
+				if err != nil {
+					refused++ // the SYN was dropped on its way out
+					continue
+				}
+				c.Close()
 			}
-			c.Close()
-		}
-		return nil
-	})
+			return nil
+		})
+		lines = append(lines, kmsg.TableFull(t, inode)...)
+	}
 	cli.sampleAt(3)
-	lines := kmsg.TableFull(t, corpus.NSInode(t, p.A))
 	cli.write("dmesg.txt", lines)
 
 	if refused == 0 {
-		t.Fatal("no connection was refused with the table over its limit")
+		t.Fatal("no connection was refused with the table at its limit")
+	}
+	if len(lines) == 0 {
+		t.Fatalf("no \"table full in netns %d\" kernel-log line in 20 s of dropped connections", inode)
 	}
 	d := cli.report()
 	f := docFinding(d, "table-full")
@@ -358,17 +378,17 @@ func TestKernelReportTableFull(t *testing.T) {
 	if f.Severity.String() != "critical" || d.Findings[0].Rule != "table-full" {
 		t.Errorf("severity %s, order %q", f.Severity, docFired(d))
 	}
-	if !strings.Contains(f.Summary, "120 of 100 entries") || !strings.Contains(f.Summary, "packets dropped between samples") {
-		t.Errorf("summary %q", f.Summary)
+	if want := fmt.Sprintf("%d of %d entries", max, max); !strings.Contains(f.Summary, want) || !strings.Contains(f.Summary, "packets dropped between samples") {
+		t.Errorf("summary %q, want %q and drops", f.Summary, want)
 	}
-	if len(lines) > 0 && !strings.Contains(f.Summary, "\"table full, dropping packet\" kernel-log lines") {
+	if !strings.Contains(f.Summary, "\"table full, dropping packet\" kernel-log lines") {
 		t.Errorf("kernel log lines not counted: %q", f.Summary)
 	}
-	// All 120 are ASSURED: nothing to evict, no headroom.
-	if d.Summary.Headroom == nil || *d.Summary.Headroom != 100-120 {
-		t.Errorf("headroom %v", d.Summary.Headroom)
+	// Every entry is ASSURED: nothing to evict, no headroom.
+	if d.Summary.Headroom == nil || *d.Summary.Headroom != 0 || d.Summary.Assured != max {
+		t.Errorf("headroom %v, %d ASSURED, want 0 and %d", d.Summary.Headroom, d.Summary.Assured, max)
 	}
-	if got := docFigure(f, "drop between samples"); got == "" || got == "0" {
+	if got := docFigure(f, "drop between samples (failed insertions left out)"); got == "" || got == "0" {
 		t.Errorf("drop figure %q", got)
 	}
 }
@@ -413,7 +433,7 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 
 	// Segments far outside the window of the new connection, as a stray
 	// packet of an earlier one would be: the kernel counts them INVALID
-	// ("SEQ is over upper bound", spec §1.6).
+	// ("SEQ is over upper bound", docs/KERNEL.md §1.6).
 	corpus.SendStaleTCP(t, p.A, netip.AddrPortFrom(p.A4, sport), netip.AddrPortFrom(p.B4, port), 250)
 	cli.sampleAt(3)
 
@@ -434,12 +454,11 @@ func TestKernelReportInvalidStaleTuple(t *testing.T) {
 
 // The DNS race: two sockets on one source port send the first packet of the
 // same UDP flow at the same moment from two CPUs; the second insert clashes
-// and the kernel resolves it (clash_resolve, spec §4.6). Not a full table.
+// and the kernel resolves it (clash_resolve, docs/KERNEL.md §4.6). Not a full table.
 func TestKernelReportInsertFailed(t *testing.T) {
 	if runtime.NumCPU() < 2 {
 		t.Skip("the insert race needs two CPUs")
 	}
-	netnstest.KeepConntrackMax(t) // 3000 entries
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet dns {\n chain in { type filter hook input priority 0; udp dport 53 drop\n }\n}")
 	cli := newKernelCapture(t, p.A)
@@ -540,7 +559,6 @@ func TestKernelReportStaleUDP(t *testing.T) {
 
 // One client opens flows to a thousand ports: it holds the table.
 func TestKernelReportTopTalker(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 10000-20000 drop\n }\n}")
 	cli := newKernelCapture(t, p.A)

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
 	"github.com/ctdiag/ctdiag/report"
 )

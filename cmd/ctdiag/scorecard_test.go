@@ -23,8 +23,8 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/report"
 	"github.com/ctdiag/ctdiag/rules"
 )
@@ -162,7 +162,7 @@ func TestKernelScorecard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays every scenario at every size (about a minute): not in -short")
 	}
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	raiseFileLimit(t)
 	var (
 		mu   sync.Mutex

@@ -15,7 +15,7 @@ import (
 
 	"github.com/ctdiag/ctdiag/collector"
 	"github.com/ctdiag/ctdiag/internal/demo"
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/tui"
 )
 
@@ -45,6 +45,22 @@ func udpBurst(p *netnstest.Pair, base, n int) error {
 	})
 }
 
+// startTUI runs m headless at 160×48 until the test ends. At the end the
+// program is quit and waited for before m closes its source: a program left
+// running past a failed test would go on reading, and teatest reports the
+// end of a program that fails with t.Fatalf, which after the test has
+// ended panics and kills the whole test binary.
+func startTUI(t *testing.T, m *tui.Model) *teatest.TestModel {
+	t.Helper()
+	t.Cleanup(func() { m.Close() })
+	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
+	t.Cleanup(func() {
+		_ = tm.Quit()
+		tm.WaitFinished(t, teatest.WithFinalTimeout(5*time.Second))
+	})
+	return tm
+}
+
 // TestKernelTopLive runs the TUI headless (teatest) on the live collector
 // reading a namespace every 300 ms, makes traffic between refreshes and
 // sees the counts follow: 25 UDP flows, then 60, with new/s counted from
@@ -59,9 +75,7 @@ func TestKernelTopLive(t *testing.T) {
 	}
 	r := lipgloss.NewRenderer(io.Discard)
 	r.SetColorProfile(termenv.Ascii)
-	m := tui.New(tui.Options{Source: src, Renderer: r, Clipboard: func(string) error { return nil }})
-	t.Cleanup(func() { m.Close() })
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
+	tm := startTUI(t, tui.New(tui.Options{Source: src, Renderer: r, Clipboard: func(string) error { return nil }}))
 	// wait reads the screen until every pattern has shown (a redraw
 	// repaints only changed lines, so each may be in a different frame).
 	wait := func(res ...string) {
@@ -96,9 +110,7 @@ func TestTopEngineDemo(t *testing.T) {
 	r.SetColorProfile(termenv.Ascii)
 	src := tui.NewSnapshots(snaps, tui.Description{Name: demo.ScenarioName, Host: "demo-frontend"})
 	// Played 100 times faster than the scenario's 5 s between samples.
-	m := tui.New(tui.Options{Source: src, Renderer: r, Clipboard: func(string) error { return nil }, Speed: 100})
-	t.Cleanup(func() { m.Close() })
-	tm := teatest.NewTestModel(t, m, teatest.WithInitialTermSize(160, 48))
+	tm := startTUI(t, tui.New(tui.Options{Source: src, Renderer: r, Clipboard: func(string) error { return nil }, Speed: 100}))
 	// WaitFor consumes what it reads: one condition over the whole screen.
 	teatest.WaitFor(t, tm.Output(), func(b []byte) bool {
 		for _, want := range []string{"engine", "sample 13/13", "SYN_SENT", "The table is full", "4,096"} {

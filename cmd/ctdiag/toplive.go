@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
@@ -18,6 +19,10 @@ import (
 // (netlink, else /proc), read once per refresh, and over netlink an event
 // follower between reads, so new/s and destroy/s are counted, not guessed.
 type liveSource struct {
+	// mu serialises Read and Close: the TUI reads in a command of its own,
+	// which may still run when the program quits and closes the source.
+	mu       sync.Mutex
+	closed   bool
 	c        *collector.Collector
 	follow   *collector.Follower // nil: events not followed (see notes)
 	interval time.Duration
@@ -27,6 +32,9 @@ type liveSource struct {
 	// let go (so it can really go) and every later read says why.
 	gone error
 }
+
+// errLiveSourceClosed is what a read after Close returns.
+var errLiveSourceClosed = errors.New("the live source is closed")
 
 // recentEvents is how many events a read keeps for the flow detail's
 // history; the counts cover every event.
@@ -48,6 +56,8 @@ func newLiveSource(cfg collector.Config, interval time.Duration) (*liveSource, e
 
 // Describe implements tui.Source.
 func (s *liveSource) Describe() tui.Description {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	src := s.c.Source()
 	d := tui.Description{Kind: src.Kind, Name: src.Name, Host: src.Host, Kernel: src.Kernel, Netns: src.Netns,
 		Interval: s.interval, Timing: "wall clock", WallClock: true}
@@ -61,7 +71,14 @@ func (s *liveSource) Describe() tui.Description {
 // statistics, count, max, sysctls, new kernel-log lines, slab size and the
 // events since the previous read.
 func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.ReadReport, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var rep tui.ReadReport
+	if s.closed {
+		// A closed collector would fall back to this process's own /proc:
+		// another namespace's table.
+		return rep, errLiveSourceClosed
+	}
 	if s.gone != nil {
 		return rep, s.gone
 	}
@@ -98,6 +115,12 @@ func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.Read
 
 // Close implements tui.Source.
 func (s *liveSource) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	if s.follow != nil {
 		s.follow.Stop()
 	}

@@ -11,7 +11,7 @@ import (
 )
 
 // Expect says what the kernel's tracker waits for next on entry f, and when
-// it gives up, from its state, flags and remaining timeout (spec §1.3
+// it gives up, from its state, flags and remaining timeout (docs/KERNEL.md §1.3
 // transitions, §1.10 timeouts, §1.11 ASSURED, §2.3 UDP, §2.4 ICMP). It is a
 // reading of the rules, not a prediction of traffic.
 func Expect(f *track.Flow, age flowtable.Age) string {

@@ -11,7 +11,7 @@ import (
 )
 
 // TestExpect reads the tracker's next step off real entries: every entry of
-// the captures gets an answer, and the answers follow the spec's rules.
+// the captures gets an answer, and the answers follow docs/KERNEL.md's rules.
 func TestExpect(t *testing.T) {
 	paths, _ := filepath.Glob("../../testdata/kernel-6.18/*/*/nf_conntrack.t*.txt")
 	paths = append(paths, "../../testdata/kernel-6.18/formats/proc-nf_conntrack.txt")

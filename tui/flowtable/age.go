@@ -17,7 +17,7 @@ type Age struct {
 	Sysctl string
 	Known  bool
 	// Capped: an ESTABLISHED entry whose timeout is at or below the
-	// unacknowledged-data / retransmission cap (spec §1.10). The last
+	// unacknowledged-data / retransmission cap (docs/KERNEL.md §1.10). The last
 	// packet most likely set the cap, and Idle is measured from it.
 	Capped bool
 }

@@ -392,7 +392,7 @@ func TestIdleAge(t *testing.T) {
 		capped bool
 	}{
 		{tcp(track.TCPEstablished, 3590, track.StatusAssured), 10 * time.Second, true, false},
-		{tcp(track.TCPEstablished, 290, track.StatusAssured), 10 * time.Second, true, true}, // capped at 300 (spec §1.10)
+		{tcp(track.TCPEstablished, 290, track.StatusAssured), 10 * time.Second, true, true}, // capped at 300 (docs/KERNEL.md §1.10)
 		{tcp(track.TCPSynSent, 100, 0), 20 * time.Second, true, false},
 		{tcp(track.TCPTimeWait, 500, 0), 0, false, false}, // more than TIME_WAIT's 120 s: unknown
 		{&track.Flow{Orig: track.Tuple{Proto: track.ProtoUDP}, Fields: track.FieldTimeout, Timeout: 25}, 5 * time.Second, true, false},

@@ -13,7 +13,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
 )
 
 func main() {

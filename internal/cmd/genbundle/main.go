@@ -4,7 +4,7 @@
 //
 //	go run ./internal/cmd/genbundle -samples 50 -n 1000000 > big.tar.gz
 //
-// Every sample holds the same deterministic table (internal/gendump), so
+// Every sample holds the same deterministic table (internal/bench/gendump), so
 // its size, which a tar header needs first, is measured once by generating
 // it without keeping it.
 package main
@@ -17,7 +17,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/gendump"
+	"github.com/ctdiag/ctdiag/internal/bench/gendump"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )

@@ -26,8 +26,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
 	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
 func main() {
@@ -115,7 +115,7 @@ func play(sc *corpus.Scenario, size int, dir string, opts corpus.Options) (err e
 			err = t.err()
 		}
 	}()
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
@@ -140,8 +140,11 @@ type runner struct {
 	skipped  string
 }
 
-func (r *runner) Helper()      {}
-func (r *runner) Name() string { return r.name }
+func (r *runner) Helper() {}
+
+// Name says what the scenario is to the namespace kit, which serves only
+// kernel tests (named TestKernel…): playing a scenario is one.
+func (r *runner) Name() string { return "TestKernelCorpus/" + r.name }
 func (r *runner) Cleanup(f func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ctdiag/ctdiag/internal/gendump"
+	"github.com/ctdiag/ctdiag/internal/bench/gendump"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )

@@ -1,5 +1,5 @@
 // Command genpcap writes a deterministic capture of a realistic TCP mix
-// (internal/genpcap) for benchmarks of ctdiag replay:
+// (internal/bench/genpcap) for benchmarks of ctdiag replay:
 //
 //	go run ./internal/cmd/genpcap -conns 100000 -active 10000 > mix.pcap
 package main
@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/ctdiag/ctdiag/internal/genpcap"
+	"github.com/ctdiag/ctdiag/internal/bench/genpcap"
 	"github.com/ctdiag/ctdiag/track"
 )
 

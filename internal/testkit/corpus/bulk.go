@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/ctfill"
+	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
 	"github.com/ctdiag/ctdiag/track"
 )
 

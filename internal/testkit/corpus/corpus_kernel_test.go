@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -19,7 +19,7 @@ import (
 // in testdata/kernel-6.18, which ctdiag's parser reads without a
 // malformed line, and whose samples show the pattern.
 func TestKernelPlayLayout(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	sc, _ := Lookup("syn-sent-growth")
 	dir := t.TempDir()
 	Play(t, sc, 600, dir, Options{Interval: time.Second})
@@ -85,7 +85,7 @@ func TestKernelPlayLayout(t *testing.T) {
 // TIME_WAIT with 120 s (ctfill.Update), and what Prime made reads back
 // with the remaining timeouts it was given.
 func TestKernelBulkAges(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
 	b, err := NewBulk("/run/netns/"+ns.Name, rand.New(rand.NewPCG(1, 2)))
 	if err != nil {

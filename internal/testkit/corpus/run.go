@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 )
 
 // Run is one scenario being played at one size: the hosts it samples, its

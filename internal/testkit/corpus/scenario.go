@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/rules"
 )
 
@@ -129,8 +129,8 @@ func Lookup(name string) (*Scenario, bool) {
 // Play makes the scenario at size into dir (created if needed): real
 // namespaces, real traffic, the capture folder written. It skips the test
 // unless it can build namespaces (root, ip, nft, conntrack); everything it
-// made is removed in t.Cleanup. The caller should hold nf_conntrack_max
-// steady (netnstest.KeepConntrackMax): other tests lower it for a moment.
+// made is removed in t.Cleanup. nf_conntrack_max is only read: no test
+// changes it.
 func Play(t testing.TB, sc *Scenario, size int, dir string, opts Options) {
 	t.Helper()
 	netnstest.Require(t)

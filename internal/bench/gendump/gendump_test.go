@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/ctdiag/ctdiag/internal/gendump"
+	"github.com/ctdiag/ctdiag/internal/bench/gendump"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )

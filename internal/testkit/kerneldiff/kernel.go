@@ -11,7 +11,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
@@ -19,7 +19,7 @@ import (
 // quietRuleset keeps the namespace's own stack from answering the crafted
 // packets (no RSTs, no port unreachables, no echo replies): everything
 // arriving is dropped at input, after conntrack has seen it on the way out
-// (spec §9). Conntrack itself is switched on by netnstest's ct rules.
+// (docs/KERNEL.md §9). Conntrack itself is switched on by netnstest's ct rules.
 const quietRuleset = `table inet ctdiag_quiet {
 	chain in {
 		type filter hook input priority -10; policy drop;
@@ -46,9 +46,8 @@ type Namespace struct {
 // quiet, IPv6 addresses on lo, and the given conntrack sysctls
 // (bare names, e.g. "nf_conntrack_tcp_timeout_syn_sent": "3").
 //
-// nf_conntrack_max is global and other tests lower it for a moment: a
-// differential test must hold it steady first (netnstest.KeepConntrackMax,
-// or SetConntrackMax), or its packets may be dropped as "table full".
+// nf_conntrack_max is global, but the count it limits is the namespace's
+// own: other tests' tables, full or not, do not change what this one sees.
 func NewNamespace(t testing.TB, sysctls track.Sysctls) *Namespace {
 	t.Helper()
 	ns := netnstest.NewNS(t)

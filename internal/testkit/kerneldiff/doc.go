@@ -4,8 +4,7 @@
 // It crafts IPv4 and IPv6 TCP, UDP, UDPLITE, ICMP, GRE and generic packets
 // (capture.Encode), sends them on raw sockets inside a network namespace the test
 // created (Sender), where conntrack is switched on by an nft ct rule and an
-// input drop keeps the local stack from answering, exactly as the spec's
-// live checks were run (../shared/spec/conntrack-semantics.md §9). The same
+// input drop keeps the local stack from answering (docs/KERNEL.md §9). The same
 // bytes, decoded by package capture, go through an engine configured like
 // the namespace. A Runner plays many packet sequences concurrently on
 // distinct tuples in real time and compares, at checkpoints, each
@@ -17,5 +16,5 @@
 // generator (Generator).
 //
 // Only tests import kerneldiff. It imports track, capture, parser and
-// internal/netnstest.
+// internal/testkit/netnstest.
 package kerneldiff

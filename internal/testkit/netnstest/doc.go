@@ -1,9 +1,17 @@
 // Package netnstest builds throwaway network namespaces for tests that need
 // the real kernel: conntrack, nftables, sockets.
 //
-// It owns the namespaces, veth pairs and nft tables it creates and the
-// temporary changes it makes to nf_conntrack_max, and removes or restores all
-// of them in t.Cleanup, also when the test fails or panics.
+// It owns the namespaces, veth pairs and nft tables it creates and removes
+// them in t.Cleanup, also when the test fails or panics. It changes nothing
+// outside them: the global nf_conntrack_max is only read (ConntrackMax); a
+// test that needs a full table fills its own namespace up to it
+// (ctfill.FillToLimit), since every namespace counts its own entries.
+//
+// It is also the kernel-test boundary: Require, RequireRoot, NewNS and
+// NewPair fail any test whose name does not start with TestKernel (or
+// BenchmarkKernel), and skip under -short and without root. So `go test
+// -short ./...` runs only unit tests and `go test -run '^TestKernel' ./...`
+// (make integration) exactly the kernel tests.
 //
 // Every namespace is closed: it has loopback and, for a Pair, one veth end
 // whose peer is in the other namespace of the same Pair. Nothing is created
@@ -16,7 +24,7 @@
 //
 // A typical test:
 //
-//	func TestSomething(t *testing.T) {
+//	func TestKernelSomething(t *testing.T) {
 //		p := netnstest.NewPair(t) // skips unless root with ip, nft and conntrack
 //		port := p.TCPEcho(t)
 //		c, err := p.A.Dial("tcp", netip.AddrPortFrom(p.B4, port).String())

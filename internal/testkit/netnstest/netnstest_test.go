@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-func TestPairTraffic(t *testing.T) {
+func TestKernelPairTraffic(t *testing.T) {
 	t.Parallel()
 	p := NewPair(t)
 	port := p.TCPEcho(t)
@@ -48,7 +48,7 @@ func TestPairTraffic(t *testing.T) {
 	}
 }
 
-func TestPingRefusesForeignAddress(t *testing.T) {
+func TestKernelPingRefusesForeignAddress(t *testing.T) {
 	t.Parallel()
 	p := NewPair(t)
 	ft := &fatalRecorder{TB: t}
@@ -72,7 +72,7 @@ func (f *fatalRecorder) Fatalf(format string, args ...any) {
 	panic(f.msg)
 }
 
-func TestNSLoopback(t *testing.T) {
+func TestKernelNSLoopback(t *testing.T) {
 	t.Parallel()
 	n := NewNS(t)
 
@@ -122,8 +122,8 @@ func TestNSLoopback(t *testing.T) {
 	}
 }
 
-// TestDo is not parallel: it checks every thread of the process.
-func TestDo(t *testing.T) {
+// TestKernelDo is not parallel: it checks every thread of the process.
+func TestKernelDo(t *testing.T) {
 	n := NewNS(t)
 	want := nsInode(t, "/run/netns/"+n.Name)
 	own := nsInode(t, "/proc/self/ns/net")
@@ -166,7 +166,7 @@ func TestDo(t *testing.T) {
 	}
 }
 
-func TestCleanupRemovesEverything(t *testing.T) {
+func TestKernelCleanupRemovesEverything(t *testing.T) {
 	t.Parallel()
 	Require(t)
 	var p *Pair
@@ -185,35 +185,14 @@ func TestCleanupRemovesEverything(t *testing.T) {
 	assertGone(t, p)
 }
 
-func TestSetConntrackMaxRestores(t *testing.T) {
+// TestKernelCleanupAfterFailure runs a test binary whose test fails (or
+// panics) after building a pair: the pair is gone all the same.
+func TestKernelCleanupAfterFailure(t *testing.T) {
 	t.Parallel()
 	Require(t)
-	base := settledConntrackMax(t)
-	t.Cleanup(func() { forceConntrackMax(t, base) }) // in case the code under test fails
-
-	t.Run("set", func(t *testing.T) {
-		// Raise rather than lower: the limit is global and others are running.
-		SetConntrackMax(t, base+1)
-		if got, err := readConntrackMax(); err != nil || got != base+1 {
-			t.Errorf("nf_conntrack_max = %d, %v; want %d", got, err, base+1)
-		}
-	})
-	if got := settledConntrackMax(t); got != base {
-		t.Errorf("after the subtest nf_conntrack_max = %d, want %d restored", got, base)
-	}
-}
-
-// TestCleanupAfterFailure runs a test binary whose test fails (or panics)
-// after building a pair and raising nf_conntrack_max.
-func TestCleanupAfterFailure(t *testing.T) {
-	t.Parallel()
-	Require(t)
-	base := settledConntrackMax(t)
-	t.Cleanup(func() { forceConntrackMax(t, base) })
-
 	for _, mode := range []string{"fatal", "panic"} {
 		t.Run(mode, func(t *testing.T) {
-			out, err := runChild(t, mode, base+1)
+			out, err := runChild(t, mode)
 			if err == nil {
 				t.Fatalf("child test passed, want failure:\n%s", out)
 			}
@@ -228,48 +207,19 @@ func TestCleanupAfterFailure(t *testing.T) {
 			}
 			p.A, p.B = &NS{Name: a}, &NS{Name: b}
 			assertGone(t, &p)
-			if got := settledConntrackMax(t); got != base {
-				t.Errorf("nf_conntrack_max = %d after the failed child, want %d", got, base)
-			}
 		})
-	}
-}
-
-// TestSetConntrackMaxAfterCrash kills a test binary before its cleanup and
-// checks that the next SetConntrackMax restores the original value.
-func TestSetConntrackMaxAfterCrash(t *testing.T) {
-	t.Parallel()
-	Require(t)
-	base := settledConntrackMax(t)
-	t.Cleanup(func() { forceConntrackMax(t, base) })
-
-	if out, err := runChild(t, "exit", base+1); err == nil {
-		t.Fatalf("child exited 0, want it to die:\n%s", out)
-	}
-	got, err := readConntrackMax()
-	t.Logf("after the crash nf_conntrack_max = %d, %v (base %d)", got, err, base)
-	t.Run("next caller", func(t *testing.T) { SetConntrackMax(t, base+2) })
-	if got := settledConntrackMax(t); got != base {
-		t.Errorf("nf_conntrack_max = %d, want %d restored from the crashed binary's record", got, base)
 	}
 }
 
 const childEnv = "NETNSTEST_CHILD"
 
-// TestChild is the body of the child binaries above; it is skipped otherwise.
-func TestChild(t *testing.T) {
+// TestKernelChild is the body of the child binaries above; it is skipped otherwise.
+func TestKernelChild(t *testing.T) {
 	mode := os.Getenv(childEnv)
 	if mode == "" {
-		t.Skip("runs only as a child of TestCleanupAfterFailure and TestSetConntrackMaxAfterCrash")
+		t.Skip("runs only as a child of TestKernelCleanupAfterFailure")
 	}
-	max, err := strconv.Atoi(os.Getenv(childEnv + "_MAX"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	SetConntrackMax(t, max)
 	switch mode {
-	case "exit":
-		os.Exit(3) // dies without cleanups, like a killed binary
 	case "fatal", "panic":
 		p := NewPair(t)
 		fmt.Printf("PAIR %s %s %s %s\n", p.A.Name, p.B.Name, p.ALink, p.BLink)
@@ -280,10 +230,10 @@ func TestChild(t *testing.T) {
 	}
 }
 
-func runChild(t *testing.T, mode string, max int) ([]byte, error) {
+func runChild(t *testing.T, mode string) ([]byte, error) {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestChild$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+mode, childEnv+"_MAX="+strconv.Itoa(max))
+	cmd := exec.Command(os.Args[0], "-test.run=^TestKernelChild$", "-test.v", "-test.count=1")
+	cmd.Env = append(os.Environ(), childEnv+"="+mode)
 	out, err := cmd.CombinedOutput()
 	t.Logf("child %s: %v", mode, err)
 	return out, err
@@ -419,97 +369,43 @@ func threadsOutside(t *testing.T, own uint64) []string {
 	return strays
 }
 
-// settledConntrackMax returns nf_conntrack_max while holding the lock, after
-// restoring any value a crashed holder left recorded.
-func settledConntrackMax(t *testing.T) int {
-	t.Helper()
-	l, err := lockConntrackMax()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := l.restore(); err != nil {
-			t.Error(err)
+// TestKitRefusesOtherTests is a unit test: the kit fails any test whose
+// name does not say it is a kernel test, before it looks at privileges, so
+// a misnamed test fails in every run (as root or not) instead of running
+// where unit tests run.
+func TestKitRefusesOtherTests(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		refused bool
+	}{
+		{"TestSomething", true},
+		{"TestSomething/TestKernelSub", true},
+		{"BenchmarkDump", true},
+		{"TestKernelDump", false},
+		{"TestKernelDump/sub", false},
+		{"BenchmarkKernelDump", false},
+	} {
+		err := checkKernelTestName(c.name)
+		if (err != nil) != c.refused {
+			t.Errorf("%s: %v, want refused %v", c.name, err, c.refused)
 		}
-	}()
-	if err := writeConntrackMax(l.orig); err != nil {
-		t.Fatal(err)
 	}
-	v, err := readConntrackMax()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-// forceConntrackMax puts nf_conntrack_max back to v, whatever happened.
-func forceConntrackMax(t *testing.T, v int) {
-	l, err := lockConntrackMax()
-	if err != nil {
-		t.Errorf("nf_conntrack_max may be left changed: %v", err)
-		return
-	}
-	l.orig = v
-	if err := l.restore(); err != nil {
-		t.Errorf("nf_conntrack_max may be left changed: %v", err)
-	}
-}
-
-// TestKeepConntrackMaxBlocksSetters: while a test keeps the limit, a setter
-// waits; it gets the lock as soon as the keeper's test ends.
-func TestKeepConntrackMaxBlocksSetters(t *testing.T) {
-	Require(t)
-	got := make(chan *maxLock, 1)
-	outer := t
-	t.Run("keep", func(t *testing.T) {
-		KeepConntrackMax(t)
-		go func() {
-			l, err := lockConntrackMax()
-			if err != nil {
-				outer.Error(err)
-				close(got)
-				return
-			}
-			got <- l
+	for _, gate := range []func(testing.TB){Require, func(tb testing.TB) { RequireRoot(tb, "reading /dev/kmsg") }, func(tb testing.TB) { NewNS(tb) }, func(tb testing.TB) { NewPair(tb) }} {
+		ft := &fatalRecorder{TB: namedTB{TB: t, name: "TestParsesDumps"}}
+		func() {
+			defer func() { _ = recover() }()
+			gate(ft)
 		}()
-		select {
-		case <-got:
-			t.Error("a setter took the lock while it was kept")
-		case <-time.After(300 * time.Millisecond):
+		if !strings.Contains(ft.msg, "TestParsesDumps needs root and the real kernel, so its name must start with TestKernel") {
+			t.Errorf("a unit test using the kit: got %q, want a refusal naming the rule", ft.msg)
 		}
-	})
-	l := <-got
-	if l == nil {
-		t.Fatal("setter never got the lock")
-	}
-	if err := l.restore(); err != nil {
-		t.Fatal(err)
 	}
 }
 
-// TestRequireHealsAfterCrash: a binary killed with the limit lowered leaves
-// a record; the next kernel test's Require puts the value back, so tests
-// after it do not run with a tiny table.
-func TestRequireHealsAfterCrash(t *testing.T) {
-	t.Parallel()
-	Require(t)
-	base := settledConntrackMax(t)
-	t.Cleanup(func() { forceConntrackMax(t, base) })
-	if out, err := runChild(t, "exit", base+3); err == nil {
-		t.Fatalf("child exited 0, want it to die:\n%s", out)
-	}
-	// Another test (or process) may hold the lock for a while; Require
-	// heals as soon as nobody does.
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		Require(t)
-		got, err := readConntrackMax()
-		if err == nil && got == base {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nf_conntrack_max = %d, %v; want %d put back by Require", got, err, base)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+// namedTB is a testing.TB with another name.
+type namedTB struct {
+	testing.TB
+	name string
 }
+
+func (n namedTB) Name() string { return n.name }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/netnstest"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -175,7 +175,7 @@ func defaultScenarios() []Sequence {
 		TCP("client retransmits its SYN", FromClient, syn, 1000, 0, 0).
 		TCP("client RST acking the ignored ACK is invalid", FromClient, rstack, 1001, 7000, 0))
 
-	// UDP and UDPLITE (spec §2.3).
+	// UDP and UDPLITE (docs/KERNEL.md §2.3).
 	add(c.udp("udp-query-answer").
 		UDP("client sends a query", FromClient, 30).
 		UDP("server answers within 2 s", FromServer, 80).
@@ -204,7 +204,7 @@ func defaultScenarios() []Sequence {
 			p.UDP = track.UDPHeader{Length: 0, Checksum: 0}
 		}))
 
-	// ICMP (spec §2.4).
+	// ICMP (docs/KERNEL.md §2.4).
 	for _, v6 := range []bool{false, true} {
 		req, rep := uint8(8), uint8(0)
 		server := Server4
@@ -240,7 +240,7 @@ func defaultScenarios() []Sequence {
 		ICMP("MLD report is untracked", FromClient, 143, 0, 0, nil).
 		ICMP("node information query", FromClient, 139, 0, 5, nil))
 
-	// Generic, GRE, DCCP (spec §2.5).
+	// Generic, GRE, DCCP (docs/KERNEL.md §2.5).
 	for _, p := range []track.Proto{253, track.ProtoDCCP, track.ProtoGRE} {
 		add(NewScript(fmt.Sprintf("proto-%d", p), c.next(false), Server4, 0, 0).
 			Proto("client sends", FromClient, p, track.GREHeader{}).
@@ -279,7 +279,7 @@ func shortScenarios() []Sequence {
 }
 
 func TestKernelEngineScripted(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	short := GenSysctls()
 	for _, tc := range []struct {
 		name    string
@@ -362,7 +362,7 @@ func rulesConfig(t *testing.T) track.EngineConfig {
 }
 
 func TestKernelEngineRules(t *testing.T) {
-	netnstest.KeepConntrackMax(t)
+	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	a, b := netip.MustParseAddr("127.30.0.1"), netip.MustParseAddr("127.30.0.5")
 	seqs := []Sequence{
 		NewScript("zone-and-mark", netip.MustParseAddr("127.30.1.1"), Server4, 7000, 7777).Zone(5, 16).

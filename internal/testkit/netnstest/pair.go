@@ -61,9 +61,11 @@ func NewPair(t testing.TB) *Pair {
 	return p
 }
 
-// Ping sends one echo request from A to addr (ping -c1 -W1, -6 for IPv6) and
-// fails the test unless it is answered. addr must be one of the pair's
-// addresses or loopback, so no packet can be meant for anything else.
+// Ping sends one echo request from A to addr (ping -c1, -6 for IPv6) and
+// fails the test unless it is answered within 5 s: on a loaded machine the
+// first IPv6 neighbour resolution on a fresh veth can take over a second.
+// addr must be one of the pair's addresses or loopback, so no packet can be
+// meant for anything else.
 func (p *Pair) Ping(t testing.TB, addr netip.Addr) {
 	t.Helper()
 	switch addr {
@@ -73,7 +75,7 @@ func (p *Pair) Ping(t testing.TB, addr netip.Addr) {
 			t.Fatalf("netnstest: refusing to ping %v: not an address of this pair", addr)
 		}
 	}
-	args := []string{"-c1", "-W1", addr.String()}
+	args := []string{"-c1", "-W5", addr.String()}
 	if addr.Is6() {
 		args = append([]string{"-6"}, args...)
 	}

@@ -63,12 +63,34 @@ func Entry(i int) track.Flow {
 	return f
 }
 
+// Assured is entry i of a table that early drop cannot make room in:
+// UDP [ASSURED] (a stream that saw traffic both ways for more than 2 s)
+// from 100.64.0.0/10 to 198.51.100.1:443 (QUIC), unique for i < 4,194,304
+// and distinct from every Entry. A namespace filled with them to
+// nf_conntrack_max drops every new flow ("table full"). They are not TCP,
+// so analysis takes them neither for idle connections nor for connections
+// left open, and their timeout is Timeout (ctnetlink allows more than the
+// kernel's stream timeout), so none expires while a table is being filled
+// or a test runs.
+func Assured(i int) track.Flow {
+	n := uint32(i)
+	src := netip.AddrFrom4([4]byte{100, 64 | byte(n>>16)&0x3f, byte(n >> 8), byte(n)})
+	f := track.Flow{Timeout: Timeout, Fields: track.FieldTimeout}
+	f.Orig = track.Tuple{Family: track.FamilyIPv4, Proto: track.ProtoUDP, Src: src, Dst: netip.AddrFrom4([4]byte{198, 51, 100, 1}), SrcPort: 40000, DstPort: 443}
+	f.Status = track.StatusSeenReply | track.StatusAssured
+	f.Reply = f.Orig.Reply()
+	return f
+}
+
 // Filler creates entries in one namespace.
 type Filler struct {
 	c     *netlink.Conn
 	batch []netlink.Message
 	size  int
 	sent  int
+	// count and max are the namespace's nf_conntrack_count and the global
+	// nf_conntrack_max, as the last Sync's barrier request was answered.
+	count, max int
 }
 
 // batchBytes is how much one sendmsg carries; the send buffer is forced
@@ -193,17 +215,94 @@ func (fl *Filler) drainErrors(wait bool) error {
 			continue
 		}
 		for _, m := range msgs {
-			if wait && m.Header.Sequence == barrier && m.Header.Type == netlink.Error {
+			if !wait || m.Header.Sequence != barrier {
+				continue
+			}
+			if m.Header.Type == netlink.Error {
 				return first
 			}
+			fl.readCount(m.Data)
 		}
 	}
 }
 
+// readCount takes the namespace's count and the limit from the answer to
+// IPCTNL_MSG_CT_GET_STATS (CTA_STATS_GLOBAL_ENTRIES, _MAX_ENTRIES).
+func (fl *Filler) readCount(b []byte) {
+	if len(b) < 4 {
+		return
+	}
+	ad, err := netlink.NewAttributeDecoder(b[4:])
+	if err != nil {
+		return
+	}
+	ad.ByteOrder = binary.BigEndian
+	for ad.Next() {
+		switch ad.Type() {
+		case 1:
+			fl.count = int(ad.Uint32())
+		case 2:
+			fl.max = int(ad.Uint32())
+		}
+	}
+}
+
+// Count waits until the kernel has processed everything sent (as Sync)
+// and returns the namespace's entry count and nf_conntrack_max, with the
+// first creation error, if any (the count is valid all the same).
+func (fl *Filler) Count() (count, max int, err error) {
+	fl.count, fl.max = -1, -1
+	err = fl.Sync()
+	if fl.count < 0 || fl.max < 0 {
+		return 0, 0, errors.Join(err, errors.New("ctfill: the kernel's statistics gave no count and limit"))
+	}
+	return fl.count, fl.max, err
+}
+
+// ErrTableFull is returned by a creation the kernel refused because the
+// namespace already holds nf_conntrack_max entries.
+var ErrTableFull = syscall.ENOMEM
+
+// FillToLimit creates entry(from), entry(from+1), … until the namespace
+// holds nf_conntrack_max entries, and returns how many it created. The
+// limit is global to the machine and never changed: each namespace counts
+// its own entries against it, so a test fills its own namespace instead of
+// lowering the limit for everyone (262,144 entries take a few seconds).
+// Entries made meanwhile by the namespace's own traffic count too; a
+// creation refused because the table filled up first is not an error. With
+// entries early drop may not evict (Assured), the table is then full for
+// good: every new flow is dropped.
+func (fl *Filler) FillToLimit(from int, entry func(int) track.Flow) (int, error) {
+	made := 0
+	for range 10 {
+		count, max, err := fl.Count()
+		if err != nil && (!errors.Is(err, ErrTableFull) || max <= 0) {
+			return made, err
+		}
+		if max == 0 {
+			return made, errors.New("ctfill: nf_conntrack_max is 0 (no limit): a table cannot be filled")
+		}
+		if count >= max {
+			return made, nil
+		}
+		for range max - count {
+			f := entry(from + made)
+			if err := fl.Add(&f); err != nil && !errors.Is(err, ErrTableFull) {
+				return made, err
+			}
+			made++
+		}
+	}
+	return made, errors.New("ctfill: the table did not fill up: entries vanish as fast as they are made")
+}
+
 // Fill creates entries Entry(from) … Entry(from+n-1).
-func (fl *Filler) Fill(from, n int) error {
+func (fl *Filler) Fill(from, n int) error { return fl.FillWith(from, n, Entry) }
+
+// FillWith creates entries entry(from) … entry(from+n-1) (Entry, Assured).
+func (fl *Filler) FillWith(from, n int, entry func(int) track.Flow) error {
 	for i := from; i < from+n; i++ {
-		f := Entry(i)
+		f := entry(i)
 		if err := fl.Add(&f); err != nil {
 			return err
 		}
