@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/internal/testkit/corpus"
+	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
 	"github.com/ctdiag/ctdiag/report"
 )
 
