@@ -443,3 +443,54 @@ func withoutCounter(text string) string {
 	after := strings.Join(rest[3:], " ")
 	return strings.TrimSpace(text[:i] + "counter " + after)
 }
+
+// MergeRulesets combines two rulesets read for one sample (iptables-save
+// and ip6tables-save files, a ruleset read at every sample and one at the
+// end): a table b also has (same family, name and backend) is b's, the
+// others of both are kept. Either may be nil.
+func MergeRulesets(a, b *Ruleset) *Ruleset {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	key := func(t *RuleTable) string { return t.Family.String() + " " + t.Name + " " + t.Backend.String() }
+	inB := map[string]bool{}
+	for i := range b.Tables {
+		inB[key(&b.Tables[i])] = true
+	}
+	out := &Ruleset{Source: a.Source, Incomplete: a.Incomplete || b.Incomplete, Comments: a.Comments + b.Comments}
+	if b.Source != "" && b.Source != a.Source {
+		if out.Source != "" {
+			out.Source += ", "
+		}
+		out.Source += b.Source
+	}
+	replaced := false
+	for i := range a.Tables {
+		if inB[key(&a.Tables[i])] {
+			replaced = true
+			continue
+		}
+		out.Tables = append(out.Tables, a.Tables[i])
+	}
+	out.Tables = append(out.Tables, b.Tables...)
+	// What was not decoded is counted per ruleset, not per table: when a
+	// table was read twice, the larger count stands for both.
+	if replaced {
+		out.Unknown = max(a.Unknown, b.Unknown)
+	} else {
+		out.Unknown = a.Unknown + b.Unknown
+	}
+	for _, n := range append(append([]string(nil), a.Notes...), b.Notes...) {
+		dup := false
+		for _, m := range out.Notes {
+			dup = dup || m == n
+		}
+		if !dup {
+			out.Notes = append(out.Notes, n)
+		}
+	}
+	return out
+}

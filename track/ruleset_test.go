@@ -162,3 +162,28 @@ func TestMatchesPort(t *testing.T) {
 		t.Error("dport != 53")
 	}
 }
+
+// Two files of one sample: iptables-save's and ip6tables-save's tables
+// add up; a table read twice (at the sample and at the end) is the later.
+func TestMergeRulesets(t *testing.T) {
+	v4 := &Ruleset{Source: "iptables-save.txt", Tables: []RuleTable{{Family: RuleFamilyIP, Name: "nat", Backend: BackendIptables}}, Unknown: 1}
+	v6 := &Ruleset{Source: "ip6tables-save.txt", Tables: []RuleTable{{Family: RuleFamilyIP6, Name: "nat", Backend: BackendIptables}}, Unknown: 2}
+	both := MergeRulesets(v4, v6)
+	if len(both.Tables) != 2 || both.Unknown != 3 || both.Source != "iptables-save.txt, ip6tables-save.txt" {
+		t.Errorf("v4+v6: %+v", both)
+	}
+	later := &Ruleset{Tables: []RuleTable{{Family: RuleFamilyIP, Name: "nat", Backend: BackendIptables, Chains: []RuleChain{{Name: "POSTROUTING"}}}}, Unknown: 1}
+	m := MergeRulesets(both, later)
+	if len(m.Tables) != 2 || len(m.Tables[1].Chains) != 1 || m.Tables[0].Family != RuleFamilyIP6 || m.Unknown != 3 {
+		t.Errorf("re-read: %+v", m.Tables)
+	}
+	if MergeRulesets(nil, v4) != v4 || MergeRulesets(v4, nil) != v4 {
+		t.Error("nil")
+	}
+	var s Snapshot
+	s.Merge(&Snapshot{Ruleset: v4})
+	s.Merge(&Snapshot{Ruleset: v6})
+	if s.Ruleset == nil || len(s.Ruleset.Tables) != 2 {
+		t.Errorf("Snapshot.Merge: %+v", s.Ruleset)
+	}
+}
