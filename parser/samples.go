@@ -176,8 +176,15 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		if n == 0 && len(extras[-1]) > 0 {
 			n = 1
 		}
-		if !unsure {
+		switch {
+		case !unsure:
 			c.ExpectSamples(n)
+		case n == 0:
+			// Standard input and nothing else that is a table: one sample
+			// at most, whatever it holds, so nothing is kept to compare it
+			// with a next one (a stream of any length costs what the
+			// sample's tallies keep).
+			c.ExpectSamples(1)
 		}
 	}
 
