@@ -6,7 +6,7 @@ FUZZ_TARGETS = parser:FuzzParseFlow parser:FuzzFastPath parser:FuzzParseEvent pa
 	parser:FuzzBundleManifest parser:FuzzBundleArchive parser:FuzzExpectEvent \
 	report:FuzzReadJSON rules:FuzzLoad rules:FuzzSet collector/netlinkct:FuzzFlow capture:FuzzDecode capture:FuzzReader \
 	collector:FuzzKmsgRecords collector:FuzzConnlabel collector:FuzzDecodeExpectEvent cmd/ctdiag:FuzzSysctlFlag \
-	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt
+	ruleset:FuzzParse ruleset:FuzzRuleMsg ruleset:FuzzXt ruleset:FuzzSetElemMsg
 # conntrack's XML and the filter expressions (one tokenizer, the registered options).
 FUZZ_TARGETS += parser:FuzzXML filter:FuzzFilter
 

@@ -111,7 +111,13 @@ func (a *Analyzer) closeGrowth(t timeline, _ *Summary) *Finding {
 		}
 	}
 	if p.named && p.port != "" {
-		ids = append(ids, "notrack")
+		rs, _ := t.ruleset()
+		port := mustPort(p.port)
+		if l.nat == nil || l.nat.portNAT(track.ProtoTCP, port) == 0 {
+			if id := notrackRemedyID(rs, "notrack", l.ipv6 == l.entries, track.ProtoTCP, port, data); id != "" {
+				ids = append(ids, id)
+			}
+		}
 	}
 	f.Remedies = a.remedies(rules.CloseGrowth, data, ids...)
 	return f

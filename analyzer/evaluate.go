@@ -24,6 +24,13 @@ func evaluators() map[string]evaluator {
 		rules.StaleUDP:          (*Analyzer).staleUDP,
 		rules.TopTalker:         (*Analyzer).topTalker,
 		rules.SysctlRisk:        (*Analyzer).sysctlRisk,
+
+		rules.SNATPortExhaustion:  (*Analyzer).snatPortExhaustion,
+		rules.NATPortRangeOverlap: (*Analyzer).natPortRangeOverlap,
+		rules.InvalidDropped:      (*Analyzer).invalidDropped,
+		rules.NotrackConflict:     (*Analyzer).notrackConflict,
+		rules.NotrackCandidate:    (*Analyzer).notrackCandidate,
+		rules.ConntrackUnneeded:   (*Analyzer).conntrackUnneeded,
 	}
 }
 
@@ -101,6 +108,9 @@ func (a *Analyzer) inputs(t timeline) rules.Input {
 		}
 		if len(s.meta.KernelLog) > 0 {
 			have |= rules.InputKernelLog
+		}
+		if s.meta.Ruleset != nil {
+			have |= rules.InputRuleset
 		}
 	}
 	if len(a.hint) > 0 || len(a.opts.Sysctls) > 0 {

@@ -61,7 +61,12 @@ func (a *Analyzer) insertFailed(t timeline, sum *Summary) *Finding {
 	if p := sum.Pressure; p.HasMax && p.Max > 0 {
 		summary += fmt.Sprintf("; the table is %s full, so this is not a full table", human.Percent(p.Utilisation))
 	}
-	if l.dns > 0 {
+	if h := a.snatHits(t); len(h) > 0 {
+		summary += fmt.Sprintf("; %s to %s has %d of its %d source NAT ports taken (snat-port-exhaustion): connections it cannot translate fail here",
+			h[0].key.tsrc.addr(), dstText(h[0].key), h[0].use.entries, h[0].ports.Size())
+	} else if l.dns > 0 && l.dnsDNAT > 0 {
+		summary += fmt.Sprintf("; %d UDP/53 entries, %d of them translated to a DNS server (DNAT): the DNS A/AAAA race in that translation is the usual cause", l.dns, l.dnsDNAT)
+	} else if l.dns > 0 {
 		summary += fmt.Sprintf("; %d UDP/53 entries: the DNS A/AAAA race is the usual cause", l.dns)
 	} else if l.snat > 0 {
 		summary += fmt.Sprintf("; %d source-NATed entries: SNAT port collisions are likely", l.snat)
@@ -88,12 +93,54 @@ func (a *Analyzer) insertFailed(t timeline, sum *Summary) *Finding {
 		data["TableNote"] = fmt.Sprintf("; %d UDP/53 and %d source-NATed entries in the table", l.dns, l.snat)
 	}
 	ids := []string{"show"}
-	if l.dns > 0 {
-		ids = append(ids, "dns")
+	rs, _ := t.ruleset()
+	switch {
+	case l.dns > 0 && l.dnsDNAT > 0:
+		// NOTRACK would stop the translation: stop the race at the clients.
+		data["DNSDNAT"], data["DNATRule"] = l.dnsDNAT, "the service's DNAT rule"
+		if r, ok := dnsDNATRule(t, rs); ok {
+			data["DNATRule"] = ruleName(r)
+			f.Evidence.Rules = append(f.Evidence.Rules, pointAt("translates DNS to its server", r))
+		}
+		ids = append(ids, "dns-dnat")
+	case l.dns > 0:
+		if id := notrackRemedyID(rs, "dns", l.ipv6 == l.entries, track.ProtoUDP, 53, data); id != "" {
+			ids = append(ids, id)
+		} else {
+			ids = append(ids, "dns-clients")
+		}
 	}
 	if l.snat > 0 {
 		ids = append(ids, "snat")
 	}
 	f.Remedies = a.remedies(rules.InsertFailed, data, ids...)
 	return f
+}
+
+// dnsDNATRule is the rule that translates the busiest DNS service of the
+// last sample now, when the ruleset was read.
+func dnsDNATRule(t timeline, rs *track.Ruleset) (track.RuleRef, bool) {
+	l := t.last()
+	if rs == nil || l.nat == nil {
+		return track.RuleRef{}, false
+	}
+	var best backendKey
+	n := 0
+	for k, u := range l.nat.backends {
+		if k.svc.port == 53 && (u.entries > n || u.entries == n && cmpAddrPortKey(k.svc, best.svc) < 0) {
+			best, n = k, u.entries
+		}
+	}
+	if n == 0 {
+		return track.RuleRef{}, false
+	}
+	svc := best.svc.addrPort()
+	fam := track.FamilyIPv4
+	if svc.Addr().Is6() {
+		fam = track.FamilyIPv6
+	}
+	if ts := rs.ServiceTargets(fam, track.ProtoUDP, svc.Addr(), 53); len(ts) > 0 {
+		return ts[0].Rule, true
+	}
+	return track.RuleRef{}, false
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/rules"
+	"github.com/ctdiag/ctdiag/track"
 )
 
 // Result is what the analysis found.
@@ -187,6 +188,14 @@ type Evidence struct {
 	Series  []Series
 	Top     []Top
 	Entries []string // example entries in conntrack -L format
+	// Rules are the firewall rules the finding rests on.
+	Rules []RuleRef
+}
+
+// RuleRef is a firewall rule a finding points at, with what it does there.
+type RuleRef struct {
+	Role string // "translates these connections", "drops INVALID packets", …
+	track.RuleRef
 }
 
 // Figure is one named number, already formatted.

@@ -34,7 +34,9 @@ type sample struct {
 	topSrcs          []ranked[addrPortKey]
 	tcpPort, udpPort []int32 // by destination port
 	snat, dnat       int
-	dns              int // UDP entries to port 53
+	dns              int       // UDP entries to port 53
+	dnsDNAT          int       // of them, translated to another destination
+	nat              *natTally // what the ruleset's rules compare with (ranked samples)
 
 	syn, half2 group // SYN_SENT [UNREPLIED] and half-open TCP older than a round trip
 	idle       group // ESTABLISHED [ASSURED] idle longer than min_idle
@@ -194,6 +196,7 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 	}
 	if s.ranked {
 		s.whatIf = a.newWhatIfs(s.timeouts)
+		s.nat = newNATTally()
 	}
 	return s
 }
@@ -245,13 +248,15 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	if s.ranked {
 		s.dsts.add(keys.dst, 0)
 	}
-	if f.SrcNAT() {
+	snat := f.SrcNAT()
+	if snat {
 		s.snat++
 	}
 	dnat := f.DstNAT()
 	if dnat {
 		s.dnat++
 	}
+	a.natEntry(s, f, &keys, snat, dnat)
 	h := tupleHash(o, &keys, f.Zone)
 	if !s.alone {
 		s.hashes = appendHash(s.hashes, h)
@@ -573,6 +578,7 @@ func (s *sample) dropKeys() {
 		g.src.drop()
 	}
 	s.whatIf = whatIfs{}
+	s.nat = nil
 }
 
 // groups lists the sample's groups.

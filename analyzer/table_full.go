@@ -325,9 +325,16 @@ func (a *Analyzer) fullRemedies(t timeline, sum *Summary, fu fullness) []Remedy 
 			ids = append(ids, "who")
 		}
 		if len(port) > 0 && port[0].Share >= 0.2 && strings.HasPrefix(port[0].Key, "udp/") {
-			proto, p, _ := strings.Cut(port[0].Key, "/")
-			data["Proto"], data["Port"], data["PortShare"] = proto, p, human.Percent(port[0].Share)
-			ids = append(ids, "notrack")
+			_, p, _ := strings.Cut(port[0].Key, "/")
+			n := mustPort(p)
+			data["PortShare"] = human.Percent(port[0].Share)
+			rs, _ := t.ruleset()
+			// Never for a port already NOTRACKed, nor one whose entries are translated.
+			if l.nat == nil || l.nat.portNAT(track.ProtoUDP, n) == 0 {
+				if id := notrackRemedyID(rs, "notrack", l.ipv6 == l.entries, track.ProtoUDP, n, data); id != "" {
+					ids = append(ids, id)
+				}
+			}
 		}
 		if tw := l.share(l.tcpCount(track.TCPTimeWait)); tw >= 0.3 {
 			if w, ok := l.whatIf.result("nf_conntrack_tcp_timeout_time_wait"); ok {

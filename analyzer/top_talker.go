@@ -6,6 +6,7 @@ import (
 
 	"github.com/ctdiag/ctdiag/internal/human"
 	"github.com/ctdiag/ctdiag/rules"
+	"github.com/ctdiag/ctdiag/track"
 )
 
 // topTalker: one peer or port holds the table (rules/top_talker.go).
@@ -76,10 +77,15 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 	if strings.Contains(best.Key, ":") {
 		match = "ip6 saddr " + best.Key
 	}
-	data := map[string]any{"Filter": filterFor(best), "Key": best.Key, "Limit": limit, "SaddrMatch": match}
+	data := map[string]any{"Filter": filterFor(best), "Key": best.Key, "Limit": limit, "SaddrMatch": match, "MaskBits": 32}
 	ids := []string{"show"}
 	if best.Dimension == "source" {
-		ids = append(ids, "limit")
+		fam := track.RuleFamilyIP
+		if strings.Contains(best.Key, ":") {
+			fam, data["MaskBits"] = track.RuleFamilyIP6, 128
+		}
+		rs, _ := t.ruleset()
+		ids = append(ids, filterChainsID(rs, "limit", fam, data))
 	}
 	f.Remedies = a.remedies(rules.TopTalker, data, ids...)
 	return f

@@ -48,7 +48,9 @@ func TestKernelReadOnly(t *testing.T) {
 	sysctlBefore := conntrackSysctls(t, ns)
 	// A ruleset three ways, so that recording reads nftables (nft and
 	// iptables-nft rules) and runs iptables-legacy-save.
-	ns.Nft(t, "table ip ro {\n chain post {\n type nat hook postrouting priority srcnat;\n ip protocol tcp counter masquerade to :30000-30019 fully-random\n }\n}\n")
+	// The anonymous set makes the reader ask for its elements (GETSETELEM).
+	ns.Nft(t, "table ip ro {\n chain post {\n type nat hook postrouting priority srcnat;\n ip protocol tcp counter masquerade to :30000-30019 fully-random\n }\n"+
+		" chain raw {\n type filter hook prerouting priority raw;\n udp dport { 8125, 8126 } notrack\n }\n}\n")
 	for _, cmd := range [][]string{
 		{"iptables-nft", "-t", "raw", "-A", "PREROUTING", "-p", "udp", "--dport", "53", "-j", "CT", "--notrack"},
 		{"iptables-legacy", "-A", "INPUT", "-m", "conntrack", "--ctstate", "INVALID", "-j", "DROP"},
@@ -139,7 +141,7 @@ func TestKernelReadOnly(t *testing.T) {
 	}
 	t.Logf("requests seen: %v", kinds)
 	for _, k := range []string{"IPCTNL_MSG_CT_GET", "IPCTNL_MSG_CT_GET_STATS_CPU", "IPCTNL_MSG_CT_GET_STATS", "IPCTNL_MSG_EXP_GET_STATS_CPU", "subscribe",
-		"NFT_MSG_GETTABLE", "NFT_MSG_GETCHAIN", "NFT_MSG_GETRULE", "NFT_MSG_GETGEN"} {
+		"NFT_MSG_GETTABLE", "NFT_MSG_GETCHAIN", "NFT_MSG_GETRULE", "NFT_MSG_GETGEN", "NFT_MSG_GETSETELEM"} {
 		if kinds[k] == 0 {
 			t.Errorf("no %s seen: the test did not exercise it", k)
 		}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/ruleset"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -244,8 +245,8 @@ func recordSample(ctx context.Context, c *Collector, tmp string, i int, ev *even
 			return s, err
 		}
 	}
-	if !c.cfg.replay() {
-		if err := add(memberRuleset, func(w *bufio.Writer) error { return c.writeRuleset(ctx, w) }); err != nil {
+	if x.Ruleset != nil {
+		if err := add(memberRuleset, func(w *bufio.Writer) error { return ruleset.WriteJSON(w, x.Ruleset) }); err != nil {
 			c.note("ruleset not recorded: %v", err)
 		}
 	}

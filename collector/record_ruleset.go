@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"bufio"
 	"context"
 
 	"github.com/ctdiag/ctdiag/ruleset"
@@ -15,7 +14,8 @@ const memberRuleset = "ruleset.json"
 // Ruleset reads the namespace's firewall ruleset (package ruleset:
 // nftables netlink, legacy tables with iptables-legacy-save). Its netlink
 // requests go to the same observer as the collector's own. A sample that
-// should carry it sets track.Snapshot.Ruleset.
+// should carry it sets track.Snapshot.Ruleset (Extra does, so every
+// live sample of report, top, record and the exporter carries it).
 func (c *Collector) Ruleset(ctx context.Context) (*track.Ruleset, error) {
 	live := ruleset.Live{NetnsName: c.cfg.Netns.String()}
 	if c.ns != nil {
@@ -25,13 +25,4 @@ func (c *Collector) Ruleset(ctx context.Context) (*track.Ruleset, error) {
 		live.Observe = func(typ, flags uint16) { obs(observed{Type: typ, Flags: flags}) }
 	}
 	return ruleset.Read(ctx, live)
-}
-
-// writeRuleset writes the namespace's ruleset as ruleset JSON.
-func (c *Collector) writeRuleset(ctx context.Context, w *bufio.Writer) error {
-	rs, err := c.Ruleset(ctx)
-	if err != nil {
-		return err
-	}
-	return ruleset.WriteJSON(w, rs)
 }

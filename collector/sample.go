@@ -11,8 +11,8 @@ import (
 )
 
 // Extra reads what goes with a table dump: per-CPU statistics, count and
-// max, sysctls, kernel-log lines new since the last call, and the slab
-// cache. Parts this source or kernel cannot give are left out with a note;
+// max, sysctls, kernel-log lines new since the last call, the slab cache
+// and the firewall ruleset (not from a copied /proc). Parts this source or kernel cannot give are left out with a note;
 // only a failure of the statistics or the count is an error.
 func (c *Collector) Extra(ctx context.Context) (track.Snapshot, error) {
 	s := track.Snapshot{Source: c.source}
@@ -47,6 +47,13 @@ func (c *Collector) Extra(ctx context.Context) (track.Snapshot, error) {
 	}
 	if s.Slab, s.HasSlab, err = c.Slab(); err != nil {
 		c.note("%v", err)
+	}
+	if !c.cfg.replay() {
+		// The rules that read the ruleset beside the table need it; what
+		// keeps it from being read is a note, never a failed sample.
+		if s.Ruleset, err = c.Ruleset(ctx); err != nil {
+			c.note("firewall ruleset not read (the rules that need it are not judged): %v", err)
+		}
 	}
 	return s, nil
 }

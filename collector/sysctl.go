@@ -16,8 +16,11 @@ import (
 // /proc/sys/net/netfilter/nf_conntrack_* (timeouts, buckets, count, max,
 // acct, timestamp, events, tcp_be_liberal, tcp_loose, ...), the legacy
 // /proc/sys/net/nf_conntrack_max (init namespace only) and
-// nf_log_all_netns. The files are only ever opened for reading.
+// nf_log_all_netns, and net.ipv4.ip_local_port_range (the ports local
+// sockets take, which source NAT ranges should leave alone). The files
+// are only ever opened for reading.
 func (c *Collector) Sysctls() (track.Sysctls, error) {
+	const localPortRange = "sys/net/ipv4/ip_local_port_range"
 	out := track.Sysctls{}
 	var names []string
 	err := inNetns(c.ns, func() error {
@@ -39,7 +42,7 @@ func (c *Collector) Sysctls() (track.Sysctls, error) {
 		}
 		return nil, err
 	}
-	names = append(names, "sys/net/nf_conntrack_max")
+	names = append(names, "sys/net/nf_conntrack_max", localPortRange)
 	sort.Strings(names)
 	for _, rel := range names {
 		var snap track.Snapshot
@@ -47,8 +50,8 @@ func (c *Collector) Sysctls() (track.Sysctls, error) {
 		switch {
 		case err == nil:
 			out = track.LayerSysctls(out, snap.Sysctls)
-		case errors.Is(err, fs.ErrNotExist) && rel == "sys/net/nf_conntrack_max":
-			// only in the initial namespace
+		case errors.Is(err, fs.ErrNotExist) && (rel == "sys/net/nf_conntrack_max" || rel == localPortRange):
+			// only in the initial namespace; or a copied /proc without it
 		case errors.Is(err, fs.ErrPermission):
 			c.note("%s: not readable (%v)", rel, err)
 		default:

@@ -198,7 +198,7 @@ func TestDetect(t *testing.T) {
 		"table-full/dmesg.txt":                              FormatKernelLog,
 		"table-full/srv/while-full.txt":                     FormatMixed,
 		"table-full/srv/nf_conntrack.t00.txt":               FormatEmpty,
-		"table-full/srv/iptables.txt":                       FormatUnknown,
+		"table-full/srv/iptables.txt":                       FormatRuleset, // iptables -nvL listings
 		"table-100k/proc-nf_conntrack-100k.txt.gz":          FormatProc,
 		"table-100k/conntrack-L-extended-100k.txt.gz":       FormatExtended,
 		"nat-masquerade/rtr/conntrack-L-src-nat.txt":        FormatConntrack,

@@ -46,10 +46,14 @@ func TestReadSamplesInOrder(t *testing.T) {
 			t.Fatalf("syn-sent-growth holds only SYN_SENT [UNREPLIED]: %+v", f)
 		}
 	}
-	if len(s.Skipped) != 2 || !strings.Contains(s.Skipped[0], "iptables.txt: not a conntrack format") || !strings.Contains(s.Skipped[1], "ss-tcp-states.txt") {
+	// iptables.txt (iptables -nvL listings) is the ruleset of the last sample.
+	if len(s.Skipped) != 1 || !strings.Contains(s.Skipped[0], "ss-tcp-states.txt") {
 		t.Errorf("skipped %v", s.Skipped)
 	}
-	if len(s.Decoders) != 9 || s.Decoders[0].Format() != FormatEmpty || s.Decoders[1].Format() != FormatProc || s.Problems() != 0 {
+	if rs := last.Ruleset; rs == nil || rs.RuleCount() != 1 || s.Snapshots[4].Ruleset != nil {
+		t.Errorf("the listing read at the end is the last sample's ruleset: %+v", rs)
+	}
+	if len(s.Decoders) != 10 || s.Decoders[0].Format() != FormatEmpty || s.Decoders[1].Format() != FormatProc || s.Problems() != 0 {
 		t.Errorf("decoders: %d, first %s", len(s.Decoders), s.Decoders[0].Format())
 	}
 	if s.Snapshots[1].Time.IsZero() || s.Snapshots[1].Source.Format != "proc" {

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/ctdiag/ctdiag/analyzer"
@@ -175,6 +176,27 @@ type Evidence struct {
 	Top     []Top    `json:"top"`
 	// Entries are example table entries in conntrack -L format.
 	Entries []string `json:"entries"`
+	// Rules are the firewall rules the finding rests on (omitted when none).
+	Rules []Rule `json:"rules,omitempty"`
+}
+
+// Rule is a firewall rule a finding points at.
+type Rule struct {
+	Role     string `json:"role"` // what it does in the finding
+	Family   string `json:"family"`
+	Table    string `json:"table"`
+	Chain    string `json:"chain"`
+	Backend  string `json:"backend"`
+	Position int    `json:"position"`
+	Handle   uint64 `json:"handle,omitempty"`
+	Text     string `json:"text"`
+	// Packets is the rule's counter when it has one.
+	Packets *uint64 `json:"packets,omitempty"`
+}
+
+// Name names the rule as reports print it: "ip nat POSTROUTING #1".
+func (r Rule) Name() string {
+	return fmt.Sprintf("%s %s %s #%d", r.Family, r.Table, r.Chain, r.Position)
 }
 
 // Figure is one named value, formatted for people.
@@ -434,6 +456,14 @@ func buildFinding(f *analyzer.Finding) Finding {
 	}
 	for _, r := range f.Remedies {
 		out.Remedies = append(out.Remedies, Remedy{Title: r.Title, Commands: nonNil(r.Commands), Note: r.Note, Text: r.Text()})
+	}
+	for _, r := range f.Evidence.Rules {
+		x := Rule{Role: r.Role, Family: r.Family.String(), Table: r.Table, Chain: r.Chain, Backend: r.Backend.String(),
+			Position: r.Rule.Position, Handle: r.Rule.Handle, Text: r.Rule.Text}
+		if r.Rule.HasCounter {
+			x.Packets = ptr(r.Rule.Counter.Packets)
+		}
+		out.Evidence.Rules = append(out.Evidence.Rules, x)
 	}
 	return out
 }

@@ -84,6 +84,9 @@ func WriteMarkdown(w io.Writer, d *Document) error {
 				}
 				p("- top %s: %s", g[0].Dimension, strings.Join(parts, ", "))
 			}
+			for _, r := range f.Evidence.Rules {
+				p("- rule %s (%s): `%s`%s", r.Name(), r.Role, r.Text, rulePackets(r))
+			}
 			if len(f.Evidence.Entries) > 0 {
 				p("")
 				p("```")
@@ -159,7 +162,7 @@ func WriteMarkdown(w io.Writer, d *Document) error {
 }
 
 func hasEvidence(e Evidence) bool {
-	return len(e.Figures)+len(e.Series)+len(e.Top)+len(e.Entries) > 0
+	return len(e.Figures)+len(e.Series)+len(e.Top)+len(e.Entries)+len(e.Rules) > 0
 }
 
 // mdCell makes text safe inside a table cell.

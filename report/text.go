@@ -155,7 +155,7 @@ func writeFindingText(b *strings.Builder, st textStyles, f *Finding, width int) 
 }
 
 func writeEvidenceText(b *strings.Builder, st textStyles, e Evidence, width int) {
-	if len(e.Figures)+len(e.Series)+len(e.Top)+len(e.Entries) == 0 {
+	if len(e.Figures)+len(e.Series)+len(e.Top)+len(e.Entries)+len(e.Rules) == 0 {
 		return
 	}
 	fmt.Fprintf(b, "  %s\n", st.label.Render("Evidence"))
@@ -182,6 +182,17 @@ func writeEvidenceText(b *strings.Builder, st textStyles, e Evidence, width int)
 	for _, l := range e.Entries {
 		fmt.Fprintf(b, "    %s\n", st.dim.Render("e.g. "+l))
 	}
+	for _, r := range e.Rules {
+		wrap(b, "rule "+r.Name()+" ("+r.Role+"): "+r.Text+rulePackets(r), "    ", width)
+	}
+}
+
+// rulePackets says what a rule's counter holds, when it has one.
+func rulePackets(r Rule) string {
+	if r.Packets == nil {
+		return ""
+	}
+	return fmt.Sprintf(" [%d packets]", *r.Packets)
 }
 
 // groupTop splits a ranking by dimension, keeping their order.

@@ -12,6 +12,14 @@ const (
 	StaleUDP          = "stale-udp"
 	TopTalker         = "top-talker"
 	SysctlRisk        = "sysctl-risk"
+
+	// Rules that read the firewall ruleset beside the table.
+	SNATPortExhaustion  = "snat-port-exhaustion"
+	NATPortRangeOverlap = "nat-port-range-overlap"
+	InvalidDropped      = "invalid-dropped"
+	NotrackConflict     = "notrack-conflict"
+	NotrackCandidate    = "notrack-candidate"
+	ConntrackUnneeded   = "conntrack-unneeded"
 )
 
 // References used by several rules. Kernel facts are cited from the
@@ -22,6 +30,8 @@ const (
 	refKernel    = "ctdiag docs/KERNEL.md (conntrack's behaviour on Linux 6.18, with kernel sources)"
 	refConntrack = "conntrack(8): the -L filters used above, from conntrack-tools"
 	refNotrack   = "nftables wiki, \"Setting packet connection tracking metainformation\": notrack in a raw-priority chain"
+	refNAT       = "nftables wiki, \"Performing Network Address Translation (NAT)\": masquerade, snat, port ranges and the random, fully-random and persistent flags"
+	refIptExt    = "iptables-extensions(8): MASQUERADE/SNAT --to-ports, --random-fully; CT --notrack; conntrack --ctstate"
 )
 
 // Catalog returns every rule, in the order reports list them. Each rule is
@@ -39,6 +49,12 @@ func Catalog() []Rule {
 		staleUDP(),
 		topTalker(),
 		sysctlRisk(),
+		snatPortExhaustion(),
+		natPortRangeOverlap(),
+		invalidDropped(),
+		notrackConflict(),
+		notrackCandidate(),
+		conntrackUnneeded(),
 	}
 }
 
@@ -64,6 +80,33 @@ nft add rule inet ctdiag_raw pre {{.Proto}} dport {{.Port}} notrack
 nft add rule inet ctdiag_raw pre {{.Proto}} sport {{.Port}} notrack
 nft add rule inet ctdiag_raw out {{.Proto}} dport {{.Port}} notrack
 nft add rule inet ctdiag_raw out {{.Proto}} sport {{.Port}} notrack`
+
+// notrackNftCommands inserts the NOTRACK rules at the top of the host's
+// own raw-priority chains (nft), found in its ruleset.
+const notrackNftCommands = `nft insert rule {{.NftFamily}} {{.NftTable}} {{.NftPre}} {{.Proto}} dport {{.Port}} notrack
+nft insert rule {{.NftFamily}} {{.NftTable}} {{.NftPre}} {{.Proto}} sport {{.Port}} notrack
+nft insert rule {{.NftFamily}} {{.NftTable}} {{.NftOut}} {{.Proto}} dport {{.Port}} notrack
+nft insert rule {{.NftFamily}} {{.NftTable}} {{.NftOut}} {{.Proto}} sport {{.Port}} notrack`
+
+// notrackIptablesCommands is the same in iptables syntax: the raw table's
+// PREROUTING and OUTPUT chains always exist.
+const notrackIptablesCommands = `{{.Iptables}} -t raw -I PREROUTING -p {{.Proto}} --dport {{.Port}} -j CT --notrack
+{{.Iptables}} -t raw -I PREROUTING -p {{.Proto}} --sport {{.Port}} -j CT --notrack
+{{.Iptables}} -t raw -I OUTPUT -p {{.Proto}} --dport {{.Port}} -j CT --notrack
+{{.Iptables}} -t raw -I OUTPUT -p {{.Proto}} --sport {{.Port}} -j CT --notrack`
+
+// notrackRemedies are a NOTRACK remedy in the three spellings the
+// analyzer chooses from by the host's ruleset: "notrack" (nft, a table of
+// its own; when the ruleset is not known or has no raw chains),
+// "notrack-nft" (the host's raw-priority chains), "notrack-iptables"
+// (iptables-nft or iptables-legacy hosts).
+func notrackRemedies(title, note string) []Remedy {
+	return []Remedy{
+		{ID: "notrack", Title: title, Commands: notrackCommands, Note: note},
+		{ID: "notrack-nft", Title: title, Commands: notrackNftCommands, Note: note},
+		{ID: "notrack-iptables", Title: title, Commands: notrackIptablesCommands, Note: note},
+	}
+}
 
 // notrackNote is what a NOTRACK remedy must warn about.
 const notrackNote = `Untracked packets match "ct state untracked": stateful rules must accept them, and

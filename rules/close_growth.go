@@ -26,7 +26,7 @@ FINs go unacknowledged.`,
 			{"min_rise", UnitCount, 20, "With three samples or more: rising at every sample, by this many in all, fires even below min_share."},
 			{"critical_share", UnitShare, 0.5, "Half of nf_conntrack_max in these states is critical."},
 		},
-		Remedies: []Remedy{
+		Remedies: append([]Remedy{
 			{ID: "show", Title: "See them",
 				Commands: `conntrack -L -p tcp --state {{.State}} {{.Filter}}
 ctdiag list -p tcp --state {{.States}} {{.Filter}} -o extended`},
@@ -40,10 +40,8 @@ there belong to an application that does not close them (ss -p names it).`},
 				Note: `{{.Close}} entries were in CLOSE (reset) at the peak. Resets from the server side: a
 crashing or overloaded backend; from the client side: aborted requests; from the
 middle (both addresses spoofed by a device): a firewall or load balancer killing flows.`},
-			{ID: "notrack", Title: "Do not track high-churn traffic that needs no state",
-				Commands: notrackCommands,
-				Note:     "Only if port {{.Port}} needs neither NAT nor stateful filtering (a local health check,\na high-rate internal API). " + notrackNote},
-		},
+		}, notrackRemedies("Do not track high-churn traffic that needs no state",
+			"Only if port {{.Port}} needs neither NAT nor stateful filtering (a local health check,\na high-rate internal API). "+notrackNote)...),
 		References: []string{refSysctlDoc, refKernel + " §1.3, §2.1", refNotrack},
 	}
 }

@@ -192,6 +192,7 @@ const (
 	InputLimit                       // nf_conntrack_max (and the count, or the entries)
 	InputSysctls                     // sysctls
 	InputKernelLog                   // kernel-log lines about conntrack
+	InputRuleset                     // the firewall ruleset (nft, iptables)
 )
 
 // name says what one input is and where to get it.
@@ -209,6 +210,8 @@ func (in Input) name() string {
 		return "the conntrack sysctls (sysctl -a | grep conntrack)"
 	case InputKernelLog:
 		return "the kernel log (dmesg, journalctl -k)"
+	case InputRuleset:
+		return "the firewall ruleset (nft list ruleset, iptables-save -c or iptables -nvL; live, root)"
 	}
 	return ""
 }
@@ -216,7 +219,7 @@ func (in Input) name() string {
 // String names the inputs in the set, joined with "and".
 func (in Input) String() string {
 	var parts []string
-	for b := Input(1); b != 0 && b <= InputKernelLog; b <<= 1 {
+	for b := Input(1); b != 0 && b <= InputRuleset; b <<= 1 {
 		if in&b != 0 {
 			parts = append(parts, b.name())
 		}

@@ -37,7 +37,8 @@ func TestJudged(t *testing.T) {
 }
 
 func TestCatalogIsComplete(t *testing.T) {
-	want := []string{SynSentGrowth, HalfAssured, StuckEstablished, CloseGrowth, TableFull, InvalidStaleTuple, InsertFailed, StaleUDP, TopTalker, SysctlRisk}
+	want := []string{SynSentGrowth, HalfAssured, StuckEstablished, CloseGrowth, TableFull, InvalidStaleTuple, InsertFailed, StaleUDP, TopTalker, SysctlRisk,
+		SNATPortExhaustion, NATPortRangeOverlap, InvalidDropped, NotrackConflict, NotrackCandidate, ConntrackUnneeded}
 	var got []string
 	kebab := regexp.MustCompile(`^[a-z]+(-[a-z]+)*$`)
 	for _, r := range Catalog() {

@@ -29,7 +29,7 @@ even if the limit read later is higher (it was raised since).`,
 			{"accumulation_min_utilisation", UnitShare, 0.1, "A table that sheds nothing (every entry followed from one sample to the next is still there) keeps what it gains, so its forecast counts sooner: from a tenth full. Below that, a few seconds of growth are too little to say a table of this size will fill (a burst of a thousand held connections is not a trend)."},
 			{"bytes_per_entry", UnitBytes, 383, "Kernel memory per entry, measured on the development kernel (6.18): slab object 256 B + extensions 128 B. Used to price a larger limit."},
 		},
-		Remedies: []Remedy{
+		Remedies: append([]Remedy{
 			{ID: "raise", Title: "Raise the limit, knowing the memory cost",
 				Commands: `sysctl -w net.netfilter.nf_conntrack_max={{.SuggestedMax}}
 echo 'net.netfilter.nf_conntrack_max = {{.SuggestedMax}}' > /etc/sysctl.d/90-conntrack.conf`,
@@ -51,9 +51,6 @@ it was raised after the drops. It covers {{.Covers}}; persist it in
 				Commands: `ctdiag list -c {{.TopFilter}}
 conntrack -L {{.TopFilter}}`,
 				Note: `{{.TopDimension}} {{.TopKey}} holds {{.TopCount}} entries ({{.TopShare}} of the table).`},
-			{ID: "notrack", Title: "Do not track traffic that needs no state",
-				Commands: notrackCommands,
-				Note:     "{{.Proto}}/{{.Port}} holds {{.PortShare}} of the table. Only if it needs neither NAT nor stateful\nfiltering (DNS to a local resolver, NTP, health checks). " + notrackNote},
 			{ID: "timewait", Title: "Let closed connections go sooner",
 				Commands: `sysctl -w net.netfilter.nf_conntrack_tcp_timeout_time_wait={{.SuggestedTimeout}}`,
 				Note: `TIME_WAIT entries are {{.TimeWaitShare}} of the table. The TCP stack keeps TIME_WAIT 60 s;
@@ -61,7 +58,8 @@ conntrack's {{.Timeout}} s adds nothing. {{.WhatIf}}`},
 			{ID: "shorten", Title: "Shorten what dominates",
 				Commands: `ctdiag rules explain {{.DominantRule}}`,
 				Note:     `{{.Dominant}} entries are {{.DominantShare}} of the table: see what rule {{.DominantRule}} says.`},
-		},
+		}, notrackRemedies("Do not track traffic that needs no state",
+			"{{.Proto}}/{{.Port}} holds {{.PortShare}} of the table. Only if it needs neither NAT nor stateful\nfiltering (DNS to a local resolver, NTP, health checks). "+notrackNote)...),
 		References: []string{refSysctlDoc, refKernel + " §4.1–§4.4", refNotrack},
 	}
 }

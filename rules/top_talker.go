@@ -34,9 +34,19 @@ nft add chain inet ctdiag_limit in '{ type filter hook input priority filter; }'
 nft add chain inet ctdiag_limit fwd '{ type filter hook forward priority filter; }'
 nft add rule inet ctdiag_limit in {{.SaddrMatch}} ct count over {{.Limit}} drop
 nft add rule inet ctdiag_limit fwd {{.SaddrMatch}} ct count over {{.Limit}} drop`,
-				Note: `Only if {{.Key}} should not hold that many: ct count caps its concurrent
-connections at {{.Limit}} (twice the next busiest source, at least 1000).`},
+				Note: limitNote},
+			{ID: "limit-nft", Title: "Limit a single source",
+				Commands: `nft insert rule {{.NftFamily}} {{.NftTable}} {{.NftIn}} {{.SaddrMatch}} ct count over {{.Limit}} drop
+nft insert rule {{.NftFamily}} {{.NftTable}} {{.NftFwd}} {{.SaddrMatch}} ct count over {{.Limit}} drop`,
+				Note: limitNote},
+			{ID: "limit-iptables", Title: "Limit a single source",
+				Commands: `{{.Iptables}} -I INPUT -s {{.Key}} -m connlimit --connlimit-above {{.Limit}} --connlimit-mask {{.MaskBits}} -j DROP
+{{.Iptables}} -I FORWARD -s {{.Key}} -m connlimit --connlimit-above {{.Limit}} --connlimit-mask {{.MaskBits}} -j DROP`,
+				Note: limitNote},
 		},
 		References: []string{refConntrack, "nftables wiki, \"Meters\" and ct count"},
 	}
 }
+
+const limitNote = `Only if {{.Key}} should not hold that many: this caps its concurrent connections at
+{{.Limit}} (twice the next busiest source, at least 1000).`

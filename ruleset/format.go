@@ -19,9 +19,10 @@ const (
 	FormatNftText             // nft list ruleset
 	FormatNftJSON             // nft -j list ruleset
 	FormatJSON                // ctdiag's own JSON (ctdiag ruleset -o json, record bundles)
+	FormatIptablesList        // iptables -L / ip6tables -L listings (-nvL, -x, --line-numbers)
 )
 
-var formatNames = [...]string{"none", "iptables-save", "nft", "nft-json", "ruleset-json"}
+var formatNames = [...]string{"none", "iptables-save", "nft", "nft-json", "ruleset-json", "iptables-list"}
 
 func (f Format) String() string {
 	if int(f) < len(formatNames) {
@@ -41,6 +42,8 @@ func (f Format) Description() string {
 		return "nft -j list ruleset output"
 	case FormatJSON:
 		return "ctdiag ruleset JSON"
+	case FormatIptablesList:
+		return "iptables -L listing"
 	}
 	return "not a ruleset"
 }
@@ -84,10 +87,26 @@ func Detect(head []byte) Format {
 			return FormatIptablesSave
 		case bytes.HasPrefix(line, []byte("table ")) && bytes.HasSuffix(bytes.TrimSpace(cutComment(line)), []byte("{")):
 			return FormatNftText
+		case isListChainLine(line):
+			return FormatIptablesList
 		}
 		return FormatNone
 	}
 	return FormatNone
+}
+
+// isListChainLine: "Chain INPUT (policy ACCEPT 0 packets, 0 bytes)",
+// "Chain INPUT (policy DROP)", "Chain KUBE-X (2 references)".
+func isListChainLine(line []byte) bool {
+	rest, ok := bytes.CutPrefix(line, []byte("Chain "))
+	if !ok {
+		return false
+	}
+	_, paren, ok := bytes.Cut(rest, []byte(" ("))
+	if !ok || !bytes.HasSuffix(paren, []byte(")")) {
+		return false
+	}
+	return bytes.HasPrefix(paren, []byte("policy ")) || bytes.HasSuffix(paren, []byte("references)")) || bytes.HasSuffix(paren, []byte("reference)"))
 }
 
 func cutComment(line []byte) []byte {
@@ -128,6 +147,8 @@ func Parse(r io.Reader, name string, f Format) (*Result, error) {
 		res.Ruleset, res.Lines, err = parseNftJSON(r, &res.Problems)
 	case FormatJSON:
 		res.Ruleset, res.Lines, err = readJSON(r, &res.Problems)
+	case FormatIptablesList:
+		res.Ruleset, res.Lines, err = parseIptablesList(r, &res.Problems)
 	default:
 		return res, fmt.Errorf("%s: %w", name, ErrUnknownFormat)
 	}

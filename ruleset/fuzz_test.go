@@ -80,3 +80,44 @@ func FuzzXt(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSetElemMsg feeds anything to the set element decoder (what the
+// kernel sends for an anonymous set): no panic, and the elements turn into
+// port and address matches or are refused.
+func FuzzSetElemMsg(f *testing.F) {
+	attr := func(typ uint16, data []byte) []byte {
+		l := 4 + len(data)
+		b := []byte{byte(l), byte(l >> 8), byte(typ), byte(typ >> 8)}
+		b = append(b, data...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	key := func(v []byte) []byte { return attr(1|0x8000, attr(1, v)) } // NFTA_SET_ELEM_KEY { NFTA_DATA_VALUE }
+	elem := func(parts ...[]byte) []byte {
+		var b []byte
+		for _, p := range parts {
+			b = append(b, p...)
+		}
+		return attr(1|0x8000, b)
+	}
+	// { 1000-2000, 3000 } as an interval set: starts, and exclusive ends flagged.
+	end := attr(3, []byte{0, 0, 0, 1})
+	list := append(append(append(elem(key([]byte{0x03, 0xe8})), elem(key([]byte{0x07, 0xd1}), end)...), elem(key([]byte{0x0b, 0xb8}))...), elem(key([]byte{0x0b, 0xb9}), end)...)
+	msg := append([]byte{1, 0, 0, 0}, attr(3|0x8000, list)...)
+	f.Add(msg)
+	f.Add(msg[:len(msg)-5])
+	f.Fuzz(func(t *testing.T, b []byte) {
+		es, err := decodeSetElemMsg(b)
+		if err != nil {
+			return
+		}
+		for _, field := range []setLookup{{field: fieldDPort}, {field: fieldSaddr, l3: track.FamilyIPv4}, {field: fieldDaddr, l3: track.FamilyIPv6}} {
+			var r track.Rule
+			if applyLookup(&r, field, es) {
+				_ = NftText(&r)
+			}
+		}
+	})
+}

@@ -154,10 +154,18 @@ func TestKernelThreeWays(t *testing.T) {
 	if len(rs.InvalidDrops()) < 2 {
 		t.Errorf("INVALID drops: %v", rs.InvalidDrops())
 	}
-	// udp/123: the CT --notrack rule, and the nft rule whose port set is
-	// not decoded (it may cover 123, so it counts).
-	if n := rs.Notracked(track.FamilyIPv4, track.ProtoUDP, 123); len(n) != 2 || n[1].Backend != iptB || !n[0].Rule.Partial {
+	// udp/123: the CT --notrack rule only; the nft rule's anonymous set
+	// { 8125, 8126 } was read (NFT_MSG_GETSETELEM) and decoded.
+	if n := rs.Notracked(track.FamilyIPv4, track.ProtoUDP, 123); len(n) != 1 || n[0].Backend != iptB {
 		t.Errorf("udp/123 NOTRACKed by %v", n)
+	}
+	set := rule(t, rs, nftB, track.RuleFamilyInet, "filt", "raw", isAction(track.ActionNotrack))
+	if set.Partial || len(set.Match.DPorts) != 2 || set.Match.DPorts[0] != (track.PortRange{Min: 8125, Max: 8125}) ||
+		set.Match.DPorts[1] != (track.PortRange{Min: 8126, Max: 8126}) || set.Text != "udp dport { 8125, 8126 } notrack" {
+		t.Errorf("udp dport { 8125, 8126 } notrack read as %+v %q", set.Match, set.Text)
+	}
+	if n := rs.Notracked(track.FamilyIPv4, track.ProtoUDP, 8126); len(n) != 1 || n[0].Backend != nftB {
+		t.Errorf("udp/8126 NOTRACKed by %v", n)
 	}
 	if n := rs.Notracked(track.FamilyIPv4, track.ProtoTCP, 123); len(n) != 0 {
 		t.Errorf("tcp/123 NOTRACKed by %v", n)
@@ -248,5 +256,49 @@ func TestKernelThreeWays(t *testing.T) {
 		if got != live {
 			t.Errorf("%v counter %+v, live %+v", tool, got, live)
 		}
+	}
+}
+
+// TestKernelAnonymousSets: a rule's anonymous set of ports or addresses
+// (hash or interval, negated, IPv4 and IPv6) is read with its elements and
+// becomes the rule's match, as nft lists it.
+func TestKernelAnonymousSets(t *testing.T) {
+	ns := netnstest.NewNS(t)
+	ns.Nft(t, `table inet sets {
+	chain raw {
+		type filter hook prerouting priority raw; policy accept;
+		tcp dport { 1000-2000, 3000, 5000-5001 } notrack
+		udp sport != { 53, 123 } counter
+		ip saddr { 10.0.0.0/8, 192.168.1.1, 172.16.0.0-172.16.0.5 } counter
+		ip6 daddr { fd00::/64 } counter
+		meta l4proto { tcp, udp } counter
+	}
+}
+`)
+	rs := readLive(t, ns)
+	get := func(sub string) track.Rule {
+		t.Helper()
+		return rule(t, rs, track.BackendNft, track.RuleFamilyInet, "sets", "raw", func(r *track.Rule) bool { return strings.Contains(r.Text, sub) })
+	}
+	nt := get("notrack")
+	want := []track.PortRange{{Min: 1000, Max: 2000}, {Min: 3000, Max: 3000}, {Min: 5000, Max: 5001}}
+	if nt.Partial || fmt.Sprint(nt.Match.DPorts) != fmt.Sprint(want) || nt.Text != "tcp dport { 1000-2000, 3000, 5000-5001 } notrack" {
+		t.Errorf("interval set: %+v %q", nt.Match, nt.Text)
+	}
+	if len(rs.Notracked(track.FamilyIPv4, track.ProtoTCP, 1500)) != 1 || len(rs.Notracked(track.FamilyIPv4, track.ProtoTCP, 2500)) != 0 {
+		t.Error("tcp/1500 is NOTRACKed, tcp/2500 is not")
+	}
+	if r := get("sport"); r.Partial || !r.Match.SPortNeg || len(r.Match.SPorts) != 2 {
+		t.Errorf("udp sport != { 53, 123 }: %+v %q", r.Match, r.Text)
+	}
+	if r := get("saddr"); r.Partial || fmt.Sprint(r.Match.Src) != "[10.0.0.0/8 172.16.0.0/30 172.16.0.4/31 192.168.1.1/32]" {
+		t.Errorf("ip saddr set: %v %q", r.Match.Src, r.Text)
+	}
+	if r := get("daddr"); r.Partial || fmt.Sprint(r.Match.Dst) != "[fd00::/64]" {
+		t.Errorf("ip6 daddr set: %v %q", r.Match.Dst, r.Text)
+	}
+	// A set of protocols has no place in the model: it stays undecoded.
+	if r := get("lookup"); !r.Partial {
+		t.Errorf("meta l4proto { tcp, udp }: %+v %q", r.Match, r.Text)
 	}
 }

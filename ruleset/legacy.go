@@ -71,16 +71,19 @@ func readLegacy(ctx context.Context, l Live, rs *track.Ruleset) {
 		switch {
 		case err != nil:
 			rs.Notes = append(rs.Notes, fmt.Sprintf("legacy %s tables not checked: %v", lt.family, err))
+			rs.Incomplete = true
 			continue
 		case len(list) == 0:
 			continue
 		case runErr != nil && errors.Is(runErr, exec.ErrNotFound):
 			rs.Notes = append(rs.Notes, fmt.Sprintf("legacy iptables tables in use (%s %s) but %s is not installed: install the iptables package to see them",
 				lt.family, strings.Join(list, ", "), lt.tool))
+			rs.Incomplete = true
 			continue
 		case runErr != nil:
 			rs.Notes = append(rs.Notes, fmt.Sprintf("legacy iptables tables in use (%s %s) could not be read: %s: %v %s",
 				lt.family, strings.Join(list, ", "), lt.tool, runErr, strings.TrimSpace(stderr.String())))
+			rs.Incomplete = true
 			continue
 		}
 		var probs Problems

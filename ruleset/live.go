@@ -98,6 +98,12 @@ func dialNft(l Live) (*nftConn, error) {
 func (n *nftConn) close() error { return n.c.Close() }
 
 func (n *nftConn) send(msg uint16, flags netlink.HeaderFlags) error {
+	return n.sendWith(msg, flags, unix.NFPROTO_UNSPEC, nil)
+}
+
+// sendWith sends a request for one family with attributes (a set's
+// elements are asked for by table and set name).
+func (n *nftConn) sendWith(msg uint16, flags netlink.HeaderFlags, family uint8, attrs []byte) error {
 	typ := uint16(unix.NFNL_SUBSYS_NFTABLES)<<8 | msg
 	if n.observe != nil {
 		n.observe(typ, uint16(flags))
@@ -107,7 +113,7 @@ func (n *nftConn) send(msg uint16, flags netlink.HeaderFlags) error {
 	}
 	_, err := n.c.Send(netlink.Message{
 		Header: netlink.Header{Type: netlink.HeaderType(typ), Flags: flags},
-		Data:   []byte{unix.NFPROTO_UNSPEC, unix.NFNETLINK_V0, 0, 0},
+		Data:   append([]byte{family, unix.NFNETLINK_V0, 0, 0}, attrs...),
 	})
 	return err
 }
@@ -337,6 +343,16 @@ func ReadNftables(ctx context.Context, l Live) (*track.Ruleset, error) {
 	return rs, nil
 }
 
+// ruleParts is what a rule read over netlink leaves to do once every rule
+// is read: its text (which needs its table's backend), and its lookups in
+// anonymous sets.
+type ruleParts struct {
+	table, chain, rule int
+	parts              []string
+	narrowing          int
+	lookups            []setLookup
+}
+
 // readOnce dumps tables, chains and rules and assembles them.
 func (n *nftConn) readOnce(ctx context.Context) (*track.Ruleset, error) {
 	rs := &track.Ruleset{}
@@ -381,10 +397,6 @@ func (n *nftConn) readOnce(ctx context.Context) (*track.Ruleset, error) {
 	// Per table: whether iptables-nft wrote it, and the undecoded parts of
 	// each rule, for its text once the backend is known.
 	xtTables := map[int]bool{}
-	type ruleParts struct {
-		table, chain, rule int
-		parts              []string
-	}
 	var parts []ruleParts
 	err = n.dumpPipelined(ctx, unix.NFT_MSG_GETRULE, func(b []byte) error {
 		r, err := decodeRuleMsg(b)
@@ -401,10 +413,13 @@ func (n *nftConn) readOnce(ctx context.Context) (*track.Ruleset, error) {
 		if r.xt {
 			xtTables[ti] = true
 		}
-		parts = append(parts, ruleParts{ti, ci, len(c.Rules) - 1, r.parts})
+		parts = append(parts, ruleParts{table: ti, chain: ci, rule: len(c.Rules) - 1, parts: r.parts, narrowing: r.narrowing, lookups: r.lookups})
 		return nil
 	})
 	if err != nil {
+		return nil, err
+	}
+	if _, err := n.resolveLookups(ctx, rs, parts); err != nil {
 		return nil, err
 	}
 	for i := range rs.Tables {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
+	"strings"
 
 	"github.com/google/nftables/expr"
 	"github.com/mdlayher/netlink"
@@ -156,6 +157,10 @@ type nlRule struct {
 	xt      bool // it has x_tables match or target expressions (iptables-nft)
 	unknown int  // expressions or parts not decoded
 	parts   []string
+	// narrowing counts the parts not decoded that may narrow the match;
+	// lookups are anonymous-set matches to decode once the set is read.
+	narrowing int
+	lookups   []setLookup
 }
 
 // attrIter walks netlink attributes in place, without allocating: the
@@ -391,6 +396,7 @@ func (it *interpreter) undecoded(part string, narrows bool) {
 	it.r.parts = append(it.r.parts, part)
 	if narrows {
 		it.r.rule.Partial = true
+		it.r.narrowing++
 	}
 }
 
@@ -583,10 +589,20 @@ func interpret(r *nlRule, exprs []rawExpr) {
 				it.undecoded("lookup", true)
 				continue
 			}
-			if s, ok := it.get(x.SourceRegister); ok && s.kind == srcCt {
+			s, ok := it.get(x.SourceRegister)
+			if ok && s.kind == srcCt {
 				m.CtOther = append(m.CtOther, ctName(s.key)+" in set")
 			}
 			it.undecoded("lookup @"+x.SetName, true)
+			// An anonymous set of ports or addresses ("tcp dport { 80,
+			// 443 }") is fetched once the rules are read: then the part
+			// is decoded after all.
+			if f, known := lookupField(s, it.l3); ok && known && strings.HasPrefix(x.SetName, "__set") {
+				r.lookups = append(r.lookups, setLookup{set: x.SetName, field: f, neg: x.Invert, l3: it.l3, part: len(r.parts) - 1})
+				if f == fieldSaddr || f == fieldDaddr {
+					it.nfprot = false // an address match says the family
+				}
+			}
 		case "nat":
 			var x expr.NAT
 			if expr.Unmarshal(fam, e.data, &x) != nil {

@@ -350,22 +350,29 @@ type RuleMatch struct {
 // UsesConntrack reports whether the match reads conntrack state.
 func (m *RuleMatch) UsesConntrack() bool { return m.CtState != 0 || len(m.CtOther) > 0 }
 
-// MatchesPort reports whether a destination port p of protocol proto can
-// match (ignoring what else the rule selects).
+// MatchesPort reports whether packets of protocol proto to or from port p
+// (a service's queries or its answers) can match, ignoring what else the
+// rule selects: a rule that names neither port matches any; one that
+// names ports matches when the destination ports or the source ports
+// hold p.
 func (m *RuleMatch) MatchesPort(proto Proto, p uint16) bool {
 	if m.Proto != 0 && (m.Proto == proto) == m.ProtoNeg {
 		return false
 	}
-	if len(m.DPorts) == 0 {
+	if len(m.DPorts) == 0 && len(m.SPorts) == 0 {
 		return true
 	}
-	in := false
-	for _, r := range m.DPorts {
-		if p >= r.Min && p <= r.Max {
-			in = true
+	holds := func(prs []PortRange, neg bool) bool {
+		if len(prs) == 0 {
+			return false
 		}
+		in := false
+		for _, r := range prs {
+			in = in || p >= r.Min && p <= r.Max
+		}
+		return in != neg
 	}
-	return in != m.DPortNeg
+	return holds(m.DPorts, m.DPortNeg) || holds(m.SPorts, m.SPortNeg)
 }
 
 // ActionKind is what a rule does that concerns conntrack.
@@ -639,6 +646,9 @@ type Ruleset struct {
 	// Notes say how it was read (legacy tables read with
 	// iptables-legacy-save, what could not be read).
 	Notes []string `json:"notes,omitempty"`
+	// Incomplete says some tables could not be read (the notes say which):
+	// what the ruleset lacks cannot be concluded from it.
+	Incomplete bool `json:"incomplete,omitempty"`
 	// Unknown counts expressions, statements and options that were not
 	// decoded (each rule that has any is Partial); Comments counts comment
 	// lines of a file. Neither is dropped silently.
@@ -767,8 +777,8 @@ func (r *Ruleset) NotrackRules() []RuleRef {
 }
 
 // Notracked reports the NOTRACK rules that can select packets of protocol
-// proto to destination port port (address family fam, 0: any); a rule
-// with undecoded parts counts, since it may.
+// proto to or from port port (address family fam, 0: any); a rule with
+// undecoded parts counts, since it may.
 func (r *Ruleset) Notracked(fam Family, proto Proto, port uint16) []RuleRef {
 	var out []RuleRef
 	for _, x := range ruleRefs(r.NotrackRules()).keepFamily(fam) {

@@ -145,3 +145,45 @@ func TestSnapshotMergeRuleset(t *testing.T) {
 		t.Errorf("merged ruleset: %v", s.Ruleset)
 	}
 }
+
+// A NOTRACK rule that names a source port covers a service's answers from
+// that port; it does not cover other ports.
+func TestMatchesPort(t *testing.T) {
+	m := RuleMatch{Proto: ProtoUDP, SPorts: []PortRange{{5301, 5301}}}
+	if !m.MatchesPort(ProtoUDP, 5301) || m.MatchesPort(ProtoUDP, 5300) || m.MatchesPort(ProtoTCP, 5301) {
+		t.Error("udp sport 5301")
+	}
+	any := RuleMatch{Proto: ProtoUDP}
+	if !any.MatchesPort(ProtoUDP, 9) {
+		t.Error("a rule naming no port covers every port")
+	}
+	neg := RuleMatch{DPorts: []PortRange{{53, 53}}, DPortNeg: true}
+	if neg.MatchesPort(ProtoUDP, 53) || !neg.MatchesPort(ProtoUDP, 54) {
+		t.Error("dport != 53")
+	}
+}
+
+// Two files of one sample: iptables-save's and ip6tables-save's tables
+// add up; a table read twice (at the sample and at the end) is the later.
+func TestMergeRulesets(t *testing.T) {
+	v4 := &Ruleset{Source: "iptables-save.txt", Tables: []RuleTable{{Family: RuleFamilyIP, Name: "nat", Backend: BackendIptables}}, Unknown: 1}
+	v6 := &Ruleset{Source: "ip6tables-save.txt", Tables: []RuleTable{{Family: RuleFamilyIP6, Name: "nat", Backend: BackendIptables}}, Unknown: 2}
+	both := MergeRulesets(v4, v6)
+	if len(both.Tables) != 2 || both.Unknown != 3 || both.Source != "iptables-save.txt, ip6tables-save.txt" {
+		t.Errorf("v4+v6: %+v", both)
+	}
+	later := &Ruleset{Tables: []RuleTable{{Family: RuleFamilyIP, Name: "nat", Backend: BackendIptables, Chains: []RuleChain{{Name: "POSTROUTING"}}}}, Unknown: 1}
+	m := MergeRulesets(both, later)
+	if len(m.Tables) != 2 || len(m.Tables[1].Chains) != 1 || m.Tables[0].Family != RuleFamilyIP6 || m.Unknown != 3 {
+		t.Errorf("re-read: %+v", m.Tables)
+	}
+	if MergeRulesets(nil, v4) != v4 || MergeRulesets(v4, nil) != v4 {
+		t.Error("nil")
+	}
+	var s Snapshot
+	s.Merge(&Snapshot{Ruleset: v4})
+	s.Merge(&Snapshot{Ruleset: v6})
+	if s.Ruleset == nil || len(s.Ruleset.Tables) != 2 {
+		t.Errorf("Snapshot.Merge: %+v", s.Ruleset)
+	}
+}

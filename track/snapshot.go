@@ -227,9 +227,7 @@ func (s *Snapshot) Merge(src *Snapshot) {
 	if src.MemTotal != 0 {
 		s.MemTotal = src.MemTotal
 	}
-	if src.Ruleset != nil {
-		s.Ruleset = src.Ruleset
-	}
+	s.Ruleset = MergeRulesets(s.Ruleset, src.Ruleset)
 }
 
 // MaxKernelLogLines is how many kernel-log lines a Snapshot keeps verbatim;

@@ -53,7 +53,7 @@ func goldenCaptures(t *testing.T) []struct {
 // 200×60, every pane in its box; with a fixed clock. go test ./tui -update
 // rewrites them after a deliberate change.
 func TestGoldenCaptures(t *testing.T) {
-	panes := []string{"overview", "states", "findings", "talkers", "flows"}
+	panes := []string{"overview", "states", "findings", "talkers", "flows", "ruleset"}
 	for _, c := range goldenCaptures(t) {
 		t.Run(c.name, func(t *testing.T) {
 			d := newDriverWith(t, Options{Source: c.src(t)}, 80, 24)
@@ -98,6 +98,21 @@ func TestGoldenDetails(t *testing.T) {
 			d.keys("5", "/")
 			d.typeText("--src-nat -p tcp")
 			d.keys("enter", "enter")
+			screen := d.m.View()
+			checkSize(t, screen, sz.w, sz.h)
+			golden.RequireEqual(t, screen)
+		})
+	}
+}
+
+// TestGoldenRuleDetail draws a rule of the ruleset pane opened: the
+// router's MASQUERADE of the nat-masquerade capture (its iptables -nvL).
+func TestGoldenRuleDetail(t *testing.T) {
+	for _, sz := range goldenSizes {
+		t.Run(fmt.Sprintf("%dx%d", sz.w, sz.h), func(t *testing.T) {
+			d := newDriver(t, captureReplay(t, "nat-masquerade/rtr"), sz.w, sz.h)
+			d.goTo(3) // t15, with the listing read at the end
+			d.keys("6", "down", "enter")
 			screen := d.m.View()
 			checkSize(t, screen, sz.w, sz.h)
 			golden.RequireEqual(t, screen)

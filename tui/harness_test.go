@@ -3,6 +3,7 @@ package tui
 import (
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -86,8 +87,10 @@ func captureReplay(t testing.TB, dir string) *Replay {
 		}
 		in = append(in, parser.Input{Path: p, Time: start.Add(time.Duration(sec) * time.Second)})
 	}
-	for _, extra := range []string{"stat-nf_conntrack.txt", "sysctl-nf_conntrack.txt"} {
-		in = append(in, parser.Input{Path: filepath.Join(base, extra)})
+	for _, extra := range []string{"stat-nf_conntrack.txt", "sysctl-nf_conntrack.txt", "iptables.txt"} {
+		if _, err := os.Stat(filepath.Join(base, extra)); err == nil {
+			in = append(in, parser.Input{Path: filepath.Join(base, extra)})
+		}
 	}
 	r, err := NewReplay(in, ReplayOptions{Info: Description{Kind: track.SourceFile, Name: dir}})
 	if err != nil {

@@ -39,7 +39,7 @@ func (m *Model) globalHelp() [][]key.Binding {
 	k := m.c.Keys
 	return [][]key.Binding{
 		{k.NextPane, k.PrevPane, k.Left, k.Right},
-		{k.Pane1, k.Pane2, k.Pane3, k.Pane4, k.Pane5},
+		{k.Pane1, k.Pane2, k.Pane3, k.Pane4, k.Pane5, k.Pane6},
 		{k.Pause, k.NextSample, k.PrevSample, k.FirstSample, k.LastSample, k.Faster, k.Slower},
 		{k.Help, k.Messages, k.Quit},
 	}

@@ -15,6 +15,7 @@ const (
 	paneFindings
 	paneTalkers
 	paneFlows
+	paneRuleset
 	numPanes
 )
 
@@ -23,7 +24,7 @@ type region struct{ w, h int }
 
 // layout places the panes on the terminal: in a wide terminal every pane
 // has a box (the left column overview, states and talkers; the right
-// findings and flows), otherwise the focused pane fills the body under a
+// findings, the ruleset and flows), otherwise the focused pane fills the body under a
 // tab bar. A pane that shows a detail (common.Zoomer) takes the whole body.
 type layout struct {
 	width, height int
@@ -77,7 +78,11 @@ func (l layout) regions(panes [numPanes]common.Component, focus int, zoomed bool
 	r[paneTalkers] = region{left, body - ov - st}
 	fi := max(8, min(16, body*35/100))
 	r[paneFindings] = region{right, fi}
-	r[paneFlows] = region{right, body - fi}
+	// The ruleset takes what its outline needs, up to a quarter of the
+	// column; the flows the rest.
+	rs := max(least-2, min(want(paneRuleset), body/4))
+	r[paneRuleset] = region{right, rs}
+	r[paneFlows] = region{right, body - fi - rs}
 	return r
 }
 
@@ -106,7 +111,7 @@ func (l layout) view(st *common.Styles, panes [numPanes]common.Component, focus 
 		return box(focus)
 	}
 	left := lipgloss.JoinVertical(lipgloss.Left, box(paneOverview), box(paneStates), box(paneTalkers))
-	right := lipgloss.JoinVertical(lipgloss.Left, box(paneFindings), box(paneFlows))
+	right := lipgloss.JoinVertical(lipgloss.Left, box(paneFindings), box(paneRuleset), box(paneFlows))
 	return lipgloss.JoinHorizontal(lipgloss.Top, left, right)
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/ctdiag/ctdiag/tui/flows"
 	"github.com/ctdiag/ctdiag/tui/header"
 	"github.com/ctdiag/ctdiag/tui/overview"
+	rulesetpane "github.com/ctdiag/ctdiag/tui/ruleset"
 	"github.com/ctdiag/ctdiag/tui/states"
 	"github.com/ctdiag/ctdiag/tui/talkers"
 )
@@ -38,6 +39,7 @@ type Model struct {
 	findings *findings.Model
 	talkers  *talkers.Model
 	flows    *flows.Model
+	ruleset  *rulesetpane.Model
 	panes    [numPanes]common.Component
 	focus    int
 
@@ -93,8 +95,8 @@ func New(opts Options) *Model {
 	m.header = header.New(c)
 	m.layout.header = m.header.Height()
 	m.overview, m.states, m.findings = overview.New(c), states.New(c), findings.New(c)
-	m.talkers, m.flows = talkers.New(c), flows.New(c)
-	m.panes = [numPanes]common.Component{m.overview, m.states, m.findings, m.talkers, m.flows}
+	m.talkers, m.flows, m.ruleset = talkers.New(c), flows.New(c), rulesetpane.New(c)
+	m.panes = [numPanes]common.Component{m.overview, m.states, m.findings, m.talkers, m.flows, m.ruleset}
 	m.focus = paneStates
 	if opts.Pane >= 1 && opts.Pane <= numPanes {
 		m.focus = opts.Pane - 1
@@ -281,7 +283,7 @@ func (m *Model) globalKey(msg tea.KeyMsg) (tea.Cmd, bool) {
 		m.focus = (m.focus + 1) % numPanes
 	case key.Matches(msg, k.PrevPane, k.Left):
 		m.focus = (m.focus + numPanes - 1) % numPanes
-	case key.Matches(msg, k.Pane1, k.Pane2, k.Pane3, k.Pane4, k.Pane5):
+	case key.Matches(msg, k.Pane1, k.Pane2, k.Pane3, k.Pane4, k.Pane5, k.Pane6):
 		m.focus = int(msg.Runes[0] - '1')
 	case key.Matches(msg, k.NextSample):
 		return m.step(+1), true

@@ -31,5 +31,5 @@ type Options struct {
 	Open   Open
 	Paused bool   // start paused
 	Filter string // initial flows filter, as typed at the / prompt
-	Pane   int    // initial pane, 1–5
+	Pane   int    // initial pane, 1–6
 }

@@ -1,9 +1,11 @@
 package tui
 
 import (
+	"cmp"
 	"context"
 	"maps"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/ctdiag/ctdiag/analyzer"
@@ -74,6 +76,9 @@ type sampleRec struct {
 	hasMax  bool
 	ownMax  bool // read with this sample, not carried from an earlier one
 	point   common.Point
+	// ruleset is the firewall ruleset read with the sample (nil: none);
+	// only the few nearest the sample shown are kept (see keepRulesets).
+	ruleset *track.Ruleset
 	// Entries created and destroyed, counted from events when the source
 	// delivered any; eventsLost when some were lost (lower bounds).
 	created, destroyed int
@@ -287,7 +292,7 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	if s.hint != nil {
 		p.hint = s.hint
 	}
-	rec := &sampleRec{time: s.meta.Time, stats: s.meta.Stats, own: s.meta.Sysctls, listed: s.entries, assured: s.assured}
+	rec := &sampleRec{time: s.meta.Time, stats: s.meta.Stats, own: s.meta.Sysctls, listed: s.entries, assured: s.assured, ruleset: s.meta.Ruleset}
 	prev := p.samples[idx-1]
 	rec.sysctls = track.Sysctls{}
 	if prev != nil {
@@ -367,6 +372,74 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	return rep, nil
 }
 
+// keepRulesets is how many samples of a recording keep their rulesets
+// (a kube-proxy ruleset is megabytes): those nearest the one shown.
+const keepRulesets = 8
+
+// rulesetOf gives the frame the ruleset in force at sample idx, its
+// outline, and each rule's counter movement since the ruleset read with
+// an earlier sample; rulesets of samples far from idx are let go.
+func (p *pipeline) rulesetOf(f *common.Frame, idx int) {
+	f.RulesetSample = -1
+	var with []int
+	for i, r := range p.samples {
+		if r.ruleset != nil {
+			with = append(with, i)
+		}
+	}
+	slices.SortFunc(with, func(a, b int) int { return cmp.Compare(abs(a-idx), abs(b-idx)) })
+	for _, i := range with[min(len(with), keepRulesets):] {
+		p.samples[i].ruleset = nil
+	}
+	at, before := -1, -1
+	for i := idx; i >= 0 && (at < 0 || before < 0); i-- {
+		if r := p.samples[i]; r != nil && r.ruleset != nil {
+			if at < 0 {
+				at = i
+			} else {
+				before = i
+			}
+		}
+		if p.rec == nil && i < idx-1 {
+			break // a live source keeps the last two samples
+		}
+	}
+	if at < 0 {
+		for _, i := range with {
+			if i > idx && p.samples[i] != nil && p.samples[i].ruleset != nil && (at < 0 || i < at) {
+				at = i
+			}
+		}
+	}
+	if at < 0 {
+		return
+	}
+	rs := p.samples[at].ruleset
+	f.Ruleset, f.RulesetSample, f.RulesetOutline = rs, at, rs.Outline(false)
+	if before < 0 {
+		return
+	}
+	prev := map[string]uint64{}
+	for _, r := range p.samples[before].ruleset.Rules() {
+		if r.Rule.HasCounter {
+			prev[r.Key()] = r.Rule.Counter.Packets
+		}
+	}
+	secs := p.samples[at].time.Sub(p.samples[before].time).Seconds()
+	f.RuleDeltas = map[string]common.RuleDelta{}
+	for _, r := range rs.Rules() {
+		was, ok := prev[r.Key()]
+		if !ok || !r.Rule.HasCounter || r.Rule.Counter.Packets < was {
+			continue
+		}
+		d := common.RuleDelta{Packets: r.Rule.Counter.Packets - was}
+		if secs > 0 && !p.samples[at].time.IsZero() && !p.samples[before].time.IsZero() {
+			d.PerSec, d.HasRate = float64(d.Packets)/secs, true
+		}
+		f.RuleDeltas[r.Key()] = d
+	}
+}
+
 // analysisWindow is how many samples one analyzer takes: about 100 MB of
 // retained state, never fewer than 3 samples (growth needs two) nor more
 // than 120.
@@ -410,6 +483,7 @@ func (p *pipeline) frame(idx int, table *flowtable.Table, req request) *common.F
 	if f.Result == nil && p.rec == nil && p.latest >= 0 {
 		f.Result, f.ResultSample = p.results[p.latest], p.latest
 	}
+	p.rulesetOf(f, idx)
 	f.Pressure = p.pressure(idx)
 	f.Offset, f.HasOffset = p.offset(idx)
 	f.StatsSample = p.statsSample(idx)

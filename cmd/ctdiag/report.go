@@ -46,7 +46,11 @@ table and print what is wrong, with the evidence and the exact remedies.
 
 A SOURCE is anything ctdiag list reads (a /proc/net/nf_conntrack or conntrack -L
 dump, gzip, "-" for stdin) and also conntrack -S, /proc/net/stat/nf_conntrack,
-conntrack -C, sysctl -a, /proc/sys files and kernel logs (dmesg, journalctl -k).
+conntrack -C, sysctl -a, /proc/sys files, kernel logs (dmesg, journalctl -k)
+and firewall rulesets (nft list ruleset, iptables-save -c, iptables -nvL),
+which the rules that join the ruleset to the table need (snat-port-exhaustion,
+nat-port-range-overlap, invalid-dropped, notrack-conflict, notrack-candidate,
+conntrack-unneeded); without one they are not judged.
 Several table dumps are successive samples of one table: growth, rates and
 flows followed by tuple need two or more. A directory is read whole (a capture
 folder: dumps, stats, sysctls and dmesg are detected and combined).
@@ -63,12 +67,15 @@ connections that stay silent, a table forecast to be full. What makes each
 rule info, warning or critical: ctdiag rules explain ID.
 
 Remedies are printed to be pasted as they are: with --netns NAME they run in
-that namespace (ip netns exec NAME …); global settings say so.
+that namespace (ip netns exec NAME …); global settings say so. Firewall rules
+are written in the host's syntax (nft or iptables, its own tables and chains)
+when its ruleset was read.
 
 With no SOURCE it reads the live table (netlink, else /proc; --netns,
 --netns-pid, --proc-root, --source as for ctdiag list): --samples readings
 --interval apart (default 3, 5 s apart; --samples 1 reads once), each with the
-per-CPU statistics, count, max, sysctls, kernel-log lines and slab size.
+per-CPU statistics, count, max, sysctls, kernel-log lines, slab size and
+the firewall ruleset (a note when it cannot be read).
 Between readings it follows the conntrack events, so the churn it reports is
 the kernel's count of entries created and destroyed (a record bundle's event
 log gives the same). Ctrl-C or SIGTERM stops the readings early and reports

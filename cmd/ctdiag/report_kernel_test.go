@@ -39,10 +39,14 @@ type kernelCapture struct {
 	ns    *netnstest.NS
 	dir   string
 	start time.Time
+	// ruleset is the command whose output is the sample's ruleset file
+	// (ruleset.tNNN.txt): nft -a list ruleset unless a test writes its
+	// rules with iptables and saves them the iptables way.
+	ruleset []string
 }
 
 func newKernelCapture(t *testing.T, ns *netnstest.NS) *kernelCapture {
-	return &kernelCapture{t: t, ns: ns, dir: t.TempDir(), start: time.Now()}
+	return &kernelCapture{t: t, ns: ns, dir: t.TempDir(), start: time.Now(), ruleset: []string{"nft", "-a", "list", "ruleset"}}
 }
 
 // sampleAt waits until sec seconds after the start and reads the table.
@@ -61,7 +65,10 @@ func (c *kernelCapture) sampleAt(sec int) {
 		}
 		c.write(fmt.Sprintf("%s.t%03d.txt", f.name, sec), b)
 	}
-	c.write(fmt.Sprintf("sysctl-nf_conntrack.t%03d.txt", sec), c.ns.MustOutput(c.t, "sysctl", "net.netfilter"))
+	c.write(fmt.Sprintf("sysctl-nf_conntrack.t%03d.txt", sec), c.ns.MustOutput(c.t, "sysctl", "net.netfilter", "net.ipv4.ip_local_port_range"))
+	if len(c.ruleset) > 0 {
+		c.write(fmt.Sprintf("ruleset.t%03d.txt", sec), c.ns.MustOutput(c.t, c.ruleset[0], c.ruleset[1:]...))
+	}
 }
 
 func (c *kernelCapture) write(name string, b []byte) {
@@ -748,8 +755,8 @@ func TestKernelReportLiveWithoutPrivileges(t *testing.T) {
 		t.Fatalf("%v (want exit %d)\n%s\n%s", err, exitIncomplete, out.String(), errb.String())
 	}
 	for _, want := range []string{"· max ", "note: the table is not readable without root or CAP_NET_ADMIN",
-		"Incomplete: nothing fired, but 6 rules (syn-sent-growth, half-assured, stuck-established, close-growth, stale-udp, top-talker) could not be judged",
-		"syn-sent-growth needs the table", "Checked 4 of 10 rules (6 could not be judged)"} {
+		"Incomplete: nothing fired, but 12 rules (syn-sent-growth, half-assured, stuck-established, close-growth, stale-udp, top-talker, snat-port-exhaustion, nat-port-range-overlap, invalid-dropped, notrack-conflict, notrack-candidate, conntrack-unneeded) could not be judged",
+		"syn-sent-growth needs the table", "nat-port-range-overlap needs the firewall ruleset", "Checked 4 of 16 rules (12 could not be judged)"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, out.String())
 		}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ctdiag/ctdiag/rules"
 )
 
 // Exit status by severity: the syn-sent-growth client fires a warning.
@@ -24,9 +27,10 @@ func TestReportExitStatus(t *testing.T) {
 		{[]string{"report", "--fail-on", "info", healthy}, 0},
 		{[]string{"report", "--set", "syn-sent-growth.enabled=false", syn}, 0},
 		{[]string{"report", "--set", "syn-sent-growth.severity=critical", "--fail-on", "critical", syn}, 1},
-		{[]string{"report", "--samples", "3", syn}, 2},                          // --samples is for the live table
-		{[]string{"report", "--netns", "x", syn}, 2},                            // so is --netns
-		{[]string{"report", captures + "/syn-sent-growth/cli/iptables.txt"}, 2}, // nothing conntrack in it
+		{[]string{"report", "--samples", "3", syn}, 2},                               // --samples is for the live table
+		{[]string{"report", "--netns", "x", syn}, 2},                                 // so is --netns
+		{[]string{"report", captures + "/syn-sent-growth/cli/ss-tcp-states.txt"}, 2}, // nothing conntrack in it
+		{[]string{"report", captures + "/syn-sent-growth/cli/iptables.txt"}, 3},      // a ruleset alone: the table's rules are not judged
 		{[]string{"report", "/nonexistent/dump.txt"}, 2},
 		{[]string{"report", "--fail-on", "loud", syn}, 2},
 		{[]string{"report", "--set", "nope.x=1", syn}, 2},
@@ -86,7 +90,7 @@ func TestReportFormatsAndStdin(t *testing.T) {
 		t.Errorf("markdown from stdin: exit %d\n%s", code, out)
 	}
 	out, _, _ = ctdiag(t, "", "report", "-o", "junit", captures+"/table-100k/proc-nf_conntrack-100k.txt.gz")
-	if !strings.HasPrefix(out, "<?xml") || !strings.Contains(out, `<testsuites name="ctdiag" tests="10"`) {
+	if !strings.HasPrefix(out, "<?xml") || !strings.Contains(out, fmt.Sprintf(`<testsuites name="ctdiag" tests="%d"`, len(rules.Catalog()))) {
 		t.Errorf("junit: %.300s", out)
 	}
 	out, _, _ = ctdiag(t, "", "report", captures+"/healthy-baseline/srv")

@@ -53,7 +53,9 @@ those with iptables-legacy-save -c run inside it; the output says so.
 Nothing is changed: only get and dump requests are sent.
 
 A FILE is the output of iptables-save [-c] or ip6tables-save (legacy or
-nft), nft list ruleset (with or without -a), nft -j list ruleset, this
+nft), iptables -L listings (-nvL, -x, --line-numbers; a "### iptables -t
+TABLE -nvL" line before each table's listing names it), nft list ruleset
+(with or without -a), nft -j list ruleset, this
 command's -o json, a directory holding such files, or a ctdiag record
 bundle (which captures the ruleset with every sample; the last is shown).
 Several files (iptables-save and ip6tables-save) make one ruleset. Lines
@@ -267,29 +269,29 @@ func writeRulesetText(w io.Writer, rs *track.Ruleset, all bool) {
 	if rs.Unknown > 0 {
 		fmt.Fprintf(w, "  %d matches or statements were not decoded (shown in <…> or kept in the rule's text); rules with them may select less than shown\n", rs.Unknown)
 	}
-	// Chains by name, and whether each reaches a relevant rule, per table:
-	// kube-proxy has thousands of chains and as many jumps.
-	indexes := make([]*tableIndex, len(rs.Tables))
-	for i := range rs.Tables {
-		indexes[i] = newTableIndex(&rs.Tables[i])
-	}
-	for _, p := range rs.PacketPath() {
-		fmt.Fprintf(w, "\n%s\n", strings.ToUpper(p.Hook.String()))
-		for _, s := range p.Steps {
-			if s.Conntrack != "" {
-				fmt.Fprintf(w, "  %-11s ── %s\n", prioText(s.Priority), s.Conntrack)
-				continue
-			}
-			t := &rs.Tables[s.TableIndex]
-			tc := indexes[s.TableIndex]
-			c := &t.Chains[tc.byName[s.Chain]]
+	for _, l := range rs.Outline(all) {
+		indent := "      " + strings.Repeat("    ", l.Depth)
+		switch l.Kind {
+		case track.OutlineHook:
+			fmt.Fprintf(w, "\n%s\n", strings.ToUpper(l.Hook.String()))
+		case track.OutlineConntrack:
+			fmt.Fprintf(w, "  %-11s ── %s\n", prioText(l.Priority), l.Conntrack)
+		case track.OutlineChain:
 			policy := ""
-			if c.Policy != "" {
-				policy = ", policy " + c.Policy
+			if l.Policy != "" {
+				policy = ", policy " + l.Policy
 			}
-			fmt.Fprintf(w, "  %-11s %s %s %s [%s%s]\n", prioText(s.Priority)+" "+track.PriorityName(p.Hook, s.Priority),
-				s.Family, s.Table, s.Chain, s.Backend, policy)
-			writeChainRules(w, tc, c, all, "      ", map[string]bool{c.Name: true})
+			fmt.Fprintf(w, "  %-11s %s %s %s [%s%s]\n", prioText(l.Priority)+" "+track.PriorityName(l.Hook, l.Priority),
+				l.Chain.Family, l.Chain.Table, l.Chain.Chain, l.Chain.Backend, policy)
+		case track.OutlineOthers:
+			fmt.Fprintf(w, "%s… %d other rules\n", indent, l.Others)
+		case track.OutlineRule:
+			r := &l.Chain.Rule
+			tag := r.Tag()
+			if tag != "" {
+				tag += " "
+			}
+			fmt.Fprintf(w, "%s#%-3d %s  %s%s\n", indent, r.Position, counterText(r), tag, r.Plain())
 		}
 	}
 }
@@ -299,130 +301,6 @@ func prioText(p int32) string {
 		return "last"
 	}
 	return strconv.Itoa(int(p))
-}
-
-// tableIndex finds a table's chains by name and remembers which reach a
-// rule that concerns conntrack.
-type tableIndex struct {
-	t        *track.RuleTable
-	byName   map[string]int
-	relevant map[string]bool // memo of reachesRelevant
-}
-
-func newTableIndex(t *track.RuleTable) *tableIndex {
-	x := &tableIndex{t: t, byName: make(map[string]int, len(t.Chains)), relevant: map[string]bool{}}
-	for i, c := range t.Chains {
-		x.byName[c.Name] = i
-	}
-	return x
-}
-
-func (x *tableIndex) chain(name string) (*track.RuleChain, bool) {
-	i, ok := x.byName[name]
-	if !ok {
-		return nil, false
-	}
-	return &x.t.Chains[i], true
-}
-
-// writeChainRules prints a chain's relevant rules, and under a jump or
-// goto the rules of the chain it reaches.
-func writeChainRules(w io.Writer, x *tableIndex, c *track.RuleChain, all bool, indent string, seen map[string]bool) {
-	other := 0
-	for i := range c.Rules {
-		r := &c.Rules[i]
-		var sub *track.RuleChain
-		if (r.Verdict == track.VerdictJump || r.Verdict == track.VerdictGoto) && !seen[r.Target] && len(seen) < 16 {
-			if s, ok := x.chain(r.Target); ok && (all || x.reachesRelevant(s, map[string]bool{})) {
-				sub = s
-			}
-		}
-		if !all && sub == nil && !relevant(r) {
-			other++
-			continue
-		}
-		if other > 0 {
-			fmt.Fprintf(w, "%s… %d other rules\n", indent, other)
-			other = 0
-		}
-		tag := tagText(r)
-		if tag != "" {
-			tag += " "
-		}
-		fmt.Fprintf(w, "%s#%-3d %s  %s%s\n", indent, r.Position, counterText(r), tag, ruleText(r))
-		if sub != nil {
-			seen[sub.Name] = true
-			writeChainRules(w, x, sub, all, indent+"    ", seen)
-			delete(seen, sub.Name)
-		}
-	}
-	if other > 0 {
-		fmt.Fprintf(w, "%s… %d other rules\n", indent, other)
-	}
-}
-
-func relevant(r *track.Rule) bool {
-	return r.NeedsConntrack() || r.Action.Kind == track.ActionNotrack
-}
-
-// reachesRelevant reports whether chain c or a chain it reaches holds a
-// rule that concerns conntrack.
-func (x *tableIndex) reachesRelevant(c *track.RuleChain, seen map[string]bool) bool {
-	if v, ok := x.relevant[c.Name]; ok {
-		return v
-	}
-	if seen[c.Name] {
-		return false
-	}
-	seen[c.Name] = true
-	v := false
-	for i := range c.Rules {
-		r := &c.Rules[i]
-		if relevant(r) {
-			v = true
-			break
-		}
-		if r.Verdict == track.VerdictJump || r.Verdict == track.VerdictGoto {
-			if s, ok := x.chain(r.Target); ok && x.reachesRelevant(s, seen) {
-				v = true
-				break
-			}
-		}
-	}
-	x.relevant[c.Name] = v
-	return v
-}
-
-// tagText names what a rule does to conntrack, for the eye to catch.
-func tagText(r *track.Rule) string {
-	a := r.Action
-	switch {
-	case r.IsInvalidDrop():
-		return "[INVALID " + strings.ToUpper(r.Verdict.String()) + "]"
-	case a.Kind == track.ActionNotrack:
-		return "[NOTRACK]"
-	case a.Kind.IsNAT():
-		s := strings.ToUpper(a.Kind.String())
-		if !a.Ports.IsZero() {
-			s += " ports " + a.Ports.String()
-		}
-		return "[" + s + flagText(a.Flags) + "]"
-	case a.Kind == track.ActionCtZone:
-		return fmt.Sprintf("[zone %d]", a.Zone)
-	case a.Kind == track.ActionCtHelper:
-		return "[helper " + a.Helper + "]"
-	case r.Match.CtState != 0:
-		neg := ""
-		if r.Match.CtStateNeg {
-			neg = "!"
-		}
-		return "[state " + neg + r.Match.CtState.String() + "]"
-	case r.Match.UsesConntrack():
-		return "[ct " + strings.Join(r.Match.CtOther, ",") + "]"
-	case r.Verdict == track.VerdictJump || r.Verdict == track.VerdictGoto:
-		return "[→ " + r.Target + "]"
-	}
-	return ""
 }
 
 func flagText(f track.NATFlags) string {
@@ -437,26 +315,6 @@ func counterText(r *track.Rule) string {
 		return fmt.Sprintf("%25s", "(no counter)")
 	}
 	return fmt.Sprintf("%9s pkts %10s", humanCount(r.Counter.Packets), humanBytes(r.Counter.Bytes))
-}
-
-// ruleText is the rule without the counter nft prints inside it.
-func ruleText(r *track.Rule) string {
-	t := r.Text
-	if i := strings.Index(t, "counter packets "); i >= 0 {
-		rest := t[i+len("counter packets "):]
-		f := strings.SplitN(rest, " ", 4)
-		if len(f) >= 3 && f[1] == "bytes" {
-			tail := ""
-			if len(f) == 4 {
-				tail = f[3]
-			}
-			t = strings.TrimSpace(t[:i] + "counter " + tail)
-		}
-	}
-	if r.Partial {
-		t += "   (partly decoded)"
-	}
-	return t
 }
 
 func humanCount(n uint64) string {

@@ -38,14 +38,17 @@ func newTopCmd(e env) *cobra.Command {
 		Short: "Live terminal UI: the table, its pressure, its trends and what is wrong",
 		Long: `Open the terminal UI on a conntrack table: how full it is and how fast it moves,
 its states over time, the diagnosis (findings with evidence and remedies), who
-holds the entries, and every entry (filtered like ctdiag list, sorted by any
-column).
+holds the entries, every entry (filtered like ctdiag list, sorted by any
+column), and the firewall ruleset read with the sample (pane 6: the hooks in
+packet order, the rules that concern conntrack with their counters and how
+they moved, the rules findings point at).
 
 With no file it reads the live table every --interval (1 s): over netlink,
 else /proc; --netns, --netns-pid, --proc-root and --source choose as for
 ctdiag list. Over netlink it also follows the conntrack events between
-reads, so entries created and destroyed per second are counted exactly.
-The live table needs root (CAP_NET_ADMIN).
+reads, so entries created and destroyed per second are counted exactly, and
+it reads the firewall ruleset with every sample. The live table needs root
+(CAP_NET_ADMIN).
 
 Given files or directories, it steps through them as successive samples of one
 table, as ctdiag list and report read them (the same samples, times, and
@@ -80,7 +83,7 @@ Keys: ? shows them all; m shows every message in full; q quits.`,
 	f.StringVar(&o.open, "open", "worst", "where a recording opens: worst (its most telling sample, paused), first (plays from the start unless --paused) or last (paused)")
 	f.BoolVar(&o.paused, "paused", false, "start paused (a live table on its first reading; a recording opened on its first sample)")
 	f.StringVar(&o.filter, "filter", "", "initial flow filter, with the options of ctdiag list (e.g. '-p tcp --state SYN_SENT')")
-	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows")
+	f.IntVar(&o.pane, "pane", 2, "pane to start on: 1 overview, 2 states, 3 findings, 4 talkers, 5 flows, 6 ruleset")
 	o.live = registerLiveFlags(f)
 	completeLiveFlags(cmd)
 	f.StringVar(&o.theme, "theme", "auto", "colours for a dark or light terminal background: auto, dark or light (NO_COLOR turns colours off)")
@@ -111,8 +114,8 @@ func runTop(e env, o *topOptions, args []string) error {
 	if err != nil {
 		return usageError("--open %v", err)
 	}
-	if o.pane < 1 || o.pane > 5 {
-		return usageError("--pane %d: want 1 to 5", o.pane)
+	if o.pane < 1 || o.pane > 6 {
+		return usageError("--pane %d: want 1 to 6", o.pane)
 	}
 	if o.filter != "" {
 		if _, err := parseFilterText(o.filter); err != nil {

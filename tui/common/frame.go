@@ -79,6 +79,17 @@ type Frame struct {
 	Events      []track.Event
 	Sysctls     track.Sysctls // every sysctl known so far, later ones winning
 
+	// Ruleset is the firewall ruleset in force at this sample: read with
+	// it, else the nearest read before it (or, when none was, after it):
+	// RulesetSample says which sample it was read with (-1: none read).
+	// RulesetOutline lays it out by hook (the rules that concern
+	// conntrack); RuleDeltas is each rule's packets since the ruleset read
+	// with an earlier sample, by track.RuleRef.Key.
+	Ruleset        *track.Ruleset
+	RulesetSample  int
+	RulesetOutline []track.OutlineLine
+	RuleDeltas     map[string]RuleDelta
+
 	Malformed int      // malformed lines in this sample's inputs
 	Skipped   []string // inputs skipped, with why
 	Took      time.Duration
@@ -147,6 +158,14 @@ type Point struct {
 	Entries int
 	States  map[string]int // by flowtable.StateCount.Name
 	Classes [3]int         // unreplied, half-assured, assured
+}
+
+// RuleDelta is how a rule's packet counter moved since an earlier
+// reading of the ruleset.
+type RuleDelta struct {
+	Packets uint64
+	PerSec  float64 // when the readings are timed
+	HasRate bool
 }
 
 // FrameMsg carries a new frame to every pane.

@@ -12,6 +12,7 @@ type KeyMap struct {
 	Quit, Help, Messages, Pause            key.Binding
 	NextPane, PrevPane, Left, Right        key.Binding
 	Pane1, Pane2, Pane3, Pane4, Pane5      key.Binding
+	Pane6                                  key.Binding
 	NextSample, PrevSample, Faster, Slower key.Binding
 	FirstSample, LastSample                key.Binding // recordings only
 
@@ -53,6 +54,7 @@ func NewKeyMap(recording bool) *KeyMap {
 		Pane3:      b("3", "findings", "3"),
 		Pane4:      b("4", "talkers", "4"),
 		Pane5:      b("5", "flows", "5"),
+		Pane6:      b("6", "ruleset", "6"),
 		NextSample: b(".", "next sample", "."),
 		PrevSample: b(",", "previous sample", ","),
 		Faster:     b("+", "faster", "+", "="),

@@ -300,6 +300,12 @@ func Render(c common.Common, f analyzer.Finding, width int) string {
 			add(fmt.Sprintf("    %-18s %-28s %8s  %s", t.Dimension, t.Key, common.Int(t.Count), human.Percent(t.Share)))
 		}
 	}
+	if len(ev.Rules) > 0 {
+		add("  " + st.Label.Render("firewall rules (6 Ruleset shows them in place)"))
+		for _, r := range ev.Rules {
+			hang("    ", fmt.Sprintf("%s %s %s #%d (%s): %s", r.Family, r.Table, r.Chain, r.Rule.Position, r.Role, r.Rule.Text))
+		}
+	}
 	if len(ev.Entries) > 0 {
 		add("  " + st.Label.Render("example entries"))
 		for _, e := range ev.Entries {

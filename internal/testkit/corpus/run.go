@@ -218,7 +218,8 @@ func (r *Run) SampleTime(k int) float64 { return float64(k) * r.Interval.Seconds
 // Sample waits until sample k is due and reads every sampled host's table
 // into HOST/nf_conntrack.tNN.txt, NN the second it was read at (ctdiag
 // reads the sample time from the name): the due second, or later when the
-// machine was too busy to read it on time.
+// machine was too busy to read it on time; and, for scenarios that follow
+// rule counters, its ruleset into HOST/nft-ruleset.tNN.txt.
 func (r *Run) Sample(k int) {
 	r.T.Helper()
 	r.At(r.SampleTime(k))
@@ -238,6 +239,13 @@ func (r *Run) Sample(k int) {
 		tally, err := readTable(h.NS, filepath.Join(r.Dir, h.Name, name), r.gzip)
 		if err != nil {
 			r.T.Fatalf("corpus: %s: %v", h.Name, err)
+		}
+		if r.Scenario.Rulesets {
+			rs, err := h.NS.Output("nft", "list", "ruleset")
+			if err != nil {
+				r.T.Fatalf("corpus: %s: %v", h.Name, err)
+			}
+			r.write(filepath.Join(h.Name, fmt.Sprintf("nft-ruleset.t%02d.txt", sec)), rs)
 		}
 		line := fmt.Sprintf("snapshot t%02d %s: %d entries", sec, h.Name, tally.total)
 		r.Logf("%s", line)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
+	"github.com/ctdiag/ctdiag/rules"
 )
 
 // Sizes of the three scales every pattern is captured at: the entries of
@@ -62,8 +63,23 @@ type Scenario struct {
 	// used at size S instead of playing the scenario: one that cannot be
 	// made without changing a global setting.
 	Committed string
+	// Expect is the severity the pattern's rule must reach (zero: warning).
+	// A rule whose pattern is an opportunity rather than a fault (info in
+	// its severity model) sets info.
+	Expect rules.Severity
+	// Rulesets reads the view's ruleset (nft list ruleset) at every sample
+	// too (nft-ruleset.tNN.txt), for rules that follow rule counters.
+	Rulesets bool
 
 	play func(r *Run)
+}
+
+// Expected is the severity the pattern's rule must reach.
+func (sc *Scenario) Expected() rules.Severity {
+	if sc.Expect == rules.SeverityNone {
+		return rules.SeverityWarning
+	}
+	return sc.Expect
 }
 
 // Healthy reports whether the scenario is a healthy workload.
@@ -88,6 +104,12 @@ func Scenarios() []*Scenario {
 		topTalker(),
 		sysctlRiskLiberal(),
 		sysctlRiskTimeout(),
+		snatPortExhaustion(),
+		natPortRangeOverlap(),
+		invalidDropped(),
+		notrackConflict(),
+		notrackCandidate(),
+		conntrackUnneeded(),
 		healthyWeb(),
 		healthyDNS(),
 		healthyDBPool(),
