@@ -123,6 +123,7 @@ func TestKernelNamespaceDeletedWhileWatched(t *testing.T) {
 // 4 and what to do instead, not with a raw setns error after promising a
 // reduced read.
 func TestKernelReportNetnsWithoutPrivileges(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.Require(t)
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("needs setpriv (util-linux)")

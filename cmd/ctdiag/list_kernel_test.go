@@ -23,6 +23,7 @@ import (
 // each filter `ctdiag list FILTER capture` selects exactly the entries that
 // `conntrack -L FILTER` selects from the live table.
 func TestKernelListAgreesWithConntrack(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.Require(t)
 	netnstest.RequireTools(t, "conntrack", "ping")
 	p := netnstest.NewPair(t)
@@ -175,6 +176,7 @@ func tupleSet(text []byte) []string {
 // TestKernelListLiveTable runs the built binary with no SOURCE inside a
 // namespace: it reads that namespace's live table.
 func TestKernelListLiveTable(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.Require(t)
 	netnstest.RequireTools(t, "ping")
 	bin := filepath.Join(t.TempDir(), "ctdiag")

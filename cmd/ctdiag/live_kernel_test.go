@@ -25,6 +25,7 @@ func fill(t *testing.T, ns *netnstest.NS, from, n int) {
 // TestKernelListWithoutPrivileges runs ctdiag as nobody: the live table is
 // refused with what to do instead, and a copied /proc tree still lists.
 func TestKernelListWithoutPrivileges(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.Require(t)
 	bin := builtCtdiag(t)
 	ns := netnstest.NewNS(t)
@@ -71,6 +72,7 @@ func TestKernelListWithoutPrivileges(t *testing.T) {
 // reads the bundle back: as samples (times, entries, statistics,
 // sysctls, events), with ctdiag list, and with tar.
 func TestKernelRecordThenList(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.Require(t)
 	ns := netnstest.NewNS(t)
 	fill(t, ns, 0, 100)

@@ -24,6 +24,7 @@ const fullDiskChildEnv = "CTDIAG_FULL_DISK_CHILD"
 // with the child. Two sizes: both samples fit but the bundle does not, and
 // the second sample does not fit either.
 func TestKernelRecordFullDisk(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	if a := os.Getenv(fullDiskChildEnv); a != "" {
 		recordOntoFullDisk(t, strings.Split(a, "\x1f"))
 		return

@@ -27,6 +27,7 @@ import (
 // at the end, and checks that `ctdiag replay` of the recording predicts that
 // table: the same entries, states and flags, timeouts within 2 s, counters.
 func TestKernelReplayMatchesKernel(t *testing.T) {
+	t.Parallel() // its own namespace; 26 s of the sequences' delays
 	netnstest.Require(t)
 	netnstest.RequireTools(t, "tcpdump")
 	// Default timeouts, so that the table at the end holds most of what the

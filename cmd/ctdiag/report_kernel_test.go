@@ -141,6 +141,7 @@ func docRemedies(f *report.Finding) string {
 // SYNs to a port the server drops: SYN_SENT [UNREPLIED] entries pile up
 // on the client and age; the server's table stays empty.
 func TestKernelReportSynSentGrowth(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
 	cli, srv := newKernelCapture(t, p.A), newKernelCapture(t, p.B)
@@ -182,6 +183,7 @@ func TestKernelReportSynSentGrowth(t *testing.T) {
 // client's entries are ESTABLISHED, the server's stay SYN_RECV, answered
 // but never assured.
 func TestKernelReportHalfAssured(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
 	p.A.Nft(t, fmt.Sprintf("table inet dropack {\n chain out { type filter hook output priority 0; tcp dport %d tcp flags & (syn|ack) == ack drop\n }\n}", port))
@@ -209,6 +211,7 @@ func TestKernelReportHalfAssured(t *testing.T) {
 // Idle connections with accounting on: the remaining timeout gives their
 // idle age, and unchanged counters across samples confirm it.
 func TestKernelReportStuckEstablished(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	p.B.MustOutput(t, "sysctl", "-w", "net.netfilter.nf_conntrack_acct=1")
 	port := p.TCPEcho(t)
@@ -246,6 +249,7 @@ func TestKernelReportStuckEstablished(t *testing.T) {
 // Short connections closed by the client: TIME_WAIT entries grow by
 // hundreds per second.
 func TestKernelReportCloseGrowth(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	// A server that accepts and never closes: each client that closes its
 	// side leaves the connection in CLOSE_WAIT (FIN sent and acknowledged,
@@ -323,6 +327,7 @@ func TestKernelReportCloseGrowth(t *testing.T) {
 // nothing to evict, so new connections are dropped and the kernel logs
 // "table full in netns N, dropping packet" for this namespace.
 func TestKernelReportTableFull(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	max := netnstest.FillableConntrackMax(t)
 	port := p.TCPEcho(t)
@@ -396,6 +401,7 @@ func TestKernelReportTableFull(t *testing.T) {
 // A tuple comes back while its old entry lingers in TIME_WAIT, and packets
 // of an old sequence space are INVALID.
 func TestKernelReportInvalidStaleTuple(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	l, err := p.B.Listen("tcp4", netip.AddrPortFrom(p.B4, 0).String())
 	if err != nil {
@@ -488,6 +494,7 @@ func TestKernelReportInsertFailed(t *testing.T) {
 // keeps its source port: its entry is never translated, while newer
 // clients' entries are. The client refreshes it past the UDP timeout.
 func TestKernelReportStaleUDP(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	vip := netip.AddrFrom4([4]byte{p.B4.As4()[0], p.B4.As4()[1], p.B4.As4()[2], 100})
 	p.B.MustOutput(t, "ip", "addr", "add", vip.String()+"/32", "dev", p.BLink)
@@ -610,6 +617,7 @@ func TestKernelReportSysctlRisk(t *testing.T) {
 // Ordinary traffic: connections opened, used and closed, UDP answered
 // within a second, pings. Nothing may fire, and the report says so.
 func TestKernelReportHealthy(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
 	udp, err := p.B.ListenPacket("udp4", netip.AddrPortFrom(p.B4, 5300).String())
@@ -677,6 +685,7 @@ func countersLine(d *report.Document) string {
 // ctdiag report with no SOURCE reads the live table: two samples of a
 // namespace whose SYNs go unanswered.
 func TestKernelReportLive(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
 	corpus.ConnectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 25)
@@ -709,6 +718,7 @@ func TestKernelReportLive(t *testing.T) {
 // events between its samples, so its churn is the kernel's own count: 40
 // UDP flows made between the two samples are 40 created, none destroyed.
 func TestKernelReportLiveCountsEvents(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 21000-21100 drop\n }\n}")
 	sent := make(chan error, 1)
@@ -740,6 +750,7 @@ func TestKernelReportLiveCountsEvents(t *testing.T) {
 // Without privileges, a live report says it could not read the table and
 // judges what everyone may read: the statistics, count, max and sysctls.
 func TestKernelReportLiveWithoutPrivileges(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	if _, err := exec.LookPath("setpriv"); err != nil {
 		t.Skip("needs setpriv (util-linux)")
 	}

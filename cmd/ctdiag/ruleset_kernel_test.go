@@ -67,6 +67,7 @@ func (c *kernelCapture) reportDefault() *report.Document {
 // with open connections, the rest cannot be translated, their SYNs are
 // dropped at confirmation (insert_failed, drop) and connect() times out.
 func TestKernelRulesetSNATExhaustion(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.RequireTools(t, "iptables-nft", "iptables-nft-save")
 	p := netnstest.NewPair(t)
 	port := holdServer(t, p.B, netip.AddrPortFrom(p.B4, 0))
@@ -166,6 +167,7 @@ func TestKernelRulesetSNATExhaustion(t *testing.T) {
 // segments arrive; then, read live, the rule gone and a legacy NAT rule in
 // place: the same packets now go on untranslated.
 func TestKernelRulesetInvalidDropped(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	port := p.TCPEcho(t)
 	p.B.Nft(t, "table inet inv {\n chain in {\n type filter hook input priority filter;\n ct state invalid counter drop\n }\n}\n")
@@ -241,6 +243,7 @@ func TestKernelRulesetInvalidDropped(t *testing.T) {
 // A DNAT target switched (iptables-legacy -R) while a UDP client keeps
 // sending from one source port: its entry still goes to the old backend.
 func TestKernelRulesetStaleUDPBackend(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.RequireTools(t, "iptables-legacy", "iptables-legacy-save")
 	p := netnstest.NewPair(t)
 	vip := netip.AddrFrom4([4]byte{p.B4.As4()[0], p.B4.As4()[1], p.B4.As4()[2], 100})
@@ -331,6 +334,7 @@ func TestKernelRulesetStaleUDPBackend(t *testing.T) {
 // never is; that NOTRACK rule takes packets a state rule names: a finding
 // of its own.
 func TestKernelRulesetNotrack(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, `table inet edge {
 	chain pre {

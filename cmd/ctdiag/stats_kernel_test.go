@@ -88,6 +88,7 @@ func (l *lockedBuffer) String() string {
 // and the requester's program name aside: both are looked up when the
 // event arrives), then checks -e and a list filter.
 func TestKernelEventsLikeConntrack(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	netnstest.Require(t)
 	netnstest.RequireTools(t, "conntrack")
 	ns := netnstest.NewNS(t)

@@ -19,6 +19,7 @@ import (
 // tcpdump under ip netns exec, ctdiag with --netns, and the global limit
 // said to be global. Unanswered SYNs at default settings make the finding.
 func TestKernelRemediesRunInTheNamespace(t *testing.T) {
+	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet dropsyn {\n chain in { type filter hook input priority 0; tcp dport 8080 drop\n }\n}")
 	corpus.ConnectNonBlocking(t, p.A, netip.AddrPortFrom(p.B4, 8080), 30)
