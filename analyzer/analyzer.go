@@ -122,13 +122,13 @@ func (a *Analyzer) BeginSample(meta track.Snapshot) error {
 	return nil
 }
 
-// ExpectSamples is told how many samples will come (parser.SampleCounter):
+// ExpectSamples is told how many samples will come (track.SampleCounter):
 // only the last is ranked (who holds the table, where the stuck entries
 // go), so the others skip the tallies that rankings need.
 func (a *Analyzer) ExpectSamples(n int) { a.expect = n }
 
 // SysctlHint takes every sysctl the inputs hold, before the first sample
-// (parser.SysctlHinter): samples that carry none of their own are read with
+// (track.SysctlHinter): samples that carry none of their own are read with
 // these rather than the kernel's defaults.
 func (a *Analyzer) SysctlHint(s track.Sysctls) {
 	a.hint = s

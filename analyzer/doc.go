@@ -3,7 +3,7 @@
 // remedies.
 //
 // Samples are streamed in (BeginSample, Flow, Extra, EndSample: the shape of
-// parser.SampleSink), so a million-entry table is never held whole: each
+// track.SampleSink), so a million-entry table is never held whole: each
 // sample keeps counts, small top lists, a few example entries, and compact
 // tuple hashes where a rule follows flows from one sample to the next. One
 // sample already gives findings (ages from remaining timeouts, shares,

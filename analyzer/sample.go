@@ -439,7 +439,7 @@ func (a *Analyzer) Extra(x *track.Snapshot) error {
 }
 
 // Event tallies one event of the current sample as the parser reads it
-// (parser.EventSink): an event log of any length costs its tallies, where
+// (track.EventSink): an event log of any length costs its tallies, where
 // the snapshot would keep only its latest events. As for events that come
 // in the snapshot, only a sample without a table is summarised from them.
 func (a *Analyzer) Event(ev *track.Event) error {

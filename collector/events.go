@@ -19,7 +19,7 @@ import (
 // EventSink receives what Events reads, on Events's goroutine.
 type EventSink interface {
 	// Event receives one conntrack event; ev is reused.
-	Event(ev *track.Event) error
+	track.EventSink
 	// Expect receives one expectation event (EventNew or EventDestroy).
 	Expect(typ track.EventType, t time.Time, e *track.Expectation) error
 	// Resync receives the entries of the dump taken after an overrun, one by

@@ -5,7 +5,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -116,24 +115,24 @@ func (f *Follower) Lost(loss track.EventLoss) error {
 // Into wraps sink so that each sample read through it carries, in its
 // first Extra, what f followed since the previous sample: the latest
 // events, the losses, and the totals (track.Snapshot.EventTotals).
-func (f *Follower) Into(sink parser.SampleSink) *FollowSink {
+func (f *Follower) Into(sink track.SampleSink) *FollowSink {
 	return &FollowSink{SampleSink: sink, f: f}
 }
 
 // FollowSink is a SampleSink that adds a Follower's events to each sample.
 type FollowSink struct {
-	parser.SampleSink
+	track.SampleSink
 	f     *Follower
 	taken bool
 }
 
-// BeginSample implements parser.SampleSink.
+// BeginSample implements track.SampleSink.
 func (s *FollowSink) BeginSample(meta track.Snapshot) error {
 	s.taken = false
 	return s.SampleSink.BeginSample(meta)
 }
 
-// Extra implements parser.SampleSink.
+// Extra implements track.SampleSink.
 func (s *FollowSink) Extra(x *track.Snapshot) error {
 	if !s.taken {
 		s.taken = true

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -60,7 +59,7 @@ func (c *Collector) Extra(ctx context.Context) (track.Snapshot, error) {
 
 // Sample reads one sample into sink: BeginSample with the time and source,
 // every entry the kernel filter passes, Extra, EndSample.
-func (c *Collector) Sample(ctx context.Context, kf DumpFilter, sink parser.SampleSink) (DumpInfo, error) {
+func (c *Collector) Sample(ctx context.Context, kf DumpFilter, sink track.SampleSink) (DumpInfo, error) {
 	meta := track.Snapshot{Time: c.cfg.Now(), Source: c.source, HasTable: c.noTable == nil}
 	if err := sink.BeginSample(meta); err != nil {
 		return DumpInfo{}, err
@@ -120,14 +119,14 @@ func checkSampling(samples int, interval time.Duration) error {
 }
 
 // Sample opens the live source cfg names and streams opts.Samples samples,
-// opts.Interval apart, into sink (parser.SampleSink, as a report consumes
+// opts.Interval apart, into sink (track.SampleSink, as a report consumes
 // files): each sample is BeginSample (Time = when the dump started, Source
 // = netlink or procfs with host, kernel and namespace), its entries as they
 // arrive, one Extra with statistics, count, max, sysctls, new kernel-log
 // lines and the slab cache, then EndSample. A million-entry table is never
 // held: entries go to the sink as they are decoded. It stops early, with
 // ctx's error, when ctx ends.
-func Sample(ctx context.Context, cfg Config, opts SampleOptions, sink parser.SampleSink) (SampleResult, error) {
+func Sample(ctx context.Context, cfg Config, opts SampleOptions, sink track.SampleSink) (SampleResult, error) {
 	var res SampleResult
 	if err := checkSampling(opts.Samples, opts.Interval); err != nil {
 		return res, err
@@ -138,7 +137,7 @@ func Sample(ctx context.Context, cfg Config, opts SampleOptions, sink parser.Sam
 	}
 	defer c.Close()
 	res.Source = c.Source()
-	if sc, ok := sink.(parser.SampleCounter); ok {
+	if sc, ok := sink.(track.SampleCounter); ok {
 		sc.ExpectSamples(opts.Samples)
 	}
 	if opts.Events && opts.Samples > 1 && res.Source.Kind == track.SourceNetlink {

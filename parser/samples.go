@@ -9,21 +9,6 @@ import (
 	"github.com/ctdiag/ctdiag/track"
 )
 
-// SampleSink receives successive samples from WalkSamples. For each sample:
-// BeginSample, then its entries one by one through Flow (f is reused: copy
-// what you keep), then any number of Extra with what was read beside the
-// table, then EndSample.
-type SampleSink interface {
-	// BeginSample starts a sample. meta carries Source and Time: the table
-	// file's modification time (zero for standard input).
-	BeginSample(meta track.Snapshot) error
-	Flow(f *track.Flow) error
-	// Extra adds statistics, counts, sysctls, kernel-log lines and events
-	// to the current sample (s has no flows).
-	Extra(s *track.Snapshot) error
-	EndSample() error
-}
-
 // Walk reports what WalkSamples read besides the samples themselves.
 type Walk struct {
 	// Skipped lists inputs that hold nothing conntrack-related, or that
@@ -48,29 +33,6 @@ func (w *Walk) Problems() int {
 	return n
 }
 
-// SampleCounter is implemented by sinks that want to know, before the
-// first sample, how many will come: an analysis ranks only the last one and
-// need not prepare the others for it.
-type SampleCounter interface {
-	ExpectSamples(n int)
-}
-
-// EventSink is implemented by sinks that take a sample's events one at a
-// time as they are read. Without it, events reach the sink in Extra's
-// snapshot, which keeps only the latest (track.MaxEvents); with it, an
-// event log of any length costs what the sink keeps of it. The snapshot
-// Extra then gives still counts them (EventTotals).
-type EventSink interface {
-	Event(e *track.Event) error
-}
-
-// SysctlHinter is implemented by sinks that want, before the first sample,
-// every sysctl the inputs hold: a capture often reads sysctls once, and
-// they still tell how to read the entries of samples that carry none.
-type SysctlHinter interface {
-	SysctlHint(s track.Sysctls)
-}
-
 // WalkSamples reads inputs as successive samples of one table and streams
 // them into sink:
 //
@@ -86,7 +48,7 @@ type SysctlHinter interface {
 // before the sample's entries, so the sink knows a sample's sysctls when
 // its entries arrive. An input that cannot be opened is an error; an
 // unrecognised one is skipped. Entries are never all held in memory.
-func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
+func WalkSamples(inputs []Input, opts Options, sink track.SampleSink) (*Walk, error) {
 	plan := planSamples(inputs, opts)
 	w := &Walk{Timing: plan.timing, RelativeTimes: plan.relative}
 	decoders := make([]*Decoder, len(plan.items))
@@ -109,7 +71,7 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 	extras := map[int][]extra{} // by index of the table item, -1 before any
 	hint := track.Sysctls{}
 	lastTable := -1
-	events, streams := sink.(EventSink)
+	events, streams := sink.(track.EventSink)
 	isEventLog := func(f Format) bool { return f == FormatEvents || f == FormatXMLEvents }
 	streamed := func(d *Decoder) bool { return streams && isEventLog(d.Format()) }
 	for i, it := range plan.items {
@@ -159,10 +121,10 @@ func WalkSamples(inputs []Input, opts Options, sink SampleSink) (*Walk, error) {
 		extras[lastTable] = append(extras[lastTable], extra{snap: snap})
 		hint = track.LayerSysctls(hint, snap.Sysctls)
 	}
-	if h, ok := sink.(SysctlHinter); ok && len(hint) > 0 {
+	if h, ok := sink.(track.SysctlHinter); ok && len(hint) > 0 {
 		h.SysctlHint(hint)
 	}
-	if c, ok := sink.(SampleCounter); ok {
+	if c, ok := sink.(track.SampleCounter); ok {
 		n, unsure := 0, false
 		for _, it := range plan.items {
 			switch {

@@ -5,7 +5,10 @@
 // status bits and optional extensions), the protocol state names (TCPState,
 // SCTPState, DCCPState), Status (the kernel's IPS_* bitset), Stats (per-CPU
 // counters by name), Event (a ctnetlink event) and Snapshot (one reading of a
-// table with its statistics, sysctls and kernel-log lines).
+// table with its statistics, sysctls and kernel-log lines), and the seam
+// between what reads samples and what takes them (SampleSink and the optional
+// SampleCounter, EventSink and SysctlHinter): a reader's consumers import
+// track, not the reader.
 //
 // Names and numbers follow the kernel (include/uapi/linux/netfilter/*.h) and
 // docs/KERNEL.md §1.1, §3 and §5.

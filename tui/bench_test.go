@@ -201,7 +201,7 @@ func (s *liveFile) Describe() Description {
 	return Description{Kind: track.SourceProcfs, Name: s.path, Interval: time.Second}
 }
 
-func (s *liveFile) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, error) {
+func (s *liveFile) Read(ctx context.Context, sink track.SampleSink) (ReadReport, error) {
 	s.n++
 	_, err := parser.WalkSamples([]parser.Input{{Path: s.path, Time: fixedNow().Add(time.Duration(s.n) * time.Second)}}, parser.Options{}, sink)
 	return ReadReport{}, err

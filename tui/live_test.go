@@ -30,7 +30,7 @@ type liveLike struct {
 // totalsSink adds event totals and a loss to a sample's first Extra, as
 // the live collector's follower does.
 type totalsSink struct {
-	parser.SampleSink
+	track.SampleSink
 	totals *track.EventTotals
 }
 
@@ -48,7 +48,7 @@ func (s *liveLike) Describe() Description {
 		Interval: time.Second, Timing: "wall clock", WallClock: true, Events: true, LostEvents: s.lost}
 }
 
-func (s *liveLike) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, error) {
+func (s *liveLike) Read(ctx context.Context, sink track.SampleSink) (ReadReport, error) {
 	if s.failNext {
 		s.failNext = false
 		return ReadReport{}, errors.New("netlink dump: operation not permitted (lost privileges?)")

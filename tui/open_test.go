@@ -11,7 +11,6 @@ import (
 
 	tea "github.com/charmbracelet/bubbletea"
 
-	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -237,7 +236,7 @@ type noted struct {
 	note string
 }
 
-func (n *noted) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, error) {
+func (n *noted) Read(ctx context.Context, sink track.SampleSink) (ReadReport, error) {
 	rep, err := n.Source.Read(ctx, sink)
 	rep.Warning = n.note
 	return rep, err

@@ -45,7 +45,7 @@ type pipeline struct {
 	samples map[int]*sampleRec // recordings: by index; live: the last two
 	history []common.Point     // live: ring of the last maxHistory
 	sizes   []sizeAt           // live: the table's last sizes, for its growth
-	// hint is every sysctl of a recording's inputs (parser.SysctlHinter):
+	// hint is every sysctl of a recording's inputs (track.SysctlHinter):
 	// as in ctdiag report, a sample that read none of its own is read with
 	// them, and nf_conntrack_max read once applies to every sample.
 	hint   track.Sysctls
@@ -162,7 +162,7 @@ func (s *sink) Extra(x *track.Snapshot) error {
 }
 
 // SysctlHint passes on the sysctls a walk knows before its first sample
-// (parser.SysctlHinter, where the parser offers it) to the analyzer, if it
+// (track.SysctlHinter, where the parser offers it) to the analyzer, if it
 // takes them.
 func (s *sink) SysctlHint(x track.Sysctls) {
 	s.hint = x

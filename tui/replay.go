@@ -108,7 +108,7 @@ func (r *Replay) Gap(i int) (time.Duration, bool) {
 
 // sysctlHint reads every sysctl of the planned inputs, in the order
 // parser.WalkSamples reads them, so that each sample is given what ctdiag
-// report gives its analyzer (parser.SysctlHinter): sysctls read once (at
+// report gives its analyzer (track.SysctlHinter): sysctls read once (at
 // the end of a capture, typically) apply to the samples that read none.
 // Only the small inputs that can hold sysctls are read.
 func sysctlHint(plan parser.Plan, opts parser.Options) (track.Sysctls, error) {
@@ -139,10 +139,10 @@ func sysctlHint(plan parser.Plan, opts parser.Options) (track.Sysctls, error) {
 
 // Read implements Source: it reads the sample at Position and moves on to
 // the next (staying on the last). Before the sample, a sink that takes
-// them (parser.SysctlHinter) is given every sysctl of the recording.
-func (r *Replay) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, error) {
+// them (track.SysctlHinter) is given every sysctl of the recording.
+func (r *Replay) Read(ctx context.Context, sink track.SampleSink) (ReadReport, error) {
 	i := r.pos
-	if h, ok := sink.(parser.SysctlHinter); ok && r.hint != nil {
+	if h, ok := sink.(track.SysctlHinter); ok && r.hint != nil {
 		h.SysctlHint(r.hint)
 	}
 	ts := &timedSink{SampleSink: sink, ctx: ctx, time: r.times[i], hinted: r.hint != nil}
@@ -177,7 +177,7 @@ func (r *Replay) Close() error { return nil }
 // timedSink gives each sample the recording's time (zero when untimed, so
 // file modification times never pass for sample times) and stops on ctx.
 type timedSink struct {
-	parser.SampleSink
+	track.SampleSink
 	ctx     context.Context
 	time    time.Time
 	hinted  bool // the recording's sysctls were given: the sample's alone are not
@@ -194,7 +194,7 @@ func (s *timedSink) BeginSample(meta track.Snapshot) error {
 // SysctlHint forwards the parser's early sysctls (this sample's) to the
 // sink that wants them, unless the recording's were given.
 func (s *timedSink) SysctlHint(x track.Sysctls) {
-	if h, ok := s.SampleSink.(parser.SysctlHinter); ok && !s.hinted {
+	if h, ok := s.SampleSink.(track.SysctlHinter); ok && !s.hinted {
 		h.SysctlHint(x)
 	}
 }

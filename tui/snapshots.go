@@ -4,7 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -46,9 +45,9 @@ func (r *Snapshots) Gap(i int) (time.Duration, bool) {
 	return r.snaps[i].Time.Sub(r.snaps[i-1].Time), true
 }
 
-// Read implements Source: the sample at Position, in parser.SampleSink
+// Read implements Source: the sample at Position, in track.SampleSink
 // order, then it moves on to the next (staying on the last).
-func (r *Snapshots) Read(ctx context.Context, sink parser.SampleSink) (ReadReport, error) {
+func (r *Snapshots) Read(ctx context.Context, sink track.SampleSink) (ReadReport, error) {
 	if len(r.snaps) == 0 {
 		return ReadReport{}, ErrNoSamples
 	}

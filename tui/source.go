@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/ctdiag/ctdiag/parser"
+	"github.com/ctdiag/ctdiag/track"
 	"github.com/ctdiag/ctdiag/tui/common"
 )
 
@@ -15,7 +15,7 @@ type Source interface {
 	// Describe says what the header shows about the source. It is called
 	// after every Read, so it may change (events lost, a namespace gone).
 	Describe() Description
-	// Read reads one sample and streams it into sink, in parser.SampleSink
+	// Read reads one sample and streams it into sink, in track.SampleSink
 	// order: BeginSample (meta with Time and Source), every entry through
 	// Flow (the *track.Flow may be reused: the sink copies), what was read
 	// beside the table through Extra (statistics, nf_conntrack_count and
@@ -27,7 +27,7 @@ type Source interface {
 	// error (lost privileges, the namespace gone) is shown in the status
 	// line; the TUI keeps the last good sample and reads again at the next
 	// refresh.
-	Read(ctx context.Context, sink parser.SampleSink) (ReadReport, error)
+	Read(ctx context.Context, sink track.SampleSink) (ReadReport, error)
 	// Close releases the source (sockets, files).
 	Close() error
 }

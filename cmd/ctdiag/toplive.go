@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
-	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 	"github.com/ctdiag/ctdiag/tui"
 )
@@ -70,7 +69,7 @@ func (s *liveSource) Describe() tui.Description {
 // Read implements tui.Source: one sample of the live table, with its
 // statistics, count, max, sysctls, new kernel-log lines, slab size and the
 // events since the previous read.
-func (s *liveSource) Read(ctx context.Context, sink parser.SampleSink) (tui.ReadReport, error) {
+func (s *liveSource) Read(ctx context.Context, sink track.SampleSink) (tui.ReadReport, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var rep tui.ReadReport

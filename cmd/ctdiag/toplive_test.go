@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ctdiag/ctdiag/collector"
-	"github.com/ctdiag/ctdiag/parser"
 	"github.com/ctdiag/ctdiag/track"
 )
 
@@ -21,7 +20,7 @@ func (s *countSink) Flow(*track.Flow) error           { s.flows++; return nil }
 func (s *countSink) Extra(*track.Snapshot) error      { return nil }
 func (s *countSink) EndSample() error                 { return nil }
 
-var _ parser.SampleSink = (*countSink)(nil)
+var _ track.SampleSink = (*countSink)(nil)
 
 // TestLiveSourceReadAfterClose: the TUI may still be reading when it quits
 // and closes its source; a read after Close must fail, not fall back to
