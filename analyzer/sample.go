@@ -67,6 +67,7 @@ type sample struct {
 	events *eventTally // events read with no table, summarised
 
 	ranked       bool     // tallies for rankings are kept (the last sample, or any when the count is unknown)
+	keysDropped  bool     // dropKeys ran: topSrcs holds the biggest sources
 	last         bool     // announced as the last: nothing is kept for a next sample
 	alone        bool     // the only sample: no other to compare tuples with
 	hashes       []uint64 // tuple hashes, sorted by sortedHashes
@@ -510,6 +511,7 @@ func (a *Analyzer) EndSample() error {
 	}
 	a.done = append(a.done, s)
 	a.cur = nil
+	a.taken = nil
 	return nil
 }
 
@@ -570,6 +572,10 @@ func (a *Analyzer) lastSample() *sample {
 // dropKeys frees what only a ranking of this sample would need. The
 // biggest sources are kept, to follow them across samples.
 func (s *sample) dropKeys() {
+	if s.keysDropped {
+		return
+	}
+	s.keysDropped = true
 	s.topSrcs = s.srcs.top(topSources)
 	s.srcs.drop()
 	s.dsts.drop()
