@@ -192,7 +192,10 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 	s.setTimeouts(s.timeouts)
 	if prev != nil { // the next sample is most likely about as big
 		s.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
-		s.est = make([]uint64, 0, len(prev.est)+len(prev.est)/8)
+		if !s.last { // the previous sample's keys were handed over at its end
+			s.est = make([]uint64, 0, len(a.prevEst)+len(a.prevEst)/8)
+			s.closed = make([]uint64, 0, len(a.prevClosed.sorted)+len(a.prevClosed.sorted)/8)
+		}
 		s.estFollowed = prev.meta.HasTable
 	}
 	if s.ranked {
@@ -514,6 +517,10 @@ func (a *Analyzer) EndSample() error {
 	a.taken = nil
 	return nil
 }
+
+// compactAt is how many keys a set kept as a slice holds before its
+// repeats are sorted out: 8 MiB.
+const compactAt = 1 << 20
 
 // appendHash appends a key to a set kept as a slice, sorting out the
 // repeats whenever it is full and large: a table is held as its distinct
