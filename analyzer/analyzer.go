@@ -61,6 +61,8 @@ type Analyzer struct {
 	// rules that fired so far in it (a remedy may point at one).
 	remedyErrors []string
 	fired        map[string]bool
+	// taken is the Result TakeResult returned for the samples so far.
+	taken *Result
 }
 
 // thresholds are the parameters consulted for every entry, read once.

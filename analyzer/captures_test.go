@@ -288,3 +288,69 @@ func hintOf(snaps []track.Snapshot) track.Sysctls {
 	}
 	return h
 }
+
+// A live exporter takes one result per sample with TakeResult, which frees
+// what only that result needed, and starts its next analyzer a sample
+// early with Unranked: neither may change a finding. Every prefix of each
+// capture is compared with an analyzer that keeps everything.
+func TestTakeResultChangesNothing(t *testing.T) {
+	for _, dir := range []string{"syn-sent-growth/cli", "table-full/srv", "healthy-baseline/srv",
+		"calibration/stuck-established/srv", "calibration/close-growth/srv", "calibration/top-talker/srv", "calibration/stale-udp/srv"} {
+		inputs, err := parser.ExpandPaths([]string{filepath.Join(captures, dir)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		whole, err := parser.ReadSamples(inputs, parser.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(whole.Snapshots) < 3 {
+			t.Fatalf("%s: %d samples, want 3 or more", dir, len(whole.Snapshots))
+		}
+		hint := hintOf(whole.Snapshots)
+		fresh := func() *analyzer.Analyzer {
+			a := analyzer.New(analyzer.Options{})
+			a.SysctlHint(hint)
+			return a
+		}
+		keep, take, keepLate, takeLate := fresh(), fresh(), fresh(), fresh()
+		for i := range whole.Snapshots {
+			s := whole.Snapshots[i]
+			flows := s.Flows
+			s.Flows = nil
+			all := []*analyzer.Analyzer{keep, take}
+			if i >= 1 { // started a sample late, as the exporter's next analyzer
+				all = append(all, keepLate, takeLate)
+			}
+			for _, a := range all {
+				a.BeginSample(s)
+			}
+			if i == 1 {
+				if err := takeLate.Unranked(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for j := range flows {
+				for _, a := range all {
+					a.Flow(&flows[j])
+				}
+			}
+			for _, a := range all {
+				a.EndSample()
+			}
+			same := func(what string, want, got *analyzer.Result) {
+				t.Helper()
+				if !reflect.DeepEqual(want.Findings, got.Findings) || !reflect.DeepEqual(want.Summary, got.Summary) {
+					t.Errorf("%s, sample %d: %s changed the result:\n%+v\n%+v", dir, i, what, want.Findings, got.Findings)
+				}
+			}
+			want := keep.Result()
+			got := take.TakeResult()
+			same("TakeResult", want, got)
+			same("Result after TakeResult", want, take.Result())
+			if i >= 2 { // the late analyzer's first sample is never the last it gives a result for
+				same("Unranked on the first sample", keepLate.Result(), takeLate.TakeResult())
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package analyzer
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/ctdiag/ctdiag/rules"
@@ -36,6 +37,9 @@ func evaluators() map[string]evaluator {
 
 // Result evaluates every enabled rule over the samples read so far.
 func (a *Analyzer) Result() *Result {
+	if a.taken != nil {
+		return a.taken
+	}
 	res := &Result{}
 	a.remedyErrors = nil
 	if len(a.done) == 0 {
@@ -87,6 +91,42 @@ func (a *Analyzer) Result() *Result {
 	})
 	res.RemedyErrors = a.remedyErrors
 	return res
+}
+
+// TakeResult is Result for a caller that takes one per sample (a live
+// exporter): the result taken, what only it needed is freed — the last
+// sample's rankings (its biggest sources are kept, as every earlier
+// sample's are) and the tuples of the sample before it, which only the
+// last is compared with — and it is what Result returns until the next
+// sample ends. What the next sample is compared with is kept, so the
+// results that follow are those Result would give.
+func (a *Analyzer) TakeResult() *Result {
+	res := a.Result()
+	a.taken = res
+	if n := len(a.done); n > 0 {
+		a.done[n-1].dropKeys()
+		if n > 1 {
+			a.done[n-2].hashes = nil
+		}
+	}
+	return res
+}
+
+// Unranked says no Result will be taken while the current sample is the
+// last (a live exporter's next analyzer, started a sample early): the
+// tallies only rankings need are not kept for it, as for any sample that
+// is not the last. Call it before the sample's first entry.
+func (a *Analyzer) Unranked() error {
+	s := a.cur
+	switch {
+	case s == nil:
+		return fmt.Errorf("analyzer: Unranked before BeginSample")
+	case s.entries > 0:
+		return fmt.Errorf("analyzer: Unranked after the sample's first entry")
+	}
+	s.ranked = false
+	s.whatIf, s.nat = whatIfs{}, nil
+	return nil
 }
 
 func (a *Analyzer) param(rule, name string) float64 { return a.cfg.Param(rule, name) }

@@ -67,6 +67,7 @@ type sample struct {
 	events *eventTally // events read with no table, summarised
 
 	ranked       bool     // tallies for rankings are kept (the last sample, or any when the count is unknown)
+	keysDropped  bool     // dropKeys ran: topSrcs holds the biggest sources
 	last         bool     // announced as the last: nothing is kept for a next sample
 	alone        bool     // the only sample: no other to compare tuples with
 	hashes       []uint64 // tuple hashes, sorted by sortedHashes
@@ -191,7 +192,10 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 	s.setTimeouts(s.timeouts)
 	if prev != nil { // the next sample is most likely about as big
 		s.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
-		s.est = make([]uint64, 0, len(prev.est)+len(prev.est)/8)
+		if !s.last { // the previous sample's keys were handed over at its end
+			s.est = make([]uint64, 0, len(a.prevEst)+len(a.prevEst)/8)
+			s.closed = make([]uint64, 0, len(a.prevClosed.sorted)+len(a.prevClosed.sorted)/8)
+		}
 		s.estFollowed = prev.meta.HasTable
 	}
 	if s.ranked {
@@ -510,8 +514,13 @@ func (a *Analyzer) EndSample() error {
 	}
 	a.done = append(a.done, s)
 	a.cur = nil
+	a.taken = nil
 	return nil
 }
+
+// compactAt is how many keys a set kept as a slice holds before its
+// repeats are sorted out: 8 MiB.
+const compactAt = 1 << 20
 
 // appendHash appends a key to a set kept as a slice, sorting out the
 // repeats whenever it is full and large: a table is held as its distinct
@@ -570,6 +579,10 @@ func (a *Analyzer) lastSample() *sample {
 // dropKeys frees what only a ranking of this sample would need. The
 // biggest sources are kept, to follow them across samples.
 func (s *sample) dropKeys() {
+	if s.keysDropped {
+		return
+	}
+	s.keysDropped = true
 	s.topSrcs = s.srcs.top(topSources)
 	s.srcs.drop()
 	s.dsts.drop()

@@ -48,9 +48,15 @@ func (e *evaluator) run(now time.Time, src track.Source, notes []string, extra *
 	}
 	// The model is the whole table (HasTable: it was read, even when empty).
 	meta := track.Snapshot{Time: now, Source: src, HasTable: true}
-	for _, l := range e.live {
+	for i, l := range e.live {
 		if err := l.a.BeginSample(meta); err != nil {
 			return nil, err
+		}
+		// Only the oldest gives findings: the others rank nothing yet.
+		if i > 0 {
+			if err := l.a.Unranked(); err != nil {
+				return nil, err
+			}
 		}
 		// Extra comes first: the sample's sysctls decide how entries' ages
 		// are read.
@@ -75,8 +81,11 @@ func (e *evaluator) run(now time.Time, src track.Source, notes []string, extra *
 		}
 		l.samples++
 	}
+	// TakeResult frees what only this result needs (rankings, the tuples
+	// of the sample before): at a million entries, tens of megabytes the
+	// analyzer would otherwise hold until the next evaluation.
 	oldest := e.live[0]
-	res := oldest.a.Result()
+	res := oldest.a.TakeResult()
 	if oldest.samples >= evalWindow {
 		e.live = e.live[1:]
 	}

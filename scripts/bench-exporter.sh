@@ -11,6 +11,13 @@
 #
 #   scripts/bench-exporter.sh                   # N=1000000 RUNS=3 RATE=5000 WINDOW=60
 #   N=200000 RUNS=1 WINDOW=20 scripts/bench-exporter.sh
+#   STATES=0 DUMP=0 RUNS=5 WINDOW=30 scripts/bench-exporter.sh  # memory and CPU only
+#
+# Peak RSS counts only the evaluations that ran: the sixth evaluation of an
+# exporter starts its next analyzer (the most memory at once), and at a
+# million entries evaluations are about a minute apart, so give the runs
+# (RUNS×WINDOW and the churn runs) six minutes or more; the script says how
+# long the exporter ran.
 #
 # Needs hyperfine, curl, iproute2 and conntrack-tools. Results go to
 # bench/out/exporter-*.txt (not committed); docs/PERFORMANCE.md quotes them.
@@ -67,6 +74,7 @@ status() { awk -v k="$1:" '$1 == k { print $2 }' "/proc/$pid/status"; }
 start_exporter() {
 	"$out/ctdiag" exporter --listen "127.0.0.1:$PORT" --netns "$ns" --log-level warn "$@" &
 	pid=$!
+	started=$SECONDS
 	local t0=$SECONDS
 	until [ "$(metricn "ctdiag_exporter_model_entries{netns=\"$ns\"}")" = "$N" ] &&
 		[ -n "$(metric "ctdiag_exporter_rules_evaluated_timestamp_seconds{netns=\"$ns\"}")" ]; do
@@ -93,7 +101,7 @@ hyperfine --warmup 3 --runs 50 --export-markdown "$out/exporter-scrape.md" --exp
 	-n 'node_exporter-style read: count, max, /proc/net/stat (no states)' \
 	"ip netns exec $ns cat /proc/sys/net/netfilter/nf_conntrack_count /proc/sys/net/netfilter/nf_conntrack_max /proc/net/stat/nf_conntrack" \
 	-n 'ip netns exec (the overhead in the line above)' "ip netns exec $ns true"
-hyperfine --warmup 1 --runs 3 --export-markdown "$out/exporter-scrape-states.md" \
+[ "${STATES:-1}" = 0 ] || hyperfine --warmup 1 --runs 3 --export-markdown "$out/exporter-scrape-states.md" \
 	-n 'states at scrape time: conntrack -L | awk | sort | uniq -c' \
 	"ip netns exec $ns sh -c 'conntrack -L 2>/dev/null | awk \"{print \\\$4}\" | sort | uniq -c >/dev/null'" \
 	-n 'states at scrape time: ctdiag report -o prometheus --samples 1' \
@@ -127,9 +135,13 @@ curl -s "$url/metrics" | grep -c '^ctdiag_' | sed 's/^/ctdiag series per scrape:
 		wait "$churn"
 		echo "$c $(echo "($e1 - $e0 + $d1 - $d0) / $WINDOW" | bc) events/s lost=$(metric "ctdiag_conntrack_events_lost_total{netns=\"$ns\"}")"
 	done | tee /dev/stderr | median | sed 's/^/CPU with churn, median: /; s/$/ % of one core/'
-	echo "after churn: VmRSS $(status VmRSS) kB, VmHWM $(status VmHWM) kB (peak RSS)"
+	echo "after churn: VmRSS $(status VmRSS) kB, VmHWM $(status VmHWM) kB (peak RSS), the exporter having run $((SECONDS - started)) s"
 } 2>&1 | tee "$out/exporter-churn.txt"
 stop_exporter
+if [ "${DUMP:-1}" = 0 ]; then
+	echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/exporter-env.txt"
+	exit 0
+fi
 
 # 4. The periodic full dump's cost: a dump every 20 s, no evaluation.
 start_exporter --resync-interval 20s --eval-interval 1h

@@ -63,6 +63,9 @@ namespaces, CAP_SYS_ADMIN (setns) and CAP_SYS_PTRACE (other users' processes'
 namespaces). The metrics, the shipped alerts (deploy/prometheus), the Grafana
 dashboard, the DaemonSet and the systemd unit are described in docs/EXPORTER.md.
 
+Memory: Go's collector runs with GOGC=25 under a 200 MiB soft limit (210-270
+MB peak RSS for a million entries); GOGC and GOMEMLIMIT override them.
+
 Exit status: 0 after SIGINT or SIGTERM, 2 bad usage, 4 the live source or the
 listener failed (no privilege, no conntrack, no such namespace, port in use).`,
 		Example: `  sudo ctdiag exporter                                 # this namespace, on :9466
@@ -193,13 +196,23 @@ func runExporter(e env, opts *exporterOptions, topGiven bool) error {
 }
 
 // serviceGC tunes the collector for a long-running exporter: its live heap
-// is the model and the analyzer's samples (about 150 MB at a million
-// entries), and an evaluation allocates fast. With the default GOGC=100
-// the heap grew to twice that and peak RSS passed 500 MB; GOGC=25 keeps it
-// within a quarter of the live heap (docs/PERFORMANCE.md). GOGC and
-// GOMEMLIMIT in the environment win.
+// is the model (about 60 MB at a million entries) and, while the rules are
+// evaluated, what the analyzer tallies (up to about 110 MB more, every
+// sixth evaluation, when its next analyzer starts). With the default
+// GOGC=100 the heap grew to twice that; GOGC=25 keeps it within a quarter,
+// and a 200 MiB soft limit brought peak RSS at a million entries from 272
+// to 212-270 MB over runs (docs/PERFORMANCE.md): the collector works
+// harder only while the heap is near it. GOGC and GOMEMLIMIT in the
+// environment win.
 func serviceGC() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(25)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serviceMemoryLimit)
+	}
 }
+
+// serviceMemoryLimit is the exporter's soft memory limit when GOMEMLIMIT
+// is not set.
+const serviceMemoryLimit = 200 << 20

@@ -127,7 +127,7 @@ func TestDaemonSetManifest(t *testing.T) {
 	for _, want := range []string{
 		"hostNetwork: true", "hostPID: true", "readOnlyRootFilesystem: true", "allowPrivilegeEscalation: false",
 		"privileged: false", "drop: [ALL]", "add: [NET_ADMIN, SYS_ADMIN, SYS_PTRACE, SYSLOG]",
-		"limits:", "memory: 512Mi", "path: /healthz", "mountPath: /run/netns",
+		"limits:", "memory: 384Mi", "path: /healthz", "mountPath: /run/netns",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the DaemonSet lacks %q", want)
