@@ -213,6 +213,7 @@ func TestKernelScorecard(t *testing.T) {
 					dir := t.TempDir()
 					corpus.Play(t, j.sc, j.size, dir, corpus.Options{Interval: 3 * time.Second, ViewOnly: true})
 					row = scoreCapture(t, j.sc, j.size, dir)
+					keepMissed(t, row, dir)
 				} else {
 					row = scoreCapture(t, j.sc, j.size, filepath.Join(repoRoot, j.sc.Committed))
 				}
@@ -227,6 +228,22 @@ func TestKernelScorecard(t *testing.T) {
 	})
 	t.Logf("played %d captures in %v", len(rows), time.Since(start).Round(time.Second))
 	finishScorecard(t, rows, "live")
+}
+
+// keepMissed copies the capture of a row that missed into
+// $CTDIAG_SCORECARD_KEEP/NAME, when set, so a miss seen once can be read
+// after the test's directories are gone.
+func keepMissed(t *testing.T, row *scoreRow, dir string) {
+	keep := os.Getenv("CTDIAG_SCORECARD_KEEP")
+	if keep == "" || row.ok() {
+		return
+	}
+	dst := filepath.Join(keep, strings.ReplaceAll(row.name(), " ", "-"))
+	if err := os.CopyFS(dst, os.DirFS(dir)); err != nil {
+		t.Logf("keeping the capture: %v", err)
+		return
+	}
+	t.Logf("the capture is kept in %s", dst)
 }
 
 // raiseFileLimit lets this process hold the scenarios' real sockets (both
