@@ -58,6 +58,37 @@ type SizePoint struct {
 	Size   float64
 }
 
+// TableSize is what one sample says of the table's size.
+type TableSize struct {
+	Offset   float64 // seconds since the first sample
+	Count    uint64  // nf_conntrack_count, when read (HasCount)
+	HasCount bool
+	Listed   int // entries listed, when the table was read (HasTable)
+	HasTable bool
+}
+
+// SizeHistory is the table's size at each point in one measure for all:
+// the kernel's count when every point has it, else the entries listed (a
+// point without a table gives its count). A count read once at the end
+// beside tables listed before it is not a step of the table: it is read a
+// moment after the listing, while entries come and go. It is the only
+// place a size series is made (report, TUI).
+func SizeHistory(pts []TableSize) []SizePoint {
+	counted := true
+	for _, p := range pts {
+		counted = counted && p.HasCount
+	}
+	out := make([]SizePoint, 0, len(pts))
+	for _, p := range pts {
+		size := float64(p.Count)
+		if !counted && (p.HasTable || !p.HasCount) {
+			size = float64(p.Listed)
+		}
+		out = append(out, SizePoint{Offset: p.Offset, Size: size})
+	}
+	return out
+}
+
 // Pressure is how full the table is and how soon it will be full.
 type Pressure struct {
 	Count  uint64

@@ -92,10 +92,13 @@ func (a *Analyzer) steadyState(t timeline, sum *Summary) float64 {
 	} else if !prev.meta.HasTable || !t.last().meta.HasTable {
 		return 0
 	}
+	// Departures are judged against arrivals, not against the table: a
+	// pool of 200,000 long-lived entries that lost 1,571 while 1,530 came
+	// is in balance, however small both are beside it.
 	switch {
 	case arrived == 0:
 		return 0
-	case gone <= 0.01*prev.tableSize():
+	case gone <= 0.01*arrived:
 		return math.Inf(1)
 	}
 	return arrived * prev.tableSize() / gone
@@ -107,9 +110,11 @@ func (t timeline) pressure(steady float64, gate Gate) Pressure {
 	in := PressureInput{Count: uint64(l.tableSize()), NonEvictable: uint64(l.nonEvictable), SteadyState: steady, Gate: gate}
 	in.Max, in.HasMax = t.maxOf()
 	if t.timed {
+		pts := make([]TableSize, len(t.s))
 		for i, s := range t.s {
-			in.History = append(in.History, SizePoint{Offset: t.offsets[i], Size: s.tableSize()})
+			pts[i] = TableSize{Offset: t.offsets[i], Count: s.meta.Count, HasCount: s.meta.HasCount, Listed: s.entries, HasTable: s.meta.HasTable}
 		}
+		in.History = SizeHistory(pts)
 	}
 	return PressureOf(in)
 }

@@ -70,6 +70,7 @@ type sampleRec struct {
 	sysctls track.Sysctls // its own, over those carried from earlier samples
 	own     track.Sysctls // read with this sample
 	count   uint64        // nf_conntrack_count when read, else the entries listed
+	size    analyzer.TableSize
 	listed  int
 	assured int
 	max     uint64
@@ -89,7 +90,7 @@ type sampleRec struct {
 // sizeAt is the table's size at a time.
 type sizeAt struct {
 	time time.Time
-	size uint64
+	size analyzer.TableSize // its Offset is set when a history is made
 }
 
 const (
@@ -310,6 +311,7 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	if s.meta.HasCount {
 		rec.count = s.meta.Count
 	}
+	rec.size = analyzer.TableSize{Count: s.meta.Count, HasCount: s.meta.HasCount, Listed: s.entries, HasTable: s.meta.HasTable}
 	rec.point = common.Point{Time: s.meta.Time, Entries: s.entries}
 	if table != nil {
 		table.SetTimeouts(track.NewTimeouts(p.timeoutSysctls(rec)))
@@ -342,7 +344,7 @@ func (p *pipeline) read(ctx context.Context, idx int, table *flowtable.Table, an
 	}
 	if p.rec == nil {
 		delete(p.samples, idx-2)
-		p.sizes = append(p.sizes, sizeAt{time: rec.time, size: rec.count})
+		p.sizes = append(p.sizes, sizeAt{time: rec.time, size: rec.size})
 		if len(p.sizes) > maxSizes {
 			p.sizes = append([]sizeAt(nil), p.sizes[len(p.sizes)-maxSizes:]...)
 		}
@@ -566,20 +568,21 @@ func (p *pipeline) sizeHistory(idx int) []analyzer.SizePoint {
 			if r == nil {
 				return nil
 			}
-			sizes = append(sizes, sizeAt{time: r.time, size: r.count})
+			sizes = append(sizes, sizeAt{time: r.time, size: r.size})
 		}
 	}
 	if len(sizes) < 2 {
 		return nil
 	}
-	var out []analyzer.SizePoint
+	pts := make([]analyzer.TableSize, len(sizes))
 	for i, s := range sizes {
 		if s.time.IsZero() || i > 0 && !s.time.After(sizes[i-1].time) {
 			return nil
 		}
-		out = append(out, analyzer.SizePoint{Offset: s.time.Sub(sizes[0].time).Seconds(), Size: float64(s.size)})
+		pts[i] = s.size
+		pts[i].Offset = s.time.Sub(sizes[0].time).Seconds()
 	}
-	return out
+	return analyzer.SizeHistory(pts)
 }
 
 // offset is how long after a recording's first sample sample idx was
