@@ -92,13 +92,14 @@ func (a *Analyzer) steadyState(t timeline, sum *Summary) float64 {
 	} else if !prev.meta.HasTable || !t.last().meta.HasTable {
 		return 0
 	}
-	// Departures are judged against arrivals, not against the table: a
-	// pool of 200,000 long-lived entries that lost 1,571 while 1,530 came
-	// is in balance, however small both are beside it.
+	// Shedding nothing is few departures beside the table and beside the
+	// arrivals: a pool of 200,000 long-lived entries that lost 1,571 while
+	// 1,530 came is in balance, however small both are beside it, where a
+	// table that lost 121 while 5,278 came keeps what it gains.
 	switch {
 	case arrived == 0:
 		return 0
-	case gone <= 0.01*arrived:
+	case gone <= 0.01*prev.tableSize() && gone <= arrived/2:
 		return math.Inf(1)
 	}
 	return arrived * prev.tableSize() / gone
