@@ -10,7 +10,7 @@ import (
 var (
 	flagSequences   = flag.Int("engine.sequences", 10000, "random sequences the differential test plays against the kernel")
 	flagSeed        = flag.Uint64("engine.seed", 1, "seed of the random sequences")
-	flagConcurrency = flag.Int("engine.concurrency", 1000, "random sequences in flight at once")
+	flagConcurrency = flag.Int("engine.concurrency", 2500, "random sequences in flight at once")
 )
 
 // TestKernelEngineRandom plays seeded random sequences against the kernel
