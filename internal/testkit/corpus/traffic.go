@@ -300,6 +300,13 @@ const (
 func Listen(t testing.TB, ns *netnstest.NS, addr netip.AddrPort, mode int) *Server {
 	t.Helper()
 	l, err := ns.Listen("tcp4", addr.String())
+	// A service started again on its port can find the old one's closing
+	// connections still holding it (FIN_WAIT): it tries again for a while,
+	// as a restarted daemon's supervisor would.
+	for deadline := time.Now().Add(5 * time.Second); errors.Is(err, syscall.EADDRINUSE) && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		l, err = ns.Listen("tcp4", addr.String())
+	}
 	if err != nil {
 		t.Fatalf("corpus: listen: %v", err)
 	}
