@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mdlayher/netlink"
@@ -122,9 +123,13 @@ func (c *Collector) Events(ctx context.Context, opts EventOptions, sink EventSin
 	// A deleted namespace sends no more events, and says nothing: watch
 	// for it so the reader stops with the reason.
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	var watching sync.WaitGroup
+	// The watcher reads the collector's namespace handle: it is gone
+	// before Events returns, so a Close after it cannot race it.
+	defer func() { cancel(nil); watching.Wait() }()
 	if c.nsPath != "" {
-		go c.watchNetns(ctx, cancel)
+		watching.Add(1)
+		go func() { defer watching.Done(); c.watchNetns(ctx, cancel) }()
 	}
 	stop := ev.cancelOn(ctx)
 	defer stop()

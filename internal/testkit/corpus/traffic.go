@@ -258,8 +258,9 @@ func UDPInsertRace(ns *netnstest.NS, src netip.Addr, firstPort int, dst netip.Ad
 					set.Set(cpu)
 					unix.SchedSetaffinity(0, &set)
 					ready.Done()
+					dst := *to // Sendto writes into its sockaddr: one each
 					<-gate
-					unix.Sendto(fd, []byte("query"), 0, to)
+					unix.Sendto(fd, []byte("query"), 0, &dst)
 				}(fd, j)
 			}
 			ready.Wait()
@@ -433,8 +434,9 @@ func TCPPortRace(ns *netnstest.NS, a, b netip.Addr, firstPort int, dst netip.Add
 					set.Set(cpu)
 					unix.SchedSetaffinity(0, &set)
 					ready.Done()
+					dst := *to // Connect writes into its sockaddr: one each
 					<-gate
-					unix.Connect(fd, to)
+					unix.Connect(fd, &dst)
 				}(fd, j)
 			}
 			ready.Wait()
