@@ -214,7 +214,8 @@ func TestKernelPrometheusTableFull(t *testing.T) {
 	x := startExporter(t, Config{Netns: []collector.Netns{{Name: ns.Name}}, ReadInterval: 200 * time.Millisecond,
 		EvalInterval: 1500 * time.Millisecond, EvalCPUShare: 1, ResyncInterval: time.Hour})
 	l := "netns=" + ns.Name
-	eventually(t, 10*time.Second, func() (bool, string) {
+	// Up after its first dump of the 235,930 entries: seconds, more under -race.
+	eventually(t, 30*time.Second, func() (bool, string) {
 		v, ok := x.scrape(t).value("ctdiag_exporter_netns_up", l)
 		return ok && v == 1, "exporter not up"
 	})
