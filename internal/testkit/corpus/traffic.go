@@ -245,27 +245,7 @@ func UDPInsertRace(ns *netnstest.NS, src netip.Addr, firstPort int, dst netip.Ad
 					return err
 				}
 			}
-			var ready, done sync.WaitGroup
-			gate := make(chan struct{})
-			for j, fd := range fds {
-				ready.Add(1)
-				done.Add(1)
-				go func(fd, cpu int) {
-					defer done.Done()
-					runtime.LockOSThread()
-					defer runtime.UnlockOSThread()
-					var set unix.CPUSet
-					set.Set(cpu)
-					unix.SchedSetaffinity(0, &set)
-					ready.Done()
-					dst := *to // Sendto writes into its sockaddr: one each
-					<-gate
-					unix.Sendto(fd, []byte("query"), 0, &dst)
-				}(fd, j)
-			}
-			ready.Wait()
-			close(gate)
-			done.Wait()
+			atOnce(fds, to, func(fd int, to *unix.SockaddrInet4) { unix.Sendto(fd, []byte("query"), 0, to) })
 			unix.Close(fds[0])
 			unix.Close(fds[1])
 		}
@@ -421,27 +401,7 @@ func TCPPortRace(ns *netnstest.NS, a, b netip.Addr, firstPort int, dst netip.Add
 					return err
 				}
 			}
-			var ready, done sync.WaitGroup
-			gate := make(chan struct{})
-			for j, fd := range pair {
-				ready.Add(1)
-				done.Add(1)
-				go func(fd, cpu int) {
-					defer done.Done()
-					runtime.LockOSThread()
-					defer runtime.UnlockOSThread()
-					var set unix.CPUSet
-					set.Set(cpu)
-					unix.SchedSetaffinity(0, &set)
-					ready.Done()
-					dst := *to // Connect writes into its sockaddr: one each
-					<-gate
-					unix.Connect(fd, &dst)
-				}(fd, j)
-			}
-			ready.Wait()
-			close(gate)
-			done.Wait()
+			atOnce(pair, to, func(fd int, to *unix.SockaddrInet4) { unix.Connect(fd, to) })
 		}
 		return nil
 	})
@@ -457,4 +417,31 @@ func TCPPortRace(ns *netnstest.NS, a, b netip.Addr, firstPort int, dst netip.Add
 		}
 	}
 	return nil
+}
+
+// atOnce has the two sockets call send at the same instant, pinned to CPU
+// 0 and CPU 1, each with its own copy of to (Sendto and Connect write into
+// their sockaddr).
+func atOnce(fds [2]int, to *unix.SockaddrInet4, send func(fd int, to *unix.SockaddrInet4)) {
+	var ready, done sync.WaitGroup
+	gate := make(chan struct{})
+	for cpu, fd := range fds {
+		ready.Add(1)
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			var set unix.CPUSet
+			set.Set(cpu)
+			unix.SchedSetaffinity(0, &set)
+			dst := *to
+			ready.Done()
+			<-gate
+			send(fd, &dst)
+		}()
+	}
+	ready.Wait()
+	close(gate)
+	done.Wait()
 }
