@@ -155,15 +155,15 @@ func (p place) placeData(data map[string]any) {
 // talkers ranks the sample's sources, destinations and destination ports.
 func (a *Analyzer) talkers(s *sample, n int) (src, dst, port []Top) {
 	total := float64(max(1, s.entries))
-	addrTop := func(b *addrTally, dim string) []Top {
+	addrTop := func(b tallyView, dim string) []Top {
 		var out []Top
 		for _, r := range b.top(n) {
 			out = append(out, Top{Dimension: dim, Key: r.key.addr().String(), Count: r.count, Share: float64(r.count) / total})
 		}
 		return out
 	}
-	src = addrTop(&s.srcs, "source")
-	dst = addrTop(&s.dsts, "destination")
+	src = addrTop(s.sources(), "source")
+	dst = addrTop(s.destinations(), "destination")
 	ports := map[string]int{}
 	for p, c := range s.tcpPort {
 		if c > 0 {

@@ -13,8 +13,9 @@ import (
 // where they go and come from, how old, and a few examples.
 type group struct {
 	count    int
-	dst      addrTally // original destination address and port
-	src      addrTally // original source address (port 0)
+	tag      uint16    // the group's bit in the sample's tallies (groupTags)
+	dst      tallyView // original destination address and port
+	src      tallyView // original source address
 	oldest   float64   // seconds
 	sumAge   float64
 	examples []example
@@ -33,6 +34,7 @@ type example struct {
 type entryKeys struct {
 	src, dst addrKey
 	dstPort  uint16
+	tags     uint16 // the groups the entry fell in
 }
 
 func keysOf(t *track.Tuple) entryKeys {
@@ -44,8 +46,7 @@ func keysOf(t *track.Tuple) entryKeys {
 func (g *group) add(f *track.Flow, k *entryKeys, age float64, h uint64, keep int) {
 	g.count++
 	if k != nil {
-		g.dst.add(k.dst, k.dstPort)
-		g.src.add(k.src, 0)
+		k.tags |= g.tag
 	}
 	g.sumAge += age
 	if age > g.oldest {
@@ -92,7 +93,10 @@ type countSlot struct {
 	key int32 // index into keys
 }
 
-func (c *counts[K]) add(h uint64, k K) {
+func (c *counts[K]) add(h uint64, k K) { c.addN(h, k, 1) }
+
+// addN counts k n times.
+func (c *counts[K]) addN(h uint64, k K, n int32) {
 	if 4*(c.used+1) > 3*len(c.slots) {
 		c.grow()
 	}
@@ -101,12 +105,12 @@ func (c *counts[K]) add(h uint64, k K) {
 		s := &c.slots[i]
 		switch {
 		case s.n == 0:
-			*s = countSlot{h: h, n: 1, key: int32(len(c.keys))}
+			*s = countSlot{h: h, n: n, key: int32(len(c.keys))}
 			c.keys = append(c.keys, k)
 			c.used++
 			return
 		case s.h == h:
-			s.n++
+			s.n += n
 			return
 		}
 	}

@@ -29,7 +29,8 @@ type sample struct {
 	other                    [256]int // entries by protocol, TCP without a known state included
 	// srcs counts every entry's original source, in every sample, to follow
 	// the biggest across samples (topSrcs keeps its largest when the tally
-	// is dropped); dsts the destinations, in ranked samples only.
+	// is dropped); dsts the destinations and ports, in ranked samples only.
+	// The groups' rankings are views of both (group.tag).
 	srcs, dsts       addrTally
 	topSrcs          []ranked[addrPortKey]
 	tcpPort, udpPort []int32 // by destination port
@@ -190,6 +191,11 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 		services:     map[addrPortKey]*service{},
 	}
 	s.setTimeouts(s.timeouts)
+	for i, g := range s.groups() {
+		g.tag = 1 << i
+		g.dst = tallyView{t: &s.dsts, tag: g.tag, ports: true}
+		g.src = tallyView{t: &s.srcs, tag: g.tag}
+	}
 	if prev != nil { // the next sample is most likely about as big
 		s.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
 		if !s.last { // the previous sample's keys were handed over at its end
@@ -248,10 +254,6 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 		s.ipv6++
 	}
 	keys := keysOf(o)
-	s.srcs.add(keys.src, 0)
-	if s.ranked {
-		s.dsts.add(keys.dst, 0)
-	}
 	snat := f.SrcNAT()
 	if snat {
 		s.snat++
@@ -289,7 +291,10 @@ func (a *Analyzer) Flow(f *track.Flow) error {
 	default:
 		s.other[o.Proto]++
 	}
+	// Tallied last, with the tags of the groups the entry fell in.
+	s.srcs.add(keys.src, 0, keys.tags)
 	if s.ranked {
+		s.dsts.add(keys.dst, keys.dstPort, keys.tags)
 		s.whatIf.add(f)
 	}
 	return nil
@@ -583,18 +588,20 @@ func (s *sample) dropKeys() {
 		return
 	}
 	s.keysDropped = true
-	s.topSrcs = s.srcs.top(topSources)
+	s.topSrcs = s.sources().top(topSources)
 	s.srcs.drop()
 	s.dsts.drop()
-	for _, g := range s.groups() {
-		g.dst.drop()
-		g.src.drop()
-	}
 	s.whatIf = whatIfs{}
 	s.nat = nil
 }
 
-// groups lists the sample's groups.
+// sources ranks the sample's sources, destinations its destination
+// addresses: every entry, ports aside.
+func (s *sample) sources() tallyView      { return tallyView{t: &s.srcs} }
+func (s *sample) destinations() tallyView { return tallyView{t: &s.dsts} }
+
+// groups lists the sample's groups; each has one bit of the tallies' tags,
+// so there may be 16 at most (TestGroupsFitTheTags).
 func (s *sample) groups() []*group {
 	out := []*group{&s.syn, &s.half2, &s.idle, &s.silent}
 	for k := range s.closing {

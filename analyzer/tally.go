@@ -7,27 +7,49 @@ import (
 	"github.com/ctdiag/ctdiag/internal/radix"
 )
 
-// addrTally counts addresses, or address and port pairs, one per entry of a
-// sample. IPv4 keys (address<<16 | port) are appended to fixed-size blocks
-// (appending never copies) and counted only when a ranking is asked for, or
-// when the blocks hold as many keys as were counted so far (at least
-// compactMin), by a radix sort and a count of runs: appending costs a few
-// nanoseconds, where any hash table holding a busy table's tens of
-// thousands of peers misses the cache on nearly every entry. The counted
-// runs keep one key and its count per distinct key, so memory follows the
-// number of different peers, never the length of the input (a dump of one
-// line repeated a billion times holds one run), and the keys waiting are
-// never many more than the runs: a million entries to one destination wait
-// as 65,536 keys, not a million. Only the last sample is ranked, so earlier
-// samples drop their keys. IPv6 keys, far fewer in practice, go to a small
-// hash table.
+// addrTally counts addresses with their ports, one per entry of a sample,
+// and with each key the tags of the groups the entry fell in (groupTag):
+// one tally serves the sample's ranking and every group's, which are views
+// of it (tallyView), so an entry is appended once however many rankings
+// count it. IPv4 keys (address<<32 | port<<16 | tags) are appended to
+// fixed-size blocks (appending never copies) and counted only when a
+// ranking is asked for, or when the blocks hold as many keys as were
+// counted so far (at least compactMin), by a radix sort and a count of
+// runs: appending costs a few nanoseconds, where any hash table holding a
+// busy table's tens of thousands of peers misses the cache on nearly every
+// entry. The counted runs keep one key and its count per distinct key, so
+// memory follows the number of different peers, never the length of the
+// input (a dump of one line repeated a billion times holds one run), and
+// the keys waiting are never many more than the runs: a million entries to
+// one destination wait as 65,536 keys, not a million. Only the last sample
+// is ranked, so earlier samples drop their keys. IPv6 keys, far fewer in
+// practice, go to a small hash table.
 type addrTally struct {
 	blocks  [][]uint64
 	spare   [][]uint64 // emptied blocks, for the keys that come next
 	pending int        // keys in blocks
 	runs    []uint64   // distinct keys counted so far, sorted
 	counts  []uint32   // how many of each
-	v6      counts[addrPortKey]
+	v6      counts[taggedKey]
+	// memo keeps each view's ranking once counted: a report asks the same
+	// views several times, and each asks walks every run.
+	memo map[tallyView]viewRanking
+}
+
+// viewRanking is a view's best keys (up to memoTop) and how many it has.
+type viewRanking struct {
+	best     []ranked[addrPortKey]
+	distinct int
+}
+
+// memoTop is how many keys a view keeps ranked: more than any ranking of
+// a report asks for by default.
+const memoTop = 16
+
+// taggedKey is an IPv6 key of a tally: address, port and group tags.
+type taggedKey struct {
+	addrPortKey
+	tags uint16
 }
 
 // tallyBlock keys per block: 128 KiB.
@@ -38,9 +60,10 @@ const tallyBlock = 1 << 14
 // merging of runs linear in the keys.
 const compactMin = 1 << 16
 
-func (t *addrTally) add(k addrKey, port uint16) {
+func (t *addrTally) add(k addrKey, port, tags uint16) {
+	t.memo = nil
 	if !k.v4 {
-		t.v6.add(k.hashWith(port), addrPortKey{k, port})
+		t.v6.add(mix(k.hashWith(port), uint64(tags)), taggedKey{addrPortKey{k, port}, tags})
 		return
 	}
 	n := len(t.blocks)
@@ -56,13 +79,13 @@ func (t *addrTally) add(k addrKey, port uint16) {
 		}
 		n++
 	}
-	t.blocks[n-1] = append(t.blocks[n-1], uint64(uint32(k.lo))<<16|uint64(port))
+	t.blocks[n-1] = append(t.blocks[n-1], uint64(uint32(k.lo))<<32|uint64(port)<<16|uint64(tags))
 	t.pending++
 }
 
 // drop frees the keys; the tally counts nothing afterwards.
 func (t *addrTally) drop() {
-	t.blocks, t.spare, t.pending, t.runs, t.counts = nil, nil, 0, nil, nil
+	t.blocks, t.spare, t.pending, t.runs, t.counts, t.memo = nil, nil, 0, nil, nil, nil
 	t.v6.drop()
 }
 
@@ -133,33 +156,100 @@ func countRuns(keys []uint64) ([]uint64, []uint32) {
 	return keys[:w], counts
 }
 
-// distinct counts the different keys.
-func (t *addrTally) distinct() int {
-	t.compact()
-	return t.v6.used + len(t.runs)
+// tallyView is what one ranking counts in a tally: the entries carrying
+// tag (all of them for tag 0), by address and port or by address alone.
+type tallyView struct {
+	t     *addrTally
+	tag   uint16
+	ports bool
 }
+
+// each calls fn once for every key of the view with its count, IPv4 keys
+// in ascending order.
+func (v tallyView) each(fn func(k addrPortKey, n int)) {
+	t := v.t
+	t.compact()
+	// Runs are sorted by address, then port, then tags: the keys a view
+	// merges are neighbours.
+	mask := ^uint64(0xffff) // drop the tags
+	if !v.ports {
+		mask = ^uint64(0xffffffff)
+	}
+	var cur uint64
+	sum := 0
+	for i, k := range t.runs {
+		if v.tag != 0 && uint16(k)&v.tag == 0 {
+			continue
+		}
+		if k&mask != cur && sum > 0 {
+			fn(v4Key(cur), sum)
+			sum = 0
+		}
+		cur = k & mask
+		sum += int(t.counts[i])
+	}
+	if sum > 0 {
+		fn(v4Key(cur), sum)
+	}
+	if t.v6.used == 0 {
+		return
+	}
+	var v6 counts[addrPortKey]
+	for _, s := range t.v6.slots {
+		k := t.v6.keys[s.key]
+		if s.n == 0 || v.tag != 0 && k.tags&v.tag == 0 {
+			continue
+		}
+		if !v.ports {
+			k.port = 0
+		}
+		v6.addN(k.hashWith(k.port), k.addrPortKey, s.n)
+	}
+	for _, s := range v6.slots {
+		if s.n != 0 {
+			fn(v6.keys[s.key], int(s.n))
+		}
+	}
+}
+
+// distinct counts the different keys.
+func (v tallyView) distinct() int { return v.ranking(memoTop).distinct }
 
 // top ranks the keys: largest count first, ties by address then port,
 // IPv4 before IPv6.
-func (t *addrTally) top(n int) []ranked[addrPortKey] {
+func (v tallyView) top(n int) []ranked[addrPortKey] {
 	if n <= 0 {
 		return nil
 	}
-	t.compact()
-	out := make([]ranked[addrPortKey], 0, n+1)
-	for i, k := range t.runs {
-		out = insertRanked(out, ranked[addrPortKey]{v4Key(k), int(t.counts[i])}, n)
+	best := v.ranking(n).best
+	return slices.Clone(best[:min(n, len(best))])
+}
+
+// ranking ranks at least n keys of the view, once per view while nothing
+// is added.
+func (v tallyView) ranking(n int) viewRanking {
+	key := tallyView{tag: v.tag, ports: v.ports} // the memo's own tally aside
+	if r, ok := v.t.memo[key]; ok && (n <= len(r.best) || len(r.best) == r.distinct) {
+		return r
 	}
-	for _, r := range t.v6.top(n, cmpAddrPortKey) {
-		out = insertRanked(out, r, n)
+	n = max(n, memoTop)
+	var r viewRanking
+	r.best = make([]ranked[addrPortKey], 0, n+1)
+	v.each(func(k addrPortKey, c int) {
+		r.distinct++
+		r.best = insertRanked(r.best, ranked[addrPortKey]{k, c}, n)
+	})
+	if v.t.memo == nil {
+		v.t.memo = map[tallyView]viewRanking{}
 	}
-	return out
+	v.t.memo[key] = r
+	return r
 }
 
 // v4Key turns an appended IPv4 key back into an address and port.
 func v4Key(k uint64) addrPortKey {
-	a := uint32(k >> 16)
-	return addrPortKey{addrKey{lo: 0xffff<<32 | uint64(a), v4: true}, uint16(k)}
+	a := uint32(k >> 32)
+	return addrPortKey{addrKey{lo: 0xffff<<32 | uint64(a), v4: true}, uint16(k >> 16)}
 }
 
 // insertRanked keeps out the n best, largest count first, ties by key.

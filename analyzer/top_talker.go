@@ -97,7 +97,7 @@ func (a *Analyzer) topTalker(t timeline, sum *Summary) *Finding {
 func (s *sample) sourceCount(key string) float64 {
 	top := s.topSrcs
 	if s.srcs.pending > 0 || s.srcs.runs != nil || s.srcs.v6.used > 0 {
-		top = s.srcs.top(topSources)
+		top = s.sources().top(topSources)
 	}
 	for _, r := range top {
 		if r.key.addr().String() == key {

@@ -81,7 +81,8 @@ func fastFlow(b []byte, f *track.Flow) bool {
 	}
 
 	status := track.StatusSeenReply | track.StatusConfirmed
-	if i, ok = fastTuple(b, i, &f.Orig); !ok {
+	var origText tupleText
+	if i, ok = fastTuple(b, i, &f.Orig, &origText); !ok {
 		return false
 	}
 	if hasPrefixAt(b, i, "packets=") {
@@ -94,7 +95,9 @@ func fastFlow(b []byte, f *track.Flow) bool {
 		status &^= track.StatusSeenReply
 		i += len("[UNREPLIED] ")
 	}
-	if i, ok = fastTuple(b, i, &f.Reply); !ok {
+	if j, ok := fastMirror(b, i, &f.Orig, &origText, &f.Reply); ok {
+		i = j
+	} else if i, ok = fastTuple(b, i, &f.Reply, nil); !ok {
 		return false
 	}
 	if hasPrefixAt(b, i, "packets=") {
@@ -116,7 +119,8 @@ func fastFlow(b []byte, f *track.Flow) bool {
 	// The trailing numeric fields, each optional, in order.
 	for k := range numericTails {
 		t := &numericTails[k]
-		if !hasPrefixAt(b, i, t.key) {
+		// The first letter tells the keys apart before any comparison.
+		if i >= len(b) || b[i] != t.key[0] || !hasPrefixAt(b, i, t.key) {
 			continue
 		}
 		var v uint64
@@ -135,15 +139,67 @@ func fastFlow(b []byte, f *track.Flow) bool {
 	return true
 }
 
+// fastMirror accepts the reply tuple at b[i] when its text is the original
+// tuple's with the ends swapped, as in every entry without NAT: comparing
+// bytes already parsed once is cheaper than parsing them again. Anything
+// else (NAT, ICMP, protocols without ports) is left to fastTuple.
+func fastMirror(b []byte, i int, orig *track.Tuple, text *tupleText, r *track.Tuple) (int, bool) {
+	if !orig.Proto.HasPorts() {
+		return i, false
+	}
+	ok := false
+	if i, ok = textAt(b, i, "src=", text.dst); !ok {
+		return i, false
+	}
+	if i, ok = textAt(b, i, " dst=", text.src); !ok {
+		return i, false
+	}
+	if i, ok = textAt(b, i, " sport=", text.dport); !ok {
+		return i, false
+	}
+	if i, ok = textAt(b, i, " dport=", text.sport); !ok {
+		return i, false
+	}
+	if i >= len(b) || b[i] != ' ' {
+		return i, false
+	}
+	*r = track.Tuple{Family: orig.Family, Proto: orig.Proto, Src: orig.Dst, Dst: orig.Src, SrcPort: orig.DstPort, DstPort: orig.SrcPort}
+	return i + 1, true
+}
+
+// textAt matches key and then the text b[span[0]:span[1]] at b[i].
+func textAt(b []byte, i int, key string, span [2]int) (int, bool) {
+	if !hasPrefixAt(b, i, key) {
+		return i, false
+	}
+	i += len(key)
+	n := span[1] - span[0]
+	if n < 0 || len(b)-i < n {
+		return i, false
+	}
+	if string(b[i:i+n]) != string(b[span[0]:span[1]]) {
+		return i, false
+	}
+	return i + n, true
+}
+
+// tupleText is where a tuple's addresses and ports stand in its line.
+type tupleText struct{ src, dst, sport, dport [2]int }
+
 // fastTuple parses "src=A dst=A " and the protocol's keys, each followed by
-// a space; it returns the index after the last space.
-func fastTuple(b []byte, i int, t *track.Tuple) (int, bool) {
+// a space; it returns the index after the last space. When text is not nil
+// it records where the values stood.
+func fastTuple(b []byte, i int, t *track.Tuple, text *tupleText) (int, bool) {
 	var ok bool
 	if !hasPrefixAt(b, i, "src=") {
 		return i, false
 	}
-	if t.Src, i, ok = scanAddr(b, i+4, t.Family); !ok {
+	start := i + 4
+	if t.Src, i, ok = scanAddr(b, start, t.Family); !ok {
 		return i, false
+	}
+	if text != nil {
+		text.src = [2]int{start, i}
 	}
 	if t.Family == 0 {
 		t.Family = track.FamilyIPv4
@@ -154,8 +210,12 @@ func fastTuple(b []byte, i int, t *track.Tuple) (int, bool) {
 	if !hasPrefixAt(b, i, " dst=") {
 		return i, false
 	}
-	if t.Dst, i, ok = scanAddr(b, i+5, t.Family); !ok {
+	start = i + 5
+	if t.Dst, i, ok = scanAddr(b, start, t.Family); !ok {
 		return i, false
+	}
+	if text != nil {
+		text.dst = [2]int{start, i}
 	}
 	if i >= len(b) {
 		return i, false
@@ -167,14 +227,22 @@ func fastTuple(b []byte, i int, t *track.Tuple) (int, bool) {
 		if !hasPrefixAt(b, i, "sport=") {
 			return i, false
 		}
-		if v, i, ok = scanUint(b, i+6, 65535); !ok || !hasPrefixAt(b, i, " dport=") {
+		start = i + 6
+		if v, i, ok = scanUint(b, start, 65535); !ok || !hasPrefixAt(b, i, " dport=") {
 			return i, false
 		}
 		t.SrcPort = uint16(v)
-		if v, i, ok = scanUint(b, i+7, 65535); !ok {
+		if text != nil {
+			text.sport = [2]int{start, i}
+		}
+		start = i + 7
+		if v, i, ok = scanUint(b, start, 65535); !ok {
 			return i, false
 		}
 		t.DstPort = uint16(v)
+		if text != nil {
+			text.dport = [2]int{start, i}
+		}
 	case t.Proto.IsICMP():
 		if !hasPrefixAt(b, i, "type=") {
 			return i, false
@@ -218,36 +286,10 @@ func fastCounters(b []byte, i int, c *track.Counters) (int, bool) {
 // it must be of family fam when fam is set.
 func scanAddr(b []byte, i int, fam track.Family) (netip.Addr, int, bool) {
 	if fam != track.FamilyIPv6 {
-		// Dotted quad, in place.
-		var out [4]byte
-		part, digits, v := 0, 0, 0
-		j := i
-		for ; j < len(b) && b[j] != ' '; j++ {
-			c := b[j]
-			switch {
-			case c >= '0' && c <= '9':
-				if digits == 1 && v == 0 {
-					return netip.Addr{}, j, false
-				}
-				v = v*10 + int(c-'0')
-				digits++
-				if v > 255 {
-					return netip.Addr{}, j, false
-				}
-			case c == '.' && digits > 0 && part < 3:
-				out[part] = byte(v)
-				part, digits, v = part+1, 0, 0
-			case c == ':' && fam == 0:
-				return scanAddr(b, i, track.FamilyIPv6)
-			default:
-				return netip.Addr{}, j, false
-			}
+		if a, j, ok := scanIPv4(b, i); ok || fam == track.FamilyIPv4 {
+			return a, j, ok
 		}
-		if part != 3 || digits == 0 {
-			return netip.Addr{}, j, false
-		}
-		out[3] = byte(v)
-		return netip.AddrFrom4(out), j, true
+		return scanAddr(b, i, track.FamilyIPv6) // an unknown family: maybe IPv6
 	}
 	j := i
 	for j < len(b) && b[j] != ' ' {
@@ -260,22 +302,58 @@ func scanAddr(b []byte, i int, fam track.Family) (netip.Addr, int, bool) {
 	return a, j, true
 }
 
-// scanUint parses digits at b[i] up to a space or the end of b.
+// scanIPv4 parses a dotted quad in place, octet by octet: up to three
+// digits each, no leading zero, then a dot, or a space or the end after the
+// fourth.
+func scanIPv4(b []byte, i int) (netip.Addr, int, bool) {
+	var out [4]byte
+	j := i
+	for part := range 4 {
+		if part > 0 {
+			if j >= len(b) || b[j] != '.' {
+				return netip.Addr{}, j, false
+			}
+			j++
+		}
+		if j >= len(b) || b[j]-'0' > 9 {
+			return netip.Addr{}, j, false
+		}
+		v := uint(b[j] - '0')
+		j++
+		if v != 0 { // a leading zero stands alone
+			for k := 0; k < 2 && j < len(b) && b[j]-'0' <= 9; k++ {
+				v = v*10 + uint(b[j]-'0')
+				j++
+			}
+			if v > 255 {
+				return netip.Addr{}, j, false
+			}
+		}
+		out[part] = byte(v)
+	}
+	if j < len(b) && b[j] != ' ' {
+		return netip.Addr{}, j, false
+	}
+	return netip.AddrFrom4(out), j, true
+}
+
+// scanUint parses digits at b[i] up to a space or the end of b. Nineteen
+// digits never overflow a uint64; only a twentieth needs the careful check.
 func scanUint(b []byte, i int, max uint64) (uint64, int, bool) {
 	start := i
 	var v uint64
 	for ; i < len(b) && b[i] != ' '; i++ {
-		c := b[i]
-		if c < '0' || c > '9' {
+		d := b[i] - '0'
+		if d > 9 {
 			return 0, i, false
 		}
-		d := uint64(c - '0')
-		if v > (max-d)/10 {
+		if i-start == 19 && v > (1<<64-1-uint64(d))/10 {
 			return 0, i, false
 		}
-		v = v*10 + d
+		v = v*10 + uint64(d)
 	}
-	return v, i, i > start && i-start <= 20
+	n := i - start
+	return v, i, n > 0 && n <= 20 && v <= max
 }
 
 func hasPrefixAt(b []byte, i int, p string) bool {

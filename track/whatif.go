@@ -86,8 +86,13 @@ func TimeoutOf(f *Flow, t Timeouts) TimeoutRule {
 // timeout rule's value minus the time left (the middle of the second the
 // kernel's floor leaves). It is never negative.
 func IdleAge(f *Flow, t Timeouts) time.Duration {
+	return idleAgeUnder(f, TimeoutOf(f, t))
+}
+
+// idleAgeUnder is IdleAge under the timeout r, already resolved.
+func idleAgeUnder(f *Flow, r TimeoutRule) time.Duration {
 	left := time.Duration(f.Timeout)*time.Second + time.Second/2
-	return max(TimeoutOf(f, t).Value-left, 0)
+	return max(r.Value-left, 0)
 }
 
 // StateKey is how what-if groups entries: "tcp TIME_WAIT", "udp",
@@ -130,6 +135,10 @@ type WhatIf struct {
 	// byKind finds an entry's group without building its StateKey: most
 	// entries of a table share a few protocol and state pairs.
 	byKind map[uint32]*WhatIfCount
+	// lastKind and last skip even that lookup for a run of one kind (the
+	// analyzer prices each proposal over one state's entries).
+	lastKind uint32
+	last     *WhatIfCount
 	// nextOf caches the proposed value of the few sysctls entries are
 	// timed by (a linear scan of a handful beats hashing the name).
 	nextOf []TimeoutRule
@@ -161,15 +170,18 @@ func (w *WhatIf) Add(f *Flow) {
 	if f.HasState() {
 		kind |= 1
 	}
-	c := w.byKind[kind]
-	if c == nil {
-		k := StateKey(f)
-		if c = w.idx[k]; c == nil {
-			c = &WhatIfCount{Key: k}
-			w.idx[k] = c
-			w.order = append(w.order, k)
+	c := w.last
+	if c == nil || w.lastKind != kind {
+		if c = w.byKind[kind]; c == nil {
+			k := StateKey(f)
+			if c = w.idx[k]; c == nil {
+				c = &WhatIfCount{Key: k}
+				w.idx[k] = c
+				w.order = append(w.order, k)
+			}
+			w.byKind[kind] = c
 		}
-		w.byKind[kind] = c
+		w.last, w.lastKind = c, kind
 	}
 	c.Current++
 	r := TimeoutOf(f, w.cur)
@@ -182,7 +194,7 @@ func (w *WhatIf) Add(f *Flow) {
 	if r.Sysctl != "" {
 		newValue = w.nextValue(r.Sysctl)
 	}
-	switch age := IdleAge(f, w.cur); {
+	switch age := idleAgeUnder(f, r); {
 	case newValue <= age:
 		// gone: idle longer than the new timeout allows
 	case newValue > r.Value && r.Value > 0:
