@@ -78,12 +78,14 @@ func (n *nlConn) send(r netlinkct.Request) (uint32, error) {
 	return m.Header.Sequence, nil
 }
 
-// recv reads one datagram into n.buf.
+// recv reads one datagram into n.buf. The socket is non-blocking (the
+// runtime's poller waits); read(2) rather than recvfrom(2), whose sender
+// address costs an allocation per datagram.
 func (n *nlConn) recv() ([]byte, error) {
 	var got int
 	var rerr error
 	err := n.raw.Read(func(fd uintptr) bool {
-		got, _, rerr = unix.Recvfrom(int(fd), n.buf, 0)
+		got, rerr = unix.Read(int(fd), n.buf)
 		return rerr != unix.EAGAIN && rerr != unix.EINTR
 	})
 	if err == nil {
@@ -105,7 +107,7 @@ func (n *nlConn) recvNow() ([]byte, error) {
 	var got int
 	var rerr error
 	err := n.raw.Read(func(fd uintptr) bool {
-		got, _, rerr = unix.Recvfrom(int(fd), n.buf, unix.MSG_DONTWAIT)
+		got, rerr = unix.Read(int(fd), n.buf)
 		return true // never wait
 	})
 	if err == nil {
