@@ -25,6 +25,12 @@ type Options struct {
 	// report's file arguments), for remedies that point at ctdiag whatif
 	// on the same data; empty for live tables and built-in captures.
 	Sources string
+	// TallyBatch is how many address keys may wait before a tally counts
+	// them (0: 1,048,576, so that a table of up to a million entries is
+	// counted once, at the end, on every core). A long-running analyzer
+	// under a memory budget (the exporter) sets less: its tallies then
+	// count as they go, at some CPU cost.
+	TallyBatch int
 }
 
 // Target says which network namespace the analysed table belongs to, as a

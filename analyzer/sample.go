@@ -191,6 +191,7 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 		services:     map[addrPortKey]*service{},
 	}
 	s.setTimeouts(s.timeouts)
+	s.srcs.batch, s.dsts.batch = a.opts.TallyBatch, a.opts.TallyBatch
 	for i, g := range s.groups() {
 		g.tag = 1 << i
 		g.dst = tallyView{t: &s.dsts, tag: g.tag, ports: true}

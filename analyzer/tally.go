@@ -8,20 +8,20 @@ import (
 )
 
 // addrTally counts addresses with their ports, one per entry of a sample,
-// and with each key the tags of the groups the entry fell in (groupTag):
+// and with each key the tags of the groups the entry fell in (group.tag):
 // one tally serves the sample's ranking and every group's, which are views
 // of it (tallyView), so an entry is appended once however many rankings
 // count it. IPv4 keys (address<<32 | port<<16 | tags) are appended to
 // fixed-size blocks (appending never copies) and counted only when a
 // ranking is asked for, or when the blocks hold as many keys as were
-// counted so far (at least compactMin), by a radix sort and a count of
+// counted so far (at least batch), by a radix sort and a count of
 // runs: appending costs a few nanoseconds, where any hash table holding a
 // busy table's tens of thousands of peers misses the cache on nearly every
 // entry. The counted runs keep one key and its count per distinct key, so
 // memory follows the number of different peers, never the length of the
 // input (a dump of one line repeated a billion times holds one run), and
 // the keys waiting are never many more than the runs: a million entries to
-// one destination wait as 65,536 keys, not a million. Only the last sample
+// one destination wait as batch keys at most. Only the last sample
 // is ranked, so earlier samples drop their keys. IPv6 keys, far fewer in
 // practice, go to a small hash table.
 type addrTally struct {
@@ -30,6 +30,7 @@ type addrTally struct {
 	pending int        // keys in blocks
 	runs    []uint64   // distinct keys counted so far, sorted
 	counts  []uint32   // how many of each
+	batch   int        // keys waiting at least before a count; 0: defaultTallyBatch
 	v6      counts[taggedKey]
 	// memo keeps each view's ranking once counted: a report asks the same
 	// views several times, and each asks walks every run.
@@ -55,10 +56,12 @@ type taggedKey struct {
 // tallyBlock keys per block: 128 KiB.
 const tallyBlock = 1 << 14
 
-// compactMin is how many keys at least wait in blocks before they are
-// counted: 512 KiB. Waiting for as many as were counted before keeps the
+// defaultTallyBatch is how many keys at least wait in blocks before they
+// are counted (Options.TallyBatch): 8 MiB, so a report of up to a million
+// entries counts each tally once, at its end, on both cores
+// (prepareRankings). Waiting for as many as were counted before keeps the
 // merging of runs linear in the keys.
-const compactMin = 1 << 16
+const defaultTallyBatch = 1 << 20
 
 func (t *addrTally) add(k addrKey, port, tags uint16) {
 	t.memo = nil
@@ -68,7 +71,11 @@ func (t *addrTally) add(k addrKey, port, tags uint16) {
 	}
 	n := len(t.blocks)
 	if n == 0 || len(t.blocks[n-1]) == cap(t.blocks[n-1]) {
-		if t.pending >= max(compactMin, len(t.runs)) {
+		batch := t.batch
+		if batch <= 0 {
+			batch = defaultTallyBatch
+		}
+		if t.pending >= max(batch, len(t.runs)) {
 			t.compact()
 			n = 0
 		}
@@ -100,7 +107,7 @@ func (t *addrTally) compact() {
 	all := make([]uint64, 0, t.pending)
 	for _, b := range t.blocks {
 		all = append(all, b...)
-		if len(t.spare) < compactMin/tallyBlock {
+		if len(t.spare) < 4 { // enough for the keys that come next, not a hoard
 			t.spare = append(t.spare, b[:0])
 		}
 	}

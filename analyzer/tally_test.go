@@ -133,3 +133,30 @@ func TestAddrTallyCompacts(t *testing.T) {
 		t.Errorf("%d runs, %d distinct", len(often.runs), oftenView.distinct())
 	}
 }
+
+// A tally counts its keys as it goes once batch keys wait (the exporter's
+// memory bound), and only at the end by default (a report's speed): with
+// few distinct keys, the waiting ones never pass the batch by more than a
+// block.
+func TestAddrTallyBatch(t *testing.T) {
+	var small, large addrTally
+	small.batch = 2 * tallyBlock
+	most := 0
+	for i := range 20 * tallyBlock {
+		j := i % 1000
+		a := keyOf(netip.AddrFrom4([4]byte{10, 0, byte(j >> 8), byte(j)}))
+		small.add(a, 80, 0)
+		large.add(a, 80, 0)
+		most = max(most, small.pending)
+	}
+	if most > small.batch+tallyBlock || len(small.runs) == 0 {
+		t.Errorf("batch %d: up to %d keys waited, %d counted", small.batch, most, len(small.runs))
+	}
+	if large.pending != 20*tallyBlock || len(large.runs) != 0 {
+		t.Errorf("default batch: %d waiting, %d counted before a ranking", large.pending, len(large.runs))
+	}
+	s, l := tallyView{t: &small, ports: true}, tallyView{t: &large, ports: true}
+	if s.distinct() != 1000 || !slices.Equal(s.top(5), l.top(5)) {
+		t.Errorf("batch changed the counts: %d distinct, %v against %v", s.distinct(), s.top(5), l.top(5))
+	}
+}

@@ -36,8 +36,14 @@ type evaluator struct {
 // exec NAME, nsenter -t PID -n) so they are right where they are pasted.
 func newEvaluator(cfg *Config, n collector.Netns) *evaluator {
 	return &evaluator{cfg: cfg, opts: analyzer.Options{Config: cfg.Rules,
-		Target: analyzer.Target{Netns: n.Name, NetnsPID: n.PID}}}
+		Target:     analyzer.Target{Netns: n.Name, NetnsPID: n.PID},
+		TallyBatch: tallyBatch}}
 }
+
+// tallyBatch keeps the keys an evaluation's address tallies let wait to
+// 65,536 (512 KiB each): the exporter holds its model beside them, under a
+// memory budget (docs/PERFORMANCE.md).
+const tallyBatch = 1 << 16
 
 // run adds one sample (the model at now, with extra's statistics, sysctls,
 // kernel-log lines and event counts) and returns the report document of
