@@ -13,7 +13,7 @@ import (
 // where they go and come from, how old, and a few examples.
 type group struct {
 	count    int
-	tag      uint16    // the group's bit in the sample's tallies (their views)
+	tag      uint16    // the group's bit in the tags of the sample's tallies
 	dst      tallyView // original destination address and port
 	src      tallyView // original source address
 	oldest   float64   // seconds
