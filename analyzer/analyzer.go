@@ -56,7 +56,7 @@ type Analyzer struct {
 	prevClosed hashSet
 	// ESTABLISHED [ASSURED] entries of the previous sample (estKey, sorted),
 	// to tell which saw no packet since.
-	prevEst []uint64
+	prevEst sortedIndex
 	// Packet counts of idle established entries in the previous sample, to
 	// confirm with accounting that they saw no traffic in between.
 	prevIdle map[uint64]uint64

@@ -155,24 +155,6 @@ func estKey(h uint64, timeout uint32, silent bool) uint64 {
 	return k
 }
 
-// findEst looks a hash up among sorted estKeys.
-func findEst(keys []uint64, h uint64) (uint64, bool) {
-	want := h >> estHashShift
-	lo, hi := 0, len(keys)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if keys[m]>>estHashShift < want {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	if lo < len(keys) && keys[lo]>>estHashShift == want {
-		return keys[lo], true
-	}
-	return 0, false
-}
-
 // closedFilterBits sizes the bitmap that lets most entries skip the lookup
 // of closed tuples: 2^22 bits, 512 KiB.
 const closedFilterBits = 22
@@ -200,8 +182,8 @@ func (a *Analyzer) newSample(meta track.Snapshot) *sample {
 	if prev != nil { // the next sample is most likely about as big
 		s.hashes = make([]uint64, 0, prev.entries+prev.entries/8)
 		if !s.last { // the previous sample's keys were handed over at its end
-			s.est = make([]uint64, 0, len(a.prevEst)+len(a.prevEst)/8)
-			s.closed = make([]uint64, 0, len(a.prevClosed.sorted)+len(a.prevClosed.sorted)/8)
+			s.est = make([]uint64, 0, len(a.prevEst.keys)+len(a.prevEst.keys)/8)
+			s.closed = make([]uint64, 0, len(a.prevClosed.sorted.keys)+len(a.prevClosed.sorted.keys)/8)
 		}
 		s.estFollowed = prev.meta.HasTable
 	}
@@ -358,7 +340,7 @@ func (a *Analyzer) tcpEntry(s *sample, f *track.Flow, keys *entryKeys, st track.
 func (a *Analyzer) establishedEntry(s *sample, f *track.Flow, keys *entryKeys, T, age float64, hasTimeout bool, h uint64) {
 	silent := false
 	if f.Fields.Has(track.FieldTimeout) && s.estFollowed {
-		if prev, ok := findEst(a.prevEst, h); ok {
+		if prev, ok := a.prevEst.find(h>>estHashShift, estHashShift); ok {
 			s.estBoth++
 			if prev&estSilentBit != 0 {
 				s.silentStill++
@@ -504,7 +486,7 @@ func (a *Analyzer) EndSample() error {
 	a.prevClosed = newHashSet(s.closed)
 	s.closed = nil
 	radix.Uint64s(s.est)
-	a.prevEst, s.est = s.est, nil
+	a.prevEst, s.est = newSortedIndex(s.est), nil
 	if !s.meta.HasTable {
 		for i := range s.meta.Events {
 			s.tallyEvent(&s.meta.Events[i], a.lastSample())
@@ -546,7 +528,7 @@ const topSources = 8
 // hashSet is a sorted set of tuple hashes with a bitmap in front, so that
 // the many entries not in it are rejected with one memory read.
 type hashSet struct {
-	sorted []uint64
+	sorted sortedIndex
 	filter []uint64
 }
 
@@ -554,8 +536,8 @@ func newHashSet(sorted []uint64) hashSet {
 	if len(sorted) == 0 {
 		return hashSet{}
 	}
-	hs := hashSet{sorted: slices.Compact(sorted), filter: make([]uint64, 1<<closedFilterBits/64)}
-	for _, h := range hs.sorted {
+	hs := hashSet{sorted: newSortedIndex(slices.Compact(sorted)), filter: make([]uint64, 1<<closedFilterBits/64)}
+	for _, h := range hs.sorted.keys {
 		b := h >> (64 - closedFilterBits)
 		hs.filter[b/64] |= 1 << (b % 64)
 	}
@@ -563,14 +545,14 @@ func newHashSet(sorted []uint64) hashSet {
 }
 
 func (hs hashSet) has(h uint64) bool {
-	if len(hs.sorted) == 0 {
+	if len(hs.filter) == 0 {
 		return false
 	}
 	b := h >> (64 - closedFilterBits)
 	if hs.filter[b/64]&(1<<(b%64)) == 0 {
 		return false
 	}
-	_, ok := slices.BinarySearch(hs.sorted, h)
+	_, ok := hs.sorted.find(h, 0)
 	return ok
 }
 
