@@ -27,6 +27,12 @@ type nlConn struct {
 	c   *netlink.Conn
 	raw syscall.RawConn
 	buf []byte
+	// waitRead and tryRead read one datagram into buf for raw.Read, made
+	// once: a closure per read was an allocation per event. got and rerr
+	// are what the last read returned.
+	waitRead, tryRead func(fd uintptr) bool
+	got               int
+	rerr              error
 	// observe, when set (tests), sees every request and subscription
 	// before it is checked and sent.
 	observe func(observed)
@@ -54,7 +60,16 @@ func dialNetlink(ns *nsHandle, observe func(observed)) (*nlConn, error) {
 		c.Close()
 		return nil, fmt.Errorf("netlink socket: %w", err)
 	}
-	return &nlConn{c: c, raw: raw, buf: make([]byte, recvBufSize), observe: observe}, nil
+	n := &nlConn{c: c, raw: raw, buf: make([]byte, recvBufSize), observe: observe}
+	n.waitRead = func(fd uintptr) bool {
+		n.got, n.rerr = unix.Read(int(fd), n.buf)
+		return n.rerr != unix.EAGAIN && n.rerr != unix.EINTR // else wait for the poller
+	}
+	n.tryRead = func(fd uintptr) bool {
+		n.got, n.rerr = unix.Read(int(fd), n.buf)
+		return true // never wait
+	}
+	return n, nil
 }
 
 func (n *nlConn) close() error { return n.c.Close() }
@@ -82,41 +97,31 @@ func (n *nlConn) send(r netlinkct.Request) (uint32, error) {
 // runtime's poller waits); read(2) rather than recvfrom(2), whose sender
 // address costs an allocation per datagram.
 func (n *nlConn) recv() ([]byte, error) {
-	var got int
-	var rerr error
-	err := n.raw.Read(func(fd uintptr) bool {
-		got, rerr = unix.Read(int(fd), n.buf)
-		return rerr != unix.EAGAIN && rerr != unix.EINTR
-	})
+	err := n.raw.Read(n.waitRead)
 	if err == nil {
-		err = rerr
+		err = n.rerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	if got == 0 {
+	if n.got == 0 {
 		return nil, fmt.Errorf("netlink: %w", errShortRead)
 	}
-	return n.buf[:got], nil
+	return n.buf[:n.got], nil
 }
 
 var errShortRead = errors.New("empty datagram")
 
 // recvNow reads one datagram if one is queued; unix.EAGAIN if none.
 func (n *nlConn) recvNow() ([]byte, error) {
-	var got int
-	var rerr error
-	err := n.raw.Read(func(fd uintptr) bool {
-		got, rerr = unix.Read(int(fd), n.buf)
-		return true // never wait
-	})
+	err := n.raw.Read(n.tryRead)
 	if err == nil {
-		err = rerr
+		err = n.rerr
 	}
 	if err != nil {
 		return nil, err
 	}
-	return n.buf[:got], nil
+	return n.buf[:n.got], nil
 }
 
 // query sends r and passes every answer message to fn until the answer

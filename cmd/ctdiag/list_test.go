@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/ctdiag/ctdiag/collector"
@@ -21,6 +22,51 @@ func ctdiag(t *testing.T, stdin string, args ...string) (string, string, int) {
 	var out, errb bytes.Buffer
 	code := run(args, env{stdin: strings.NewReader(stdin), stdout: &out, stderr: &errb})
 	return out.String(), errb.String(), code
+}
+
+// ctdiagWhen runs ctdiag in process, calls then once a line of its stderr
+// holds mark (a live read's "sample 1 of 2 read"), and returns what ctdiag
+// returned: a test acts between two samples however long the first took.
+func ctdiagWhen(t *testing.T, mark string, then func(), args ...string) (string, string, int) {
+	t.Helper()
+	var out bytes.Buffer
+	errw := &markWriter{mark: mark, seen: make(chan struct{})}
+	done := make(chan int, 1)
+	go func() { done <- run(args, env{stdin: strings.NewReader(""), stdout: &out, stderr: errw}) }()
+	select {
+	case <-errw.seen:
+		then()
+		code := <-done
+		return out.String(), errw.String(), code
+	case code := <-done:
+		t.Fatalf("ctdiag %v ended (exit %d) before %q: %s", args, code, mark, errw.String())
+		return "", "", code
+	}
+}
+
+// markWriter keeps what is written and closes seen once it holds mark.
+type markWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	mark string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *markWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n, err := w.buf.Write(p)
+	if strings.Contains(w.buf.String(), w.mark) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
+}
+
+func (w *markWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
 }
 
 func TestListReproducesCapturesExactly(t *testing.T) {

@@ -258,7 +258,13 @@ func reportLive(e env, opts *reportOptions, an *analyzer.Analyzer, meta *report.
 	if opts.samples > 1 {
 		fmt.Fprintf(e.stderr, "ctdiag: reading the live table %d times, %v apart (Ctrl-C or SIGTERM stops early)\n", opts.samples, interval)
 	}
-	res, err := collector.Sample(ctx, cfg, collector.SampleOptions{Samples: opts.samples, Interval: interval, Events: true}, an)
+	sopts := collector.SampleOptions{Samples: opts.samples, Interval: interval, Events: true}
+	if opts.samples > 1 { // a minute's reading says how far it is
+		sopts.Progress = func(i, entries int) {
+			fmt.Fprintf(e.stderr, "ctdiag: sample %d of %d read (%d entries)\n", i, opts.samples, entries)
+		}
+	}
+	res, err := collector.Sample(ctx, cfg, sopts, an)
 	for _, n := range res.Notes {
 		fmt.Fprintf(e.stderr, "ctdiag: note: %s\n", n)
 	}

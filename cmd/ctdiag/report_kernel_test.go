@@ -721,14 +721,11 @@ func TestKernelReportLiveCountsEvents(t *testing.T) {
 	t.Parallel() // its own namespace; mostly waiting between samples
 	p := netnstest.NewPair(t)
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 21000-21100 drop\n }\n}")
-	sent := make(chan error, 1)
-	go func() {
-		time.Sleep(750 * time.Millisecond) // after the first sample, before the second
-		sent <- udpBurst(p, 21000, 40)
-	}()
-	out, errOut, code := ctdiag(t, "", "report", "-o", "json", "--fail-on", "never", "--netns", p.A.Name, "--samples", "2", "--interval", "1500ms")
-	if err := <-sent; err != nil {
-		t.Fatal(err)
+	var sent error
+	out, errOut, code := ctdiagWhen(t, "sample 1 of 2 read", func() { sent = udpBurst(p, 21000, 40) }, // between the samples
+		"report", "-o", "json", "--fail-on", "never", "--netns", p.A.Name, "--samples", "2", "--interval", "1500ms")
+	if sent != nil {
+		t.Fatal(sent)
 	}
 	if code != 0 {
 		t.Fatalf("exit %d, stderr %s", code, errOut)

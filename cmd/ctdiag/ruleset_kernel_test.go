@@ -210,16 +210,9 @@ func TestKernelRulesetInvalidDropped(t *testing.T) {
 		t.Skipf("no iptables-legacy here: %v", err)
 	}
 	p.B.MustOutput(t, "nft", "delete", "table", "inet", "inv")
-	var out, errOut string
-	var code int
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		out, errOut, code = ctdiag(t, "", "report", "-o", "json", "--netns", p.B.Name, "--samples", "2", "--interval", "2s")
-	}()
-	time.Sleep(700 * time.Millisecond) // after the first reading
-	corpus.SendStaleTCP(t, p.A, netip.AddrPortFrom(p.A4, sport), netip.AddrPortFrom(p.B4, port), 40)
-	<-done
+	out, errOut, code := ctdiagWhen(t, "sample 1 of 2 read", func() { // between the readings
+		corpus.SendStaleTCP(t, p.A, netip.AddrPortFrom(p.A4, sport), netip.AddrPortFrom(p.B4, port), 40)
+	}, "report", "-o", "json", "--netns", p.B.Name, "--samples", "2", "--interval", "2s")
 	var live report.Document
 	if err := json.Unmarshal([]byte(out), &live); err != nil {
 		t.Fatalf("exit %d: %v\n%s\n%s", code, err, out, errOut)
