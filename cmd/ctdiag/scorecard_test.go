@@ -162,7 +162,9 @@ func TestKernelScorecard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("plays every scenario at every size (about a minute): not in -short")
 	}
-	t.Parallel() // its own namespaces; a minute mostly of waiting, beside the other kernel tests
+	// Not in parallel with the other kernel tests: the scenarios' shapes
+	// (births planned per second) need the CPU they were calibrated with;
+	// beside the others, top-talker M once grew too slowly to warn.
 	raiseFileLimit(t)
 	var (
 		mu   sync.Mutex
