@@ -203,8 +203,11 @@ func (v tallyView) each(fn func(k addrPortKey, n int)) {
 	}
 	var v6 counts[addrPortKey]
 	for _, s := range t.v6.slots {
+		if s.n == 0 {
+			continue
+		}
 		k := t.v6.keys[s.key]
-		if s.n == 0 || v.tag != 0 && k.tags&v.tag == 0 {
+		if v.tag != 0 && k.tags&v.tag == 0 {
 			continue
 		}
 		if !v.ports {
