@@ -393,12 +393,17 @@ func TestKernelRulesetNotrack(t *testing.T) {
 	}
 	// 1200 queries; a source port the kernel hands out again makes the
 	// same entry, so a few fewer entries than queries.
-	m := regexp.MustCompile(`^udp/5300: (\d+) unassured UDP entries \(100% of the table\), about (\d+)/s new connections`).FindStringSubmatch(f.Summary)
+	// Nearly all of the table: an entry or two of the namespace's own
+	// (neighbour discovery, the test's other sockets) may stand beside.
+	m := regexp.MustCompile(`^udp/5300: (\d+) unassured UDP entries \((\d+)% of the table\), about (\d+)/s new connections`).FindStringSubmatch(f.Summary)
 	if m == nil {
 		t.Fatalf("summary %q", f.Summary)
 	}
+	if share, _ := strconv.Atoi(m[2]); share < 95 {
+		t.Errorf("summary %q: the port holds %d%% of the table, want 95%% or more", f.Summary, share)
+	}
 	n, _ := strconv.Atoi(m[1])
-	rate, _ := strconv.Atoi(m[2])
+	rate, _ := strconv.Atoi(m[3])
 	if n < 1100 || n > 1200 || rate != (n+15)/30 {
 		t.Errorf("%d entries at %d/s: want about 1200 over the 30 s UDP timeout", n, rate)
 	}

@@ -18,7 +18,6 @@ var (
 // asks for at least 99.9 %; every disagreement found so far was fixed in
 // the engine or is documented in docs/ENGINE.md).
 func TestKernelEngineRandom(t *testing.T) {
-	t.Parallel() // its own namespace
 	ns := NewNamespace(t, GenSysctls())
 	sender, err := NewSender(ns.NS)
 	if err != nil {

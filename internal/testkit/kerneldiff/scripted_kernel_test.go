@@ -279,7 +279,6 @@ func shortScenarios() []Sequence {
 }
 
 func TestKernelEngineScripted(t *testing.T) {
-	t.Parallel() // its own namespace
 	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	short := GenSysctls()
 	for _, tc := range []struct {
@@ -363,7 +362,6 @@ func rulesConfig(t *testing.T) track.EngineConfig {
 }
 
 func TestKernelEngineRules(t *testing.T) {
-	t.Parallel() // its own namespace
 	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	a, b := netip.MustParseAddr("127.30.0.1"), netip.MustParseAddr("127.30.0.5")
 	seqs := []Sequence{

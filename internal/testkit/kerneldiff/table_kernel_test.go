@@ -119,8 +119,6 @@ func flooded(ns *Namespace) ([]track.Flow, error) {
 // TestKernelEngineTableFull fills a namespace's table and compares what
 // new flows get (docs/KERNEL.md §4.2, §4.3).
 func TestKernelEngineTableFull(t *testing.T) {
-	// Not beside the random sequences: a table filled more slowly under
-	// their load had lost entries to expiry before the new flows came.
 	netnstest.Require(t) // before the subtests, so that the test itself skips too
 	t.Run("assured", func(t *testing.T) {
 		// A table full of ASSURED entries has nothing early drop may take:
