@@ -337,6 +337,39 @@ func TestKernelEventBufferGrows(t *testing.T) {
 	}
 }
 
+// TestKernelEventsCoalesce: with Coalesce, the events of a burst wait in
+// the socket and come in a few reads of many datagrams each, every one of
+// them delivered, in order, none lost.
+func TestKernelEventsCoalesce(t *testing.T) {
+	netnstest.Require(t)
+	ns := netnstest.NewNS(t)
+	c := openIn(t, ns, Config{})
+	rec := newRecorder()
+	stop := listen(t, c, EventOptions{Coalesce: 200 * time.Millisecond, Kinds: []track.EventType{track.EventNew}}, rec)
+	const n = 2000
+	fill(t, ns, 0, n)
+	waitFor(t, "the events of the fill", func() bool { ev, _, _ := rec.snapshot(); return len(ev) >= n })
+	st, err := stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, losses, _ := rec.snapshot()
+	if len(losses) > 0 || st.Events != n {
+		t.Fatalf("%d events delivered, %d losses; want %d and none", st.Events, len(losses), n)
+	}
+	for i := range ev {
+		if want := ctfill.Entry(i).Orig; ev[i].Flow.Orig != want {
+			t.Fatalf("event %d is for %v, want %v (the fill's order)", i, ev[i].Flow.Orig, want)
+		}
+	}
+	// 64 datagrams a read at most; one read per event is what waking for
+	// each event did.
+	if st.Reads > n/20 {
+		t.Errorf("%d events came in %d reads; want batches (at most %d reads)", n, st.Reads, n/20)
+	}
+	t.Logf("%d events in %d reads", n, st.Reads)
+}
+
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)

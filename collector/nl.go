@@ -27,12 +27,12 @@ type nlConn struct {
 	c   *netlink.Conn
 	raw syscall.RawConn
 	buf []byte
-	// waitRead and tryRead read one datagram into buf for raw.Read, made
-	// once: a closure per read was an allocation per event. got and rerr
-	// are what the last read returned.
-	waitRead, tryRead func(fd uintptr) bool
-	got               int
-	rerr              error
+	// waitRead reads one datagram into buf for raw.Read, made once: a
+	// closure per read is an allocation per datagram. got and rerr are
+	// what the last read returned.
+	waitRead func(fd uintptr) bool
+	got      int
+	rerr     error
 	// observe, when set (tests), sees every request and subscription
 	// before it is checked and sent.
 	observe func(observed)
@@ -64,10 +64,6 @@ func dialNetlink(ns *nsHandle, observe func(observed)) (*nlConn, error) {
 	n.waitRead = func(fd uintptr) bool {
 		n.got, n.rerr = unix.Read(int(fd), n.buf)
 		return n.rerr != unix.EAGAIN && n.rerr != unix.EINTR // else wait for the poller
-	}
-	n.tryRead = func(fd uintptr) bool {
-		n.got, n.rerr = unix.Read(int(fd), n.buf)
-		return true // never wait
 	}
 	return n, nil
 }
@@ -111,18 +107,6 @@ func (n *nlConn) recv() ([]byte, error) {
 }
 
 var errShortRead = errors.New("empty datagram")
-
-// recvNow reads one datagram if one is queued; unix.EAGAIN if none.
-func (n *nlConn) recvNow() ([]byte, error) {
-	err := n.raw.Read(n.tryRead)
-	if err == nil {
-		err = n.rerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	return n.buf[:n.got], nil
-}
 
 // query sends r and passes every answer message to fn until the answer
 // ends: NLMSG_DONE after a dump, the acknowledgement of a request that
@@ -187,40 +171,28 @@ func (n *nlConn) cancelOn(ctx context.Context) func() {
 	}
 }
 
-// setReadBuffer sizes the socket's receive buffer: with SO_RCVBUFFORCE when
-// the process may (CAP_NET_ADMIN), else SO_RCVBUF, which the kernel caps at
-// net.core.rmem_max. It returns the size in effect (the kernel doubles the
-// request for its bookkeeping and reports that).
-func (n *nlConn) setReadBuffer(size int) (int, bool, error) {
-	forced := false
-	var serr error
-	err := n.raw.Control(func(fd uintptr) {
-		if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) == nil {
-			forced = true
-			return
-		}
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
-	})
-	if err == nil {
-		err = serr
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("setting the netlink receive buffer: %w", err)
-	}
-	got, err := n.readBuffer()
-	return got, forced, err
+// setReadBuffer sizes the socket's receive buffer (see setReadBuffer).
+func (n *nlConn) setReadBuffer(size int) (got int, forced bool, err error) {
+	cerr := n.raw.Control(func(fd uintptr) { got, forced, err = setReadBuffer(int(fd), size) })
+	return got, forced, firstErr(cerr, err)
 }
 
-func (n *nlConn) readBuffer() (int, error) {
-	var got int
-	var gerr error
-	err := n.raw.Control(func(fd uintptr) {
-		got, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF)
-	})
-	if err == nil {
-		err = gerr
+// setReadBuffer sizes a socket's receive buffer: with SO_RCVBUFFORCE when
+// the process may (CAP_NET_ADMIN), else SO_RCVBUF, which the kernel caps at
+// net.core.rmem_max. It returns the size in effect (the kernel doubles the
+// request for its bookkeeping and reports that) and whether it was forced.
+func setReadBuffer(fd, size int) (int, bool, error) {
+	forced := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) == nil
+	if !forced {
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, size); err != nil {
+			return 0, false, fmt.Errorf("setting the netlink receive buffer: %w", err)
+		}
 	}
-	return got, err
+	got, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF)
+	if err != nil {
+		return 0, false, fmt.Errorf("reading the netlink receive buffer: %w", err)
+	}
+	return got, forced, nil
 }
 
 // join subscribes to multicast groups (events).

@@ -260,6 +260,14 @@ func (w *watcher) checkSame() error {
 	return nil
 }
 
+// eventCoalesce is how long events gather in the socket before the
+// exporter reads them together: twenty wake-ups a second instead of one per
+// event. Each wake-up costs the runtime's scheduler and monitor far more
+// than an event's decoding (at 8,000 events a second, 10 ms pauses cost
+// 7.9 µs an event, 50 ms 4.8-5.2, 100 ms 4.4). At 300,000 events a second
+// 50 ms is 15,000 queued, about half of the 32 MiB buffer.
+const eventCoalesce = 50 * time.Millisecond
+
 // follow starts the event subscription on a collector of its own and
 // returns once it is in place.
 func (w *watcher) follow(ctx context.Context, cc collector.Config, done chan<- error) error {
@@ -270,7 +278,7 @@ func (w *watcher) follow(ctx context.Context, cc collector.Config, done chan<- e
 	ready := make(chan struct{})
 	failed := make(chan error, 1)
 	opts := collector.EventOptions{ReadBuffer: w.cfg.EventReadBuffer, MaxReadBuffer: w.cfg.EventMaxReadBuffer,
-		Ready: func() { close(ready) }}
+		Coalesce: eventCoalesce, Ready: func() { close(ready) }}
 	go func() {
 		defer ec.Close()
 		_, err := ec.Events(ctx, opts, &eventSink{w: w})

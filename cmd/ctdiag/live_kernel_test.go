@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ctdiag/ctdiag/internal/testkit/ctfill"
 	"github.com/ctdiag/ctdiag/internal/testkit/netnstest"
@@ -77,21 +76,21 @@ func TestKernelRecordThenList(t *testing.T) {
 	ns := netnstest.NewNS(t)
 	fill(t, ns, 0, 100)
 	out := filepath.Join(t.TempDir(), "rec.tar.gz")
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		// More entries while the recording runs: events for the log.
+	// More entries once the first sample is read, in three fills: events
+	// for the log, and entries the later samples hold.
+	_, errOut, code := ctdiagWhen(t, "sample 1 of 3:", func() {
+		f, err := ctfill.NewIn("/run/netns/" + ns.Name)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer f.Close()
 		for i := 1; i <= 3; i++ {
-			time.Sleep(150 * time.Millisecond)
-			f, err := ctfill.NewIn("/run/netns/" + ns.Name)
-			if err == nil {
-				f.Fill(i*1000, 50)
-				f.Close()
+			if err := f.Fill(i*1000, 50); err != nil {
+				t.Error(err)
 			}
 		}
-	}()
-	_, errOut, code := ctdiag(t, "", "record", "-o", out, "--netns", ns.Name, "--samples", "3", "--interval", "300ms")
-	<-done
+	}, "record", "-o", out, "--netns", ns.Name, "--samples", "3", "--interval", "300ms")
 	if code != 0 {
 		t.Fatalf("record: exit %d: %s", code, errOut)
 	}
