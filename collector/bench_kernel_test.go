@@ -104,6 +104,7 @@ func BenchmarkKernelEvents(b *testing.B) {
 			b.ReportMetric(float64(got)/span.Seconds(), phase+"-events/s")
 			b.ReportMetric(float64(n)/generated.Seconds(), phase+"-generated/s")
 			b.ReportMetric(float64(len(st.Losses)), phase+"-losses")
+			b.ReportMetric(float64(st.Events)/float64(max(st.Reads, 1)), phase+"-events/read")
 			if got < int64(n) && len(st.Losses) == 0 {
 				b.Errorf("%s: %d of %d events and no loss reported", phase, got, n)
 			}
