@@ -69,6 +69,12 @@ func newBatchReader(n *nlConn, pause time.Duration) (*batchReader, error) {
 	if err = firstErr(err, derr); err != nil {
 		return nil, fmt.Errorf("taking the event socket off the poller: %w", err)
 	}
+	return batchReaderOn(fd, pause), nil
+}
+
+// batchReaderOn reads datagrams from fd, a non-blocking datagram socket
+// that is its own from now on.
+func batchReaderOn(fd int, pause time.Duration) *batchReader {
 	pause = max(pause, minPause)
 	r := &batchReader{fd: fd, pause: pause, idle: pause, maxPause: max(pause, maxPause),
 		hdrs: make([]mmsghdr, batchSlots), iovs: make([]unix.Iovec, batchSlots), bufs: make([]byte, batchSlots*batchSlotSize)}
@@ -78,7 +84,7 @@ func newBatchReader(n *nlConn, pause time.Duration) (*batchReader, error) {
 		r.hdrs[i].hdr.Iov = &r.iovs[i]
 		r.hdrs[i].hdr.SetIovlen(1)
 	}
-	return r, nil
+	return r
 }
 
 func firstErr(errs ...error) error {
