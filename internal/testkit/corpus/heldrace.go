@@ -96,16 +96,12 @@ func TCPHeldRace(t testing.TB, rtr, cli *netnstest.NS, a, b netip.Addr, firstPor
 		var mine []int
 		err := cli.Do(func() error {
 			for i := 0; i < n; i++ {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+				fd, err := tcpSocket(src, firstPort+i)
 				if err != nil {
 					return err
 				}
 				fds = append(fds, fd)
 				mine = append(mine, fd)
-				unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-				if err := unix.Bind(fd, &unix.SockaddrInet4{Port: firstPort + i, Addr: src.As4()}); err != nil {
-					return err
-				}
 				if err := unix.Connect(fd, to); err != nil && err != unix.EINPROGRESS {
 					return err
 				}

@@ -38,7 +38,7 @@ func connectNonBlocking(ns *netnstest.NS, dst netip.AddrPort, n int) ([]int, err
 	var fds []int
 	err := ns.Do(func() error {
 		for i := 0; i < n; i++ {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+			fd, err := tcpSocket(netip.Addr{}, 0)
 			if err != nil {
 				return err
 			}
@@ -51,6 +51,22 @@ func connectNonBlocking(ns *netnstest.NS, dst netip.AddrPort, n int) ([]int, err
 		return nil
 	})
 	return fds, err
+}
+
+// tcpSocket opens a non-blocking IPv4 TCP socket in the calling thread's
+// namespace; given a source address it binds it to src:port first, with
+// SO_REUSEADDR so that a port a test just used can be bound again.
+func tcpSocket(src netip.Addr, port int) (int, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+	if err != nil || !src.IsValid() {
+		return fd, err
+	}
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Port: port, Addr: src.As4()}); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
 }
 
 func closeAll(fds []int) {
@@ -390,16 +406,12 @@ func TCPPortRace(ns *netnstest.NS, a, b netip.Addr, firstPort int, dst netip.Add
 		for i := 0; i < n; i++ {
 			var pair [2]int
 			for j, src := range []netip.Addr{a, b} {
-				fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
+				fd, err := tcpSocket(src, firstPort+i)
 				if err != nil {
 					return err
 				}
 				fds = append(fds, fd)
 				pair[j] = fd
-				unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_REUSEADDR, 1)
-				if err := unix.Bind(fd, &unix.SockaddrInet4{Port: firstPort + i, Addr: src.As4()}); err != nil {
-					return err
-				}
 			}
 			atOnce(pair, to, func(fd int, to *unix.SockaddrInet4) { unix.Connect(fd, to) })
 		}
