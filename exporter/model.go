@@ -89,6 +89,11 @@ type Model struct {
 	// bring it back.
 	resyncs int
 	tomb    map[oddKey]struct{}
+	// since is the latest start of the dumps in progress. Events are
+	// stamped when their batch was read, so one read before a dump began
+	// may be applied after the dump wrote its entry: it is stamped since,
+	// or End would take the entry for one neither wrote and remove it.
+	since uint32
 }
 
 // NewModel returns an empty model whose clock starts at base.
@@ -165,6 +170,10 @@ func (m *Model) Event(ev *track.Event, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := &ev.Flow
+	seen := m.tick(now)
+	if m.resyncs > 0 {
+		seen = max(seen, m.since)
+	}
 	switch ev.Type {
 	case track.EventDestroy:
 		m.remove(f)
@@ -175,9 +184,9 @@ func (m *Model) Event(ev *track.Event, now time.Time) {
 		if m.resyncs > 0 {
 			delete(m.tomb, oddKey{f.Orig, f.Zone})
 		}
-		m.put(f, m.tick(now), true, false)
+		m.put(f, seen, true, false)
 	case track.EventUpdate:
-		m.put(f, m.tick(now), true, true)
+		m.put(f, seen, true, true)
 	}
 }
 
@@ -387,7 +396,9 @@ func (m *Model) BeginResync(now time.Time) *Resync {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.resyncs++
-	return &Resync{m: m, start: m.tick(now)}
+	start := m.tick(now)
+	m.since = max(m.since, start)
+	return &Resync{m: m, start: start}
 }
 
 // Add applies one dumped entry read at now. An entry an event wrote since
@@ -473,6 +484,7 @@ func (m *Model) endResync() {
 	m.resyncs--
 	if m.resyncs == 0 {
 		clear(m.tomb)
+		m.since = 0
 	}
 }
 

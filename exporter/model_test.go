@@ -239,6 +239,43 @@ func TestModelResync(t *testing.T) {
 	}
 }
 
+// Events are read in batches and stamped when their batch was read, so an
+// event read before a dump began can be applied after the dump wrote its
+// entry. The entry is in the table (the dump saw it): the late event must
+// not make it look untouched since the dump began, or End removes it.
+func TestModelResyncEventReadBeforeItBegan(t *testing.T) {
+	m := NewModel(t0)
+	read := t0.Add(10 * time.Second) // the batch's read time
+	r := m.BeginResync(read.Add(time.Second))
+	for _, i := range []int{1, 2} {
+		f := ctfill.Entry(i)
+		r.Add(&f, read.Add(2*time.Second))
+	}
+	// The batch read before the dump began is applied now: 1 was created,
+	// 2 was answered, 3 was created and destroyed.
+	e2 := ctfill.Entry(2)
+	e2.Status |= track.StatusSeenReply
+	for _, ev := range []track.Event{
+		{Type: track.EventNew, Flow: ctfill.Entry(1)},
+		{Type: track.EventUpdate, Flow: e2},
+		{Type: track.EventNew, Flow: ctfill.Entry(3)},
+		{Type: track.EventDestroy, Flow: ctfill.Entry(3)},
+	} {
+		m.Event(&ev, read)
+	}
+	if removed := r.End(); removed != 0 {
+		t.Errorf("the resync removed %d entries the dump had", removed)
+	}
+	got := contents(t, m, read.Add(3*time.Second))
+	if len(got) != 2 || m.Len() != 2 {
+		t.Fatalf("%d entries (len %d), want 1 and 2", len(got), m.Len())
+	}
+	if g := got[oddKey{e2.Orig, 0}]; !g.Status.SeenReply() {
+		t.Errorf("entry 2 lost its event: %+v", g)
+	}
+	checkCounts(t, m, read)
+}
+
 // Entries that fit no compact key are kept whole, and counted.
 func TestModelOddEntries(t *testing.T) {
 	m := NewModel(t0)
