@@ -170,10 +170,7 @@ func (m *Model) Event(ev *track.Event, now time.Time) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	f := &ev.Flow
-	seen := m.tick(now)
-	if m.resyncs > 0 {
-		seen = max(seen, m.since)
-	}
+	seen := max(m.tick(now), m.since) // since is 0 outside dumps
 	switch ev.Type {
 	case track.EventDestroy:
 		m.remove(f)
