@@ -312,7 +312,7 @@ func topTalker() *Scenario {
 			"holding a few each.",
 		Method: "the loop is real (up to 150 connections a second from the client's sockets to port 443); beyond that, the " +
 			"same client's connections to the server's other ports (8443, 9443, 10443, 11443) are netlink-made at the loop's rate with the " +
-			"TIME_WAIT timeout they start with. The server's ordinary traffic is netlink-made and kept going.",
+			"TIME_WAIT timeout they start with, each interval's released once the sample before it is read. The server's ordinary traffic is netlink-made and kept going.",
 		play: func(r *Run) {
 			p, _, srv := pairHosts(r)
 			Listen(r.T, p.B, netip.AddrPortFrom(p.B4, 443), Respond)
@@ -325,6 +325,12 @@ func topTalker() *Scenario {
 			// The talker's other connections, to the server's other ports,
 			// from its whole port range (one address holds at most 64,511
 			// connections to one port).
+			// Births are paced by the samples, not by the clock: each
+			// interval's are released once the sample before it is read.
+			// A sample read late (seconds late on a busy machine, under
+			// -race) would otherwise leave the loop ended before the last
+			// sample, its share flat.
+			perInterval := int((rate - realRate) / 4 * r.Interval.Seconds())
 			var talk []*Class
 			for _, port := range []uint16{8443, 9443, 10443, 11443} {
 				talk = append(talk, &Class{Name: fmt.Sprintf("the talker's closed connections to :%d", port),
@@ -332,15 +338,23 @@ func topTalker() *Scenario {
 					State: track.TCPTimeWait, Status: assured, Timeout: toTimeWait,
 					// It has been at it for a while: its entries of the last
 					// two minutes are there, and it speeds up from now on.
-					N: r.Size / 32, Rate: (rate - realRate) / 4,
-					Births: int((rate - realRate) / 4 * float64(samples-1) * r.Interval.Seconds())})
+					N: r.Size / 32, Rate: (rate - realRate) / 4, Births: perInterval})
 			}
 			r.Background(srv, talk...)
 			r.Begin()
 			r.Go(func(stop <-chan struct{}) { loopConnections(r, p.A, netip.AddrPortFrom(p.B4, 443), realRate, stop) })
 			r.Logf("the talker loops: %.0f connections a second (%.0f real to :443, the rest to :8443, :9443, :10443 and :11443)", rate, realRate)
+			bulk := r.Bulk(srv)
 			for k := 0; k < samples; k++ {
 				r.Sample(k)
+				bulk.Locked(func() {
+					for _, c := range talk {
+						c.Births = (k + 1) * perInterval
+					}
+				})
+				// Births held back by a late sample start now, before the
+				// next sample is read.
+				bulk.Tick()
 			}
 			r.Finish()
 		},
