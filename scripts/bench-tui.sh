@@ -32,9 +32,10 @@ go test ./tui -run '^$' -bench 'LiveSession1M' -benchtime 1x -count 3 | tee "$ou
 # 1 s apart (every sample is read and analysed), on the flows pane.
 args=()
 for _ in $(seq 60); do args+=("$dump"); done
-sock="ctdiag-bench-$$"
-tmux -L "$sock" -f /dev/null new-session -d -s b -x 160 -y 48 "$out/ctdiag top --open first --interval 1s --pane 5 ${args[*]}; sleep 5"
-trap 'tmux -L "$sock" kill-server 2>/dev/null || true' EXIT
+# A private server whose socket is ours to remove (-L would leave /tmp/tmux-UID).
+sock="$PWD/$out/tmux.sock"
+tmux -S "$sock" -f /dev/null new-session -d -s b -x 160 -y 48 "$out/ctdiag top --open first --interval 1s --pane 5 ${args[*]}; sleep 5"
+trap 'tmux -S "$sock" kill-server 2>/dev/null; rm -f "$sock"' EXIT
 sleep 1
 pid=$(pgrep -n -f "^$out/ctdiag top --open first --interval 1s")
 clk=$(getconf CLK_TCK)
@@ -44,7 +45,7 @@ sleep "$SECS"
 read -r u1 s1 < <(awk '{print $14, $15}' "/proc/$pid/stat")
 t1=$(date +%s.%N)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
-shown=$(tmux -L "$sock" capture-pane -p -t b | head -1 | grep -o 'sample [0-9]*/[0-9]*' || true)
+shown=$(tmux -S "$sock" capture-pane -p -t b | head -1 | grep -o 'sample [0-9]*/[0-9]*' || true)
 {
 	echo "ctdiag top, $N entries, 160x48, ${SECS}s: $shown"
 	echo "cores: $(echo "scale=2; (($u1+$s1)-($u0+$s0))/$clk/($t1-$t0)" | bc)"

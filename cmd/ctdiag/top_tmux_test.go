@@ -32,31 +32,23 @@ func builtCtdiag(t *testing.T) string {
 	return bin
 }
 
-// tmuxServer starts a private tmux server for one test (killed at its end,
-// its socket removed) and returns a function that runs a tmux command on it.
-func tmuxServer(t *testing.T, name string) func(args ...string) string {
+// tmuxServer starts a private tmux server for one test and returns a
+// function that runs a tmux command on it. Its socket lives in the test's
+// temporary directory (tmux -S): with -L, tmux would make its per-user
+// socket directory in /tmp, which outlives the test. The server is killed
+// when the test ends, before the directory is removed.
+func tmuxServer(t *testing.T) func(args ...string) string {
 	t.Helper()
-	sock := fmt.Sprintf("ctdiag-%s-%d", name, os.Getpid())
-	t.Cleanup(func() { killTmux(sock) })
+	sock := filepath.Join(t.TempDir(), "tmux.sock")
+	t.Cleanup(func() { exec.Command("tmux", "-S", sock, "kill-server").Run() })
 	return func(args ...string) string {
 		t.Helper()
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
+		out, err := exec.Command("tmux", append([]string{"-S", sock, "-f", "/dev/null"}, args...)...).CombinedOutput()
 		if err != nil {
 			t.Fatalf("tmux %v: %v\n%s", args, err, out)
 		}
 		return string(out)
 	}
-}
-
-// killTmux stops the tmux server of socket name (tmux -L) and removes the
-// socket, which tmux leaves behind.
-func killTmux(name string) {
-	exec.Command("tmux", "-L", name, "kill-server").Run()
-	dir := os.Getenv("TMUX_TMPDIR")
-	if dir == "" {
-		dir = "/tmp"
-	}
-	os.Remove(filepath.Join(dir, fmt.Sprintf("tmux-%d", os.Getuid()), name))
 }
 
 // TestTopInTmux runs the built ctdiag top in a real terminal (tmux), types
@@ -67,7 +59,7 @@ func TestTopInTmux(t *testing.T) {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
 	bin := builtCtdiag(t)
-	tmux := tmuxServer(t, "test")
+	tmux := tmuxServer(t)
 	script := bin + " top --demo=capture --open first --paused; echo EXITED $?; stty -a; sleep 60"
 	tmux("new-session", "-d", "-s", "top", "-x", "100", "-y", "30", "sh", "-c", script)
 
@@ -158,7 +150,7 @@ func TestTopCaptureEndsInTmux(t *testing.T) {
 		t.Skip("tmux is not installed (apt-get install tmux): the real-terminal test needs it")
 	}
 	bin := builtCtdiag(t)
-	tmux := tmuxServer(t, "ends")
+	tmux := tmuxServer(t)
 	screenOf := func(session string) func(what string, re *regexp.Regexp) string {
 		return func(what string, re *regexp.Regexp) string {
 			t.Helper()
@@ -208,6 +200,7 @@ func TestTopColoursInTmux(t *testing.T) {
 	}
 	bin := builtCtdiag(t)
 	colour := regexp.MustCompile("\x1b\\[[0-9;]*3[0-9](;[0-9;]*)?m|\x1b\\[[0-9;]*38;[25];")
+	tmux := tmuxServer(t)
 	for i, c := range []struct {
 		env     string
 		colours bool
@@ -217,21 +210,18 @@ func TestTopColoursInTmux(t *testing.T) {
 		{"CI=true TERM=xterm-256color COLORTERM=truecolor", true},
 		{"NO_COLOR=1 TERM=xterm-256color COLORTERM=truecolor", false},
 	} {
-		sock := fmt.Sprintf("ctdiag-colour-%d-%d", os.Getpid(), i)
 		// The test's own environment (a CI runner's NO_COLOR, say) must not
 		// decide the outcome: clear every colour switch, then set the case's.
 		cmd := "env -u NO_COLOR -u CLICOLOR -u CLICOLOR_FORCE -u TERM_PROGRAM -u CI " + c.env + " " + bin + " top --demo=capture; sleep 60"
-		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "c", "-x", "100", "-y", "30", "sh", "-c", cmd).CombinedOutput(); err != nil {
-			t.Fatalf("tmux: %v\n%s", err, out)
-		}
+		session := fmt.Sprintf("c%d", i)
+		tmux("new-session", "-d", "-s", session, "-x", "100", "-y", "30", "sh", "-c", cmd)
 		var s string
 		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-			out, _ := exec.Command("tmux", "-L", sock, "capture-pane", "-e", "-p", "-t", "c").CombinedOutput()
-			if s = string(out); strings.Contains(s, "[2 States]") {
+			if s = tmux("capture-pane", "-e", "-p", "-t", session); strings.Contains(s, "[2 States]") {
 				break
 			}
 		}
-		killTmux(sock)
+		tmux("kill-session", "-t", session)
 		if !strings.Contains(s, "[2 States]") {
 			t.Fatalf("%s: the TUI did not show:\n%s", c.env, s)
 		}
@@ -253,7 +243,7 @@ func TestKernelPlainCtdiagOnTerminal(t *testing.T) {
 	p.B.Nft(t, "table inet sink {\n chain in { type filter hook input priority 0; udp dport 20000-20100 drop\n }\n}")
 	sendUDP(t, p, 20000, 37)
 	bin := builtCtdiag(t)
-	tmux := tmuxServer(t, "plain")
+	tmux := tmuxServer(t)
 	tmux("new-session", "-d", "-s", "p", "-x", "120", "-y", "40",
 		"sh", "-c", "ip netns exec "+p.A.Name+" "+bin+"; echo EXITED $?; sleep 60")
 	screen := func(want ...string) string {
