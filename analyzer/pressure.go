@@ -36,7 +36,7 @@ type PressureInput struct {
 
 // Gate is how full a table must be before its growth is forecast: Churn
 // for a table that sheds entries as it gains them, ShedNothing for one
-// that keeps every entry it gains (SteadyState +Inf).
+// that keeps what it gains (SteadyState +Inf).
 type Gate struct {
 	Churn, ShedNothing float64
 }
@@ -118,7 +118,7 @@ type Pressure struct {
 	// less full than the Gate asks).
 	FullInSeconds float64
 	HasFullIn     bool
-	// SteadyState is the input's: +Inf when the table sheds nothing.
+	// SteadyState is the input's: +Inf when the table keeps what it gains.
 	SteadyState float64
 }
 

@@ -368,8 +368,8 @@ func TestOrderDoesNotMatter(t *testing.T) {
 
 func TestTableFullProjection(t *testing.T) {
 	// from..from+n: a table whose entries stay (every one is followed into
-	// the next sample: it sheds nothing), or, with shed, whose oldest are
-	// replaced.
+	// the next sample: it keeps what it gains), or, with from > 0, whose
+	// oldest are replaced.
 	table := func(from, n int) []track.Flow {
 		out := make([]track.Flow, n)
 		for i := range out {
@@ -388,12 +388,25 @@ func TestTableFullProjection(t *testing.T) {
 	if figure(f, "time to full") != "3m" {
 		t.Errorf("figures %+v", f.Evidence.Figures)
 	}
-	// A table that sheds nothing is forecast from a tenth full.
+	// A table that keeps what it gains is forecast from a tenth full.
 	max = []string{"nf_conntrack_max", "28000"}
 	r = run(t, nil, withSysctls(snap(0, table(0, 5000)...), max...), withSysctls(snap(60*time.Second, table(0, 6000)...), max...),
 		withSysctls(snap(120*time.Second, table(0, 7000)...), max...))
-	if f := finding(r, rules.TableFull); f == nil || !strings.Contains(f.Summary, "it sheds nothing") {
+	if f := finding(r, rules.TableFull); f == nil || !strings.Contains(f.Summary, "it keeps what it gains: 0 entries left while 1000 came") {
 		t.Errorf("accumulating at 25%%: %+v", f)
+	}
+	// Keeping what it gains is judged per second: 70 of 6,000 entries
+	// leaving in a step of 6 s (a sample read late) is a table whose
+	// entries live over five minutes, as 35 in 3 s would be; 70 in 3 s is not.
+	late := func(step time.Duration) *analyzer.Result {
+		return run(t, nil, withSysctls(snap(0, table(0, 5000)...), max...), withSysctls(snap(3*time.Second, table(0, 6000)...), max...),
+			withSysctls(snap(3*time.Second+step, table(70, 6930)...), max...))
+	}
+	if f := finding(late(6*time.Second), rules.TableFull); f == nil || !strings.Contains(f.Summary, "70 entries left while 1000 came") {
+		t.Errorf("accumulating, sampled late: %+v", f)
+	}
+	if f := finding(late(3*time.Second), rules.TableFull); f != nil {
+		t.Errorf("70 of 6,000 gone in 3 s is churn; at 25%% it fired: %s", f.Summary)
 	}
 	// The same growth by a table that replaces most of its entries is
 	// churn: below half full it is not forecast to fill.

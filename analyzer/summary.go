@@ -79,31 +79,54 @@ func (a *Analyzer) summary(t timeline) Summary {
 
 // steadyState is the size the table settles at with the last step's
 // arrivals and departures (Little's law: arrivals × entries / departures,
-// the kernel's own counts when events were followed); +Inf when nothing
-// left (every entry followed is still there), 0 when unknown.
+// the kernel's own counts when events were followed); +Inf when the table
+// keeps what it gains (few left), 0 when unknown.
 func (a *Analyzer) steadyState(t timeline, sum *Summary) float64 {
-	if len(t.s) < 2 {
+	arrived, gone, ok := lastStep(t, sum)
+	if !ok {
 		return 0
 	}
 	prev := t.s[len(t.s)-2]
-	arrived, gone := float64(sum.NewBetween), float64(sum.GoneBetween)
-	if sum.EventsFollowed && sum.EventsLost == 0 {
-		arrived, gone = float64(sum.EventsCreated), float64(sum.EventsDestroyed)
-	} else if !prev.meta.HasTable || !t.last().meta.HasTable {
-		return 0
-	}
 	// Shedding nothing is few departures beside the table and beside the
 	// arrivals: a pool of 200,000 long-lived entries that lost 1,571 while
 	// 1,530 came is in balance, however small both are beside it, where a
-	// table that lost 121 while 5,278 came keeps what it gains.
+	// table that lost 121 while 5,278 came keeps what it gains. Beside the
+	// table is per second (its entries live keptLifetime on average or
+	// longer), so a sample read late, a longer step with more departures,
+	// does not turn a table that keeps what it gains into one in balance.
+	step := 1.0
+	if t.timed {
+		step = t.offsets[len(t.offsets)-1] - t.offsets[len(t.offsets)-2]
+	}
 	switch {
 	case arrived == 0:
 		return 0
-	case gone <= 0.01*prev.tableSize() && gone <= arrived/2:
+	case gone*keptLifetime <= step*prev.tableSize() && gone <= arrived/2:
 		return math.Inf(1)
 	}
 	return arrived * prev.tableSize() / gone
 }
+
+// lastStep is how many entries arrived and how many left between the last
+// two samples: the kernel's own counts when events were followed, else the
+// tuples followed from one table to the next.
+func lastStep(t timeline, sum *Summary) (arrived, gone float64, ok bool) {
+	switch {
+	case len(t.s) < 2:
+		return 0, 0, false
+	case sum.EventsFollowed && sum.EventsLost == 0:
+		return float64(sum.EventsCreated), float64(sum.EventsDestroyed), true
+	case !t.s[len(t.s)-2].meta.HasTable || !t.last().meta.HasTable:
+		return 0, 0, false
+	}
+	return float64(sum.NewBetween), float64(sum.GoneBetween), true
+}
+
+// keptLifetime is the mean lifetime in seconds (table ÷ departures per
+// second) from which a table counts as keeping what it gains: five
+// minutes, far beyond the seconds between samples, so what it gains now
+// is still there when the forecast comes due.
+const keptLifetime = 300
 
 // pressure is the last sample's pressure figures (PressureOf).
 func (t timeline) pressure(steady float64, gate Gate) Pressure {

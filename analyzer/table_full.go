@@ -42,7 +42,8 @@ type fullness struct {
 	klog                int
 	klogNetns           []string
 	forecast            bool // a forecast the rule stands behind
-	accumulating        bool // the table sheds nothing: every entry followed is still there
+	accumulating        bool // the table keeps what it gains: few entries left since the previous sample
+	arrived, gone       float64
 	peakSize, largestAt float64
 }
 
@@ -56,6 +57,7 @@ type plateau struct {
 
 func (a *Analyzer) fullness(t timeline, sum *Summary) fullness {
 	fu := fullness{now: sum.Pressure, peak: sum.Peak, accumulating: math.IsInf(sum.Pressure.SteadyState, 1)}
+	fu.arrived, fu.gone, _ = lastStep(t, sum)
 	// A failed insertion (a clash, insert-failed's pattern) is counted as a
 	// drop too: only drops beyond them are the table's (docs/KERNEL.md §4.6).
 	fu.drop, _, fu.dropOK = t.counterDelta(track.CounterDrop)
@@ -217,7 +219,7 @@ func (a *Analyzer) fullFinding(t timeline, fu fullness, sev rules.Severity, why 
 	if fu.forecast {
 		s := fmt.Sprintf("growing %s, full in %s at this rate", human.Rate(p.GrowthPerSec), human.Seconds(p.FullInSeconds))
 		if fu.accumulating {
-			s += " (it sheds nothing: every entry followed from the previous sample is still there)"
+			s += fmt.Sprintf(" (it keeps what it gains: %.0f entries left while %.0f came since the previous sample)", fu.gone, fu.arrived)
 		}
 		size := t.rise(func(s *sample) float64 { return s.tableSize() })
 		if kept := t.rise(func(s *sample) float64 { return float64(s.nonEvictable) }); size.total() > 0 && kept.total() >= size.total()/2 {

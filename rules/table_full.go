@@ -16,7 +16,7 @@ max minus them, not max minus count. The limit is global but counted per network
 size stays exactly at one value while packets are dropped was at its limit then,
 even if the limit read later is higher (it was raised since).`,
 		Levels: []Level{
-			{SeverityWarning, "entries the kernel never evicts at warn_kept_share of the limit or more; utilisation at or above warn_utilisation; or the table forecast to be full within warn_time_to_full at its recent growth (rising at every sample), once it is projection_min_utilisation full, or accumulation_min_utilisation full when it sheds nothing; or drops counted since the counters started (one reading)"},
+			{SeverityWarning, "entries the kernel never evicts at warn_kept_share of the limit or more; utilisation at or above warn_utilisation; or the table forecast to be full within warn_time_to_full at its recent growth (rising at every sample), once it is projection_min_utilisation full, or accumulation_min_utilisation full when it keeps what it gains; or drops counted since the counters started (one reading)"},
 			{SeverityCritical, "utilisation at or above critical_utilisation; drop or early_drop rising between samples; \"table full\" kernel-log lines; a table pinned at its limit"},
 		},
 		Needs: []Input{InputLimit, InputStats, InputKernelLog},
@@ -26,7 +26,7 @@ even if the limit read later is higher (it was raised since).`,
 			{"critical_utilisation", UnitShare, 0.95, "At 95 % the table is effectively full: early drop is about to start."},
 			{"warn_time_to_full", UnitDuration, 3600, "With timed samples, a table forecast to be full within an hour (at the growth of its last samples) fires even below warn_utilisation: that is how long someone has to act."},
 			{"projection_min_utilisation", UnitShare, 0.5, "A table that sheds entries as it gains them (churn) settles below its limit however fast it grows for a moment (a deploy, a reconnect): its forecast counts only once it is half full."},
-			{"accumulation_min_utilisation", UnitShare, 0.1, "A table that sheds nothing (every entry followed from one sample to the next is still there) keeps what it gains, so its forecast counts sooner: from a tenth full. Below that, a few seconds of growth are too little to say a table of this size will fill (a burst of a thousand held connections is not a trend)."},
+			{"accumulation_min_utilisation", UnitShare, 0.1, "A table that keeps what it gains (of the entries followed from one sample to the next, fewer leave than half as many as arrive, and few enough that they live five minutes or more on average) grows until it is full, so its forecast counts sooner: from a tenth full. Below that, a few seconds of growth are too little to say a table of this size will fill (a burst of a thousand held connections is not a trend)."},
 			{"bytes_per_entry", UnitBytes, 383, "Kernel memory per entry, measured on the development kernel (6.18): slab object 256 B + extensions 128 B. Used to price a larger limit."},
 		},
 		Remedies: append([]Remedy{
