@@ -80,24 +80,22 @@ func (a *Analyzer) summary(t timeline) Summary {
 // steadyState is the size the table settles at with the last step's
 // arrivals and departures (Little's law: arrivals × entries / departures,
 // the kernel's own counts when events were followed); +Inf when the table
-// keeps what it gains (few left), 0 when unknown.
+// keeps what it gains (few left), 0 when unknown: untimed samples have no
+// growth to forecast, so none is needed.
 func (a *Analyzer) steadyState(t timeline, sum *Summary) float64 {
 	arrived, gone, ok := lastStep(t, sum)
-	if !ok {
+	if !ok || !t.timed {
 		return 0
 	}
 	prev := t.s[len(t.s)-2]
-	// Shedding nothing is few departures beside the table and beside the
-	// arrivals: a pool of 200,000 long-lived entries that lost 1,571 while
-	// 1,530 came is in balance, however small both are beside it, where a
-	// table that lost 121 while 5,278 came keeps what it gains. Beside the
-	// table is per second (its entries live keptLifetime on average or
-	// longer), so a sample read late, a longer step with more departures,
-	// does not turn a table that keeps what it gains into one in balance.
-	step := 1.0
-	if t.timed {
-		step = t.offsets[len(t.offsets)-1] - t.offsets[len(t.offsets)-2]
-	}
+	step := t.offsets[len(t.offsets)-1] - t.offsets[len(t.offsets)-2]
+	// Keeping what it gains is few departures beside the table and beside
+	// the arrivals: a pool of 200,000 long-lived entries that lost 1,571
+	// while 1,530 came is in balance, however small both are beside it,
+	// where a table that lost 121 while 5,278 came keeps what it gains.
+	// Beside the table is per second (its entries live keptLifetime on
+	// average or longer), so a sample read late, a longer step with more
+	// departures, does not turn such a table into one in balance.
 	switch {
 	case arrived == 0:
 		return 0
